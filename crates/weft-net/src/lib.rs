@@ -1,0 +1,1 @@
+//! weft-net (being built).

@@ -1,0 +1,1 @@
+//! can engine (being built).

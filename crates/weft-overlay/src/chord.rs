@@ -1,0 +1,1 @@
+//! chord engine (being built).

@@ -1,0 +1,1 @@
+//! freenet engine (being built).

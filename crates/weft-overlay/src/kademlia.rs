@@ -1,0 +1,1 @@
+//! kademlia engine (being built).

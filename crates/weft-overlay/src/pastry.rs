@@ -1,0 +1,1 @@
+//! pastry engine (being built).

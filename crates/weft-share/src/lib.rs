@@ -1,0 +1,1 @@
+//! weft-share (being built).
