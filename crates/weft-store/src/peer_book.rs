@@ -1,0 +1,244 @@
+//! The peer book: every peer the node has met, how it was found, where it listens, and when to
+//! try it again. The node re-dials it on start, so a restart reconnects without help.
+
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use crate::{Store, StoreError};
+
+/// How a peer was first found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Discovery {
+    /// Given with `--bootstrap` or in `config.toml`.
+    Bootstrap,
+    /// Found by mDNS on the local network.
+    Mdns,
+    /// It connected to us.
+    Inbound,
+    /// Learned from another peer (identify, DHT).
+    Peer,
+    /// Re-dialed from the peer book.
+    Book,
+}
+
+impl Discovery {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Discovery::Bootstrap => "bootstrap",
+            Discovery::Mdns => "mdns",
+            Discovery::Inbound => "inbound",
+            Discovery::Peer => "peer",
+            Discovery::Book => "book",
+        }
+    }
+
+    fn parse(s: &str) -> Discovery {
+        match s {
+            "bootstrap" => Discovery::Bootstrap,
+            "mdns" => Discovery::Mdns,
+            "inbound" => Discovery::Inbound,
+            "book" => Discovery::Book,
+            _ => Discovery::Peer,
+        }
+    }
+}
+
+/// One remembered peer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PeerRecord {
+    /// The peer's id (base58 libp2p peer id).
+    pub peer_id: String,
+    /// Addresses it was reached at or announced (multiaddrs).
+    pub addrs: Vec<String>,
+    /// When first met (unix seconds).
+    pub first_seen: i64,
+    /// When last connected (unix seconds).
+    pub last_seen: i64,
+    /// How it was found first.
+    pub source: Discovery,
+    /// Dial failures since the last success.
+    pub failures: u32,
+    /// Not re-dialed before this time (unix seconds).
+    pub next_dial: i64,
+}
+
+/// Most addresses remembered per peer; more are dropped (oldest first).
+pub const MAX_ADDRS_PER_PEER: usize = 16;
+
+/// Access to the `peers` table. Obtained from [`Store::peers`].
+pub struct PeerBook<'a> {
+    store: &'a Store,
+}
+
+impl<'a> PeerBook<'a> {
+    pub(crate) fn new(store: &'a Store) -> Self {
+        PeerBook { store }
+    }
+
+    /// Records that `peer_id` was reached or announced at `addrs` at time `now`; a new peer is
+    /// remembered with `source`. Success resets the failure count and backoff.
+    ///
+    /// # Errors
+    /// [`StoreError`] on a database error.
+    pub fn seen(
+        &self,
+        peer_id: &str,
+        addrs: &[String],
+        source: Discovery,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let conn = self.store.lock();
+        let old: Option<String> = conn
+            .query_row("SELECT addrs FROM peers WHERE peer_id = ?1", [peer_id], |r| r.get(0))
+            .optional()?;
+        let mut merged: Vec<String> = addrs.to_vec();
+        if let Some(old) = old {
+            let old: Vec<String> =
+                serde_json::from_str(&old).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            for a in old {
+                if !merged.contains(&a) {
+                    merged.push(a);
+                }
+            }
+        }
+        merged.truncate(MAX_ADDRS_PER_PEER);
+        let json = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        conn.execute(
+            "INSERT INTO peers(peer_id, addrs, first_seen, last_seen, source, failures, next_dial)
+             VALUES (?1, ?2, ?3, ?3, ?4, 0, 0)
+             ON CONFLICT(peer_id) DO UPDATE SET addrs = ?2, last_seen = ?3, failures = 0, next_dial = 0",
+            params![peer_id, json, now, source.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// Records a failed dial at `now`: the next attempt waits `initial · 2^failures` seconds,
+    /// at most `max` seconds.
+    ///
+    /// # Errors
+    /// [`StoreError`] on a database error.
+    pub fn dial_failed(
+        &self,
+        peer_id: &str,
+        now: i64,
+        initial: u64,
+        max: u64,
+    ) -> Result<(), StoreError> {
+        let conn = self.store.lock();
+        let failures: Option<u32> = conn
+            .query_row("SELECT failures FROM peers WHERE peer_id = ?1", [peer_id], |r| r.get(0))
+            .optional()?;
+        let Some(failures) = failures else { return Ok(()) };
+        let delay = initial.saturating_mul(1u64 << failures.min(30)).min(max);
+        conn.execute(
+            "UPDATE peers SET failures = failures + 1, next_dial = ?2 WHERE peer_id = ?1",
+            params![peer_id, now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX))],
+        )?;
+        Ok(())
+    }
+
+    /// Peers due for a dial at `now`, most recently seen first, at most `limit`.
+    ///
+    /// # Errors
+    /// [`StoreError`] on a database error.
+    pub fn due(&self, now: i64, limit: u32) -> Result<Vec<PeerRecord>, StoreError> {
+        self.query(
+            "SELECT peer_id, addrs, first_seen, last_seen, source, failures, next_dial
+             FROM peers WHERE next_dial <= ?1 ORDER BY last_seen DESC LIMIT ?2",
+            params![now, limit],
+        )
+    }
+
+    /// Every remembered peer, most recently seen first.
+    ///
+    /// # Errors
+    /// [`StoreError`] on a database error.
+    pub fn list(&self) -> Result<Vec<PeerRecord>, StoreError> {
+        self.query(
+            "SELECT peer_id, addrs, first_seen, last_seen, source, failures, next_dial
+             FROM peers ORDER BY last_seen DESC",
+            [],
+        )
+    }
+
+    /// Forgets peers last seen before `cutoff` (unix seconds). Returns how many were removed.
+    ///
+    /// # Errors
+    /// [`StoreError`] on a database error.
+    pub fn forget_older_than(&self, cutoff: i64) -> Result<usize, StoreError> {
+        Ok(self.store.lock().execute("DELETE FROM peers WHERE last_seen < ?1", [cutoff])?)
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<PeerRecord>, StoreError> {
+        let conn = self.store.lock();
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map(params, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get::<_, String>(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (peer_id, addrs, first_seen, last_seen, source, failures, next_dial) = row?;
+            let addrs =
+                serde_json::from_str(&addrs).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            out.push(PeerRecord {
+                peer_id,
+                addrs,
+                first_seen,
+                last_seen,
+                source: Discovery::parse(&source),
+                failures,
+                next_dial,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Store;
+
+    use super::*;
+
+    #[test]
+    fn remembers_merges_and_backs_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db"), &[]).unwrap();
+        let book = s.peers();
+        book.seen("A", &["/ip4/127.0.0.1/tcp/1".into()], Discovery::Bootstrap, 100).unwrap();
+        book.seen("A", &["/ip4/127.0.0.1/tcp/2".into()], Discovery::Inbound, 200).unwrap();
+        let a = &book.list().unwrap()[0];
+        assert_eq!(a.addrs.len(), 2);
+        assert_eq!(a.source, Discovery::Bootstrap);
+        assert_eq!((a.first_seen, a.last_seen), (100, 200));
+
+        book.dial_failed("A", 300, 5, 600).unwrap();
+        book.dial_failed("A", 300, 5, 600).unwrap();
+        let a = &book.list().unwrap()[0];
+        assert_eq!((a.failures, a.next_dial), (2, 310));
+        assert!(book.due(309, 10).unwrap().is_empty());
+        assert_eq!(book.due(310, 10).unwrap().len(), 1);
+        for _ in 0..40 {
+            book.dial_failed("A", 300, 5, 600).unwrap();
+        }
+        assert_eq!(book.list().unwrap()[0].next_dial, 900);
+
+        book.seen("A", &[], Discovery::Book, 1000).unwrap();
+        assert_eq!(book.list().unwrap()[0].failures, 0);
+        assert_eq!(book.forget_older_than(1001).unwrap(), 1);
+    }
+}
