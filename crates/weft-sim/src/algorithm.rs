@@ -1,0 +1,106 @@
+//! The adapter layer: what the experiment runner needs to know about each algorithm.
+//!
+//! An [`Algorithm`] builds engines (converged for large `N`, through the join protocol for
+//! small `N` and under churn), turns a workload key into a lookup command, reads the engine's
+//! events back as [`Outcome`]s, measures per-node state, and gives the figure the literature
+//! expects ([`Expected`]) so the report can put both side by side.
+
+use weft_overlay::{Engine, QueryId};
+
+use crate::simulation::{MessageClass, Simulation};
+use crate::workload::Draw;
+
+/// The message type of an algorithm's engine.
+pub type MessageOf<A> = <<A as Algorithm>::E as Engine>::Message;
+/// The command type of an algorithm's engine.
+pub type CommandOf<A> = <<A as Algorithm>::E as Engine>::Command;
+/// The event type of an algorithm's engine.
+pub type EventOf<A> = <<A as Algorithm>::E as Engine>::Event;
+
+/// How a lookup ended, as the engine reported it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Found: the key's owner (or the content) was reached.
+    Success {
+        /// Overlay hops the lookup took (the engine's own count).
+        hops: u32,
+        /// Messages the lookup used, when the engine counts them per query.
+        messages: Option<u32>,
+    },
+    /// The engine gave up (no route, TTL exhausted, all candidates timed out).
+    Failure,
+}
+
+/// The literature's figures for one algorithm at one size.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Expected {
+    /// Expected mean hops per lookup, when the literature gives one.
+    pub hops: Option<f64>,
+    /// Expected routing state per node (table entries), when the literature gives one.
+    pub state: Option<f64>,
+    /// The hops formula, for the report (e.g. `"½·log2 N"`).
+    pub hops_formula: &'static str,
+    /// The state formula, for the report.
+    pub state_formula: &'static str,
+}
+
+/// How the overlay is brought up before lookups start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum BuildMode {
+    /// The algorithm's fast constructor: every node starts with converged tables.
+    Converged,
+    /// Nodes join one by one through the join protocol, then the overlay settles.
+    Join,
+}
+
+/// One routing or location algorithm, as the experiment runner drives it.
+pub trait Algorithm {
+    /// The engine type.
+    type E: Engine<Addr = u32>;
+
+    /// The name used on the command line and in reports.
+    fn name(&self) -> &'static str;
+
+    /// Names each message for the trace and says whether it is lookup traffic.
+    fn classify(msg: &MessageOf<Self>) -> MessageClass;
+
+    /// `n` engines, indices `0..n`, with converged routing state.
+    fn build_converged(&self, n: usize, seed: u64) -> Vec<Self::E>;
+
+    /// A fresh engine for node `index` that will join through `bootstrap` (`None` for the first
+    /// node of the network), and the command that starts its join, if the engine needs one.
+    fn joiner(
+        &self,
+        index: u32,
+        seed: u64,
+        bootstrap: Option<u32>,
+    ) -> (Self::E, Option<CommandOf<Self>>);
+
+    /// Whether node `index` is exempt from churn (e.g. the directory server).
+    fn is_permanent(&self, _index: u32) -> bool {
+        false
+    }
+
+    /// Puts content in place before lookups start (e.g. publishes catalogue items on random
+    /// nodes); the runner steps the simulation afterwards until it is quiet or a settle time
+    /// has passed. The default does nothing.
+    fn prepare(&self, _sim: &mut Simulation<Self::E>, _seed: u64) {}
+
+    /// The node a lookup should start from, given a random live node: most algorithms use it
+    /// as is; the directory avoids its server.
+    fn origin(&self, candidate: u32) -> u32 {
+        candidate
+    }
+
+    /// The command that looks up `draw` from `origin`.
+    fn lookup(&self, draw: &Draw, origin: u32) -> CommandOf<Self>;
+
+    /// If `ev` ends a lookup, its id and outcome.
+    fn outcome(&self, ev: &EventOf<Self>) -> Option<(QueryId, Outcome)>;
+
+    /// Routing state held by `engine` (table entries).
+    fn state_size(&self, engine: &Self::E) -> usize;
+
+    /// The literature's figures at `n` nodes.
+    fn expected(&self, n: usize) -> Expected;
+}

@@ -1,0 +1,376 @@
+//! The discrete-event loop: a `Vec` of engines, virtual time, one timer per node, and a seeded
+//! network.
+//!
+//! # How a step runs
+//!
+//! The loop keeps two schedules ordered by `(time, seq)` (see [`crate::queue`]): deliveries and
+//! control events in a binary heap, and each node's single timer in an indexed heap. A step
+//! takes the earliest entry of either, advances the clock to it and
+//!
+//! - delivers a message (`handle_message`), or fires a timer (`handle_timeout`), then
+//! - drains the engine: every `poll_transmit` message gets a delay (or is lost) from the
+//!   [`NetworkModel`] and is scheduled; every `poll_event` is kept for the caller
+//!   ([`Simulation::drain_events`]); the node's timer is re-armed from `poll_timeout`.
+//!
+//! Control events ([`Simulation::schedule_control`]) are handed back to the caller
+//! ([`Step::Control`]), which uses them to inject lookups, make nodes leave and join, and stop.
+//!
+//! Every delivered event is recorded in the [`TraceHash`].
+//!
+//! # Memory
+//!
+//! Beyond the engines themselves the loop keeps about 30 bytes per node (an `Option<E>` slot,
+//! the timer heap entry and its index), plus the messages in flight. The caller keeps the
+//! number of messages in flight bounded by injecting work at a bounded rate.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use weft_core::time::Time;
+use weft_overlay::{Engine, QueryId};
+
+use crate::network::NetworkModel;
+use crate::queue::{Due, EventQueue, TimerHeap};
+use crate::trace::{KIND_COMMAND, KIND_CONTROL, KIND_JOIN, KIND_LEAVE, KIND_TIMER, TraceHash};
+
+/// How a message is traced and counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MessageClass {
+    /// A small code for the message's variant, recorded in the trace (must be below `0xFFF0`).
+    pub kind: u16,
+    /// Whether the message belongs to a lookup or query (counted in `lookup_messages`) rather
+    /// than to maintenance (stabilization, refresh, keep-alive).
+    pub lookup: bool,
+}
+
+/// Counts kept by the loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counters {
+    /// Messages engines sent.
+    pub sent: u64,
+    /// Of those, messages classified as lookup traffic.
+    pub lookup_sent: u64,
+    /// Messages the network model dropped.
+    pub lost: u64,
+    /// Messages that arrived for a node that had left (or never existed).
+    pub undeliverable: u64,
+    /// Messages handed to an engine.
+    pub delivered: u64,
+    /// Timers fired.
+    pub timers: u64,
+    /// Commands given.
+    pub commands: u64,
+}
+
+enum Pending<M> {
+    Deliver { from: u32, to: u32, msg: M },
+    Control(u64),
+}
+
+/// What one [`Simulation::step`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Nothing is scheduled (before the deadline, for [`Simulation::step_until`]).
+    Idle,
+    /// A message was delivered, dropped, or a timer fired.
+    Progress,
+    /// A control event scheduled by the caller is due; its tag.
+    Control(u64),
+}
+
+/// A discrete-event simulation of engines of type `E`, addressed by their index.
+pub struct Simulation<E: Engine<Addr = u32>> {
+    engines: Vec<Option<E>>,
+    alive: usize,
+    timers: TimerHeap,
+    queue: EventQueue<Pending<E::Message>>,
+    now: Time,
+    next_seq: u64,
+    rng: ChaCha8Rng,
+    network: NetworkModel,
+    trace: TraceHash,
+    classify: fn(&E::Message) -> MessageClass,
+    counters: Counters,
+    events: Vec<(u32, E::Event)>,
+}
+
+impl<E: Engine<Addr = u32>> Simulation<E> {
+    /// An empty simulation at time zero. `seed` fixes the network's draws; `classify` names
+    /// each message for the trace and the counters.
+    pub fn new(
+        seed: u64,
+        network: NetworkModel,
+        classify: fn(&E::Message) -> MessageClass,
+    ) -> Self {
+        Simulation {
+            engines: Vec::new(),
+            alive: 0,
+            timers: TimerHeap::default(),
+            queue: EventQueue::default(),
+            now: Time::ZERO,
+            next_seq: 0,
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5157_5f6e_6574_776b),
+            network,
+            trace: TraceHash::default(),
+            classify,
+            counters: Counters::default(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Adds already-built engines (e.g. a converged overlay) as nodes `len()..`, without a trace
+    /// record; arms their timers and drains anything they queued.
+    pub fn extend(&mut self, engines: impl IntoIterator<Item = E>) {
+        for e in engines {
+            let i = self.engines.len() as u32;
+            self.engines.push(Some(e));
+            self.alive += 1;
+            self.drain(i);
+        }
+    }
+
+    /// Adds one engine as a new node joining now (traced), and returns its index. `via` is the
+    /// bootstrap node, recorded in the trace.
+    pub fn join(&mut self, engine: E, via: Option<u32>) -> u32 {
+        let i = self.engines.len() as u32;
+        self.engines.push(Some(engine));
+        self.alive += 1;
+        let seq = self.take_seq();
+        self.trace
+            .record(self.now.as_micros(), seq, KIND_JOIN, via.unwrap_or(i), i);
+        self.drain(i);
+        i
+    }
+
+    /// Removes node `index` now (a crash: it sends nothing more, messages to it are lost).
+    /// Returns the engine, or `None` if it had already left.
+    pub fn leave(&mut self, index: u32) -> Option<E> {
+        let e = self.engines.get_mut(index as usize)?.take()?;
+        self.alive -= 1;
+        self.timers.clear(index);
+        let seq = self.take_seq();
+        self.trace
+            .record(self.now.as_micros(), seq, KIND_LEAVE, index, index);
+        Some(e)
+    }
+
+    /// Gives node `index` a command now; `None` if it has left.
+    pub fn command(&mut self, index: u32, cmd: E::Command) -> Option<QueryId> {
+        let now = self.now;
+        let e = self.engines.get_mut(index as usize)?.as_mut()?;
+        let id = e.handle_command(now, cmd);
+        self.counters.commands += 1;
+        let seq = self.take_seq();
+        self.trace
+            .record(now.as_micros(), seq, KIND_COMMAND, index, index);
+        self.drain(index);
+        Some(id)
+    }
+
+    /// Schedules a control event `tag` at `at` (not before now); [`Simulation::step`] returns
+    /// it as [`Step::Control`] when due.
+    pub fn schedule_control(&mut self, at: Time, tag: u64) {
+        let seq = self.take_seq();
+        self.queue.push(
+            Due {
+                at: at.max(self.now),
+                seq,
+            },
+            Pending::Control(tag),
+        );
+    }
+
+    /// Runs the earliest scheduled entry.
+    pub fn step(&mut self) -> Step {
+        self.step_until(Time::MAX)
+    }
+
+    /// Runs the earliest scheduled entry if it is due by `deadline`; otherwise advances the
+    /// clock to `deadline` (when it is finite) and returns [`Step::Idle`].
+    pub fn step_until(&mut self, deadline: Time) -> Step {
+        let next_msg = self.queue.peek();
+        let next_timer = self.timers.peek();
+        let timer_first = match (next_msg, next_timer) {
+            (None, None) => {
+                if deadline != Time::MAX {
+                    self.now = self.now.max(deadline);
+                }
+                return Step::Idle;
+            }
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (Some(m), Some((t, _))) => t < m,
+        };
+        let due = if timer_first {
+            next_timer.map(|(d, _)| d)
+        } else {
+            next_msg
+        };
+        if due.is_some_and(|d| d.at > deadline) {
+            self.now = self.now.max(deadline);
+            return Step::Idle;
+        }
+        if timer_first {
+            let Some((due, node)) = self.timers.pop() else {
+                return Step::Idle;
+            };
+            self.now = due.at;
+            self.trace
+                .record(due.at.as_micros(), due.seq, KIND_TIMER, node, node);
+            self.counters.timers += 1;
+            if let Some(e) = self.engines.get_mut(node as usize).and_then(Option::as_mut) {
+                e.handle_timeout(due.at);
+                self.drain(node);
+            }
+            return Step::Progress;
+        }
+        let Some((due, pending)) = self.queue.pop() else {
+            return Step::Idle;
+        };
+        self.now = due.at;
+        match pending {
+            Pending::Control(tag) => {
+                self.trace.record(
+                    due.at.as_micros(),
+                    due.seq,
+                    KIND_CONTROL,
+                    u32::MAX,
+                    u32::MAX,
+                );
+                Step::Control(tag)
+            }
+            Pending::Deliver { from, to, msg } => {
+                match self.engines.get_mut(to as usize).and_then(Option::as_mut) {
+                    Some(e) => {
+                        let kind = (self.classify)(&msg).kind;
+                        self.trace
+                            .record(due.at.as_micros(), due.seq, kind, from, to);
+                        self.counters.delivered += 1;
+                        e.handle_message(due.at, from, msg);
+                        self.drain(to);
+                    }
+                    None => self.counters.undeliverable += 1,
+                }
+                Step::Progress
+            }
+        }
+    }
+
+    /// Drains node `i`'s outputs: schedules its messages, keeps its events, re-arms its timer.
+    fn drain(&mut self, i: u32) {
+        let now = self.now;
+        let Some(e) = self.engines.get_mut(i as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        while let Some((to, msg)) = e.poll_transmit() {
+            self.counters.sent += 1;
+            if (self.classify)(&msg).lookup {
+                self.counters.lookup_sent += 1;
+            }
+            match self.network.transit(&mut self.rng) {
+                Some(delay) => {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    self.queue.push(
+                        Due {
+                            at: now + delay,
+                            seq,
+                        },
+                        Pending::Deliver { from: i, to, msg },
+                    );
+                }
+                None => self.counters.lost += 1,
+            }
+        }
+        while let Some(ev) = e.poll_event() {
+            self.events.push((i, ev));
+        }
+        match e.poll_timeout() {
+            Some(at) => {
+                let at = at.max(now);
+                if self.timers.get(i).is_none_or(|d| d.at != at) {
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    self.timers.set(i, Due { at, seq });
+                }
+            }
+            None => self.timers.clear(i),
+        }
+    }
+
+    fn take_seq(&mut self) -> u64 {
+        let s = self.next_seq;
+        self.next_seq += 1;
+        s
+    }
+
+    /// Events the engines emitted since the last call, with the emitting node, in order.
+    pub fn drain_events(&mut self) -> std::vec::Drain<'_, (u32, E::Event)> {
+        self.events.drain(..)
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Node slots, including departed ones (`None`).
+    pub fn len(&self) -> usize {
+        self.engines.len()
+    }
+
+    /// Whether there are no node slots.
+    pub fn is_empty(&self) -> bool {
+        self.engines.is_empty()
+    }
+
+    /// Nodes currently in the network.
+    pub fn alive(&self) -> usize {
+        self.alive
+    }
+
+    /// Node `index`'s engine, if it is in the network.
+    pub fn engine(&self, index: u32) -> Option<&E> {
+        self.engines.get(index as usize).and_then(Option::as_ref)
+    }
+
+    /// Node `index`'s engine, mutably (for test setup; outputs are drained on its next step).
+    pub fn engine_mut(&mut self, index: u32) -> Option<&mut E> {
+        self.engines
+            .get_mut(index as usize)
+            .and_then(Option::as_mut)
+    }
+
+    /// Live nodes with their index.
+    pub fn live(&self) -> impl Iterator<Item = (u32, &E)> {
+        self.engines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, e)))
+    }
+
+    /// The loop's counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// Events recorded in the trace so far.
+    pub fn trace_events(&self) -> u64 {
+        self.trace.events()
+    }
+
+    /// The trace hash so far (64 hex digits).
+    pub fn trace_hash(&self) -> String {
+        self.trace.hex()
+    }
+
+    /// Entries scheduled now (messages in flight and control events) and the peak so far.
+    pub fn queue_len(&self) -> (usize, usize) {
+        (self.queue.len(), self.queue.peak_len())
+    }
+
+    /// The RNG the loop draws network delays from; runners may draw from it too (in event
+    /// order, so runs stay deterministic).
+    pub fn rng(&mut self) -> &mut ChaCha8Rng {
+        &mut self.rng
+    }
+}
