@@ -1,1 +1,3 @@
 //! weft-share (being built).
+
+pub mod verify;

@@ -1,0 +1,353 @@
+//! Verified ranges: BLAKE3 hash trees (bao outboards) so that any byte range of a file can be
+//! checked on its own against nothing but the file's root hash.
+//!
+//! The serving peer holds the file and its [`Outboard`] (the hash pairs of the tree, 64 bytes
+//! per 16 KiB chunk group). For a requested byte range it writes an *encoded slice* with
+//! [`encode_range`]: the hash pairs on the path from the root to the range, then the range's
+//! data. The receiving peer knows only the root hash and the size; [`decode_range`] checks every
+//! hash pair and every chunk group of the slice and yields the verified bytes, or an error that
+//! names the range.
+//!
+//! Ranges are handled at the granularity of chunk groups ([`GROUP_BYTES`]): a requested range
+//! is widened to whole groups for the transfer ([`aligned_range`]) and cut back to the bytes
+//! asked for after verification. [`encoded_len`] says, before anything is read, exactly how
+//! many encoded bytes a slice takes, so a receiver never reads more than that from a peer.
+//!
+//! The size is part of the tree's shape. A slice that contains the last chunk group proves the
+//! size; a slice that does not is verified under the size the receiver assumed, so a download
+//! is complete only once its last group has been verified (and the node checks the whole hash
+//! once more before it moves the file into place).
+//!
+//! ```
+//! use weft_share::verify::{Outboard, encode_range, decode_range};
+//! let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+//! let outboard = Outboard::compute(&data[..], data.len() as u64).unwrap();
+//! let mut slice = Vec::new();
+//! encode_range(&data[..], &outboard, 20_000..30_000, &mut slice).unwrap();
+//! let bytes = decode_range(outboard.root, outboard.size, 20_000..30_000, &slice).unwrap();
+//! assert_eq!(bytes, &data[20_000..30_000]);
+//! ```
+
+use std::io::{self, Read, Write};
+use std::ops::Range;
+
+use bao_tree::io::outboard::PostOrderMemOutboard;
+use bao_tree::io::sync::{DecodeResponseIter, ReadAt, encode_ranges_validated, outboard_post_order};
+use bao_tree::io::{BaoContentItem, DecodeError as BaoDecodeError, EncodeError as BaoEncodeError};
+use bao_tree::iter::BaoChunk;
+use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges};
+use weft_core::id::Key256;
+
+/// The chunk group size of every weft hash tree: 16 chunks of 1 KiB.
+pub const BLOCK_SIZE: BlockSize = BlockSize::from_chunk_log(4);
+
+/// Bytes in one chunk group, the unit of verification (16 KiB).
+pub const GROUP_BYTES: u64 = 16 * 1024;
+
+/// The hash tree of one file: its root hash, its size, and the hash pairs of the tree in
+/// post order (64 bytes per chunk group beyond the first, nothing for files up to 16 KiB).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outboard {
+    /// The BLAKE3 hash of the content (equal to `blake3::hash` of the whole file).
+    pub root: Key256,
+    /// The content size in bytes.
+    pub size: u64,
+    /// The post-order hash pairs, exactly [`Outboard::stored_len`] bytes.
+    pub pairs: Vec<u8>,
+}
+
+/// Why a stored outboard was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("outboard of {got} bytes does not fit content of {size} bytes (expected {expected})")]
+pub struct OutboardLenError {
+    /// The content size.
+    pub size: u64,
+    /// Bytes given.
+    pub got: usize,
+    /// Bytes a tree of that size has.
+    pub expected: u64,
+}
+
+impl Outboard {
+    /// Hashes exactly `size` bytes from `reader` and builds the tree.
+    ///
+    /// Reads sequentially in chunk groups; wrap a file in a large `BufReader`.
+    ///
+    /// # Errors
+    /// Any read error, or `UnexpectedEof` if the reader holds fewer than `size` bytes.
+    pub fn compute(reader: impl Read, size: u64) -> io::Result<Outboard> {
+        let tree = BaoTree::new(size, BLOCK_SIZE);
+        let capacity = usize::try_from(tree.outboard_size()).unwrap_or(0);
+        let mut pairs = Vec::with_capacity(capacity);
+        let root = outboard_post_order(reader.take(size), tree, &mut pairs)?;
+        Ok(Outboard { root: Key256(*root.as_bytes()), size, pairs })
+    }
+
+    /// Rebuilds an outboard from stored parts, checking the length of `pairs`.
+    ///
+    /// # Errors
+    /// [`OutboardLenError`] if `pairs` does not have the length a tree of `size` has.
+    pub fn from_parts(root: Key256, size: u64, pairs: Vec<u8>) -> Result<Outboard, OutboardLenError> {
+        let expected = Self::stored_len(size);
+        if pairs.len() as u64 != expected {
+            return Err(OutboardLenError { size, got: pairs.len(), expected });
+        }
+        Ok(Outboard { root, size, pairs })
+    }
+
+    /// Bytes of hash pairs stored for content of `size` bytes.
+    pub fn stored_len(size: u64) -> u64 {
+        BaoTree::new(size, BLOCK_SIZE).outboard_size()
+    }
+
+    fn as_bao(&self) -> PostOrderMemOutboard<&[u8]> {
+        PostOrderMemOutboard {
+            root: blake3::Hash::from_bytes(self.root.0),
+            tree: BaoTree::new(self.size, BLOCK_SIZE),
+            data: &self.pairs,
+        }
+    }
+}
+
+/// Why a range could not be served or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The range does not lie inside the content.
+    #[error("range {}..{} is outside content of {size} bytes", range.start, range.end)]
+    OutOfBounds {
+        /// The range asked for.
+        range: Range<u64>,
+        /// The content size.
+        size: u64,
+    },
+    /// Data or a hash pair in the slice does not match the root hash.
+    #[error("range {}..{}: data near byte {offset} does not match the hash", range.start, range.end)]
+    Corrupt {
+        /// The range being verified.
+        range: Range<u64>,
+        /// Start of the chunk or subtree that failed.
+        offset: u64,
+    },
+    /// The encoded slice ended before the range was complete.
+    #[error("range {}..{}: encoded slice is truncated", range.start, range.end)]
+    Truncated {
+        /// The range being verified.
+        range: Range<u64>,
+    },
+    /// The encoded slice holds more bytes than the range needs.
+    #[error("range {}..{}: {extra} unexpected bytes after the slice", range.start, range.end)]
+    TrailingBytes {
+        /// The range being verified.
+        range: Range<u64>,
+        /// Bytes left over.
+        extra: usize,
+    },
+    /// Reading the slice failed.
+    #[error("range {}..{}: {source}", range.start, range.end)]
+    Io {
+        /// The range being verified.
+        range: Range<u64>,
+        /// The read error.
+        source: io::Error,
+    },
+}
+
+impl VerifyError {
+    /// The byte range this error is about.
+    pub fn range(&self) -> Range<u64> {
+        match self {
+            VerifyError::OutOfBounds { range, .. }
+            | VerifyError::Corrupt { range, .. }
+            | VerifyError::Truncated { range }
+            | VerifyError::TrailingBytes { range, .. }
+            | VerifyError::Io { range, .. } => range.clone(),
+        }
+    }
+}
+
+/// Why a range could not be encoded for a peer.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The range does not lie inside the content.
+    #[error("range {}..{} is outside content of {size} bytes", range.start, range.end)]
+    OutOfBounds {
+        /// The range asked for.
+        range: Range<u64>,
+        /// The content size.
+        size: u64,
+    },
+    /// The file no longer matches its hash tree (it changed on disk): recheck it.
+    #[error("the file no longer matches its hash")]
+    Changed,
+    /// Reading the file or writing the slice failed.
+    #[error("cannot serve range: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The byte range actually transferred for `range`: widened to whole chunk groups, clipped to
+/// the content.
+///
+/// # Errors
+/// [`VerifyError::OutOfBounds`] if `range` is reversed or ends past `size`.
+pub fn aligned_range(size: u64, range: Range<u64>) -> Result<Range<u64>, VerifyError> {
+    if range.start > range.end || range.end > size {
+        return Err(VerifyError::OutOfBounds { range, size });
+    }
+    if range.start == range.end {
+        return Ok(range);
+    }
+    let start = range.start / GROUP_BYTES * GROUP_BYTES;
+    let end = range.end.div_ceil(GROUP_BYTES).saturating_mul(GROUP_BYTES).min(size);
+    Ok(start..end)
+}
+
+/// The chunk ranges of an aligned, non-empty byte range; open-ended when it reaches the end so
+/// the last (partial) group is encoded whole.
+fn chunk_ranges(size: u64, aligned: &Range<u64>) -> ChunkRanges {
+    let start = ChunkNum(aligned.start / 1024);
+    if aligned.end >= size {
+        ChunkRanges::from(start..)
+    } else {
+        ChunkRanges::from(start..ChunkNum(aligned.end.div_ceil(1024)))
+    }
+}
+
+/// The exact length of the encoded slice for `range` of content of `size` bytes.
+///
+/// # Errors
+/// [`VerifyError::OutOfBounds`] as [`aligned_range`].
+pub fn encoded_len(size: u64, range: Range<u64>) -> Result<u64, VerifyError> {
+    let aligned = aligned_range(size, range)?;
+    if aligned.is_empty() {
+        return Ok(0);
+    }
+    let tree = BaoTree::new(size, BLOCK_SIZE);
+    let ranges = chunk_ranges(size, &aligned);
+    let mut len = 0u64;
+    for item in tree.ranges_pre_order_chunks_iter_ref(&ranges, 0) {
+        len += match item {
+            BaoChunk::Parent { .. } => 64,
+            BaoChunk::Leaf { size, .. } => size as u64,
+        };
+    }
+    Ok(len)
+}
+
+/// Writes the encoded slice for `range` of the content in `data`, checking the data against
+/// the outboard as it goes (a file that changed on disk is never sent).
+///
+/// The slice covers [`aligned_range`] of `range` and is [`encoded_len`] bytes long.
+///
+/// # Errors
+/// [`ServeError::OutOfBounds`] for a range outside the content, [`ServeError::Changed`] if the
+/// data does not match the outboard, [`ServeError::Io`] for read or write failures.
+pub fn encode_range(
+    data: impl ReadAt,
+    outboard: &Outboard,
+    range: Range<u64>,
+    out: impl Write,
+) -> Result<(), ServeError> {
+    let size = outboard.size;
+    let aligned = aligned_range(size, range.clone())
+        .map_err(|_| ServeError::OutOfBounds { range, size })?;
+    if aligned.is_empty() {
+        return Ok(());
+    }
+    let ranges = chunk_ranges(size, &aligned);
+    encode_ranges_validated(data, outboard.as_bao(), &ranges, out).map_err(|e| match e {
+        BaoEncodeError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => ServeError::Changed,
+        BaoEncodeError::Io(e) => ServeError::Io(e),
+        BaoEncodeError::ParentHashMismatch(_)
+        | BaoEncodeError::LeafHashMismatch(_)
+        | BaoEncodeError::SizeMismatch => ServeError::Changed,
+        BaoEncodeError::ParentWrite(_) | BaoEncodeError::LeafWrite(_) => {
+            ServeError::Io(io::Error::new(io::ErrorKind::BrokenPipe, "peer stopped reading"))
+        }
+    })
+}
+
+/// Verifies the encoded slice for `range` against `root` and `size` and returns exactly the
+/// bytes of `range`. The slice must be complete: trailing bytes are an error.
+///
+/// # Errors
+/// [`VerifyError`] naming `range`: out of bounds, corrupt, truncated or too long.
+pub fn decode_range(
+    root: Key256,
+    size: u64,
+    range: Range<u64>,
+    encoded: &[u8],
+) -> Result<Vec<u8>, VerifyError> {
+    let mut reader = io::Cursor::new(encoded);
+    let bytes = decode_range_from(root, size, range.clone(), &mut reader)?;
+    let used = usize::try_from(reader.position()).unwrap_or(usize::MAX);
+    let extra = encoded.len().saturating_sub(used);
+    if extra > 0 {
+        return Err(VerifyError::TrailingBytes { range, extra });
+    }
+    Ok(bytes)
+}
+
+/// As [`decode_range`], reading the slice from a stream; reads at most [`encoded_len`] bytes
+/// and does not check what follows.
+///
+/// # Errors
+/// [`VerifyError`] naming `range`.
+pub fn decode_range_from(
+    root: Key256,
+    size: u64,
+    range: Range<u64>,
+    encoded: impl Read,
+) -> Result<Vec<u8>, VerifyError> {
+    let aligned = aligned_range(size, range.clone())?;
+    if size == 0 {
+        // An empty tree has a single empty leaf and nothing to transfer.
+        if root != Key256::hash(&[]) {
+            return Err(VerifyError::Corrupt { range, offset: 0 });
+        }
+        return Ok(Vec::new());
+    }
+    if aligned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tree = BaoTree::new(size, BLOCK_SIZE);
+    let ranges = chunk_ranges(size, &aligned);
+    let root_hash = blake3::Hash::from_bytes(root.0);
+    let want = usize::try_from(aligned.end - aligned.start).unwrap_or(usize::MAX);
+    let mut out = Vec::with_capacity(want.min(64 << 20));
+    for item in DecodeResponseIter::new(root_hash, tree, encoded, &ranges) {
+        let item = item.map_err(|e| map_decode_error(e, &range))?;
+        if let BaoContentItem::Leaf(leaf) = item {
+            if leaf.offset != aligned.start + out.len() as u64 {
+                return Err(VerifyError::Corrupt { range, offset: leaf.offset });
+            }
+            out.extend_from_slice(&leaf.data);
+        }
+    }
+    if out.len() != want {
+        return Err(VerifyError::Truncated { range });
+    }
+    let skip = usize::try_from(range.start - aligned.start).unwrap_or(0);
+    let len = usize::try_from(range.end - range.start).unwrap_or(0);
+    out.drain(..skip);
+    out.truncate(len);
+    Ok(out)
+}
+
+fn map_decode_error(e: BaoDecodeError, range: &Range<u64>) -> VerifyError {
+    let range = range.clone();
+    match e {
+        BaoDecodeError::ParentHashMismatch(node) => {
+            VerifyError::Corrupt { range, offset: node.chunk_range().start.to_bytes() }
+        }
+        BaoDecodeError::LeafHashMismatch(chunk) => {
+            VerifyError::Corrupt { range, offset: chunk.to_bytes() }
+        }
+        BaoDecodeError::ParentNotFound(_) | BaoDecodeError::LeafNotFound(_) => {
+            VerifyError::Truncated { range }
+        }
+        BaoDecodeError::Io(source) => VerifyError::Io { range, source },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,120 @@
+use super::*;
+use proptest::prelude::*;
+
+fn content(size: usize, seed: u8) -> Vec<u8> {
+    (0..size).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed ^ (i >> 10) as u8)).collect()
+}
+
+/// A size and a range inside it, biased towards group boundaries.
+fn size_and_range() -> impl Strategy<Value = (usize, Range<u64>)> {
+    prop_oneof![0usize..70_000, 0usize..400_000, Just(16 * 1024), Just(32 * 1024 + 1)]
+        .prop_flat_map(|size| (Just(size), 0..=size as u64, 0..=size as u64))
+        .prop_map(|(size, a, b)| (size, a.min(b)..a.max(b)))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn round_trip((size, range) in size_and_range(), seed in any::<u8>()) {
+        let data = content(size, seed);
+        let ob = Outboard::compute(&data[..], size as u64).unwrap();
+        prop_assert_eq!(ob.root, Key256::hash(&data));
+        prop_assert_eq!(ob.pairs.len() as u64, Outboard::stored_len(size as u64));
+        let mut slice = Vec::new();
+        encode_range(&data[..], &ob, range.clone(), &mut slice).unwrap();
+        prop_assert_eq!(slice.len() as u64, encoded_len(size as u64, range.clone()).unwrap());
+        let bytes = decode_range(ob.root, ob.size, range.clone(), &slice).unwrap();
+        prop_assert_eq!(&bytes[..], &data[range.start as usize..range.end as usize]);
+    }
+
+    #[test]
+    fn any_flipped_byte_is_detected(
+        (size, range) in size_and_range(),
+        pick in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        prop_assume!(!range.is_empty());
+        let data = content(size, 7);
+        let ob = Outboard::compute(&data[..], size as u64).unwrap();
+        let mut slice = Vec::new();
+        encode_range(&data[..], &ob, range.clone(), &mut slice).unwrap();
+        let at = pick.index(slice.len());
+        slice[at] ^= flip;
+        match decode_range(ob.root, ob.size, range.clone(), &slice) {
+            Err(e @ VerifyError::Corrupt { .. }) => prop_assert_eq!(e.range(), range),
+            other => prop_assert!(false, "flip at {} not detected: {:?}", at, other.map(|b| b.len())),
+        }
+    }
+
+    #[test]
+    fn truncated_or_padded_slices_fail((size, range) in size_and_range(), cut in 1usize..100) {
+        prop_assume!(!range.is_empty());
+        let data = content(size, 3);
+        let ob = Outboard::compute(&data[..], size as u64).unwrap();
+        let mut slice = Vec::new();
+        encode_range(&data[..], &ob, range.clone(), &mut slice).unwrap();
+        let short = &slice[..slice.len().saturating_sub(cut)];
+        prop_assert!(decode_range(ob.root, ob.size, range.clone(), short).is_err());
+        slice.push(0);
+        let padded = decode_range(ob.root, ob.size, range.clone(), &slice);
+        prop_assert!(
+            matches!(padded, Err(VerifyError::TrailingBytes { extra: 1, .. })),
+            "padded slice accepted"
+        );
+    }
+}
+
+#[test]
+fn wrong_root_is_refused() {
+    let data = content(100_000, 1);
+    let ob = Outboard::compute(&data[..], data.len() as u64).unwrap();
+    let mut slice = Vec::new();
+    encode_range(&data[..], &ob, 0..5000, &mut slice).unwrap();
+    let other = Key256::hash(b"something else");
+    assert!(matches!(
+        decode_range(other, ob.size, 0..5000, &slice),
+        Err(VerifyError::Corrupt { .. })
+    ));
+    assert!(matches!(
+        decode_range(ob.root, ob.size, 0..200_000, &slice),
+        Err(VerifyError::OutOfBounds { .. })
+    ));
+}
+
+#[test]
+fn changed_file_is_not_served() {
+    let mut data = content(100_000, 1);
+    let ob = Outboard::compute(&data[..], data.len() as u64).unwrap();
+    data[50_000] ^= 1;
+    let mut slice = Vec::new();
+    let res = encode_range(&data[..], &ob, 40_000..60_000, &mut slice);
+    assert!(matches!(res, Err(ServeError::Changed)), "{res:?}");
+    // Ranges away from the change still serve.
+    let mut slice = Vec::new();
+    encode_range(&data[..], &ob, 0..16_384, &mut slice).unwrap();
+    assert_eq!(decode_range(ob.root, ob.size, 0..16_384, &slice).unwrap(), &data[..16_384]);
+    // A shorter file is a change too.
+    assert!(matches!(
+        encode_range(&data[..90_000], &ob, 80_000..100_000, Vec::new()),
+        Err(ServeError::Changed)
+    ));
+}
+
+#[test]
+fn empty_content() {
+    let ob = Outboard::compute(&[][..], 0).unwrap();
+    assert_eq!(ob.root, Key256::hash(&[]));
+    assert_eq!(encoded_len(0, 0..0).unwrap(), 0);
+    assert!(decode_range(ob.root, 0, 0..0, &[]).unwrap().is_empty());
+    assert!(decode_range(Key256::hash(b"x"), 0, 0..0, &[]).is_err());
+}
+
+#[test]
+fn stored_outboard_length_is_checked() {
+    let data = content(100_000, 1);
+    let ob = Outboard::compute(&data[..], data.len() as u64).unwrap();
+    let again = Outboard::from_parts(ob.root, ob.size, ob.pairs.clone()).unwrap();
+    assert_eq!(again, ob);
+    assert!(Outboard::from_parts(ob.root, ob.size, vec![0; 3]).is_err());
+}
