@@ -1,0 +1,699 @@
+//! The Kademlia engine: routing table, request handling, queries and maintenance.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use weft_core::time::Time;
+
+use super::closest::{ClosestPeersIter, IterConfig, Step};
+use super::key::KadKey;
+use super::message::{Body, Contact, MAX_VALUE_LEN, Message, WireRecord};
+use super::store::{Origin, Provider, Store, StoredRecord};
+use super::table::{Seen, Table};
+use super::{Command, Config, Event, QueryError, QueryResult, QueryStats};
+use crate::{Engine, QueryId};
+
+/// What a query is for.
+#[derive(Clone, Debug)]
+enum Kind<K, A> {
+    FindNode,
+    Bootstrap,
+    Refresh,
+    GetRecord,
+    GetProviders { found: Vec<Contact<K, A>> },
+    PutRecord { record: WireRecord },
+    AddProvider,
+}
+
+/// Where a query stands.
+#[derive(Clone, Debug)]
+enum Phase<A> {
+    Lookup,
+    /// `PutRecord` after its lookup: waiting for acknowledgements.
+    Storing { pending: Vec<(A, u64)>, acks: usize, deadline: Time },
+}
+
+#[derive(Clone, Debug)]
+struct Query<K, A> {
+    id: QueryId,
+    /// Started by the engine itself (refresh, republish): no event.
+    internal: bool,
+    kind: Kind<K, A>,
+    iter: ClosestPeersIter<K, A>,
+    phase: Phase<A>,
+    stats: QueryStats,
+}
+
+/// A probe of the least recently seen contact of a full bucket.
+#[derive(Clone, Debug)]
+struct Ping<K, A> {
+    lru: Contact<K, A>,
+    candidate: Contact<K, A>,
+    req: u64,
+    deadline: Time,
+}
+
+/// A Kademlia node. See the [module docs](super).
+#[derive(Debug)]
+pub struct Kademlia<K, A> {
+    config: Arc<Config>,
+    local: Contact<K, A>,
+    table: Table<K, A>,
+    store: Store<K, A>,
+    queries: Vec<Query<K, A>>,
+    pings: Vec<Ping<K, A>>,
+    outbox: VecDeque<(A, Message<K, A>)>,
+    events: VecDeque<Event<K, A>>,
+    next_req: u64,
+    next_query: u64,
+    seed: u64,
+    rng_stream: u64,
+    next_refresh: Time,
+    next_republish: Time,
+    next_expiry: Time,
+    refresh_cursor: u32,
+}
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs()
+}
+
+impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
+    /// A node with an empty routing table. `local` is this node's id and its own address
+    /// (put in provider records it hands out); `seed` with the id seeds its randomness.
+    /// Maintenance timers start at a random offset within their interval.
+    pub fn new(config: Arc<Config>, local: Contact<K, A>, seed: u64) -> Self {
+        let table = Table::new(local.key, config.k);
+        Self::with_table(config, local, seed, table)
+    }
+
+    fn with_table(config: Arc<Config>, local: Contact<K, A>, seed: u64, table: Table<K, A>) -> Self {
+        let mut node = Kademlia {
+            local,
+            table,
+            store: Store::new(),
+            queries: Vec::new(),
+            pings: Vec::new(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            next_req: 0,
+            next_query: 0,
+            seed: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ local.key.fold_u64(),
+            rng_stream: 0,
+            next_refresh: Time::MAX,
+            next_republish: Time::MAX,
+            next_expiry: Time::MAX,
+            refresh_cursor: 0,
+            config,
+        };
+        let mut rng = node.rng();
+        if let Some(every) = node.config.refresh_interval {
+            node.next_refresh = Time::ZERO + jitter(&mut rng, every);
+        }
+        if let Some(every) = node.config.republish_interval {
+            node.next_republish = Time::ZERO + jitter(&mut rng, every);
+        }
+        node
+    }
+
+    /// The converged routing state a node would have in a stable network, built directly
+    /// for the simulator (joining 10^6 nodes through the protocol is too slow).
+    ///
+    /// `nodes` is every node's `(id, address)`, sorted by id with no duplicates, and `me`
+    /// the index of this node in it. Each bucket gets `k` contacts drawn at random (seeded)
+    /// from the nodes that fall in it, or all of them if fewer: exactly what a node ends up
+    /// with after enough lookups through a static network. The ids in one bucket are a
+    /// contiguous run of the sorted list, so this costs O(k log N) per bucket.
+    ///
+    /// # Panics
+    /// If `me` is out of range.
+    pub fn converged(config: Arc<Config>, seed: u64, me: usize, nodes: &[(K, A)]) -> Self {
+        let local = Contact { key: nodes[me].0, addr: nodes[me].1 };
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ local.key.fold_u64());
+        let mut contacts = Vec::new();
+        let mut remaining = nodes.len().saturating_sub(1);
+        for bucket in 0..K::BITS {
+            if remaining == 0 {
+                break;
+            }
+            let (lo, hi) = local.key.bucket_bounds(bucket);
+            let start = nodes.partition_point(|(k, _)| *k < lo);
+            let end = nodes.partition_point(|(k, _)| *k <= hi);
+            let n = end - start;
+            remaining = remaining.saturating_sub(n);
+            if n <= config.k {
+                contacts.extend_from_slice(&nodes[start..end]);
+            } else {
+                for i in rand::seq::index::sample(&mut rng, n, config.k) {
+                    contacts.push(nodes[start + i]);
+                }
+            }
+        }
+        let table = Table::from_contacts(local.key, config.k, contacts);
+        Self::with_table(config, local, seed, table)
+    }
+
+    /// [`Kademlia::converged`] for every node of `nodes` (sorted by id).
+    pub fn converged_network(config: Arc<Config>, seed: u64, nodes: &[(K, A)]) -> Vec<Self> {
+        (0..nodes.len()).map(|i| Self::converged(config.clone(), seed, i, nodes)).collect()
+    }
+
+    fn rng(&mut self) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        rng.set_stream(self.rng_stream);
+        self.rng_stream += 1;
+        rng
+    }
+
+    /// This node's id and address.
+    pub fn local(&self) -> Contact<K, A> {
+        self.local
+    }
+
+    /// Routing entries held: contacts in the k-buckets (the "state" of the paper's Table 3).
+    pub fn state_size(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Bytes this engine occupies, its own size plus what its tables hold on the heap
+    /// (records and queries excluded), for the simulator's memory report.
+    pub fn memory_bytes(&self) -> usize {
+        size_of::<Self>() + self.table.heap_bytes()
+    }
+
+    /// All contacts of the routing table, far buckets first.
+    pub fn contacts(&self) -> impl Iterator<Item = Contact<K, A>> + '_ {
+        self.table.iter().map(|(key, addr)| Contact { key, addr })
+    }
+
+    /// The `n` contacts of the routing table closest to `target`, closest first.
+    pub fn closest_contacts(&self, target: &K, n: usize) -> Vec<Contact<K, A>> {
+        self.table.closest(target, n).into_iter().map(|(key, addr)| Contact { key, addr }).collect()
+    }
+
+    /// Records and provider records stored here (for reports and tests).
+    pub fn stored_counts(&self) -> (usize, usize) {
+        (self.store.record_count(), self.store.provider_count())
+    }
+
+    /// The node connected to a peer with id `key` at `addr`: it is put in the routing table
+    /// (or, if its bucket is full, the bucket's least recently seen contact is pinged and
+    /// replaced if it does not answer).
+    pub fn add_peer(&mut self, now: Time, key: K, addr: A) {
+        self.saw(now, key, addr);
+    }
+
+    /// The node lost the peer at `addr`: it leaves the routing table and requests waiting
+    /// on it fail at once.
+    pub fn remove_peer(&mut self, now: Time, addr: A) {
+        self.table.remove_addr(&addr);
+        for q in &mut self.queries {
+            q.iter.fail_addr(addr);
+        }
+        self.drive_all(now);
+    }
+
+    fn saw(&mut self, now: Time, key: K, addr: A) {
+        if let Seen::BucketFull { lru: (lru_key, lru_addr) } = self.table.seen(key, addr)
+            && self.pings.len() < self.config.max_pings
+            && !self.pings.iter().any(|p| p.lru.key == lru_key || p.candidate.key == key)
+        {
+            let req = self.take_req();
+            self.pings.push(Ping {
+                lru: Contact { key: lru_key, addr: lru_addr },
+                candidate: Contact { key, addr },
+                req,
+                deadline: now + self.config.request_timeout,
+            });
+            self.send(lru_addr, Body::Ping { req });
+        }
+    }
+
+    fn take_req(&mut self) -> u64 {
+        let r = self.next_req;
+        self.next_req = self.next_req.wrapping_add(1);
+        r
+    }
+
+    fn send(&mut self, to: A, body: Body<K, A>) {
+        self.outbox.push_back((to, Message { sender: self.local.key, body }));
+    }
+
+    fn closer(&self, target: &K, asker: &K) -> Vec<Contact<K, A>> {
+        self.table
+            .closest(target, self.config.k + 1)
+            .into_iter()
+            .filter(|(k, _)| k != asker)
+            .take(self.config.k)
+            .map(|(key, addr)| Contact { key, addr })
+            .collect()
+    }
+
+    fn ttl(&self, ttl_secs: u64) -> Duration {
+        Duration::from_secs(ttl_secs).min(self.config.max_ttl)
+    }
+
+    fn answer(&mut self, now: Time, from: A, sender: K, body: Body<K, A>) {
+        match body {
+            Body::Ping { req } => self.send(from, Body::Pong { req }),
+            Body::Pong { req } => self.pings.retain(|p| !(p.req == req && p.lru.addr == from)),
+            Body::FindNode { req, target } => {
+                let closer = self.closer(&target, &sender);
+                self.send(from, Body::Nodes { req, closer });
+            }
+            Body::GetRecord { req, key } => {
+                let record = self.store.get(&key, now).map(|r| WireRecord {
+                    value: r.value.to_vec(),
+                    ttl_secs: secs(r.expires.saturating_since(now)),
+                });
+                let closer = self.closer(&key, &sender);
+                self.send(from, Body::Record { req, record, closer });
+            }
+            Body::PutRecord { req, key, record } => {
+                let expires = now + self.ttl(record.ttl_secs);
+                let rec = StoredRecord {
+                    value: record.value.into_boxed_slice(),
+                    expires,
+                    origin: Origin::Remote,
+                };
+                let stored = self.store.put(key, rec, self.config.max_records);
+                self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
+                self.send(from, Body::PutAck { req, stored });
+            }
+            Body::AddProvider { key, ttl_secs } => {
+                let p = Provider {
+                    contact: Contact { key: sender, addr: from },
+                    expires: now + self.ttl(ttl_secs),
+                };
+                self.store.add_provider(key, p, self.config.max_provider_keys, self.config.k);
+                self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
+            }
+            Body::GetProviders { req, key } => {
+                let providers = self.store.providers(&key, now, self.config.k);
+                let closer = self.closer(&key, &sender);
+                self.send(from, Body::Providers { req, providers, closer });
+            }
+            Body::Nodes { req, closer } => self.on_reply(now, from, req, closer, None, None),
+            Body::Record { req, record, closer } => {
+                self.on_reply(now, from, req, closer, record.map(|r| r.value), None);
+            }
+            Body::Providers { req, providers, closer } => {
+                self.on_reply(now, from, req, closer, None, Some(providers));
+            }
+            Body::PutAck { req, stored } => self.on_ack(now, from, req, stored),
+        }
+    }
+
+    fn on_reply(
+        &mut self,
+        now: Time,
+        from: A,
+        req: u64,
+        closer: Vec<Contact<K, A>>,
+        value: Option<Vec<u8>>,
+        providers: Option<Vec<Contact<K, A>>>,
+    ) {
+        let Some(qi) = self.queries.iter().position(|q| q.iter.is_awaiting(from, req)) else {
+            return;
+        };
+        let closer: Vec<(K, A)> = closer
+            .into_iter()
+            .filter(|c| c.key != self.local.key)
+            .map(|c| (c.key, c.addr))
+            .collect();
+        let q = &mut self.queries[qi];
+        let Some(depth) = q.iter.on_success(from, req, &closer) else { return };
+        q.stats.responses += 1;
+        let hops = u32::from(depth) + 1;
+        match (&mut q.kind, value, providers) {
+            (Kind::GetRecord, Some(value), _) => {
+                q.stats.hops = hops;
+                q.iter.finish();
+                self.finish(now, qi, QueryResult::GetRecord(Ok(value)));
+                return;
+            }
+            (Kind::GetProviders { found }, _, Some(providers)) if !providers.is_empty() => {
+                for p in providers {
+                    if found.len() < self.config.k && !found.iter().any(|f| f.key == p.key) {
+                        found.push(p);
+                    }
+                }
+                q.stats.hops = hops;
+                q.iter.finish();
+                let found = std::mem::take(found);
+                self.finish(now, qi, QueryResult::GetProviders(Ok(found)));
+                return;
+            }
+            _ => {}
+        }
+        self.drive(now, qi);
+    }
+
+    fn on_ack(&mut self, now: Time, from: A, req: u64, stored: bool) {
+        let Some(qi) = self.queries.iter().position(|q| match &q.phase {
+            Phase::Storing { pending, .. } => pending.contains(&(from, req)),
+            Phase::Lookup => false,
+        }) else {
+            return;
+        };
+        let q = &mut self.queries[qi];
+        q.stats.responses += 1;
+        if let Phase::Storing { pending, acks, .. } = &mut q.phase {
+            pending.retain(|p| *p != (from, req));
+            *acks += usize::from(stored);
+            if pending.is_empty() {
+                let acks = *acks;
+                let result = if acks > 0 { Ok(acks) } else { Err(QueryError::NotStored) };
+                self.finish(now, qi, QueryResult::PutRecord(result));
+            }
+        }
+    }
+
+    fn start(&mut self, now: Time, target: K, kind: Kind<K, A>, internal: bool) -> QueryId {
+        let id = QueryId(self.next_query);
+        self.next_query += 1;
+        let stats = QueryStats { started: now, finished: now, ..QueryStats::default() };
+        let config = IterConfig {
+            alpha: self.config.alpha,
+            k: self.config.k,
+            peer_timeout: self.config.request_timeout,
+            max_candidates: self.config.max_candidates.max(self.config.k),
+        };
+        let seeds = self.table.closest(&target, self.config.k);
+        let empty = seeds.is_empty();
+        let iter = ClosestPeersIter::new(target, config, seeds);
+        let q = Query { id, internal, kind, iter, phase: Phase::Lookup, stats };
+        if self.queries.len() >= self.config.max_queries {
+            let result = failure(&q.kind, QueryError::TooManyQueries);
+            self.emit(q, now, result);
+        } else if empty {
+            let result = failure(&q.kind, QueryError::NoPeers);
+            self.emit(q, now, result);
+        } else {
+            self.queries.push(q);
+            let qi = self.queries.len() - 1;
+            self.drive(now, qi);
+        }
+        id
+    }
+
+    fn emit(&mut self, mut q: Query<K, A>, now: Time, result: QueryResult<K, A>) {
+        if !q.internal {
+            q.stats.finished = now;
+            self.events.push_back(Event::QueryFinished { id: q.id, result, stats: q.stats });
+        }
+    }
+
+    fn finish(&mut self, now: Time, qi: usize, result: QueryResult<K, A>) {
+        let q = self.queries.remove(qi);
+        self.emit(q, now, result);
+    }
+
+    fn drive_all(&mut self, now: Time) {
+        let ids: Vec<QueryId> = self.queries.iter().map(|q| q.id).collect();
+        for id in ids {
+            if let Some(qi) = self.queries.iter().position(|q| q.id == id) {
+                self.drive(now, qi);
+            }
+        }
+    }
+
+    /// Lets query `qi` send what it may; finishes it when its lookup is over.
+    fn drive(&mut self, now: Time, qi: usize) {
+        loop {
+            let q = &mut self.queries[qi];
+            if let Phase::Storing { deadline, acks, .. } = q.phase {
+                if now >= deadline {
+                    let result = if acks > 0 { Ok(acks) } else { Err(QueryError::NotStored) };
+                    self.finish(now, qi, QueryResult::PutRecord(result));
+                }
+                return;
+            }
+            match q.iter.next(now, &mut self.next_req) {
+                Step::Contact { addr, req, .. } => {
+                    q.stats.messages += 1;
+                    let target = *q.iter.target();
+                    let body = match q.kind {
+                        Kind::GetRecord => Body::GetRecord { req, key: target },
+                        Kind::GetProviders { .. } => Body::GetProviders { req, key: target },
+                        _ => Body::FindNode { req, target },
+                    };
+                    self.send(addr, body);
+                }
+                Step::Waiting => return,
+                Step::Finished => {
+                    self.lookup_done(now, qi);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn lookup_done(&mut self, now: Time, qi: usize) {
+        let q = &mut self.queries[qi];
+        let closest: Vec<Contact<K, A>> = q
+            .iter
+            .closest_succeeded()
+            .map(|c| Contact { key: c.key, addr: c.addr })
+            .collect();
+        let first_depth = q.iter.closest_succeeded().next().map(|c| u32::from(c.depth) + 1);
+        q.stats.hops = first_depth.unwrap_or(0);
+        let target = *q.iter.target();
+        let result = match &q.kind {
+            Kind::FindNode if closest.is_empty() => QueryResult::FindNode(Err(QueryError::NotFound)),
+            Kind::FindNode => QueryResult::FindNode(Ok(closest)),
+            Kind::Bootstrap | Kind::Refresh => QueryResult::Bootstrap(Ok(self.table.len())),
+            Kind::GetRecord => QueryResult::GetRecord(Err(QueryError::NotFound)),
+            Kind::GetProviders { .. } => QueryResult::GetProviders(Err(QueryError::NotFound)),
+            Kind::AddProvider => {
+                let ttl_secs = secs(self.config.provider_ttl);
+                for c in &closest {
+                    self.outbox.push_back((
+                        c.addr,
+                        Message { sender: self.local.key, body: Body::AddProvider { key: target, ttl_secs } },
+                    ));
+                }
+                let q = &mut self.queries[qi];
+                q.stats.messages += u32::try_from(closest.len()).unwrap_or(u32::MAX);
+                let result = if closest.is_empty() { Err(QueryError::NoPeers) } else { Ok(closest.len()) };
+                QueryResult::AddProvider(result)
+            }
+            Kind::PutRecord { record } => {
+                if closest.is_empty() {
+                    QueryResult::PutRecord(Err(QueryError::NoPeers))
+                } else {
+                    let record = record.clone();
+                    let mut pending = Vec::with_capacity(closest.len());
+                    for c in &closest {
+                        let req = self.take_req();
+                        pending.push((c.addr, req));
+                        let body = Body::PutRecord { req, key: target, record: record.clone() };
+                        self.send(c.addr, body);
+                    }
+                    let q = &mut self.queries[qi];
+                    q.stats.messages += u32::try_from(pending.len()).unwrap_or(u32::MAX);
+                    q.phase = Phase::Storing {
+                        pending,
+                        acks: 0,
+                        deadline: now + self.config.request_timeout,
+                    };
+                    return;
+                }
+            }
+        };
+        self.finish(now, qi, result);
+    }
+
+    fn maintain(&mut self, now: Time) {
+        if now >= self.next_expiry {
+            self.store.expire(now);
+            self.next_expiry = now + self.config.expiry_interval;
+        }
+        if let Some(every) = self.config.refresh_interval
+            && now >= self.next_refresh
+        {
+            self.next_refresh = now + every;
+            if let Some((_, highest)) = self.table.populated() {
+                let bucket = self.refresh_cursor % (highest + 1).min(K::BITS);
+                self.refresh_cursor = self.refresh_cursor.wrapping_add(1);
+                let mut rng = self.rng();
+                let target = self.local.key.random_in_bucket(bucket, &mut rng);
+                self.start(now, target, Kind::Refresh, true);
+            }
+        }
+        if let Some(every) = self.config.republish_interval
+            && now >= self.next_republish
+        {
+            self.next_republish = now + every;
+            for (key, value, expires) in self.store.local_records(now) {
+                let record = WireRecord {
+                    value: value.to_vec(),
+                    ttl_secs: secs(expires.saturating_since(now)),
+                };
+                self.start(now, key, Kind::PutRecord { record }, true);
+            }
+            let provided = self.store.provided().to_vec();
+            for key in provided {
+                self.add_local_provider(now, key);
+                self.start(now, key, Kind::AddProvider, true);
+            }
+        }
+    }
+
+    fn add_local_provider(&mut self, now: Time, key: K) -> bool {
+        let p = Provider { contact: self.local, expires: now + self.config.provider_ttl };
+        self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
+        self.store.add_provider(key, p, self.config.max_provider_keys, self.config.k)
+            && self.store.note_provided(key, self.config.max_provider_keys)
+    }
+
+    fn immediate(&mut self, now: Time, result: QueryResult<K, A>) -> QueryId {
+        let id = QueryId(self.next_query);
+        self.next_query += 1;
+        let stats = QueryStats { started: now, finished: now, ..QueryStats::default() };
+        self.events.push_back(Event::QueryFinished { id, result, stats });
+        id
+    }
+}
+
+fn jitter(rng: &mut ChaCha8Rng, every: Duration) -> Duration {
+    let us = u64::try_from(every.as_micros()).unwrap_or(u64::MAX).max(1);
+    Duration::from_micros(rng.random_range(0..us))
+}
+
+fn failure<K, A>(kind: &Kind<K, A>, e: QueryError) -> QueryResult<K, A> {
+    match kind {
+        Kind::FindNode => QueryResult::FindNode(Err(e)),
+        Kind::Bootstrap | Kind::Refresh => QueryResult::Bootstrap(Err(e)),
+        Kind::GetRecord => QueryResult::GetRecord(Err(e)),
+        Kind::GetProviders { .. } => QueryResult::GetProviders(Err(e)),
+        Kind::PutRecord { .. } => QueryResult::PutRecord(Err(e)),
+        Kind::AddProvider => QueryResult::AddProvider(Err(e)),
+    }
+}
+
+impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
+    type Addr = A;
+    type Message = Message<K, A>;
+    type Command = Command<K>;
+    type Event = Event<K, A>;
+
+    fn handle_message(&mut self, now: Time, from: A, msg: Message<K, A>) {
+        if msg.sender == self.local.key {
+            return;
+        }
+        if msg.validate(self.config.k).is_err() {
+            // a malformed answer counts as a failed request
+            let req = match msg.body {
+                Body::Nodes { req, .. } | Body::Record { req, .. } | Body::Providers { req, .. } => {
+                    Some(req)
+                }
+                _ => None,
+            };
+            if let Some(req) = req {
+                for q in &mut self.queries {
+                    q.iter.on_failure(from, req);
+                }
+                self.drive_all(now);
+            }
+            return;
+        }
+        self.saw(now, msg.sender, from);
+        self.answer(now, from, msg.sender, msg.body);
+    }
+
+    fn handle_timeout(&mut self, now: Time) {
+        let mut i = 0;
+        while i < self.pings.len() {
+            if now >= self.pings[i].deadline {
+                let p = self.pings.remove(i);
+                self.table.remove_key(&p.lru.key);
+                self.table.seen(p.candidate.key, p.candidate.addr);
+            } else {
+                i += 1;
+            }
+        }
+        self.drive_all(now);
+        self.maintain(now);
+    }
+
+    fn handle_command(&mut self, now: Time, cmd: Command<K>) -> QueryId {
+        match cmd {
+            Command::FindNode(key) => self.start(now, key, Kind::FindNode, false),
+            Command::Bootstrap => self.start(now, self.local.key, Kind::Bootstrap, false),
+            Command::GetRecord(key) => {
+                if let Some(r) = self.store.get(&key, now) {
+                    let value = r.value.to_vec();
+                    return self.immediate(now, QueryResult::GetRecord(Ok(value)));
+                }
+                self.start(now, key, Kind::GetRecord, false)
+            }
+            Command::GetProviders(key) => {
+                let found = self.store.providers(&key, now, self.config.k);
+                if !found.is_empty() {
+                    return self.immediate(now, QueryResult::GetProviders(Ok(found)));
+                }
+                self.start(now, key, Kind::GetProviders { found }, false)
+            }
+            Command::PutRecord { key, value, expiry } => {
+                if value.len() > MAX_VALUE_LEN {
+                    let e = QueryError::ValueTooLarge(value.len());
+                    return self.immediate(now, QueryResult::PutRecord(Err(e)));
+                }
+                let record = WireRecord {
+                    value: value.clone(),
+                    ttl_secs: secs(expiry.saturating_since(now)),
+                };
+                let rec =
+                    StoredRecord { value: value.into_boxed_slice(), expires: expiry, origin: Origin::Local };
+                if !self.store.put(key, rec, self.config.max_records) {
+                    return self.immediate(now, QueryResult::PutRecord(Err(QueryError::StoreFull)));
+                }
+                self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
+                self.start(now, key, Kind::PutRecord { record }, false)
+            }
+            Command::AddProvider(key) => {
+                if !self.add_local_provider(now, key) {
+                    return self.immediate(now, QueryResult::AddProvider(Err(QueryError::StoreFull)));
+                }
+                self.start(now, key, Kind::AddProvider, false)
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<(A, Message<K, A>)> {
+        self.outbox.pop_front()
+    }
+
+    fn poll_event(&mut self) -> Option<Event<K, A>> {
+        self.events.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        let mut t = Time::MAX;
+        for p in &self.pings {
+            t = t.min(p.deadline);
+        }
+        for q in &self.queries {
+            let d = match &q.phase {
+                Phase::Lookup => q.iter.next_deadline(),
+                Phase::Storing { deadline, .. } => Some(*deadline),
+            };
+            t = t.min(d.unwrap_or(Time::MAX));
+        }
+        if self.table.len() > 0 {
+            t = t.min(self.next_refresh);
+        }
+        if self.store.has_local_records() || !self.store.provided().is_empty() {
+            t = t.min(self.next_republish);
+        }
+        if self.store.record_count() + self.store.provider_count() > 0 {
+            t = t.min(self.next_expiry);
+        }
+        (t != Time::MAX).then_some(t)
+    }
+}

@@ -1,0 +1,212 @@
+//! Kademlia messages and their checks on receipt.
+
+use serde::{Deserialize, Serialize};
+
+use super::key::KadKey;
+
+/// Largest record value accepted or sent (64 KiB).
+pub const MAX_VALUE_LEN: usize = 64 * 1024;
+
+/// Largest number of contacts accepted in one reply, whatever `k` the sender uses.
+pub const MAX_CONTACTS_PER_REPLY: usize = 64;
+
+/// A node as named in messages: its id and how to reach it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Contact<K, A> {
+    /// The node's id.
+    pub key: K,
+    /// Its address, in the driver's terms.
+    pub addr: A,
+}
+
+/// A record as carried on the wire: the expiry is relative (`ttl_secs` from receipt),
+/// since peers share no clock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireRecord {
+    /// The stored bytes, at most [`MAX_VALUE_LEN`].
+    pub value: Vec<u8>,
+    /// Seconds the record remains valid.
+    pub ttl_secs: u64,
+}
+
+/// One Kademlia message: who sends it (its id, so that the receiver can put it in its
+/// routing table) and what it says. Requests carry a `req` id that the answer repeats.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "K: Serialize, A: Serialize", deserialize = "K: Deserialize<'de>, A: Deserialize<'de>"))]
+pub struct Message<K, A> {
+    /// The sender's node id.
+    pub sender: K,
+    /// The request or answer.
+    pub body: Body<K, A>,
+}
+
+/// The requests and answers of the protocol.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(bound(serialize = "K: Serialize, A: Serialize", deserialize = "K: Deserialize<'de>, A: Deserialize<'de>"))]
+pub enum Body<K, A> {
+    /// Are you alive? (used before evicting a contact from a full bucket)
+    Ping {
+        /// Request id.
+        req: u64,
+    },
+    /// Yes.
+    Pong {
+        /// Request id of the ping.
+        req: u64,
+    },
+    /// Which nodes do you know closest to `target`?
+    FindNode {
+        /// Request id.
+        req: u64,
+        /// The key looked up.
+        target: K,
+    },
+    /// Answer to `FindNode`: at most `k` contacts.
+    Nodes {
+        /// Request id.
+        req: u64,
+        /// Contacts closest to the target that the answerer knows.
+        closer: Vec<Contact<K, A>>,
+    },
+    /// Send me the record under `key`, or closer nodes.
+    GetRecord {
+        /// Request id.
+        req: u64,
+        /// The record key.
+        key: K,
+    },
+    /// Answer to `GetRecord`.
+    Record {
+        /// Request id.
+        req: u64,
+        /// The record, if the answerer holds a valid one.
+        record: Option<WireRecord>,
+        /// Contacts closer to the key.
+        closer: Vec<Contact<K, A>>,
+    },
+    /// Store this record.
+    PutRecord {
+        /// Request id.
+        req: u64,
+        /// The record key.
+        key: K,
+        /// The record.
+        record: WireRecord,
+    },
+    /// Answer to `PutRecord`.
+    PutAck {
+        /// Request id.
+        req: u64,
+        /// Whether the record was stored (false when the store is full).
+        stored: bool,
+    },
+    /// The sender provides `key` (no answer). The provider is the sender itself.
+    AddProvider {
+        /// The key provided.
+        key: K,
+        /// Seconds the provider record remains valid.
+        ttl_secs: u64,
+    },
+    /// Who provides `key`?
+    GetProviders {
+        /// Request id.
+        req: u64,
+        /// The key.
+        key: K,
+    },
+    /// Answer to `GetProviders`.
+    Providers {
+        /// Request id.
+        req: u64,
+        /// Known providers of the key.
+        providers: Vec<Contact<K, A>>,
+        /// Contacts closer to the key.
+        closer: Vec<Contact<K, A>>,
+    },
+}
+
+/// Why a received message was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MessageError {
+    /// A list longer than the protocol allows.
+    #[error("{what}: {len} entries, at most {max} allowed")]
+    TooManyEntries {
+        /// Which list.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A record value over [`MAX_VALUE_LEN`].
+    #[error("record value of {0} bytes exceeds {MAX_VALUE_LEN}")]
+    ValueTooLarge(usize),
+}
+
+fn check_len<T>(what: &'static str, v: &[T], max: usize) -> Result<(), MessageError> {
+    if v.len() > max {
+        return Err(MessageError::TooManyEntries { what, len: v.len(), max });
+    }
+    Ok(())
+}
+
+impl<K: KadKey, A> Message<K, A> {
+    /// Checks the bounds of a received message: contact lists of at most
+    /// `min(max_contacts, MAX_CONTACTS_PER_REPLY)` entries, values of at most
+    /// [`MAX_VALUE_LEN`] bytes. The engine calls this on everything it receives; the node
+    /// may call it right after decoding.
+    ///
+    /// # Errors
+    /// [`MessageError`] naming the offending field.
+    pub fn validate(&self, max_contacts: usize) -> Result<(), MessageError> {
+        let max = max_contacts.min(MAX_CONTACTS_PER_REPLY);
+        match &self.body {
+            Body::Nodes { closer, .. } => check_len("closer", closer, max),
+            Body::Record { record, closer, .. } => {
+                check_len("closer", closer, max)?;
+                match record {
+                    Some(r) if r.value.len() > MAX_VALUE_LEN => {
+                        Err(MessageError::ValueTooLarge(r.value.len()))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Body::PutRecord { record, .. } if record.value.len() > MAX_VALUE_LEN => {
+                Err(MessageError::ValueTooLarge(record.value.len()))
+            }
+            Body::Providers { providers, closer, .. } => {
+                check_len("providers", providers, max)?;
+                check_len("closer", closer, max)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Rewrites every address in the message, dropping contacts for which `f` returns
+    /// `None`. The node uses this to translate between its local peer handles and what it
+    /// puts on the wire.
+    pub fn map_addrs<B>(self, mut f: impl FnMut(A) -> Option<B>) -> Message<K, B> {
+        let mut list = |v: Vec<Contact<K, A>>| -> Vec<Contact<K, B>> {
+            v.into_iter().filter_map(|c| Some(Contact { key: c.key, addr: f(c.addr)? })).collect()
+        };
+        let body = match self.body {
+            Body::Ping { req } => Body::Ping { req },
+            Body::Pong { req } => Body::Pong { req },
+            Body::FindNode { req, target } => Body::FindNode { req, target },
+            Body::Nodes { req, closer } => Body::Nodes { req, closer: list(closer) },
+            Body::GetRecord { req, key } => Body::GetRecord { req, key },
+            Body::Record { req, record, closer } => {
+                Body::Record { req, record, closer: list(closer) }
+            }
+            Body::PutRecord { req, key, record } => Body::PutRecord { req, key, record },
+            Body::PutAck { req, stored } => Body::PutAck { req, stored },
+            Body::AddProvider { key, ttl_secs } => Body::AddProvider { key, ttl_secs },
+            Body::GetProviders { req, key } => Body::GetProviders { req, key },
+            Body::Providers { req, providers, closer } => {
+                let providers = list(providers);
+                Body::Providers { req, providers, closer: list(closer) }
+            }
+        };
+        Message { sender: self.sender, body }
+    }
+}
