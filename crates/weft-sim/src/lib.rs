@@ -7,10 +7,12 @@
 pub mod algorithm;
 pub mod algos;
 pub mod churn;
+pub mod cli;
 pub mod experiment;
 pub mod memory;
 pub mod network;
 pub mod plot;
+pub mod presets;
 pub mod queue;
 pub mod report;
 pub mod simulation;

@@ -1,0 +1,196 @@
+//! Preset experiments (`--preset`) and the charts drawn from a report (`--plot`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use indicatif::ProgressBar;
+
+use crate::cli::Plan;
+use crate::plot::{self, Chart, Series};
+use crate::report::{Report, RunRecord};
+
+/// A preset experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Preset {
+    /// The paper's Table 3: chord, can, pastry, kademlia at 10^3, 10^4, 10^5 nodes.
+    Table3,
+    /// Gnutella flooding against TTL, with and without ultrapeers and QRP.
+    Gnutella,
+    /// Freenet: 1,000 nodes that start in a ring learn their routes.
+    FreenetRing,
+    /// The central directory: server state and load against users.
+    Directory,
+}
+
+impl Preset {
+    /// Every preset name.
+    pub const NAMES: &'static [&'static str] = &["table3", "gnutella", "freenet-ring", "directory"];
+
+    /// Parses a `--preset` value.
+    ///
+    /// # Errors
+    ///
+    /// An unknown name.
+    pub fn parse(s: &str) -> anyhow::Result<Preset> {
+        Ok(match s {
+            "table3" => Preset::Table3,
+            "gnutella" => Preset::Gnutella,
+            "freenet-ring" => Preset::FreenetRing,
+            "directory" => Preset::Directory,
+            other => bail!(
+                "--preset: unknown preset {other:?} (known: {})",
+                Preset::NAMES.join(", ")
+            ),
+        })
+    }
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Table3 => "table3",
+            Preset::Gnutella => "gnutella",
+            Preset::FreenetRing => "freenet-ring",
+            Preset::Directory => "directory",
+        }
+    }
+}
+
+/// What a preset produced: run records and report-level fields.
+#[derive(Clone, Debug, Default)]
+pub struct PresetRuns {
+    /// The runs.
+    pub runs: Vec<RunRecord>,
+    /// Report-level fields.
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Runs `preset` as `plan` asks.
+///
+/// # Errors
+///
+/// A run that cannot be made (engine missing, bad size).
+pub fn run(preset: Preset, plan: &Plan, progress: &ProgressBar) -> anyhow::Result<PresetRuns> {
+    match preset {
+        Preset::Table3 => {
+            let mut runs = Vec::new();
+            for n in plan.sizes_or(&[1000, 10_000, 100_000]) {
+                for algo in ["chord", "can", "pastry", "kademlia"] {
+                    let cfg = plan.config(algo, n);
+                    progress.set_message(format!("{algo} N={n}"));
+                    progress.set_length(cfg.lookups as u64);
+                    progress.set_position(0);
+                    let r = crate::algos::run_named(algo, &cfg, progress)?;
+                    runs.push(RunRecord::from_result(&r));
+                }
+            }
+            Ok(PresetRuns {
+                runs,
+                extra: BTreeMap::new(),
+            })
+        }
+        other => bail!(
+            "--preset {}: not wired into the simulator yet",
+            other.name()
+        ),
+    }
+}
+
+fn colour_of(algo: &str) -> usize {
+    crate::algos::ALL
+        .iter()
+        .position(|a| *a == algo)
+        .unwrap_or(0)
+}
+
+/// Charts of hops and state against N, one measured and one expected line per algorithm.
+pub fn table3_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
+    let mut by_algo: BTreeMap<&str, Vec<&RunRecord>> = BTreeMap::new();
+    for r in runs {
+        by_algo.entry(r.algo.as_str()).or_default().push(r);
+    }
+    let mut hops = Vec::new();
+    let mut state = Vec::new();
+    for (algo, mut rs) in by_algo {
+        rs.sort_by_key(|r| r.nodes);
+        let c = colour_of(algo);
+        let pts = |f: &dyn Fn(&RunRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+            rs.iter()
+                .filter_map(|r| f(r).map(|y| (r.nodes as f64, y)))
+                .collect()
+        };
+        hops.push(Series {
+            name: format!("{algo} measured"),
+            points: pts(&|r| Some(r.mean_hops)),
+            dashed: false,
+            colour: c,
+        });
+        let e = pts(&|r| r.expected_hops);
+        if !e.is_empty() {
+            hops.push(Series {
+                name: format!("{algo} expected"),
+                points: e,
+                dashed: true,
+                colour: c,
+            });
+        }
+        state.push(Series {
+            name: format!("{algo} measured"),
+            points: pts(&|r| Some(r.mean_state)),
+            dashed: false,
+            colour: c,
+        });
+        let e = pts(&|r| r.expected_state);
+        if !e.is_empty() {
+            state.push(Series {
+                name: format!("{algo} expected"),
+                points: e,
+                dashed: true,
+                colour: c,
+            });
+        }
+    }
+    vec![
+        (
+            "hops.svg",
+            Chart {
+                title: "Mean lookup hops against N (Table 3)".into(),
+                x_label: "nodes N".into(),
+                y_label: "mean hops".into(),
+                log_x: true,
+                log_y: false,
+                series: hops,
+            },
+        ),
+        (
+            "state.svg",
+            Chart {
+                title: "Routing state per node against N (Table 3)".into(),
+                x_label: "nodes N".into(),
+                y_label: "table entries per node".into(),
+                log_x: true,
+                log_y: true,
+                series: state,
+            },
+        ),
+    ]
+}
+
+/// Writes the charts `report` supports into `dir`; returns the files written.
+///
+/// # Errors
+///
+/// The directory or a file cannot be written.
+pub fn plot(dir: &Path, report: &Report) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--plot: cannot create {}", dir.display()))?;
+    let mut charts = table3_charts(&report.runs);
+    charts.retain(|(_, c)| c.series.iter().any(|s| !s.points.is_empty()));
+    let mut written = Vec::new();
+    for (file, chart) in charts {
+        let path = dir.join(file);
+        plot::write_svg(&path, &chart)?;
+        written.push(path);
+    }
+    Ok(written)
+}
