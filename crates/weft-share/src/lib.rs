@@ -1,3 +1,4 @@
 //! weft-share (being built).
 
+pub mod transfer;
 pub mod verify;

@@ -32,7 +32,9 @@ use std::io::{self, Read, Write};
 use std::ops::Range;
 
 use bao_tree::io::outboard::PostOrderMemOutboard;
-use bao_tree::io::sync::{DecodeResponseIter, ReadAt, encode_ranges_validated, outboard_post_order};
+use bao_tree::io::sync::{
+    DecodeResponseIter, ReadAt, encode_ranges_validated, outboard_post_order,
+};
 use bao_tree::io::{BaoContentItem, DecodeError as BaoDecodeError, EncodeError as BaoEncodeError};
 use bao_tree::iter::BaoChunk;
 use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges};
@@ -80,17 +82,29 @@ impl Outboard {
         let capacity = usize::try_from(tree.outboard_size()).unwrap_or(0);
         let mut pairs = Vec::with_capacity(capacity);
         let root = outboard_post_order(reader.take(size), tree, &mut pairs)?;
-        Ok(Outboard { root: Key256(*root.as_bytes()), size, pairs })
+        Ok(Outboard {
+            root: Key256(*root.as_bytes()),
+            size,
+            pairs,
+        })
     }
 
     /// Rebuilds an outboard from stored parts, checking the length of `pairs`.
     ///
     /// # Errors
     /// [`OutboardLenError`] if `pairs` does not have the length a tree of `size` has.
-    pub fn from_parts(root: Key256, size: u64, pairs: Vec<u8>) -> Result<Outboard, OutboardLenError> {
+    pub fn from_parts(
+        root: Key256,
+        size: u64,
+        pairs: Vec<u8>,
+    ) -> Result<Outboard, OutboardLenError> {
         let expected = Self::stored_len(size);
         if pairs.len() as u64 != expected {
-            return Err(OutboardLenError { size, got: pairs.len(), expected });
+            return Err(OutboardLenError {
+                size,
+                got: pairs.len(),
+                expected,
+            });
         }
         Ok(Outboard { root, size, pairs })
     }
@@ -197,7 +211,11 @@ pub fn aligned_range(size: u64, range: Range<u64>) -> Result<Range<u64>, VerifyE
         return Ok(range);
     }
     let start = range.start / GROUP_BYTES * GROUP_BYTES;
-    let end = range.end.div_ceil(GROUP_BYTES).saturating_mul(GROUP_BYTES).min(size);
+    let end = range
+        .end
+        .div_ceil(GROUP_BYTES)
+        .saturating_mul(GROUP_BYTES)
+        .min(size);
     Ok(start..end)
 }
 
@@ -248,8 +266,8 @@ pub fn encode_range(
     out: impl Write,
 ) -> Result<(), ServeError> {
     let size = outboard.size;
-    let aligned = aligned_range(size, range.clone())
-        .map_err(|_| ServeError::OutOfBounds { range, size })?;
+    let aligned =
+        aligned_range(size, range.clone()).map_err(|_| ServeError::OutOfBounds { range, size })?;
     if aligned.is_empty() {
         return Ok(());
     }
@@ -260,9 +278,9 @@ pub fn encode_range(
         BaoEncodeError::ParentHashMismatch(_)
         | BaoEncodeError::LeafHashMismatch(_)
         | BaoEncodeError::SizeMismatch => ServeError::Changed,
-        BaoEncodeError::ParentWrite(_) | BaoEncodeError::LeafWrite(_) => {
-            ServeError::Io(io::Error::new(io::ErrorKind::BrokenPipe, "peer stopped reading"))
-        }
+        BaoEncodeError::ParentWrite(_) | BaoEncodeError::LeafWrite(_) => ServeError::Io(
+            io::Error::new(io::ErrorKind::BrokenPipe, "peer stopped reading"),
+        ),
     })
 }
 
@@ -318,7 +336,10 @@ pub fn decode_range_from(
         let item = item.map_err(|e| map_decode_error(e, &range))?;
         if let BaoContentItem::Leaf(leaf) = item {
             if leaf.offset != aligned.start + out.len() as u64 {
-                return Err(VerifyError::Corrupt { range, offset: leaf.offset });
+                return Err(VerifyError::Corrupt {
+                    range,
+                    offset: leaf.offset,
+                });
             }
             out.extend_from_slice(&leaf.data);
         }
@@ -336,12 +357,14 @@ pub fn decode_range_from(
 fn map_decode_error(e: BaoDecodeError, range: &Range<u64>) -> VerifyError {
     let range = range.clone();
     match e {
-        BaoDecodeError::ParentHashMismatch(node) => {
-            VerifyError::Corrupt { range, offset: node.chunk_range().start.to_bytes() }
-        }
-        BaoDecodeError::LeafHashMismatch(chunk) => {
-            VerifyError::Corrupt { range, offset: chunk.to_bytes() }
-        }
+        BaoDecodeError::ParentHashMismatch(node) => VerifyError::Corrupt {
+            range,
+            offset: node.chunk_range().start.to_bytes(),
+        },
+        BaoDecodeError::LeafHashMismatch(chunk) => VerifyError::Corrupt {
+            range,
+            offset: chunk.to_bytes(),
+        },
         BaoDecodeError::ParentNotFound(_) | BaoDecodeError::LeafNotFound(_) => {
             VerifyError::Truncated { range }
         }

@@ -2,14 +2,25 @@ use super::*;
 use proptest::prelude::*;
 
 fn content(size: usize, seed: u8) -> Vec<u8> {
-    (0..size).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed ^ (i >> 10) as u8)).collect()
+    (0..size)
+        .map(|i| {
+            (i as u8)
+                .wrapping_mul(31)
+                .wrapping_add(seed ^ (i >> 10) as u8)
+        })
+        .collect()
 }
 
 /// A size and a range inside it, biased towards group boundaries.
 fn size_and_range() -> impl Strategy<Value = (usize, Range<u64>)> {
-    prop_oneof![0usize..70_000, 0usize..400_000, Just(16 * 1024), Just(32 * 1024 + 1)]
-        .prop_flat_map(|size| (Just(size), 0..=size as u64, 0..=size as u64))
-        .prop_map(|(size, a, b)| (size, a.min(b)..a.max(b)))
+    prop_oneof![
+        0usize..70_000,
+        0usize..400_000,
+        Just(16 * 1024),
+        Just(32 * 1024 + 1)
+    ]
+    .prop_flat_map(|size| (Just(size), 0..=size as u64, 0..=size as u64))
+    .prop_map(|(size, a, b)| (size, a.min(b)..a.max(b)))
 }
 
 proptest! {
@@ -93,7 +104,10 @@ fn changed_file_is_not_served() {
     // Ranges away from the change still serve.
     let mut slice = Vec::new();
     encode_range(&data[..], &ob, 0..16_384, &mut slice).unwrap();
-    assert_eq!(decode_range(ob.root, ob.size, 0..16_384, &slice).unwrap(), &data[..16_384]);
+    assert_eq!(
+        decode_range(ob.root, ob.size, 0..16_384, &slice).unwrap(),
+        &data[..16_384]
+    );
     // A shorter file is a change too.
     assert!(matches!(
         encode_range(&data[..90_000], &ob, 80_000..100_000, Vec::new()),
