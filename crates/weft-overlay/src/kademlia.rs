@@ -51,7 +51,9 @@ mod table;
 
 pub use engine::Kademlia;
 pub use key::KadKey;
-pub use message::{Body, Contact, MAX_CONTACTS_PER_REPLY, MAX_VALUE_LEN, Message, MessageError, WireRecord};
+pub use message::{
+    Body, Contact, MAX_CONTACTS_PER_REPLY, MAX_VALUE_LEN, Message, MessageError, WireRecord,
+};
 
 /// Settings of a Kademlia engine. Share one `Arc<Config>` among many simulated engines.
 #[derive(Clone, Debug)]

@@ -67,7 +67,9 @@ impl<E: Engine<Addr = u32>> VNet<E> {
 
     /// Indices of live engines.
     pub fn alive(&self) -> Vec<u32> {
-        (0..self.nodes.len() as u32).filter(|i| self.nodes[*i as usize].is_some()).collect()
+        (0..self.nodes.len() as u32)
+            .filter(|i| self.nodes[*i as usize].is_some())
+            .collect()
     }
 
     /// Crashes engine `i`: it disappears, messages to it are dropped.
@@ -95,7 +97,9 @@ impl<E: Engine<Addr = u32>> VNet<E> {
     }
 
     fn flush(&mut self, i: u32) {
-        let Some(e) = self.nodes[i as usize].as_mut() else { return };
+        let Some(e) = self.nodes[i as usize].as_mut() else {
+            return;
+        };
         let mut out = Vec::new();
         while let Some(t) = e.poll_transmit() {
             out.push(t);
@@ -120,7 +124,9 @@ impl<E: Engine<Addr = u32>> VNet<E> {
 
     /// Processes one queued item; false when nothing is queued before `until`.
     pub fn step(&mut self, until: Time) -> bool {
-        let Some(entry) = self.queue.first_entry() else { return false };
+        let Some(entry) = self.queue.first_entry() else {
+            return false;
+        };
         let (at, _) = *entry.key();
         if at > until {
             return false;
@@ -158,7 +164,11 @@ impl<E: Engine<Addr = u32>> VNet<E> {
 
     /// Runs until `done` holds for the events so far, or `limit` virtual time passes.
     /// Returns whether `done` held.
-    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&[(u32, E::Event)]) -> bool) -> bool {
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&[(u32, E::Event)]) -> bool,
+    ) -> bool {
         let until = self.now + limit;
         loop {
             if done(&self.events) {
@@ -215,7 +225,12 @@ mod tests {
     fn messages_are_delivered_in_time_order() {
         let mut net: VNet<Relay> = VNet::new(1, (10, 10));
         for me in 0..3 {
-            net.add(Relay { me, n: 3, out: vec![], seen: vec![] });
+            net.add(Relay {
+                me,
+                n: 3,
+                out: vec![],
+                seen: vec![],
+            });
         }
         net.command(0, 4);
         net.run_for(Duration::from_secs(1));

@@ -109,12 +109,20 @@ impl<K: KadKey, A: Copy + Ord> ClosestPeersIter<K, A> {
                 }
                 self.peers.insert(
                     pos,
-                    Candidate { distance, key, addr, state: PeerState::NotContacted, depth },
+                    Candidate {
+                        distance,
+                        key,
+                        addr,
+                        state: PeerState::NotContacted,
+                        depth,
+                    },
                 );
                 if self.peers.len() > self.config.max_candidates {
                     // forget the farthest candidate nobody has been asked about
-                    if let Some(i) =
-                        self.peers.iter().rposition(|c| c.state == PeerState::NotContacted)
+                    if let Some(i) = self
+                        .peers
+                        .iter()
+                        .rposition(|c| c.state == PeerState::NotContacted)
                     {
                         self.peers.remove(i);
                     }
@@ -238,9 +246,16 @@ impl<K: KadKey, A: Copy + Ord> ClosestPeersIter<K, A> {
                     }
                     let req = *next_req;
                     *next_req = next_req.wrapping_add(1);
-                    c.state = PeerState::Waiting { deadline: now + self.config.peer_timeout, req };
+                    c.state = PeerState::Waiting {
+                        deadline: now + self.config.peer_timeout,
+                        req,
+                    };
                     self.num_waiting += 1;
-                    return Step::Contact { key: c.key, addr: c.addr, req };
+                    return Step::Contact {
+                        key: c.key,
+                        addr: c.addr,
+                        req,
+                    };
                 }
                 PeerState::Unresponsive { .. } | PeerState::Failed => {}
             }
@@ -274,7 +289,10 @@ impl<K: KadKey, A: Copy + Ord> ClosestPeersIter<K, A> {
 
     /// The (at most `k`) closest peers that answered, closest first.
     pub(crate) fn closest_succeeded(&self) -> impl Iterator<Item = &Candidate<K, A>> {
-        self.peers.iter().filter(|c| c.state == PeerState::Succeeded).take(self.config.k)
+        self.peers
+            .iter()
+            .filter(|c| c.state == PeerState::Succeeded)
+            .take(self.config.k)
     }
 }
 
@@ -283,7 +301,12 @@ mod tests {
     use super::*;
 
     fn cfg() -> IterConfig {
-        IterConfig { alpha: 2, k: 2, peer_timeout: Duration::from_secs(1), max_candidates: 8 }
+        IterConfig {
+            alpha: 2,
+            k: 2,
+            peer_timeout: Duration::from_secs(1),
+            max_candidates: 8,
+        }
     }
 
     #[test]
@@ -292,13 +315,38 @@ mod tests {
         let mut it: ClosestPeersIter<u64, u32> =
             ClosestPeersIter::new(0, cfg(), [(8, 8), (4, 4), (16, 16)]);
         let now = Time::ZERO;
-        assert_eq!(it.next(now, &mut req), Step::Contact { key: 4, addr: 4, req: 0 });
-        assert_eq!(it.next(now, &mut req), Step::Contact { key: 8, addr: 8, req: 1 });
+        assert_eq!(
+            it.next(now, &mut req),
+            Step::Contact {
+                key: 4,
+                addr: 4,
+                req: 0
+            }
+        );
+        assert_eq!(
+            it.next(now, &mut req),
+            Step::Contact {
+                key: 8,
+                addr: 8,
+                req: 1
+            }
+        );
         assert_eq!(it.next(now, &mut req), Step::Waiting);
         // 4 names 1, which is closer: progress
         assert_eq!(it.on_success(4, 0, &[(1, 1)]), Some(0));
-        assert_eq!(it.on_success(4, 0, &[]), None, "second answer to the same request");
-        assert_eq!(it.next(now, &mut req), Step::Contact { key: 1, addr: 1, req: 2 });
+        assert_eq!(
+            it.on_success(4, 0, &[]),
+            None,
+            "second answer to the same request"
+        );
+        assert_eq!(
+            it.next(now, &mut req),
+            Step::Contact {
+                key: 1,
+                addr: 1,
+                req: 2
+            }
+        );
         assert_eq!(it.on_success(1, 2, &[]), Some(1));
         // the two closest have answered: done, whatever 8 and 16 do
         let later = now + Duration::from_secs(2);
@@ -312,7 +360,10 @@ mod tests {
         let mut req = 0;
         let mut it: ClosestPeersIter<u64, u32> =
             ClosestPeersIter::new(0, IterConfig { alpha: 1, ..cfg() }, [(8, 8), (4, 4)]);
-        assert!(matches!(it.next(Time::ZERO, &mut req), Step::Contact { key: 4, .. }));
+        assert!(matches!(
+            it.next(Time::ZERO, &mut req),
+            Step::Contact { key: 4, .. }
+        ));
         assert_eq!(it.next(Time::ZERO, &mut req), Step::Waiting);
         assert_eq!(it.next_deadline(), Some(Time::from_millis(1000)));
         let t = Time::from_millis(1000);

@@ -33,7 +33,11 @@ enum Kind<K, A> {
 enum Phase<A> {
     Lookup,
     /// `PutRecord` after its lookup: waiting for acknowledgements.
-    Storing { pending: Vec<(A, u64)>, acks: usize, deadline: Time },
+    Storing {
+        pending: Vec<(A, u64)>,
+        acks: usize,
+        deadline: Time,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -90,7 +94,12 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
         Self::with_table(config, local, seed, table)
     }
 
-    fn with_table(config: Arc<Config>, local: Contact<K, A>, seed: u64, table: Table<K, A>) -> Self {
+    fn with_table(
+        config: Arc<Config>,
+        local: Contact<K, A>,
+        seed: u64,
+        table: Table<K, A>,
+    ) -> Self {
         let mut node = Kademlia {
             local,
             table,
@@ -131,9 +140,13 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     /// # Panics
     /// If `me` is out of range.
     pub fn converged(config: Arc<Config>, seed: u64, me: usize, nodes: &[(K, A)]) -> Self {
-        let local = Contact { key: nodes[me].0, addr: nodes[me].1 };
-        let mut rng =
-            ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ local.key.fold_u64());
+        let local = Contact {
+            key: nodes[me].0,
+            addr: nodes[me].1,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ local.key.fold_u64(),
+        );
         let mut contacts = Vec::new();
         let mut remaining = nodes.len().saturating_sub(1);
         for bucket in 0..K::BITS {
@@ -159,7 +172,9 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
 
     /// [`Kademlia::converged`] for every node of `nodes` (sorted by id).
     pub fn converged_network(config: Arc<Config>, seed: u64, nodes: &[(K, A)]) -> Vec<Self> {
-        (0..nodes.len()).map(|i| Self::converged(config.clone(), seed, i, nodes)).collect()
+        (0..nodes.len())
+            .map(|i| Self::converged(config.clone(), seed, i, nodes))
+            .collect()
     }
 
     fn rng(&mut self) -> ChaCha8Rng {
@@ -192,7 +207,11 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
 
     /// The `n` contacts of the routing table closest to `target`, closest first.
     pub fn closest_contacts(&self, target: &K, n: usize) -> Vec<Contact<K, A>> {
-        self.table.closest(target, n).into_iter().map(|(key, addr)| Contact { key, addr }).collect()
+        self.table
+            .closest(target, n)
+            .into_iter()
+            .map(|(key, addr)| Contact { key, addr })
+            .collect()
     }
 
     /// Records and provider records stored here (for reports and tests).
@@ -218,13 +237,21 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     }
 
     fn saw(&mut self, now: Time, key: K, addr: A) {
-        if let Seen::BucketFull { lru: (lru_key, lru_addr) } = self.table.seen(key, addr)
+        if let Seen::BucketFull {
+            lru: (lru_key, lru_addr),
+        } = self.table.seen(key, addr)
             && self.pings.len() < self.config.max_pings
-            && !self.pings.iter().any(|p| p.lru.key == lru_key || p.candidate.key == key)
+            && !self
+                .pings
+                .iter()
+                .any(|p| p.lru.key == lru_key || p.candidate.key == key)
         {
             let req = self.take_req();
             self.pings.push(Ping {
-                lru: Contact { key: lru_key, addr: lru_addr },
+                lru: Contact {
+                    key: lru_key,
+                    addr: lru_addr,
+                },
                 candidate: Contact { key, addr },
                 req,
                 deadline: now + self.config.request_timeout,
@@ -240,7 +267,13 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     }
 
     fn send(&mut self, to: A, body: Body<K, A>) {
-        self.outbox.push_back((to, Message { sender: self.local.key, body }));
+        self.outbox.push_back((
+            to,
+            Message {
+                sender: self.local.key,
+                body,
+            },
+        ));
     }
 
     fn closer(&self, target: &K, asker: &K) -> Vec<Contact<K, A>> {
@@ -271,7 +304,14 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                     ttl_secs: secs(r.expires.saturating_since(now)),
                 });
                 let closer = self.closer(&key, &sender);
-                self.send(from, Body::Record { req, record, closer });
+                self.send(
+                    from,
+                    Body::Record {
+                        req,
+                        record,
+                        closer,
+                    },
+                );
             }
             Body::PutRecord { req, key, record } => {
                 let expires = now + self.ttl(record.ttl_secs);
@@ -286,22 +326,41 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             }
             Body::AddProvider { key, ttl_secs } => {
                 let p = Provider {
-                    contact: Contact { key: sender, addr: from },
+                    contact: Contact {
+                        key: sender,
+                        addr: from,
+                    },
                     expires: now + self.ttl(ttl_secs),
                 };
-                self.store.add_provider(key, p, self.config.max_provider_keys, self.config.k);
+                self.store
+                    .add_provider(key, p, self.config.max_provider_keys, self.config.k);
                 self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
             }
             Body::GetProviders { req, key } => {
                 let providers = self.store.providers(&key, now, self.config.k);
                 let closer = self.closer(&key, &sender);
-                self.send(from, Body::Providers { req, providers, closer });
+                self.send(
+                    from,
+                    Body::Providers {
+                        req,
+                        providers,
+                        closer,
+                    },
+                );
             }
             Body::Nodes { req, closer } => self.on_reply(now, from, req, closer, None, None),
-            Body::Record { req, record, closer } => {
+            Body::Record {
+                req,
+                record,
+                closer,
+            } => {
                 self.on_reply(now, from, req, closer, record.map(|r| r.value), None);
             }
-            Body::Providers { req, providers, closer } => {
+            Body::Providers {
+                req,
+                providers,
+                closer,
+            } => {
                 self.on_reply(now, from, req, closer, None, Some(providers));
             }
             Body::PutAck { req, stored } => self.on_ack(now, from, req, stored),
@@ -317,7 +376,11 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
         value: Option<Vec<u8>>,
         providers: Option<Vec<Contact<K, A>>>,
     ) {
-        let Some(qi) = self.queries.iter().position(|q| q.iter.is_awaiting(from, req)) else {
+        let Some(qi) = self
+            .queries
+            .iter()
+            .position(|q| q.iter.is_awaiting(from, req))
+        else {
             return;
         };
         let closer: Vec<(K, A)> = closer
@@ -326,7 +389,9 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             .map(|c| (c.key, c.addr))
             .collect();
         let q = &mut self.queries[qi];
-        let Some(depth) = q.iter.on_success(from, req, &closer) else { return };
+        let Some(depth) = q.iter.on_success(from, req, &closer) else {
+            return;
+        };
         q.stats.responses += 1;
         let hops = u32::from(depth) + 1;
         match (&mut q.kind, value, providers) {
@@ -367,7 +432,11 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             *acks += usize::from(stored);
             if pending.is_empty() {
                 let acks = *acks;
-                let result = if acks > 0 { Ok(acks) } else { Err(QueryError::NotStored) };
+                let result = if acks > 0 {
+                    Ok(acks)
+                } else {
+                    Err(QueryError::NotStored)
+                };
                 self.finish(now, qi, QueryResult::PutRecord(result));
             }
         }
@@ -376,7 +445,11 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     fn start(&mut self, now: Time, target: K, kind: Kind<K, A>, internal: bool) -> QueryId {
         let id = QueryId(self.next_query);
         self.next_query += 1;
-        let stats = QueryStats { started: now, finished: now, ..QueryStats::default() };
+        let stats = QueryStats {
+            started: now,
+            finished: now,
+            ..QueryStats::default()
+        };
         let config = IterConfig {
             alpha: self.config.alpha,
             k: self.config.k,
@@ -386,7 +459,14 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
         let seeds = self.table.closest(&target, self.config.k);
         let empty = seeds.is_empty();
         let iter = ClosestPeersIter::new(target, config, seeds);
-        let q = Query { id, internal, kind, iter, phase: Phase::Lookup, stats };
+        let q = Query {
+            id,
+            internal,
+            kind,
+            iter,
+            phase: Phase::Lookup,
+            stats,
+        };
         if self.queries.len() >= self.config.max_queries {
             let result = failure(&q.kind, QueryError::TooManyQueries);
             self.emit(q, now, result);
@@ -404,7 +484,11 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     fn emit(&mut self, mut q: Query<K, A>, now: Time, result: QueryResult<K, A>) {
         if !q.internal {
             q.stats.finished = now;
-            self.events.push_back(Event::QueryFinished { id: q.id, result, stats: q.stats });
+            self.events.push_back(Event::QueryFinished {
+                id: q.id,
+                result,
+                stats: q.stats,
+            });
         }
     }
 
@@ -428,7 +512,11 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             let q = &mut self.queries[qi];
             if let Phase::Storing { deadline, acks, .. } = q.phase {
                 if now >= deadline {
-                    let result = if acks > 0 { Ok(acks) } else { Err(QueryError::NotStored) };
+                    let result = if acks > 0 {
+                        Ok(acks)
+                    } else {
+                        Err(QueryError::NotStored)
+                    };
                     self.finish(now, qi, QueryResult::PutRecord(result));
                 }
                 return;
@@ -458,13 +546,22 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
         let closest: Vec<Contact<K, A>> = q
             .iter
             .closest_succeeded()
-            .map(|c| Contact { key: c.key, addr: c.addr })
+            .map(|c| Contact {
+                key: c.key,
+                addr: c.addr,
+            })
             .collect();
-        let first_depth = q.iter.closest_succeeded().next().map(|c| u32::from(c.depth) + 1);
+        let first_depth = q
+            .iter
+            .closest_succeeded()
+            .next()
+            .map(|c| u32::from(c.depth) + 1);
         q.stats.hops = first_depth.unwrap_or(0);
         let target = *q.iter.target();
         let result = match &q.kind {
-            Kind::FindNode if closest.is_empty() => QueryResult::FindNode(Err(QueryError::NotFound)),
+            Kind::FindNode if closest.is_empty() => {
+                QueryResult::FindNode(Err(QueryError::NotFound))
+            }
             Kind::FindNode => QueryResult::FindNode(Ok(closest)),
             Kind::Bootstrap | Kind::Refresh => QueryResult::Bootstrap(Ok(self.table.len())),
             Kind::GetRecord => QueryResult::GetRecord(Err(QueryError::NotFound)),
@@ -474,12 +571,22 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                 for c in &closest {
                     self.outbox.push_back((
                         c.addr,
-                        Message { sender: self.local.key, body: Body::AddProvider { key: target, ttl_secs } },
+                        Message {
+                            sender: self.local.key,
+                            body: Body::AddProvider {
+                                key: target,
+                                ttl_secs,
+                            },
+                        },
                     ));
                 }
                 let q = &mut self.queries[qi];
                 q.stats.messages += u32::try_from(closest.len()).unwrap_or(u32::MAX);
-                let result = if closest.is_empty() { Err(QueryError::NoPeers) } else { Ok(closest.len()) };
+                let result = if closest.is_empty() {
+                    Err(QueryError::NoPeers)
+                } else {
+                    Ok(closest.len())
+                };
                 QueryResult::AddProvider(result)
             }
             Kind::PutRecord { record } => {
@@ -491,7 +598,11 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                     for c in &closest {
                         let req = self.take_req();
                         pending.push((c.addr, req));
-                        let body = Body::PutRecord { req, key: target, record: record.clone() };
+                        let body = Body::PutRecord {
+                            req,
+                            key: target,
+                            record: record.clone(),
+                        };
                         self.send(c.addr, body);
                     }
                     let q = &mut self.queries[qi];
@@ -545,17 +656,26 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     }
 
     fn add_local_provider(&mut self, now: Time, key: K) -> bool {
-        let p = Provider { contact: self.local, expires: now + self.config.provider_ttl };
+        let p = Provider {
+            contact: self.local,
+            expires: now + self.config.provider_ttl,
+        };
         self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
-        self.store.add_provider(key, p, self.config.max_provider_keys, self.config.k)
+        self.store
+            .add_provider(key, p, self.config.max_provider_keys, self.config.k)
             && self.store.note_provided(key, self.config.max_provider_keys)
     }
 
     fn immediate(&mut self, now: Time, result: QueryResult<K, A>) -> QueryId {
         let id = QueryId(self.next_query);
         self.next_query += 1;
-        let stats = QueryStats { started: now, finished: now, ..QueryStats::default() };
-        self.events.push_back(Event::QueryFinished { id, result, stats });
+        let stats = QueryStats {
+            started: now,
+            finished: now,
+            ..QueryStats::default()
+        };
+        self.events
+            .push_back(Event::QueryFinished { id, result, stats });
         id
     }
 }
@@ -589,9 +709,9 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
         if msg.validate(self.config.k).is_err() {
             // a malformed answer counts as a failed request
             let req = match msg.body {
-                Body::Nodes { req, .. } | Body::Record { req, .. } | Body::Providers { req, .. } => {
-                    Some(req)
-                }
+                Body::Nodes { req, .. }
+                | Body::Record { req, .. }
+                | Body::Providers { req, .. } => Some(req),
                 _ => None,
             };
             if let Some(req) = req {
@@ -602,7 +722,15 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
             }
             return;
         }
-        self.saw(now, msg.sender, from);
+        if matches!(msg.body, Body::Ping { .. } | Body::Pong { .. }) {
+            // liveness probes refresh a known contact but never start probes of their own,
+            // which would cascade through full buckets
+            if self.table.contains(&msg.sender) {
+                self.table.seen(msg.sender, from);
+            }
+        } else {
+            self.saw(now, msg.sender, from);
+        }
         self.answer(now, from, msg.sender, msg.body);
     }
 
@@ -648,8 +776,11 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
                     value: value.clone(),
                     ttl_secs: secs(expiry.saturating_since(now)),
                 };
-                let rec =
-                    StoredRecord { value: value.into_boxed_slice(), expires: expiry, origin: Origin::Local };
+                let rec = StoredRecord {
+                    value: value.into_boxed_slice(),
+                    expires: expiry,
+                    origin: Origin::Local,
+                };
                 if !self.store.put(key, rec, self.config.max_records) {
                     return self.immediate(now, QueryResult::PutRecord(Err(QueryError::StoreFull)));
                 }
@@ -658,7 +789,8 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
             }
             Command::AddProvider(key) => {
                 if !self.add_local_provider(now, key) {
-                    return self.immediate(now, QueryResult::AddProvider(Err(QueryError::StoreFull)));
+                    return self
+                        .immediate(now, QueryResult::AddProvider(Err(QueryError::StoreFull)));
                 }
                 self.start(now, key, Kind::AddProvider, false)
             }

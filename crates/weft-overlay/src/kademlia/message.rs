@@ -32,7 +32,10 @@ pub struct WireRecord {
 /// One Kademlia message: who sends it (its id, so that the receiver can put it in its
 /// routing table) and what it says. Requests carry a `req` id that the answer repeats.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(serialize = "K: Serialize, A: Serialize", deserialize = "K: Deserialize<'de>, A: Deserialize<'de>"))]
+#[serde(bound(
+    serialize = "K: Serialize, A: Serialize",
+    deserialize = "K: Deserialize<'de>, A: Deserialize<'de>"
+))]
 pub struct Message<K, A> {
     /// The sender's node id.
     pub sender: K,
@@ -42,7 +45,10 @@ pub struct Message<K, A> {
 
 /// The requests and answers of the protocol.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(bound(serialize = "K: Serialize, A: Serialize", deserialize = "K: Deserialize<'de>, A: Deserialize<'de>"))]
+#[serde(bound(
+    serialize = "K: Serialize, A: Serialize",
+    deserialize = "K: Deserialize<'de>, A: Deserialize<'de>"
+))]
 pub enum Body<K, A> {
     /// Are you alive? (used before evicting a contact from a full bucket)
     Ping {
@@ -145,7 +151,11 @@ pub enum MessageError {
 
 fn check_len<T>(what: &'static str, v: &[T], max: usize) -> Result<(), MessageError> {
     if v.len() > max {
-        return Err(MessageError::TooManyEntries { what, len: v.len(), max });
+        return Err(MessageError::TooManyEntries {
+            what,
+            len: v.len(),
+            max,
+        });
     }
     Ok(())
 }
@@ -174,7 +184,9 @@ impl<K: KadKey, A> Message<K, A> {
             Body::PutRecord { record, .. } if record.value.len() > MAX_VALUE_LEN => {
                 Err(MessageError::ValueTooLarge(record.value.len()))
             }
-            Body::Providers { providers, closer, .. } => {
+            Body::Providers {
+                providers, closer, ..
+            } => {
                 check_len("providers", providers, max)?;
                 check_len("closer", closer, max)
             }
@@ -187,26 +199,53 @@ impl<K: KadKey, A> Message<K, A> {
     /// puts on the wire.
     pub fn map_addrs<B>(self, mut f: impl FnMut(A) -> Option<B>) -> Message<K, B> {
         let mut list = |v: Vec<Contact<K, A>>| -> Vec<Contact<K, B>> {
-            v.into_iter().filter_map(|c| Some(Contact { key: c.key, addr: f(c.addr)? })).collect()
+            v.into_iter()
+                .filter_map(|c| {
+                    Some(Contact {
+                        key: c.key,
+                        addr: f(c.addr)?,
+                    })
+                })
+                .collect()
         };
         let body = match self.body {
             Body::Ping { req } => Body::Ping { req },
             Body::Pong { req } => Body::Pong { req },
             Body::FindNode { req, target } => Body::FindNode { req, target },
-            Body::Nodes { req, closer } => Body::Nodes { req, closer: list(closer) },
+            Body::Nodes { req, closer } => Body::Nodes {
+                req,
+                closer: list(closer),
+            },
             Body::GetRecord { req, key } => Body::GetRecord { req, key },
-            Body::Record { req, record, closer } => {
-                Body::Record { req, record, closer: list(closer) }
-            }
+            Body::Record {
+                req,
+                record,
+                closer,
+            } => Body::Record {
+                req,
+                record,
+                closer: list(closer),
+            },
             Body::PutRecord { req, key, record } => Body::PutRecord { req, key, record },
             Body::PutAck { req, stored } => Body::PutAck { req, stored },
             Body::AddProvider { key, ttl_secs } => Body::AddProvider { key, ttl_secs },
             Body::GetProviders { req, key } => Body::GetProviders { req, key },
-            Body::Providers { req, providers, closer } => {
+            Body::Providers {
+                req,
+                providers,
+                closer,
+            } => {
                 let providers = list(providers);
-                Body::Providers { req, providers, closer: list(closer) }
+                Body::Providers {
+                    req,
+                    providers,
+                    closer: list(closer),
+                }
             }
         };
-        Message { sender: self.sender, body }
+        Message {
+            sender: self.sender,
+            body,
+        }
     }
 }

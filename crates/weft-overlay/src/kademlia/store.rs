@@ -40,7 +40,11 @@ pub(crate) struct Store<K, A> {
 
 impl<K: KadKey, A: Copy + Ord> Store<K, A> {
     pub(crate) fn new() -> Self {
-        Store { records: BTreeMap::new(), providers: BTreeMap::new(), provided: Vec::new() }
+        Store {
+            records: BTreeMap::new(),
+            providers: BTreeMap::new(),
+            provided: Vec::new(),
+        }
     }
 
     /// Stores a record; false if the store is full. Replacing an existing key always works,
@@ -98,7 +102,13 @@ impl<K: KadKey, A: Copy + Ord> Store<K, A> {
     pub(crate) fn providers(&self, key: &K, now: Time, max: usize) -> Vec<Contact<K, A>> {
         self.providers
             .get(key)
-            .map(|l| l.iter().filter(|p| p.expires > now).take(max).map(|p| p.contact).collect())
+            .map(|l| {
+                l.iter()
+                    .filter(|p| p.expires > now)
+                    .take(max)
+                    .map(|p| p.contact)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -169,13 +179,23 @@ mod tests {
         assert!(s.get(&1, Time::from_millis(25)).is_some());
         s.expire(Time::from_millis(30));
         assert_eq!(s.record_count(), 0);
-        let p = |key, t| Provider { contact: Contact { key, addr: key as u32 }, expires: Time::from_millis(t) };
+        let p = |key, t| Provider {
+            contact: Contact {
+                key,
+                addr: key as u32,
+            },
+            expires: Time::from_millis(t),
+        };
         assert!(s.add_provider(5, p(1, 10), 1, 2));
         assert!(s.add_provider(5, p(2, 20), 1, 2));
         assert!(s.add_provider(5, p(3, 30), 1, 2));
         assert!(!s.add_provider(6, p(3, 30), 1, 2));
         assert_eq!(s.provider_count(), 2);
-        let keys: Vec<u64> = s.providers(&5, Time::ZERO, 10).iter().map(|c| c.key).collect();
+        let keys: Vec<u64> = s
+            .providers(&5, Time::ZERO, 10)
+            .iter()
+            .map(|c| c.key)
+            .collect();
         assert_eq!(keys, vec![3, 2]);
         s.expire(Time::from_millis(25));
         assert_eq!(s.providers(&5, Time::ZERO, 10).len(), 1);

@@ -35,7 +35,12 @@ pub(crate) struct Table<K, A> {
 
 impl<K: KadKey, A: Copy + Ord> Table<K, A> {
     pub(crate) fn new(me: K, k: usize) -> Self {
-        Table { me, k: u16::try_from(k).unwrap_or(u16::MAX), keys: Vec::new(), addrs: Vec::new() }
+        Table {
+            me,
+            k: u16::try_from(k).unwrap_or(u16::MAX),
+            keys: Vec::new(),
+            addrs: Vec::new(),
+        }
     }
 
     /// A table built from contacts, which are sorted into buckets and truncated to `k` per
@@ -113,7 +118,9 @@ impl<K: KadKey, A: Copy + Ord> Table<K, A> {
             return Seen::Refreshed;
         }
         if range.len() >= usize::from(self.k) {
-            return Seen::BucketFull { lru: (self.keys[range.start], self.addrs[range.start]) };
+            return Seen::BucketFull {
+                lru: (self.keys[range.start], self.addrs[range.start]),
+            };
         }
         self.keys.insert(range.end, key);
         self.addrs.insert(range.end, addr);
@@ -149,10 +156,20 @@ impl<K: KadKey, A: Copy + Ord> Table<K, A> {
         before - self.keys.len()
     }
 
+    /// True if `key` is in the table.
+    pub(crate) fn contains(&self, key: &K) -> bool {
+        let range = self.bucket_range(self.bucket_of(key));
+        self.keys[range].contains(key)
+    }
+
     /// The `n` contacts closest to `target`, closest first.
     pub(crate) fn closest(&self, target: &K, n: usize) -> Vec<(K, A)> {
-        let mut all: Vec<(K, usize)> =
-            self.keys.iter().enumerate().map(|(i, k)| (k.distance(target), i)).collect();
+        let mut all: Vec<(K, usize)> = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.distance(target), i))
+            .collect();
         if all.len() > n && n > 0 {
             all.select_nth_unstable(n - 1);
             all.truncate(n);
@@ -160,7 +177,9 @@ impl<K: KadKey, A: Copy + Ord> Table<K, A> {
             all.clear();
         }
         all.sort_unstable();
-        all.into_iter().map(|(_, i)| (self.keys[i], self.addrs[i])).collect()
+        all.into_iter()
+            .map(|(_, i)| (self.keys[i], self.addrs[i]))
+            .collect()
     }
 }
 
@@ -173,10 +192,18 @@ mod tests {
         let mut t: Table<u64, u32> = Table::new(0, 2);
         assert_eq!(t.seen(1 << 63, 1), Seen::Inserted);
         assert_eq!(t.seen((1 << 63) | 5, 2), Seen::Inserted);
-        assert_eq!(t.seen((1 << 63) | 9, 3), Seen::BucketFull { lru: (1 << 63, 1) });
+        assert_eq!(
+            t.seen((1 << 63) | 9, 3),
+            Seen::BucketFull { lru: (1 << 63, 1) }
+        );
         assert_eq!(t.seen(1, 4), Seen::Inserted);
         assert_eq!(t.seen(1 << 63, 1), Seen::Refreshed);
-        assert_eq!(t.seen((1 << 63) | 9, 3), Seen::BucketFull { lru: ((1 << 63) | 5, 2) });
+        assert_eq!(
+            t.seen((1 << 63) | 9, 3),
+            Seen::BucketFull {
+                lru: ((1 << 63) | 5, 2)
+            }
+        );
         assert_eq!(t.seen(0, 9), Seen::IsSelf);
         let buckets: Vec<u32> = t.iter().map(|(k, _)| t.bucket_of(&k)).collect();
         assert_eq!(buckets, vec![0, 0, 63]);
