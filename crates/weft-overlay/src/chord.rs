@@ -1,1 +1,226 @@
-//! chord engine (being built).
+//! Chord: an identifier circle with fingers (Stoica et al., 2001).
+//!
+//! Node and key positions are 64-bit integers on a circle modulo 2^64 (the node uses the
+//! first 8 bytes of a [`Key256`](weft_core::id::Key256), `prefix_u64`); a key belongs to
+//! its *successor*, the first node at or after it clockwise. Each [`Chord`] node keeps its
+//! predecessor, a list of `r` successors and 64 fingers (`finger[i]` = successor of
+//! `id + 2^i`), repaired by three timers: *stabilize* (ask the successor for its
+//! predecessor and successor list, then notify it), *fix fingers* (look up one finger per
+//! period, in turn) and *check predecessor* (ping it, forget it if silent).
+//!
+//! Lookups are recursive: each node forwards the request to the closest preceding finger
+//! of the key, and the key's predecessor answers the origin directly. `hops` is the number
+//! of times the request was forwarded (0 when the origin's own successor owns the key);
+//! the literature's ½·log2 N counts the same thing. A lookup whose request is lost (a
+//! crashed node on the path) fails when its deadline passes.
+//!
+//! Nodes join through any live node ([`Command::Join`]), leave gracefully
+//! ([`Command::Leave`]: predecessor and successor are told to link up) or crash (the
+//! neighbours notice through their timers).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::QueryId;
+
+mod engine;
+
+pub use engine::Chord;
+
+/// A node on the circle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Node<A> {
+    /// Its position.
+    pub id: u64,
+    /// How to reach it.
+    pub addr: A,
+}
+
+/// Settings of a Chord node. Share one `Arc<Config>` among simulated nodes.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Length `r` of the successor list (8).
+    pub successors: usize,
+    /// Stabilization period (`None`: off) (5 s).
+    pub stabilize_interval: Option<Duration>,
+    /// Period of fixing one finger (`None`: off) (5 s).
+    pub fix_fingers_interval: Option<Duration>,
+    /// Period of checking the predecessor (`None`: off) (10 s).
+    pub check_predecessor_interval: Option<Duration>,
+    /// How long a neighbour may take to answer before it is considered gone (2 s).
+    pub request_timeout: Duration,
+    /// How long a lookup may take before it fails (10 s).
+    pub lookup_timeout: Duration,
+    /// Lookups in flight at once; more are refused (64).
+    pub max_lookups: usize,
+    /// A request forwarded more often than this is dropped (128).
+    pub max_hops: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            successors: 8,
+            stabilize_interval: Some(Duration::from_secs(5)),
+            fix_fingers_interval: Some(Duration::from_secs(5)),
+            check_predecessor_interval: Some(Duration::from_secs(10)),
+            request_timeout: Duration::from_secs(2),
+            lookup_timeout: Duration::from_secs(10),
+            max_lookups: 64,
+            max_hops: 128,
+        }
+    }
+}
+
+/// A request to a Chord node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command<A> {
+    /// Find the node that owns a key (its successor).
+    Lookup(u64),
+    /// Join the ring through the live node at this address.
+    Join(A),
+    /// Leave gracefully: hand the neighbours to each other and stop.
+    Leave,
+}
+
+/// Why a lookup failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LookupError {
+    /// No answer before the deadline (a node on the path is gone, or a message was lost).
+    #[error("lookup timed out")]
+    Timeout,
+    /// Too many lookups already in flight.
+    #[error("too many lookups in flight")]
+    TooManyLookups,
+    /// The node has left the ring.
+    #[error("node has left")]
+    Left,
+}
+
+/// What a Chord node reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event<A> {
+    /// A lookup (or the lookup of a join) finished.
+    LookupFinished {
+        /// The id `handle_command` returned.
+        id: QueryId,
+        /// The key looked up.
+        key: u64,
+        /// The owner of the key, or why there is none.
+        result: Result<Node<A>, LookupError>,
+        /// Times the request was forwarded.
+        hops: u32,
+    },
+    /// The join completed: the node has a successor.
+    Joined {
+        /// The id `handle_command` returned for the join.
+        id: QueryId,
+        /// The first successor.
+        successor: Node<A>,
+    },
+}
+
+/// Messages between Chord nodes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message<A> {
+    /// Find the successor of `key` for `origin`; forwarded until the key's predecessor.
+    Lookup {
+        /// The origin's request id.
+        req: u64,
+        /// The key.
+        key: u64,
+        /// Who asked.
+        origin: Node<A>,
+        /// Forwards so far.
+        hops: u32,
+    },
+    /// Answer to `Lookup`, sent to the origin.
+    Found {
+        /// The origin's request id.
+        req: u64,
+        /// The owner.
+        owner: Node<A>,
+        /// Forwards it took.
+        hops: u32,
+    },
+    /// Stabilize: who is your predecessor, and your successors?
+    GetNeighbours {
+        /// Request id.
+        req: u64,
+        /// The asker (so that the answer can be addressed and it can be noted).
+        from: Node<A>,
+    },
+    /// Answer to `GetNeighbours`.
+    Neighbours {
+        /// Request id.
+        req: u64,
+        /// The answerer.
+        from: Node<A>,
+        /// Its predecessor.
+        pred: Option<Node<A>>,
+        /// Its successor list (at most `r`; longer lists are cut).
+        succs: Vec<Node<A>>,
+    },
+    /// "I might be your predecessor."
+    Notify {
+        /// The sender.
+        node: Node<A>,
+    },
+    /// Are you alive?
+    Ping {
+        /// Request id.
+        req: u64,
+    },
+    /// Yes.
+    Pong {
+        /// Request id.
+        req: u64,
+    },
+    /// The sender leaves: link up with these instead.
+    Leaving {
+        /// The leaver.
+        node: Node<A>,
+        /// Its predecessor (for its successor).
+        pred: Option<Node<A>>,
+        /// Its successors (for its predecessor).
+        succs: Vec<Node<A>>,
+    },
+}
+
+/// Longest successor list accepted in a message.
+pub const MAX_SUCCESSORS: usize = 32;
+
+/// True if `x` lies in the half-open arc `(a, b]` (the whole circle when `a == b`).
+pub fn in_arc_closed(x: u64, a: u64, b: u64) -> bool {
+    if a == b {
+        return true;
+    }
+    let d = x.wrapping_sub(a);
+    d != 0 && d <= b.wrapping_sub(a)
+}
+
+/// True if `x` lies in the open arc `(a, b)` (everything but `a` when `a == b`).
+pub fn in_arc_open(x: u64, a: u64, b: u64) -> bool {
+    if a == b {
+        return x != a;
+    }
+    x.wrapping_sub(a) != 0 && x.wrapping_sub(a) < b.wrapping_sub(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arcs() {
+        assert!(in_arc_closed(5, 3, 5));
+        assert!(!in_arc_closed(3, 3, 5));
+        assert!(in_arc_closed(1, u64::MAX - 1, 2));
+        assert!(in_arc_closed(7, 4, 4));
+        assert!(in_arc_open(4, 3, 5));
+        assert!(!in_arc_open(5, 3, 5));
+        assert!(in_arc_open(0, u64::MAX, 1));
+        assert!(!in_arc_open(4, 4, 4) && in_arc_open(5, 4, 4));
+    }
+}

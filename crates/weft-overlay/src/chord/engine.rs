@@ -1,0 +1,589 @@
+//! The Chord node: routing state, recursive lookups and the three repair timers.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use weft_core::time::Time;
+
+use super::{
+    Command, Config, Event, LookupError, MAX_SUCCESSORS, Message, Node, in_arc_closed, in_arc_open,
+};
+use crate::{Engine, QueryId};
+
+/// What a lookup is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    User,
+    Join,
+    Finger(u8),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Lookup {
+    id: QueryId,
+    req: u64,
+    key: u64,
+    deadline: Time,
+    purpose: Purpose,
+}
+
+/// A request to a neighbour awaiting its answer.
+#[derive(Clone, Copy, Debug)]
+struct Probe {
+    req: u64,
+    deadline: Time,
+}
+
+/// A Chord node. See the [module docs](super).
+#[derive(Debug)]
+pub struct Chord<A> {
+    config: Arc<Config>,
+    me: Node<A>,
+    pred: Option<Node<A>>,
+    /// Successor list, nearest first; empty while alone or not yet joined.
+    succs: Vec<Node<A>>,
+    /// `fingers[i]` = successor of `me.id + 2^i`; `me` where unknown.
+    fingers: Box<[Node<A>]>,
+    next_finger: u8,
+    lookups: Vec<Lookup>,
+    stabilize_probe: Option<Probe>,
+    pred_probe: Option<Probe>,
+    outbox: VecDeque<(A, Message<A>)>,
+    events: VecDeque<Event<A>>,
+    next_req: u64,
+    next_query: u64,
+    next_stabilize: Time,
+    next_fix: Time,
+    next_check: Time,
+    left: bool,
+}
+
+fn start_at(rng: &mut ChaCha8Rng, every: Option<Duration>) -> Time {
+    match every {
+        Some(d) => {
+            let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+            Time::from_micros(rng.random_range(0..us))
+        }
+        None => Time::MAX,
+    }
+}
+
+fn after(now: Time, every: Option<Duration>) -> Time {
+    every.map_or(Time::MAX, |d| now + d)
+}
+
+impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
+    /// A node alone on its ring (its own successor). Give it [`Command::Join`] to join
+    /// another ring. `seed` with the id seeds the timer offsets.
+    pub fn new(config: Arc<Config>, me: Node<A>, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ me.id.rotate_left(17));
+        Chord {
+            pred: None,
+            succs: Vec::new(),
+            fingers: vec![me; 64].into_boxed_slice(),
+            next_finger: 0,
+            lookups: Vec::new(),
+            stabilize_probe: None,
+            pred_probe: None,
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            next_req: 0,
+            next_query: 0,
+            next_stabilize: start_at(&mut rng, config.stabilize_interval),
+            next_fix: start_at(&mut rng, config.fix_fingers_interval),
+            next_check: start_at(&mut rng, config.check_predecessor_interval),
+            left: false,
+            me,
+            config,
+        }
+    }
+
+    /// The converged state of node `me` in a stable ring, built directly for the
+    /// simulator: predecessor, `r` successors and all 64 fingers computed from `nodes`,
+    /// every node's `(id, address)` sorted by id without duplicates (what PeerSim's
+    /// initialisers do; joining 10^6 nodes through the protocol is too slow).
+    ///
+    /// # Panics
+    /// If `me` is out of range.
+    pub fn converged(config: Arc<Config>, seed: u64, me: usize, nodes: &[(u64, A)]) -> Self {
+        let node = |i: usize| Node {
+            id: nodes[i].0,
+            addr: nodes[i].1,
+        };
+        let n = nodes.len();
+        let mut c = Chord::new(config, node(me), seed);
+        if n > 1 {
+            c.pred = Some(node((me + n - 1) % n));
+            let r = c.config.successors.min(n - 1);
+            c.succs = (1..=r).map(|j| node((me + j) % n)).collect();
+            for i in 0..64 {
+                let target = c.me.id.wrapping_add(1u64 << i);
+                let at = nodes.partition_point(|(id, _)| *id < target) % n;
+                c.fingers[i] = node(at);
+            }
+        }
+        c
+    }
+
+    /// [`Chord::converged`] for every node of `nodes` (sorted by id).
+    pub fn converged_network(config: Arc<Config>, seed: u64, nodes: &[(u64, A)]) -> Vec<Self> {
+        (0..nodes.len())
+            .map(|i| Self::converged(config.clone(), seed, i, nodes))
+            .collect()
+    }
+
+    /// This node.
+    pub fn local(&self) -> Node<A> {
+        self.me
+    }
+
+    /// Its predecessor, if known.
+    pub fn predecessor(&self) -> Option<Node<A>> {
+        self.pred
+    }
+
+    /// Its successor list, nearest first.
+    pub fn successors(&self) -> &[Node<A>] {
+        &self.succs
+    }
+
+    /// Routing entries held: distinct other nodes among fingers, successors and
+    /// predecessor (the "state" of the paper's Table 3, O(log N)).
+    pub fn state_size(&self) -> usize {
+        let mut ids: Vec<u64> = self
+            .fingers
+            .iter()
+            .chain(self.succs.iter())
+            .chain(self.pred.iter())
+            .map(|n| n.id)
+            .filter(|id| *id != self.me.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    }
+
+    /// Bytes this node occupies with its tables, for the simulator's memory report.
+    pub fn memory_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.fingers.len() * size_of::<Node<A>>()
+            + self.succs.capacity() * size_of::<Node<A>>()
+    }
+
+    /// True once the node has left.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
+    fn successor(&self) -> Node<A> {
+        self.succs.first().copied().unwrap_or(self.me)
+    }
+
+    fn take_req(&mut self) -> u64 {
+        let r = self.next_req;
+        self.next_req = self.next_req.wrapping_add(1);
+        r
+    }
+
+    fn send(&mut self, to: A, msg: Message<A>) {
+        self.outbox.push_back((to, msg));
+    }
+
+    /// The known node closest before `key` (fingers and successors), if any beats `me`.
+    fn closest_preceding(&self, key: u64) -> Option<Node<A>> {
+        self.fingers
+            .iter()
+            .chain(self.succs.iter())
+            .filter(|n| in_arc_open(n.id, self.me.id, key))
+            .max_by_key(|n| n.id.wrapping_sub(self.me.id))
+            .copied()
+    }
+
+    /// One routing step for a lookup of `key`: answer the origin, or forward.
+    fn route(&mut self, req: u64, key: u64, origin: Node<A>, hops: u32) {
+        let owner = if self
+            .pred
+            .is_some_and(|p| in_arc_closed(key, p.id, self.me.id))
+        {
+            Some(self.me)
+        } else if in_arc_closed(key, self.me.id, self.successor().id) {
+            Some(self.successor())
+        } else {
+            None
+        };
+        let next = if owner.is_none() {
+            self.closest_preceding(key)
+        } else {
+            None
+        };
+        match (owner, next) {
+            (owner, None) | (owner @ Some(_), _) => {
+                let owner = owner.unwrap_or(self.successor());
+                let msg = Message::Found { req, owner, hops };
+                if origin.addr == self.me.addr && origin.id == self.me.id {
+                    self.on_found(req, owner, hops);
+                } else {
+                    self.send(origin.addr, msg);
+                }
+            }
+            (None, Some(next)) => {
+                if hops < self.config.max_hops {
+                    self.send(
+                        next.addr,
+                        Message::Lookup {
+                            req,
+                            key,
+                            origin,
+                            hops: hops + 1,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn start_lookup(&mut self, now: Time, key: u64, purpose: Purpose, via: Option<A>) -> QueryId {
+        let id = QueryId(self.next_query);
+        self.next_query += 1;
+        if self.lookups.len() >= self.config.max_lookups {
+            if purpose == Purpose::User {
+                let result = Err(LookupError::TooManyLookups);
+                self.events.push_back(Event::LookupFinished {
+                    id,
+                    key,
+                    result,
+                    hops: 0,
+                });
+            }
+            return id;
+        }
+        let req = self.take_req();
+        let deadline = now + self.config.lookup_timeout;
+        self.lookups.push(Lookup {
+            id,
+            req,
+            key,
+            deadline,
+            purpose,
+        });
+        match via {
+            Some(addr) => self.send(
+                addr,
+                Message::Lookup {
+                    req,
+                    key,
+                    origin: self.me,
+                    hops: 1,
+                },
+            ),
+            None => self.route(req, key, self.me, 0),
+        }
+        id
+    }
+
+    fn on_found(&mut self, req: u64, owner: Node<A>, hops: u32) {
+        let Some(i) = self.lookups.iter().position(|l| l.req == req) else {
+            return;
+        };
+        let l = self.lookups.remove(i);
+        match l.purpose {
+            Purpose::User => {
+                let result = Ok(owner);
+                self.events.push_back(Event::LookupFinished {
+                    id: l.id,
+                    key: l.key,
+                    result,
+                    hops,
+                });
+            }
+            Purpose::Join => {
+                if owner.id != self.me.id {
+                    self.succs = vec![owner];
+                    self.events.push_back(Event::Joined {
+                        id: l.id,
+                        successor: owner,
+                    });
+                    self.send(owner.addr, Message::Notify { node: self.me });
+                }
+            }
+            Purpose::Finger(i) => self.fingers[usize::from(i)] = owner,
+        }
+    }
+
+    /// Forgets a node found dead everywhere it appears.
+    fn forget(&mut self, id: u64) {
+        self.succs.retain(|n| n.id != id);
+        if self.pred.is_some_and(|p| p.id == id) {
+            self.pred = None;
+        }
+        let me = self.me;
+        for f in self.fingers.iter_mut() {
+            if f.id == id {
+                *f = me;
+            }
+        }
+    }
+
+    fn adopt_successors(&mut self, first: Node<A>, rest: &[Node<A>]) {
+        let mut list = Vec::with_capacity(self.config.successors);
+        for n in std::iter::once(&first).chain(rest.iter()) {
+            if n.id != self.me.id && !list.iter().any(|m: &Node<A>| m.id == n.id) {
+                list.push(*n);
+            }
+            if list.len() >= self.config.successors {
+                break;
+            }
+        }
+        self.succs = list;
+    }
+
+    fn maintain(&mut self, now: Time) {
+        if let Some(p) = self.stabilize_probe
+            && now >= p.deadline
+        {
+            self.stabilize_probe = None;
+            let dead = self.successor();
+            self.forget(dead.id);
+        }
+        if let Some(p) = self.pred_probe
+            && now >= p.deadline
+        {
+            self.pred_probe = None;
+            self.pred = None;
+        }
+        if now >= self.next_stabilize {
+            self.next_stabilize = after(now, self.config.stabilize_interval);
+            let succ = self.successor();
+            if succ.id != self.me.id && self.stabilize_probe.is_none() {
+                let req = self.take_req();
+                self.stabilize_probe = Some(Probe {
+                    req,
+                    deadline: now + self.config.request_timeout,
+                });
+                self.send(succ.addr, Message::GetNeighbours { req, from: self.me });
+            }
+        }
+        if now >= self.next_check {
+            self.next_check = after(now, self.config.check_predecessor_interval);
+            if let Some(p) = self.pred
+                && self.pred_probe.is_none()
+            {
+                let req = self.take_req();
+                self.pred_probe = Some(Probe {
+                    req,
+                    deadline: now + self.config.request_timeout,
+                });
+                self.send(p.addr, Message::Ping { req });
+            }
+        }
+        if now >= self.next_fix {
+            self.next_fix = after(now, self.config.fix_fingers_interval);
+            if !self.succs.is_empty() {
+                let i = self.next_finger;
+                self.next_finger = (self.next_finger + 1) % 64;
+                let key = self.me.id.wrapping_add(1u64 << i);
+                self.start_lookup(now, key, Purpose::Finger(i), None);
+            }
+        }
+        let mut i = 0;
+        while i < self.lookups.len() {
+            if now >= self.lookups[i].deadline {
+                let l = self.lookups.remove(i);
+                if l.purpose == Purpose::User {
+                    let result = Err(LookupError::Timeout);
+                    self.events.push_back(Event::LookupFinished {
+                        id: l.id,
+                        key: l.key,
+                        result,
+                        hops: 0,
+                    });
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
+    type Addr = A;
+    type Message = Message<A>;
+    type Command = Command<A>;
+    type Event = Event<A>;
+
+    fn handle_message(&mut self, now: Time, from: A, msg: Message<A>) {
+        if self.left {
+            return;
+        }
+        match msg {
+            Message::Lookup {
+                req,
+                key,
+                origin,
+                hops,
+            } => self.route(req, key, origin, hops),
+            Message::Found { req, owner, hops } => self.on_found(req, owner, hops),
+            Message::GetNeighbours { req, from: asker } => {
+                let mut succs = self.succs.clone();
+                succs.truncate(MAX_SUCCESSORS);
+                let msg = Message::Neighbours {
+                    req,
+                    from: self.me,
+                    pred: self.pred,
+                    succs,
+                };
+                self.send(asker.addr, msg);
+            }
+            Message::Neighbours {
+                req,
+                from: succ,
+                pred,
+                mut succs,
+            } => {
+                if self.stabilize_probe.is_none_or(|p| p.req != req) {
+                    return;
+                }
+                self.stabilize_probe = None;
+                succs.truncate(MAX_SUCCESSORS);
+                match pred {
+                    Some(x) if x.id != self.me.id && in_arc_open(x.id, self.me.id, succ.id) => {
+                        let mut rest = vec![succ];
+                        rest.extend(succs);
+                        self.adopt_successors(x, &rest);
+                    }
+                    _ => self.adopt_successors(succ, &succs),
+                }
+                let s = self.successor();
+                if s.id != self.me.id {
+                    self.send(s.addr, Message::Notify { node: self.me });
+                }
+                if self.fingers[0].id == self.me.id
+                    || in_arc_open(s.id, self.me.id, self.fingers[0].id)
+                {
+                    self.fingers[0] = s;
+                }
+            }
+            Message::Notify { node } => {
+                if node.id == self.me.id {
+                    return;
+                }
+                if self
+                    .pred
+                    .is_none_or(|p| in_arc_open(node.id, p.id, self.me.id))
+                {
+                    self.pred = Some(node);
+                }
+                if self.succs.is_empty() {
+                    // alone on the ring until now: the newcomer is also the successor
+                    self.succs.push(node);
+                    self.fingers[0] = node;
+                }
+            }
+            Message::Ping { req } => self.send(from, Message::Pong { req }),
+            Message::Pong { req } => {
+                if self.pred_probe.is_some_and(|p| p.req == req) {
+                    self.pred_probe = None;
+                }
+            }
+            Message::Leaving {
+                node,
+                pred,
+                mut succs,
+            } => {
+                succs.truncate(MAX_SUCCESSORS);
+                if self.pred.is_some_and(|p| p.id == node.id) {
+                    self.pred = pred.filter(|p| p.id != self.me.id);
+                }
+                let was_succ = self.successor().id == node.id;
+                self.forget(node.id);
+                if was_succ && let Some((first, rest)) = succs.split_first() {
+                    let (first, rest) = (*first, rest.to_vec());
+                    if first.id != self.me.id {
+                        self.adopt_successors(first, &rest);
+                    }
+                }
+            }
+        }
+        let _ = now;
+    }
+
+    fn handle_timeout(&mut self, now: Time) {
+        if !self.left {
+            self.maintain(now);
+        }
+    }
+
+    fn handle_command(&mut self, now: Time, cmd: Command<A>) -> QueryId {
+        if self.left {
+            let id = QueryId(self.next_query);
+            self.next_query += 1;
+            if let Command::Lookup(key) = cmd {
+                let result = Err(LookupError::Left);
+                self.events.push_back(Event::LookupFinished {
+                    id,
+                    key,
+                    result,
+                    hops: 0,
+                });
+            }
+            return id;
+        }
+        match cmd {
+            Command::Lookup(key) => self.start_lookup(now, key, Purpose::User, None),
+            Command::Join(via) => self.start_lookup(now, self.me.id, Purpose::Join, Some(via)),
+            Command::Leave => {
+                let id = QueryId(self.next_query);
+                self.next_query += 1;
+                let succ = self.successor();
+                if succ.id != self.me.id {
+                    let msg = Message::Leaving {
+                        node: self.me,
+                        pred: self.pred,
+                        succs: Vec::new(),
+                    };
+                    self.send(succ.addr, msg);
+                }
+                if let Some(p) = self.pred
+                    && p.id != self.me.id
+                {
+                    let msg = Message::Leaving {
+                        node: self.me,
+                        pred: None,
+                        succs: self.succs.clone(),
+                    };
+                    self.send(p.addr, msg);
+                }
+                self.left = true;
+                self.lookups.clear();
+                self.stabilize_probe = None;
+                self.pred_probe = None;
+                id
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<(A, Message<A>)> {
+        self.outbox.pop_front()
+    }
+
+    fn poll_event(&mut self) -> Option<Event<A>> {
+        self.events.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        if self.left {
+            return None;
+        }
+        let mut t = self.next_stabilize.min(self.next_fix).min(self.next_check);
+        for p in self.stabilize_probe.iter().chain(self.pred_probe.iter()) {
+            t = t.min(p.deadline);
+        }
+        for l in &self.lookups {
+            t = t.min(l.deadline);
+        }
+        (t != Time::MAX).then_some(t)
+    }
+}

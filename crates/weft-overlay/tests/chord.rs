@@ -1,0 +1,230 @@
+//! Chord in virtual time: lookups end at the key's successor, hops ≈ ½·log2 N, joins,
+//! graceful leaves and crashes repaired by stabilization.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+#[allow(dead_code, reason = "each test file uses part of the shared driver")]
+#[path = "kademlia_vnet.rs"]
+mod vnet;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use vnet::VNet;
+use weft_overlay::QueryId;
+use weft_overlay::chord::{Chord, Command, Config, Event, Node};
+
+type Net = VNet<Chord<u32>>;
+
+fn static_config() -> Config {
+    Config {
+        stabilize_interval: None,
+        fix_fingers_interval: None,
+        check_predecessor_interval: None,
+        ..Config::default()
+    }
+}
+
+fn ids(seed: u64, n: usize) -> Vec<(u64, u32)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut v: Vec<u64> = (0..n).map(|_| rng.random()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.into_iter()
+        .enumerate()
+        .map(|(i, k)| (k, i as u32))
+        .collect()
+}
+
+fn successor_of(live: &[u64], key: u64) -> u64 {
+    let mut v = live.to_vec();
+    v.sort_unstable();
+    let i = v.partition_point(|id| *id < key);
+    v[i % v.len()]
+}
+
+fn lookup(net: &mut Net, from: u32, key: u64) -> Option<(Node<u32>, u32)> {
+    let id = net.command(from, Command::Lookup(key));
+    let done = |ev: &[(u32, Event<u32>)]| find(ev, from, id).is_some();
+    net.run_until(Duration::from_secs(30), done);
+    find(&net.events, from, id).and_then(|(r, h)| r.map(|n| (n, h)))
+}
+
+fn find(ev: &[(u32, Event<u32>)], from: u32, id: QueryId) -> Option<(Option<Node<u32>>, u32)> {
+    ev.iter().find_map(|(i, e)| match e {
+        Event::LookupFinished {
+            id: q,
+            result,
+            hops,
+            ..
+        } if *i == from && *q == id => Some((result.ok(), *hops)),
+        _ => None,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// In a stable ring every lookup ends at the key's successor.
+    #[test]
+    fn lookups_end_at_the_successor(seed in any::<u64>(), n in 1usize..300) {
+        let nodes = ids(seed, n);
+        let mut net: Net = VNet::new(seed, (1, 20));
+        for e in Chord::converged_network(Arc::new(static_config()), seed, &nodes) {
+            net.add(e);
+        }
+        let all: Vec<u64> = nodes.iter().map(|(id, _)| *id).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..10 {
+            let key = if rng.random_bool(0.2) { all[rng.random_range(0..all.len())] } else { rng.random() };
+            let from = rng.random_range(0..nodes.len()) as u32;
+            let (owner, _) = lookup(&mut net, from, key).expect("answered");
+            prop_assert_eq!(owner.id, successor_of(&all, key));
+        }
+    }
+}
+
+#[test]
+fn hops_are_half_log2_n() {
+    for n in [128usize, 1024, 8192] {
+        let nodes = ids(n as u64, n);
+        let mut net: Net = VNet::new(1, (1, 20));
+        for e in Chord::converged_network(Arc::new(static_config()), 1, &nodes) {
+            net.add(e);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let lookups = 200;
+        let mut hops = 0;
+        for _ in 0..lookups {
+            let from = rng.random_range(0..nodes.len()) as u32;
+            hops += lookup(&mut net, from, rng.random()).unwrap().1;
+        }
+        let mean = f64::from(hops) / f64::from(lookups);
+        let expected = 0.5 * (n as f64).log2();
+        let state = net.node(0).unwrap().state_size();
+        println!(
+            "chord N={n}: mean hops {mean:.2} (expected ½·log2 N = {expected:.2}), state {state}"
+        );
+        assert!(
+            (expected * 0.6..=expected * 1.3 + 0.5).contains(&mean),
+            "mean hops {mean} at N={n}"
+        );
+        assert!(
+            state as f64 <= (n as f64).log2() + 10.0 && state as f64 >= (n as f64).log2() * 0.5
+        );
+    }
+}
+
+fn live_ids(net: &Net) -> Vec<u64> {
+    net.alive()
+        .into_iter()
+        .filter(|i| !net.node(*i).unwrap().has_left())
+        .map(|i| net.node(i).unwrap().local().id)
+        .collect()
+}
+
+fn assert_ring_correct(net: &Net) {
+    let live = live_ids(net);
+    for i in net.alive() {
+        let c = net.node(i).unwrap();
+        if c.has_left() {
+            continue;
+        }
+        let me = c.local().id;
+        let want = successor_of(&live, me.wrapping_add(1));
+        assert_eq!(
+            c.successors().first().map(|n| n.id),
+            Some(want),
+            "successor of {me:x}"
+        );
+    }
+}
+
+#[test]
+fn nodes_join_one_by_one_and_the_ring_converges() {
+    let config = Arc::new(Config::default());
+    let mut net: Net = VNet::new(3, (5, 50));
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let n = 40u32;
+    for i in 0..n {
+        let a = net.add(Chord::new(
+            config.clone(),
+            Node {
+                id: rng.random(),
+                addr: i,
+            },
+            3,
+        ));
+        if i > 0 {
+            net.command(a, Command::Join(0));
+        }
+        net.run_for(Duration::from_secs(2));
+    }
+    let joined = net
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, Event::Joined { .. }))
+        .count();
+    assert_eq!(joined, n as usize - 1);
+    net.run_for(Duration::from_secs(600));
+    assert_ring_correct(&net);
+    let live = live_ids(&net);
+    for _ in 0..30 {
+        let key = rng.random();
+        let (owner, _) = lookup(&mut net, rng.random_range(0..n), key).unwrap();
+        assert_eq!(owner.id, successor_of(&live, key));
+    }
+}
+
+#[test]
+fn leaves_and_crashes_are_repaired() {
+    let nodes = ids(9, 200);
+    let mut net: Net = VNet::new(9, (5, 50));
+    for e in Chord::converged_network(Arc::new(Config::default()), 9, &nodes) {
+        net.add(e);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for round in 0..20 {
+        let i = rng.random_range(1..nodes.len() as u32);
+        if net.node(i).is_none_or(|c| c.has_left()) {
+            continue;
+        }
+        if round % 2 == 0 {
+            net.command(i, Command::Leave);
+        } else {
+            net.kill(i);
+        }
+        net.run_for(Duration::from_secs(3));
+    }
+    net.run_for(Duration::from_secs(300));
+    assert_ring_correct(&net);
+    let live = live_ids(&net);
+    let mut ok = 0;
+    for _ in 0..50 {
+        let key = rng.random();
+        if let Some((owner, _)) = lookup(&mut net, 0, key) {
+            ok += usize::from(owner.id == successor_of(&live, key));
+        }
+    }
+    assert_eq!(ok, 50, "lookups after repair");
+}
+
+#[test]
+fn converged_memory_per_node() {
+    let nodes = ids(1, 100_000);
+    let config = Arc::new(static_config());
+    let c = Chord::converged(config, 1, 500, &nodes);
+    println!(
+        "chord<u32>: size_of {} B, {} B/node, state {}",
+        size_of::<Chord<u32>>(),
+        c.memory_bytes(),
+        c.state_size()
+    );
+    assert!(c.memory_bytes() < 2048);
+}
