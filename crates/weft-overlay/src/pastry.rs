@@ -99,7 +99,7 @@ impl Config {
         if ![1, 2, 4, 8].contains(&self.b) {
             return Err(format!("pastry b must be 1, 2, 4 or 8, not {}", self.b));
         }
-        if self.leaf_set < 2 || self.leaf_set % 2 != 0 || self.leaf_set > 64 {
+        if self.leaf_set < 2 || !self.leaf_set.is_multiple_of(2) || self.leaf_set > 64 {
             return Err(format!(
                 "pastry leaf set must be even, 2..=64, not {}",
                 self.leaf_set
