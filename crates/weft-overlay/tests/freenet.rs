@@ -127,7 +127,7 @@ fn ring_of_1000_learns_short_paths() {
     let mut keys: Vec<Key256> = Vec::new();
     // (step, median hops spent by the probes, failures included, success rate)
     let mut curve: Vec<(usize, u16, f64)> = Vec::new();
-    let mut insert = |net: &mut Net, rng: &mut ChaCha8Rng, keys: &mut Vec<Key256>| {
+    let insert = |net: &mut Net, rng: &mut ChaCha8Rng, keys: &mut Vec<Key256>| {
         let key = Key256::hash(&(keys.len() as u64).to_le_bytes());
         let inserter = rng.random_range(0..n);
         let id = net.command(

@@ -305,16 +305,17 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
         self.open(now, id, p);
     }
 
-    fn on_insert(
-        &mut self,
-        now: Time,
-        from: A,
-        id: RequestId,
-        key: Key256,
-        data: Vec<u8>,
-        htl: u16,
-        source: A,
-    ) {
+    fn on_insert(&mut self, now: Time, from: A, msg: Message<A>) {
+        let Message::Insert {
+            id,
+            key,
+            data,
+            htl,
+            source,
+        } = msg
+        else {
+            return;
+        };
         self.stats.received += 1;
         if self.seen.contains(&id) {
             self.stats.loops += 1;
@@ -520,13 +521,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Freenet<A> {
         }
         match msg {
             Message::Request { id, key, htl } => self.on_request(now, from, id, key, htl),
-            Message::Insert {
-                id,
-                key,
-                data,
-                htl,
-                source,
-            } => self.on_insert(now, from, id, key, data, htl, source),
+            msg @ Message::Insert { .. } => self.on_insert(now, from, msg),
             Message::Data {
                 id,
                 data,
