@@ -5,6 +5,7 @@
 //! events back as [`Outcome`]s, measures per-node state, and gives the figure the literature
 //! expects ([`Expected`]) so the report can put both side by side.
 
+use weft_core::time::Time;
 use weft_overlay::{Engine, QueryId};
 
 use crate::simulation::{MessageClass, Simulation};
@@ -67,14 +68,22 @@ pub trait Algorithm {
     /// `n` engines, indices `0..n`, with converged routing state.
     fn build_converged(&self, n: usize, seed: u64) -> Vec<Self::E>;
 
-    /// A fresh engine for node `index` that will join through `bootstrap` (`None` for the first
-    /// node of the network), and the command that starts its join, if the engine needs one.
+    /// A fresh engine for node `index` that joins at `now` through `bootstrap` (`None` for the
+    /// first node of the network), and the command that starts its join, if it needs one.
     fn joiner(
         &self,
         index: u32,
         seed: u64,
         bootstrap: Option<u32>,
+        now: Time,
     ) -> (Self::E, Option<CommandOf<Self>>);
+
+    /// The command (if any) node `node` should be given in answer to its event `ev`: the
+    /// application side of engines that ask it questions (e.g. flooding's match requests).
+    /// The default answers nothing.
+    fn react(&self, _node: u32, _ev: &EventOf<Self>) -> Option<CommandOf<Self>> {
+        None
+    }
 
     /// Whether node `index` is exempt from churn (e.g. the directory server).
     fn is_permanent(&self, _index: u32) -> bool {

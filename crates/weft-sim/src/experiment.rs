@@ -273,7 +273,7 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
             }
         }
         BuildMode::Join => {
-            let (e, cmd) = algo.joiner(0, cfg.seed, None);
+            let (e, cmd) = algo.joiner(0, cfg.seed, None, sim.now());
             let first = sim.join(e, None);
             if let Some(cmd) = cmd {
                 sim.command(first, cmd);
@@ -298,7 +298,7 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                     Step::Idle => break,
                     _ => {}
                 }
-                sim.drain_events().for_each(drop);
+                pump(algo, &mut sim);
             }
         }
     }
@@ -308,9 +308,9 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
     let settled = sim.now() + cfg.settle;
     sim.schedule_control(settled, tag::make(tag::SETTLED, 0));
     while !matches!(sim.step(), Step::Control(_) | Step::Idle) {
-        sim.drain_events().for_each(drop);
+        pump(algo, &mut sim);
     }
-    sim.drain_events().for_each(drop);
+    pump(algo, &mut sim);
     let sent_before = sim.counters().lookup_sent;
 
     // 3. Lookups (and churn).
@@ -446,7 +446,7 @@ fn join_one<A: Algorithm>(
 ) {
     let index = sim.len() as u32;
     let bootstrap = live.choose(sim.rng());
-    let (e, cmd) = algo.joiner(index, cfg.seed, bootstrap);
+    let (e, cmd) = algo.joiner(index, cfg.seed, bootstrap, sim.now());
     let i = sim.join(e, bootstrap);
     if let Some(cmd) = cmd {
         sim.command(i, cmd);
@@ -507,7 +507,7 @@ fn collect<A: Algorithm>(
     progress: &ProgressBar,
 ) {
     let now = sim.now();
-    for (node, ev) in sim.drain_events() {
+    for (node, ev) in pump(algo, sim) {
         let Some((query, outcome)) = algo.outcome(&ev) else {
             continue;
         };
@@ -530,6 +530,27 @@ fn collect<A: Algorithm>(
                 }
             }
             Outcome::Failure => lk.failures += 1,
+        }
+    }
+}
+
+/// Drains the simulation's events, gives each node the commands its events call for
+/// ([`Algorithm::react`]), and returns every event (including those the reactions caused).
+pub fn pump<A: Algorithm>(
+    algo: &A,
+    sim: &mut Simulation<A::E>,
+) -> Vec<(u32, crate::algorithm::EventOf<A>)> {
+    let mut all = Vec::new();
+    loop {
+        let batch: Vec<_> = sim.drain_events().collect();
+        if batch.is_empty() {
+            return all;
+        }
+        for (node, ev) in batch {
+            if let Some(cmd) = algo.react(node, &ev) {
+                sim.command(node, cmd);
+            }
+            all.push((node, ev));
         }
     }
 }

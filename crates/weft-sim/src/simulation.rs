@@ -285,7 +285,7 @@ impl<E: Engine<Addr = u32>> Simulation<E> {
             self.events.push((i, ev));
         }
         match e.poll_timeout() {
-            Some(at) => {
+            Some(at) if at != Time::MAX => {
                 let at = at.max(now);
                 if self.timers.get(i).is_none_or(|d| d.at != at) {
                     let seq = self.next_seq;
@@ -293,7 +293,7 @@ impl<E: Engine<Addr = u32>> Simulation<E> {
                     self.timers.set(i, Due { at, seq });
                 }
             }
-            None => self.timers.clear(i),
+            _ => self.timers.clear(i),
         }
     }
 

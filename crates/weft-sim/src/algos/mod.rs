@@ -5,6 +5,7 @@ use indicatif::ProgressBar;
 
 use crate::experiment::{self, RunConfig, RunResult};
 
+pub mod kademlia;
 pub mod ring;
 
 /// Every algorithm name `--algo` accepts.
@@ -51,6 +52,11 @@ pub fn run_named(algo: &str, cfg: &RunConfig, progress: &ProgressBar) -> anyhow:
                 progress,
             ))
         }
+        "kademlia" => Ok(experiment::run(
+            &kademlia::KademliaAlgo::new(cfg.seed),
+            cfg,
+            progress,
+        )),
         other if ALL.contains(&other) => {
             anyhow::bail!("--algo: {other} is not wired into the simulator yet")
         }

@@ -189,6 +189,7 @@ impl Algorithm for Ring {
         index: u32,
         _seed: u64,
         _bootstrap: Option<u32>,
+        _now: Time,
     ) -> (RingNode, Option<RingLookup>) {
         (RingNode::new(index, self.n), None)
     }

@@ -1,0 +1,20 @@
+//! `weft sim` without the rest of the `weft` binary:
+//! `cargo run --release -p weft-sim --example sim -- --algo kademlia --nodes 10000`.
+
+use clap::Parser;
+
+/// Runs the weft simulator.
+#[derive(Parser)]
+#[command(name = "weft-sim")]
+struct Cli {
+    #[command(flatten)]
+    sim: weft_sim::cli::SimArgs,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = weft_sim::cli::run(cli.sim) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
