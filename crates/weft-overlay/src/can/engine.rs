@@ -1,0 +1,474 @@
+//! The CAN node: zones, neighbours, greedy routing, join and leave.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use weft_core::time::Time;
+
+use super::zone::{MAX_DIMS, Point, Zone, point_of};
+use super::{Command, Config, Event, LookupError, MAX_ENTRIES, Message};
+use crate::{Engine, QueryId};
+
+#[derive(Clone, Copy, Debug)]
+struct Lookup {
+    id: QueryId,
+    req: u64,
+    key: u64,
+    deadline: Time,
+    join: bool,
+}
+
+/// A CAN node. See the [module docs](super).
+#[derive(Debug)]
+pub struct Can<A> {
+    config: Arc<Config>,
+    me: A,
+    zones: Vec<Zone>,
+    neighbours: Vec<(A, Zone)>,
+    lookups: Vec<Lookup>,
+    outbox: VecDeque<(A, Message<A>)>,
+    events: VecDeque<Event<A>>,
+    next_req: u64,
+    next_query: u64,
+    seed: u64,
+}
+
+impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
+    /// A node. With `owns_space` it owns the whole space (the first node of a network);
+    /// otherwise it owns nothing until [`Command::Join`] completes. `seed` seeds the
+    /// choice of its join point.
+    ///
+    /// # Panics
+    /// If `config.dims` is not in `1..=MAX_DIMS`.
+    pub fn new(config: Arc<Config>, me: A, owns_space: bool, seed: u64) -> Self {
+        assert!(
+            (1..=MAX_DIMS).contains(&config.dims),
+            "CAN dims must be 1..={MAX_DIMS}"
+        );
+        Can {
+            config,
+            me,
+            zones: if owns_space {
+                vec![Zone::WHOLE]
+            } else {
+                Vec::new()
+            },
+            neighbours: Vec::new(),
+            lookups: Vec::new(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            next_req: 0,
+            next_query: 0,
+            seed,
+        }
+    }
+
+    /// A whole converged network, built directly for the simulator: the nodes of `addrs`
+    /// join in order, each at a random point (seeded), splitting the owner's zone exactly
+    /// as the join protocol does; neighbour lists are then computed from the final
+    /// partition. Engines come back in the order of `addrs`. Runs in O(N log N).
+    pub fn converged_network(config: Arc<Config>, seed: u64, addrs: &[A]) -> Vec<Self> {
+        let d = config.dims;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut tree = super::tree::Tree::new();
+        let mut zones: Vec<Zone> = Vec::with_capacity(addrs.len());
+        if !addrs.is_empty() {
+            zones.push(Zone::WHOLE);
+        }
+        for i in 1..addrs.len() {
+            let p: Point = std::array::from_fn(|_| rng.random());
+            let owner = tree.owner(&p, d);
+            let Some((a, b)) = zones[owner].split(d) else {
+                continue;
+            };
+            let (keep, give) = if b.contains(&p, d) { (a, b) } else { (b, a) };
+            zones[owner] = keep;
+            zones.push(give);
+            tree.split(&p, d, owner, i, &zones);
+        }
+        let mut nodes: Vec<Self> = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let mut c = Can::new(config.clone(), *a, false, seed ^ i as u64);
+                if let Some(z) = zones.get(i) {
+                    c.zones = vec![*z];
+                }
+                c
+            })
+            .collect();
+        for (i, node) in nodes.iter_mut().enumerate() {
+            if let Some(z) = zones.get(i) {
+                let mut ns: Vec<(A, Zone)> = tree
+                    .neighbours(z, d, &zones)
+                    .into_iter()
+                    .filter(|j| *j != i)
+                    .map(|j| (addrs[j], zones[j]))
+                    .collect();
+                ns.shrink_to_fit();
+                node.neighbours = ns;
+            }
+        }
+        nodes
+    }
+
+    /// This node's address.
+    pub fn local(&self) -> A {
+        self.me
+    }
+
+    /// Zones owned.
+    pub fn zones(&self) -> &[Zone] {
+        &self.zones
+    }
+
+    /// Neighbours and their zones.
+    pub fn neighbours(&self) -> &[(A, Zone)] {
+        &self.neighbours
+    }
+
+    /// Routing entries held: neighbour entries (the "state" of Table 3, about 2d).
+    pub fn state_size(&self) -> usize {
+        self.neighbours.len()
+    }
+
+    /// Bytes this node occupies with its tables.
+    pub fn memory_bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.zones.capacity() * size_of::<Zone>()
+            + self.neighbours.capacity() * size_of::<(A, Zone)>()
+    }
+
+    fn d(&self) -> usize {
+        self.config.dims
+    }
+
+    fn send(&mut self, to: A, msg: Message<A>) {
+        self.outbox.push_back((to, msg));
+    }
+
+    fn owns(&self, p: &Point) -> bool {
+        self.zones.iter().any(|z| z.contains(p, self.d()))
+    }
+
+    fn abuts_me(&self, z: &Zone) -> bool {
+        self.zones.iter().any(|m| m.abuts(z, self.d()))
+    }
+
+    /// Drops neighbour entries that no longer touch our zones; keeps the list sorted.
+    fn prune(&mut self) {
+        let d = self.d();
+        let zones = self.zones.clone();
+        self.neighbours
+            .retain(|(_, z)| zones.iter().any(|m| m.abuts(z, d)));
+        self.neighbours.sort_unstable();
+        self.neighbours.dedup();
+    }
+
+    fn add_neighbours(&mut self, list: impl IntoIterator<Item = (A, Zone)>) {
+        for (a, z) in list {
+            if a != self.me && self.abuts_me(&z) {
+                self.neighbours.push((a, z));
+            }
+        }
+        self.prune();
+    }
+
+    fn announce(&mut self) {
+        let mut to: Vec<A> = self.neighbours.iter().map(|(a, _)| *a).collect();
+        to.dedup();
+        for a in to {
+            self.send(
+                a,
+                Message::Update {
+                    zones: self.zones.clone(),
+                },
+            );
+        }
+    }
+
+    fn merge_zones(&mut self) {
+        let d = self.d();
+        'again: loop {
+            for i in 0..self.zones.len() {
+                for j in i + 1..self.zones.len() {
+                    if let Some(m) = self.zones[i].merge(&self.zones[j], d) {
+                        self.zones.swap_remove(j);
+                        self.zones[i] = m;
+                        continue 'again;
+                    }
+                }
+            }
+            return;
+        }
+    }
+
+    fn route(&mut self, req: u64, point: Point, origin: A, hops: u32, join: bool) {
+        let d = self.d();
+        if self.owns(&point) {
+            if join {
+                self.accept(req, point, origin, hops);
+            } else if origin == self.me {
+                self.delivered(req, self.me, hops);
+            } else {
+                self.send(
+                    origin,
+                    Message::Delivered {
+                        req,
+                        owner: self.me,
+                        hops,
+                    },
+                );
+            }
+            return;
+        }
+        let next = self
+            .neighbours
+            .iter()
+            .min_by_key(|(a, z)| (z.distance2(&point, d), *a))
+            .map(|(a, _)| *a);
+        if let Some(next) = next
+            && hops < self.config.max_hops
+        {
+            self.send(
+                next,
+                Message::Route {
+                    req,
+                    point,
+                    origin,
+                    hops: hops + 1,
+                    join,
+                },
+            );
+        }
+    }
+
+    fn accept(&mut self, req: u64, point: Point, joiner: A, hops: u32) {
+        let d = self.d();
+        let Some(i) = self.zones.iter().position(|z| z.contains(&point, d)) else {
+            return;
+        };
+        let Some((a, b)) = self.zones[i].split(d) else {
+            return;
+        };
+        let (keep, give) = if b.contains(&point, d) {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        self.zones[i] = keep;
+        let mut neighbours = self.neighbours.clone();
+        neighbours.extend(self.zones.iter().map(|z| (self.me, *z)));
+        neighbours.truncate(MAX_ENTRIES);
+        self.send(
+            joiner,
+            Message::Accept {
+                req,
+                zone: give,
+                neighbours,
+                hops,
+            },
+        );
+        self.announce();
+        self.add_neighbours([(joiner, give)]);
+    }
+
+    fn delivered(&mut self, req: u64, owner: A, hops: u32) {
+        let Some(i) = self.lookups.iter().position(|l| l.req == req && !l.join) else {
+            return;
+        };
+        let l = self.lookups.remove(i);
+        self.events.push_back(Event::LookupFinished {
+            id: l.id,
+            key: l.key,
+            result: Ok(owner),
+            hops,
+        });
+    }
+
+    fn start(&mut self, now: Time, key: u64, point: Point, via: Option<A>) -> QueryId {
+        let id = QueryId(self.next_query);
+        self.next_query += 1;
+        let join = via.is_some();
+        if self.lookups.len() >= self.config.max_lookups || (!join && self.zones.is_empty()) {
+            let e = if self.zones.is_empty() {
+                LookupError::NoZone
+            } else {
+                LookupError::TooManyLookups
+            };
+            self.events.push_back(Event::LookupFinished {
+                id,
+                key,
+                result: Err(e),
+                hops: 0,
+            });
+            return id;
+        }
+        let req = self.next_req;
+        self.next_req += 1;
+        let deadline = now + self.config.lookup_timeout;
+        self.lookups.push(Lookup {
+            id,
+            req,
+            key,
+            deadline,
+            join,
+        });
+        match via {
+            Some(addr) => {
+                let msg = Message::Route {
+                    req,
+                    point,
+                    origin: self.me,
+                    hops: 1,
+                    join: true,
+                };
+                self.send(addr, msg);
+            }
+            None => self.route(req, point, self.me, 0, false),
+        }
+        id
+    }
+}
+
+impl<A: Copy + Ord + std::fmt::Debug> Engine for Can<A> {
+    type Addr = A;
+    type Message = Message<A>;
+    type Command = Command<A>;
+    type Event = Event<A>;
+
+    fn handle_message(&mut self, _now: Time, from: A, msg: Message<A>) {
+        match msg {
+            Message::Route {
+                req,
+                point,
+                origin,
+                hops,
+                join,
+            } => {
+                self.route(req, point, origin, hops, join);
+            }
+            Message::Delivered { req, owner, hops } => self.delivered(req, owner, hops),
+            Message::Accept {
+                req,
+                zone,
+                neighbours,
+                hops,
+            } => {
+                let Some(i) = self.lookups.iter().position(|l| l.req == req && l.join) else {
+                    return;
+                };
+                let l = self.lookups.remove(i);
+                self.zones = vec![zone];
+                self.neighbours.clear();
+                self.add_neighbours(neighbours.into_iter().take(MAX_ENTRIES));
+                self.announce();
+                self.events.push_back(Event::Joined { id: l.id, hops });
+            }
+            Message::Update { zones } => {
+                self.neighbours.retain(|(a, _)| *a != from);
+                self.add_neighbours(zones.into_iter().take(MAX_ENTRIES).map(|z| (from, z)));
+            }
+            Message::Handoff { zones, neighbours } => {
+                self.neighbours.retain(|(a, _)| *a != from);
+                self.zones.extend(zones.into_iter().take(MAX_ENTRIES));
+                self.merge_zones();
+                let mut all = std::mem::take(&mut self.neighbours);
+                all.extend(
+                    neighbours
+                        .into_iter()
+                        .take(MAX_ENTRIES)
+                        .filter(|(a, _)| *a != from),
+                );
+                self.add_neighbours(all);
+                self.announce();
+            }
+            Message::Leaving => self.neighbours.retain(|(a, _)| *a != from),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Time) {
+        let mut i = 0;
+        while i < self.lookups.len() {
+            if now >= self.lookups[i].deadline {
+                let l = self.lookups.remove(i);
+                if !l.join {
+                    let result = Err(LookupError::Timeout);
+                    self.events.push_back(Event::LookupFinished {
+                        id: l.id,
+                        key: l.key,
+                        result,
+                        hops: 0,
+                    });
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn handle_command(&mut self, now: Time, cmd: Command<A>) -> QueryId {
+        match cmd {
+            Command::Lookup(key) => self.start(now, key, point_of(key), None),
+            Command::Join(via) => {
+                let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+                let p: Point = std::array::from_fn(|_| rng.random());
+                self.start(now, 0, p, Some(via))
+            }
+            Command::Leave => {
+                let id = QueryId(self.next_query);
+                self.next_query += 1;
+                let d = self.d();
+                // a neighbour whose single zone merges with ours, else the smallest
+                let mut owners: Vec<A> = self.neighbours.iter().map(|(a, _)| *a).collect();
+                owners.dedup();
+                let volume = |a: &A| -> u32 {
+                    self.neighbours
+                        .iter()
+                        .filter(|(b, _)| b == a)
+                        .map(|(_, z)| z.volume_exponent(d))
+                        .max()
+                        .unwrap_or(0)
+                };
+                let buddy = self.neighbours.iter().find(|(a, z)| {
+                    self.neighbours.iter().filter(|(b, _)| b == a).count() == 1
+                        && self.zones.iter().any(|m| m.merge(z, d).is_some())
+                });
+                let taker = buddy.map(|(a, _)| *a).or_else(|| {
+                    owners
+                        .iter()
+                        .copied()
+                        .max_by_key(|a| (volume(a), std::cmp::Reverse(*a)))
+                });
+                if let Some(taker) = taker {
+                    for a in owners.iter().filter(|a| **a != taker) {
+                        self.send(*a, Message::Leaving);
+                    }
+                    let msg = Message::Handoff {
+                        zones: self.zones.clone(),
+                        neighbours: self.neighbours.clone(),
+                    };
+                    self.send(taker, msg);
+                    self.zones.clear();
+                    self.neighbours.clear();
+                }
+                self.lookups.clear();
+                id
+            }
+        }
+    }
+
+    fn poll_transmit(&mut self) -> Option<(A, Message<A>)> {
+        self.outbox.pop_front()
+    }
+
+    fn poll_event(&mut self) -> Option<Event<A>> {
+        self.events.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        self.lookups.iter().map(|l| l.deadline).min()
+    }
+}

@@ -1,0 +1,189 @@
+//! CAN in virtual time: zones partition the space exactly through any join/leave sequence,
+//! lookups reach the owner of the key's point, hops against (d/4)·N^(1/d).
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+#[allow(dead_code, reason = "each test file uses part of the shared driver")]
+#[path = "kademlia_vnet.rs"]
+mod vnet;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use vnet::VNet;
+use weft_overlay::QueryId;
+use weft_overlay::can::{Can, Command, Config, Event, Zone, point_of};
+
+type Net = VNet<Can<u32>>;
+
+/// Checks that the zones of live nodes tile the space: volumes sum to exactly 1 and no two
+/// zones overlap; and that neighbour lists are symmetric and hold only abutting zones.
+fn assert_partition(net: &Net, d: usize) {
+    let mut all: Vec<(u32, Zone)> = Vec::new();
+    for i in net.alive() {
+        for z in net.node(i).unwrap().zones() {
+            all.push((i, *z));
+        }
+    }
+    let max = all
+        .iter()
+        .map(|(_, z)| z.volume_exponent(d))
+        .max()
+        .unwrap_or(0);
+    let total: u128 = all
+        .iter()
+        .map(|(_, z)| 1u128 << (max - z.volume_exponent(d)))
+        .sum();
+    assert_eq!(total, 1u128 << max, "volumes do not sum to 1");
+    // no overlaps: with dyadic boxes, two overlap iff one's corner lies in the other
+    for (i, (_, a)) in all.iter().enumerate() {
+        for (_, b) in &all[i + 1..] {
+            let overlap = a.contains(&b.lo, d) || b.contains(&a.lo, d);
+            assert!(!overlap, "zones overlap: {a:?} {b:?}");
+        }
+    }
+    for (i, _) in &all {
+        let n = net.node(*i).unwrap();
+        for (j, z) in n.neighbours() {
+            let owner = net.node(*j).expect("neighbour alive");
+            assert!(owner.zones().contains(z), "stale neighbour zone at {i}");
+            assert!(n.zones().iter().any(|m| m.abuts(z, d)));
+            assert!(
+                owner.neighbours().iter().any(|(k, _)| k == i),
+                "asymmetric {i} {j}"
+            );
+        }
+    }
+}
+
+fn find(ev: &[(u32, Event<u32>)], from: u32, id: QueryId) -> Option<(Option<u32>, u32)> {
+    ev.iter().find_map(|(i, e)| match e {
+        Event::LookupFinished {
+            id: q,
+            result,
+            hops,
+            ..
+        } if *i == from && *q == id => Some((result.ok(), *hops)),
+        _ => None,
+    })
+}
+
+fn lookup(net: &mut Net, from: u32, key: u64) -> Option<(u32, u32)> {
+    let id = net.command(from, Command::Lookup(key));
+    net.run_until(Duration::from_secs(30), |ev| find(ev, from, id).is_some());
+    find(&net.events, from, id).and_then(|(r, h)| r.map(|n| (n, h)))
+}
+
+fn owner_of(net: &Net, key: u64, d: usize) -> u32 {
+    let p = point_of(key);
+    let owners: Vec<u32> = net
+        .alive()
+        .into_iter()
+        .filter(|i| {
+            net.node(*i)
+                .unwrap()
+                .zones()
+                .iter()
+                .any(|z| z.contains(&p, d))
+        })
+        .collect();
+    assert_eq!(owners.len(), 1);
+    owners[0]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Whatever the sequence of joins and graceful leaves, the zones partition the space
+    /// and every lookup reaches the owner of the key's point.
+    #[test]
+    fn zones_always_partition_the_space(seed in any::<u64>(), d in 1usize..5, ops in proptest::collection::vec(any::<(bool, u16)>(), 1..60)) {
+        let config = Arc::new(Config { dims: d, ..Config::default() });
+        let mut net: Net = VNet::new(seed, (1, 20));
+        net.add(Can::new(config.clone(), 0, true, seed));
+        for (join, pick) in ops {
+            let live: Vec<u32> = net.alive().into_iter().filter(|i| !net.node(*i).unwrap().zones().is_empty()).collect();
+            if join || live.len() < 2 {
+                let i = net.nodes.len() as u32;
+                let a = net.add(Can::new(config.clone(), i, false, seed ^ u64::from(i)));
+                net.command(a, Command::Join(live[pick as usize % live.len()]));
+            } else {
+                let i = live[pick as usize % live.len()];
+                net.command(i, Command::Leave);
+                net.run_for(Duration::from_secs(1));
+                net.kill(i);
+            }
+            net.run_for(Duration::from_secs(1));
+            assert_partition(&net, d);
+        }
+        let live: Vec<u32> = net.alive();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        for _ in 0..5 {
+            let key: u64 = rng.random();
+            let from = live[rng.random_range(0..live.len())];
+            let (owner, _) = lookup(&mut net, from, key).expect("delivered");
+            prop_assert_eq!(owner, owner_of(&net, key, d));
+        }
+    }
+}
+
+#[test]
+fn converged_network_partitions_and_routes_in_d_over_4_n_to_the_1_over_d() {
+    for (n, d) in [(1000usize, 2usize), (4000, 2), (4000, 4), (2000, 8)] {
+        let config = Arc::new(Config {
+            dims: d,
+            ..Config::default()
+        });
+        let addrs: Vec<u32> = (0..n as u32).collect();
+        let mut net: Net = VNet::new(1, (1, 20));
+        for e in Can::converged_network(config, 7, &addrs) {
+            net.add(e);
+        }
+        if n <= 1000 {
+            assert_partition(&net, d);
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let lookups = 200;
+        let mut sum = 0;
+        for _ in 0..lookups {
+            let key = rng.random();
+            let (owner, hops) = lookup(&mut net, rng.random_range(0..n as u32), key).unwrap();
+            assert_eq!(owner, owner_of(&net, key, d));
+            sum += hops;
+        }
+        let mean = f64::from(sum) / f64::from(lookups);
+        let expected = d as f64 / 4.0 * (n as f64).powf(1.0 / d as f64);
+        let state = (0..n as u32)
+            .map(|i| net.node(i).unwrap().state_size())
+            .sum::<usize>() as f64
+            / n as f64;
+        println!(
+            "can N={n} d={d}: mean hops {mean:.2} (expected (d/4)·N^(1/d) = {expected:.2}), mean neighbours {state:.1} (2d = {})",
+            2 * d
+        );
+        assert!(
+            mean >= expected * 0.5 && mean <= expected * 2.0 + 1.0,
+            "mean hops {mean}"
+        );
+        assert!(state >= d as f64 && state <= 4.0 * d as f64 + 2.0);
+    }
+}
+
+#[test]
+fn converged_memory_per_node() {
+    let config = Arc::new(Config::default());
+    let addrs: Vec<u32> = (0..20_000).collect();
+    let nodes = Can::converged_network(config, 1, &addrs);
+    let bytes = nodes.iter().map(Can::memory_bytes).sum::<usize>() / nodes.len();
+    println!(
+        "can<u32> d=2: size_of {} B, mean {bytes} B/node",
+        size_of::<Can<u32>>()
+    );
+    assert!(bytes < 1024);
+}
