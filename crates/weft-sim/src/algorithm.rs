@@ -90,6 +90,10 @@ pub trait Algorithm {
         false
     }
 
+    /// Called once on the fresh simulation, before the build (e.g. to install an observer).
+    /// The default does nothing.
+    fn instrument(&self, _sim: &mut Simulation<Self::E>) {}
+
     /// Puts content in place before lookups start (e.g. publishes catalogue items on random
     /// nodes); the runner steps the simulation afterwards until it is quiet or a settle time
     /// has passed. The default does nothing.
@@ -106,6 +110,13 @@ pub trait Algorithm {
 
     /// If `ev` ends a lookup, its id and outcome.
     fn outcome(&self, ev: &EventOf<Self>) -> Option<(QueryId, Outcome)>;
+
+    /// How long the overlay should settle after a [`BuildMode::Join`] build before lookups
+    /// start (its repair timers need time to fill the tables); the run settles for the larger
+    /// of this and its configured settle time. The default is zero.
+    fn settle_after_joins(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 
     /// Routing state held by `engine` (table entries).
     fn state_size(&self, engine: &Self::E) -> usize;

@@ -263,6 +263,7 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
     let wall = std::time::Instant::now();
     let mut sim = Simulation::<A::E>::new(cfg.seed, cfg.network, A::classify);
     let mut live = LiveSet::default();
+    algo.instrument(&mut sim);
 
     // 1. Build.
     match cfg.build {
@@ -305,7 +306,12 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
 
     // 2. Settle.
     algo.prepare(&mut sim, cfg.seed);
-    let settled = sim.now() + cfg.settle;
+    let settle = if cfg.build == BuildMode::Join {
+        cfg.settle.max(algo.settle_after_joins())
+    } else {
+        cfg.settle
+    };
+    let settled = sim.now() + settle;
     sim.schedule_control(settled, tag::make(tag::SETTLED, 0));
     while !matches!(sim.step(), Step::Control(_) | Step::Idle) {
         pump(algo, &mut sim);

@@ -91,7 +91,11 @@ pub struct Simulation<E: Engine<Addr = u32>> {
     classify: fn(&E::Message) -> MessageClass,
     counters: Counters,
     events: Vec<(u32, E::Event)>,
+    observer: Option<Observer<E::Message>>,
 }
+
+/// A function shown every delivered message: `(time, from, to, message)`.
+pub type Observer<M> = Box<dyn FnMut(Time, u32, u32, &M)>;
 
 impl<E: Engine<Addr = u32>> Simulation<E> {
     /// An empty simulation at time zero. `seed` fixes the network's draws; `classify` names
@@ -114,7 +118,14 @@ impl<E: Engine<Addr = u32>> Simulation<E> {
             classify,
             counters: Counters::default(),
             events: Vec::new(),
+            observer: None,
         }
+    }
+
+    /// Shows every message delivered from now on to `observer` (presets use it to count
+    /// messages by their fields, e.g. flooded queries arriving at their last hop).
+    pub fn set_observer(&mut self, observer: Observer<E::Message>) {
+        self.observer = Some(observer);
     }
 
     /// Adds already-built engines (e.g. a converged overlay) as nodes `len()..`, without a trace
@@ -245,6 +256,9 @@ impl<E: Engine<Addr = u32>> Simulation<E> {
                         self.trace
                             .record(due.at.as_micros(), due.seq, kind, from, to);
                         self.counters.delivered += 1;
+                        if let Some(obs) = self.observer.as_mut() {
+                            obs(due.at, from, to, &msg);
+                        }
                         e.handle_message(due.at, from, msg);
                         self.drain(to);
                     }

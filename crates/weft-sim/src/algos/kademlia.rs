@@ -50,13 +50,7 @@ impl KademliaAlgo {
 
     /// Node `index`'s id.
     pub fn id_of(&self, index: u32) -> u64 {
-        let mut h = blake3::Hasher::new();
-        h.update(&self.seed.to_le_bytes());
-        h.update(b"kad");
-        h.update(&index.to_le_bytes());
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&h.finalize().as_bytes()[..8]);
-        u64::from_be_bytes(b)
+        super::node_id(self.seed, "kad", index)
     }
 }
 
@@ -85,31 +79,23 @@ impl Algorithm for KademliaAlgo {
     }
 
     fn build_converged(&self, n: usize, seed: u64) -> Vec<KadNode> {
-        let mut nodes: Vec<(u64, u32)> = (0..n as u32).map(|i| (self.id_of(i), i)).collect();
-        nodes.sort_unstable();
-        nodes.dedup_by_key(|(k, _)| *k);
-        // Engines come out in id order; put each at its address.
-        let mut slots: Vec<Option<KadNode>> = (0..n).map(|_| None).collect();
-        for e in Kademlia::converged_network(self.config.clone(), seed, &nodes) {
-            let addr = e.local().addr as usize;
-            slots[addr] = Some(e);
-        }
-        slots
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                s.unwrap_or_else(|| {
-                    Kademlia::new(
-                        self.config.clone(),
-                        Contact {
-                            key: self.id_of(i as u32),
-                            addr: i as u32,
-                        },
-                        seed,
-                    )
-                })
-            })
-            .collect()
+        let config = &self.config;
+        super::converged_by_address(
+            n,
+            |i| self.id_of(i),
+            |nodes| Kademlia::converged_network(config.clone(), seed, nodes),
+            |e| e.local().addr,
+            |i| {
+                Kademlia::new(
+                    config.clone(),
+                    Contact {
+                        key: self.id_of(i),
+                        addr: i,
+                    },
+                    seed,
+                )
+            },
+        )
     }
 
     fn joiner(

@@ -5,7 +5,10 @@ use indicatif::ProgressBar;
 
 use crate::experiment::{self, RunConfig, RunResult};
 
+pub mod chord;
+pub mod flood;
 pub mod kademlia;
+pub mod pastry;
 pub mod ring;
 
 /// Every algorithm name `--algo` accepts.
@@ -28,7 +31,7 @@ pub const JOIN_LIMIT: usize = 2000;
 
 /// Whether `algo` can build its overlay through its join protocol.
 pub fn has_join(algo: &str) -> bool {
-    !matches!(algo, "ring")
+    !matches!(algo, "ring" | "flood")
 }
 
 /// Runs `algo` under `cfg`.
@@ -52,6 +55,34 @@ pub fn run_named(algo: &str, cfg: &RunConfig, progress: &ProgressBar) -> anyhow:
                 progress,
             ))
         }
+        "chord" => Ok(experiment::run(
+            &chord::ChordAlgo::new(cfg.seed),
+            cfg,
+            progress,
+        )),
+        "pastry" => Ok(experiment::run(
+            &pastry::PastryAlgo::new(cfg.seed),
+            cfg,
+            progress,
+        )),
+        "flood" => {
+            if cfg.churn.is_some() {
+                anyhow::bail!(
+                    "--churn: the flood adapter has no join protocol wired (static topologies only)"
+                );
+            }
+            let algo =
+                flood::FloodAlgo::new(cfg.nodes, flood::Topology::Flat { degree: 4 }, 7, cfg.seed);
+            let mut cfg = cfg.clone();
+            cfg.build = crate::algorithm::BuildMode::Converged;
+            if cfg.keys == crate::workload::KeyDist::Uniform {
+                cfg.keys = crate::workload::KeyDist::Zipf {
+                    exponent: 0.0,
+                    items: algo.items as usize,
+                };
+            }
+            Ok(experiment::run(&algo, &cfg, progress))
+        }
         "kademlia" => Ok(experiment::run(
             &kademlia::KademliaAlgo::new(cfg.seed),
             cfg,
@@ -65,4 +96,44 @@ pub fn run_named(algo: &str, cfg: &RunConfig, progress: &ProgressBar) -> anyhow:
             ALL.join(", ")
         ),
     }
+}
+
+/// Node `index`'s 64-bit id for algorithm `tag` under `seed`: the first 8 bytes of
+/// `BLAKE3(seed ‖ tag ‖ index)`, read big-endian.
+pub fn node_id(seed: u64, tag: &str, index: u32) -> u64 {
+    let mut h = blake3::Hasher::new();
+    h.update(&seed.to_le_bytes());
+    h.update(tag.as_bytes());
+    h.update(&index.to_le_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// Builds a converged overlay whose constructor takes every node's `(id, address)` sorted by
+/// id and returns engines in that order, and puts each engine at its address: node `i` gets
+/// id `id_of(i)`. Ids that collide with an earlier one (chance below 10^-7 at 10^6 nodes)
+/// are left out of the tables, and their slot gets `alone(i)`.
+pub fn converged_by_address<E>(
+    n: usize,
+    id_of: impl Fn(u32) -> u64,
+    build: impl FnOnce(&[(u64, u32)]) -> Vec<E>,
+    addr_of: impl Fn(&E) -> u32,
+    alone: impl Fn(u32) -> E,
+) -> Vec<E> {
+    let mut nodes: Vec<(u64, u32)> = (0..n as u32).map(|i| (id_of(i), i)).collect();
+    nodes.sort_unstable();
+    nodes.dedup_by_key(|(k, _)| *k);
+    let mut slots: Vec<Option<E>> = (0..n).map(|_| None).collect();
+    for e in build(&nodes) {
+        let a = addr_of(&e) as usize;
+        if let Some(slot) = slots.get_mut(a) {
+            *slot = Some(e);
+        }
+    }
+    slots
+        .into_iter()
+        .enumerate()
+        .map(|(i, s)| s.unwrap_or_else(|| alone(i as u32)))
+        .collect()
 }

@@ -1,0 +1,157 @@
+//! Chord (`weft_overlay::chord`) as a simulated [`Algorithm`].
+//!
+//! Node ids are 64-bit positions (`BLAKE3(seed ‖ "chord" ‖ index)`); a lookup asks for the
+//! successor of the key's first 64 bits and its hops are the engine's forwards (0 when the
+//! origin's successor owns the key). Lookups are recursive, so messages per lookup are the
+//! forwards plus the answer.
+//!
+//! # Expected figures
+//!
+//! - hops ≈ `½·log2 N` (Stoica et al.: half the fingers are useless on average);
+//! - state ≈ `log2(N/r) + r + 1`, that is O(log N): the engine counts distinct nodes among
+//!   fingers, successors and predecessor; fingers reaching past the `r = 8` successors are
+//!   about `log2(N/r)` distinct nodes, the shorter ones fall in the successor list.
+//!
+//! Built through the join protocol, the ring settles for 64 fix-finger periods before
+//! lookups start, so that every finger has been fixed once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use weft_core::time::Time;
+use weft_overlay::QueryId;
+use weft_overlay::chord::{Chord, Command, Config, Event, Message, Node};
+
+use crate::algorithm::{Algorithm, Expected, Outcome};
+use crate::simulation::MessageClass;
+use crate::workload::Draw;
+
+/// Chord with a shared configuration.
+#[derive(Clone, Debug)]
+pub struct ChordAlgo {
+    /// The engine configuration shared by every node.
+    pub config: Arc<Config>,
+    /// The run's seed (ids are derived from it).
+    pub seed: u64,
+}
+
+impl ChordAlgo {
+    /// Chord with the engine's default configuration (r = 8 successors).
+    pub fn new(seed: u64) -> Self {
+        ChordAlgo {
+            config: Arc::new(Config::default()),
+            seed,
+        }
+    }
+
+    /// Node `index`'s id.
+    pub fn id_of(&self, index: u32) -> u64 {
+        super::node_id(self.seed, "chord", index)
+    }
+}
+
+impl Algorithm for ChordAlgo {
+    type E = Chord<u32>;
+
+    fn name(&self) -> &'static str {
+        "chord"
+    }
+
+    fn classify(msg: &Message<u32>) -> MessageClass {
+        let (kind, lookup) = match msg {
+            Message::Lookup { .. } => (1, true),
+            Message::Found { .. } => (2, true),
+            Message::GetNeighbours { .. } => (3, false),
+            Message::Neighbours { .. } => (4, false),
+            Message::Notify { .. } => (5, false),
+            Message::Ping { .. } => (6, false),
+            Message::Pong { .. } => (7, false),
+            Message::Leaving { .. } => (8, false),
+        };
+        MessageClass { kind, lookup }
+    }
+
+    fn build_converged(&self, n: usize, seed: u64) -> Vec<Chord<u32>> {
+        let config = &self.config;
+        super::converged_by_address(
+            n,
+            |i| self.id_of(i),
+            |nodes| Chord::converged_network(config.clone(), seed, nodes),
+            |e| e.local().addr,
+            |i| {
+                Chord::new(
+                    config.clone(),
+                    Node {
+                        id: self.id_of(i),
+                        addr: i,
+                    },
+                    seed,
+                )
+            },
+        )
+    }
+
+    fn joiner(
+        &self,
+        index: u32,
+        seed: u64,
+        bootstrap: Option<u32>,
+        _now: Time,
+    ) -> (Chord<u32>, Option<Command<u32>>) {
+        let e = Chord::new(
+            self.config.clone(),
+            Node {
+                id: self.id_of(index),
+                addr: index,
+            },
+            seed,
+        );
+        (e, bootstrap.map(Command::Join))
+    }
+
+    fn lookup(&self, draw: &Draw, _origin: u32) -> Command<u32> {
+        Command::Lookup(draw.key.prefix_u64())
+    }
+
+    fn outcome(&self, ev: &Event<u32>) -> Option<(QueryId, Outcome)> {
+        match ev {
+            Event::LookupFinished {
+                id,
+                result: Ok(_),
+                hops,
+                ..
+            } => Some((
+                *id,
+                Outcome::Success {
+                    hops: *hops,
+                    messages: Some(hops + 1),
+                },
+            )),
+            Event::LookupFinished {
+                id, result: Err(_), ..
+            } => Some((*id, Outcome::Failure)),
+            Event::Joined { .. } => None,
+        }
+    }
+
+    fn settle_after_joins(&self) -> Duration {
+        self.config.fix_fingers_interval.unwrap_or(Duration::ZERO) * 64
+    }
+
+    fn state_size(&self, engine: &Chord<u32>) -> usize {
+        engine.state_size()
+    }
+
+    fn expected(&self, n: usize) -> Expected {
+        let n = n as f64;
+        Expected {
+            hops: Some(0.5 * n.log2()),
+            state: Some({
+                let r = self.config.successors as f64;
+                ((n / r).log2().max(0.0) + r + 1.0).min(n - 1.0)
+            }),
+            hops_formula: "½·log2 N",
+            state_formula: "log2(N/r) + r + 1 (r=8)",
+        }
+    }
+}
