@@ -101,7 +101,9 @@ pub(crate) fn walk(root_id: i64, root: &Path, unreadable: &mut Vec<Unreadable>) 
 /// Hashes one file and reads its tags; fails if the file changed while it was read.
 pub(crate) fn hash_file(found: &Found) -> Result<Hashed, String> {
     let file = File::open(&found.abs).map_err(|e| e.to_string())?;
-    let outboard = Outboard::compute(BufReader::with_capacity(1 << 20, &file), found.size)
+    // A buffer no larger than the file: small files are the common case in a music folder.
+    let capacity = usize::try_from(found.size.clamp(4096, 1 << 20)).unwrap_or(1 << 20);
+    let outboard = Outboard::compute(BufReader::with_capacity(capacity, &file), found.size)
         .map_err(|e| e.to_string())?;
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if meta.len() != found.size || mtime_ns(&meta) != found.mtime_ns {
