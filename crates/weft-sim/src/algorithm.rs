@@ -85,6 +85,12 @@ pub trait Algorithm {
         None
     }
 
+    /// The command a node is given when its session ends, for engines that must leave
+    /// gracefully; `None` (the default) makes departures crashes.
+    fn graceful_leave(&self) -> Option<CommandOf<Self>> {
+        None
+    }
+
     /// Whether node `index` is exempt from churn (e.g. the directory server).
     fn is_permanent(&self, _index: u32) -> bool {
         false

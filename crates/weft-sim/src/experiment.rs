@@ -62,7 +62,8 @@ pub struct RunConfig {
 
 impl RunConfig {
     /// Defaults for `nodes` nodes and `lookups` lookups: log-normal latency (median 50 ms), no
-    /// loss, no churn, uniform keys, 200 lookups/s, at most 1,000 in flight, 60 s timeout,
+    /// loss, no churn, uniform keys, 200 lookups/s, at most 1,000 in flight, a 900 s safety
+    /// timeout (engines report their own, shorter, lookup timeouts),
     /// converged build, 10 s settle.
     pub fn new(nodes: usize, lookups: usize, seed: u64) -> Self {
         RunConfig {
@@ -74,7 +75,7 @@ impl RunConfig {
             keys: KeyDist::Uniform,
             rate: 200.0,
             max_in_flight: 1000,
-            lookup_timeout: Duration::from_secs(60),
+            lookup_timeout: Duration::from_secs(900),
             build: BuildMode::Converged,
             join_interval: Duration::from_millis(500),
             settle: Duration::from_secs(10),
@@ -374,6 +375,9 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                     }
                     tag::LEAVE => {
                         let node = index as u32;
+                        if let Some(cmd) = algo.graceful_leave() {
+                            sim.command(node, cmd);
+                        }
                         if sim.leave(node).is_some() {
                             live.remove(node);
                             let gone: Vec<u32> = lk

@@ -5,6 +5,7 @@ use indicatif::ProgressBar;
 
 use crate::experiment::{self, RunConfig, RunResult};
 
+pub mod can;
 pub mod chord;
 pub mod flood;
 pub mod kademlia;
@@ -55,6 +56,7 @@ pub fn run_named(algo: &str, cfg: &RunConfig, progress: &ProgressBar) -> anyhow:
                 progress,
             ))
         }
+        "can" => Ok(experiment::run(&can::CanAlgo::new(), cfg, progress)),
         "chord" => Ok(experiment::run(
             &chord::ChordAlgo::new(cfg.seed),
             cfg,
