@@ -1,1 +1,51 @@
-fn main() {}
+//! `weft`: the command-line front of a weft node.
+
+mod cli;
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Commands};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(matches!(cli.command, Commands::Up(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the outermost context, then its causes.
+            let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("error: {}", causes.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr. `RUST_LOG` overrides the default: `info` for weft itself when running a
+/// node, `warn` otherwise; libp2p's own logs only from `warn` up.
+fn init_logging(node: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if node {
+        "info,libp2p=warn,libp2p_mdns=error"
+    } else {
+        "warn"
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -67,7 +67,10 @@ pub struct PeerBookConfig {
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
-            listen: vec!["/ip4/0.0.0.0/tcp/0".into(), "/ip4/0.0.0.0/udp/0/quic-v1".into()],
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".into(),
+                "/ip4/0.0.0.0/udp/0/quic-v1".into(),
+            ],
             api: "127.0.0.1:7733".into(),
             bootstrap: Vec::new(),
             mdns: true,
@@ -146,7 +149,9 @@ mod tests {
 
     #[test]
     fn errors_name_line_and_key() {
-        let e = NodeConfig::from_toml("mdns = true\n\nlisen = []\n").unwrap_err().to_string();
+        let e = NodeConfig::from_toml("mdns = true\n\nlisen = []\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 3"), "{e}");
         assert!(e.contains("lisen"), "{e}");
         let e = NodeConfig::from_toml("[limits]\nmax_established_total = \"many\"\n")

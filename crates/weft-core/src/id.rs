@@ -6,8 +6,9 @@ use std::str::FromStr;
 /// A 256-bit key: a node or record position in an overlay keyspace, or a BLAKE3 content hash.
 ///
 /// Displayed and parsed as 64 lowercase hex digits. Ordered as a big-endian integer.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Key256(pub [u8; 32]);
 
 /// Why a string is not a [`Key256`].
@@ -81,7 +82,8 @@ impl FromStr for Key256 {
             return Err(ParseKeyError::Length(s.chars().count()));
         }
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s.to_ascii_lowercase(), &mut out).map_err(|_| ParseKeyError::NotHex)?;
+        hex::decode_to_slice(s.to_ascii_lowercase(), &mut out)
+            .map_err(|_| ParseKeyError::NotHex)?;
         Ok(Key256(out))
     }
 }

@@ -19,5 +19,6 @@
 
 pub mod config;
 pub mod id;
+pub mod peer;
 pub mod time;
 pub mod wire;

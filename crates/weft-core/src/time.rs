@@ -9,8 +9,19 @@ use std::time::Duration;
 /// A point in protocol time, in microseconds since the driver's origin.
 ///
 /// Arithmetic saturates: a remote peer's huge duration can never wrap time around.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Time(u64);
 
 impl Time {
@@ -85,7 +96,10 @@ mod tests {
         assert_eq!(Time::ZERO - Duration::from_secs(1), Time::ZERO);
         assert_eq!(Time::ZERO + Duration::MAX, Time::MAX);
         let t = Time::from_millis(2500);
-        assert_eq!(t.saturating_since(Time::from_millis(500)), Duration::from_secs(2));
+        assert_eq!(
+            t.saturating_since(Time::from_millis(500)),
+            Duration::from_secs(2)
+        );
         assert_eq!(Time::ZERO.saturating_since(t), Duration::ZERO);
         assert_eq!(t.to_string(), "2.500000s");
     }

@@ -58,7 +58,10 @@ pub fn encode<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, EncodeError>
     let mut out = vec![WIRE_VERSION];
     out = postcard::to_extend(msg, out)?;
     if out.len() > max {
-        return Err(EncodeError::TooLarge { len: out.len(), max });
+        return Err(EncodeError::TooLarge {
+            len: out.len(),
+            max,
+        });
     }
     Ok(out)
 }
@@ -69,7 +72,10 @@ pub fn encode<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, EncodeError>
 /// [`DecodeError`] for empty, oversized, wrongly versioned or malformed input.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], max: usize) -> Result<T, DecodeError> {
     if bytes.len() > max {
-        return Err(DecodeError::TooLarge { len: bytes.len(), max });
+        return Err(DecodeError::TooLarge {
+            len: bytes.len(),
+            max,
+        });
     }
     let (&version, body) = bytes.split_first().ok_or(DecodeError::Empty)?;
     if version != WIRE_VERSION {
@@ -107,9 +113,18 @@ mod tests {
     #[test]
     fn limits_hold() {
         let big = Msg::Words(vec!["x".repeat(100)]);
-        assert!(matches!(encode(&big, 10), Err(EncodeError::TooLarge { .. })));
+        assert!(matches!(
+            encode(&big, 10),
+            Err(EncodeError::TooLarge { .. })
+        ));
         assert!(matches!(decode::<Msg>(&[], 10), Err(DecodeError::Empty)));
-        assert!(matches!(decode::<Msg>(&[9, 0], 10), Err(DecodeError::Version(9))));
-        assert!(matches!(decode::<Msg>(&[0; 11], 10), Err(DecodeError::TooLarge { .. })));
+        assert!(matches!(
+            decode::<Msg>(&[9, 0], 10),
+            Err(DecodeError::Version(9))
+        ));
+        assert!(matches!(
+            decode::<Msg>(&[0; 11], 10),
+            Err(DecodeError::TooLarge { .. })
+        ));
     }
 }

@@ -1,1 +1,12 @@
-//! weft-node (being built).
+//! The weft daemon: it opens a data folder ([`home`]), starts the network (`weft-net`) and
+//! the local HTTP API ([`api`]), keeps the peer book, and stops cleanly on a signal
+//! ([`node::run`]). [`client`] is the other side of the API, used by the CLI.
+
+pub mod api;
+pub mod client;
+pub mod events;
+pub mod home;
+pub mod metrics;
+pub mod node;
+
+pub use node::{UpOptions, run};

@@ -35,7 +35,9 @@ pub mod pastry;
 
 /// Identifies one command (a lookup, a query, a publish) an engine was given; events that
 /// answer it carry the same id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct QueryId(pub u64);
 
 /// The common vocabulary of every engine. See the crate docs for the call order.

@@ -68,7 +68,9 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let store = Store { conn: Arc::new(Mutex::new(conn)) };
+        let store = Store {
+            conn: Arc::new(Mutex::new(conn)),
+        };
         store.migrate(CORE_MIGRATIONS)?;
         store.migrate(extra)?;
         Ok(store)
@@ -116,7 +118,9 @@ impl Store {
     pub fn applied_migrations(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.lock();
         let mut stmt = conn.prepare("SELECT name FROM schema_migrations ORDER BY rowid")?;
-        let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
         Ok(names)
     }
 }
@@ -134,11 +138,19 @@ mod tests {
         s.lock().execute("INSERT INTO t VALUES (1)", []).unwrap();
         drop(s);
         let s = Store::open(&path, extra).unwrap();
-        assert_eq!(s.applied_migrations().unwrap(), vec!["0001_peer_book", "0100_test"]);
-        let n: i64 = s.lock().query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(
+            s.applied_migrations().unwrap(),
+            vec!["0001_peer_book", "0100_test"]
+        );
+        let n: i64 = s
+            .lock()
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(n, 1);
-        let mode: String =
-            s.lock().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let mode: String = s
+            .lock()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(mode, "wal");
     }
 }

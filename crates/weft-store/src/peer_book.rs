@@ -4,46 +4,9 @@
 use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+pub use weft_core::peer::Discovery;
+
 use crate::{Store, StoreError};
-
-/// How a peer was first found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Discovery {
-    /// Given with `--bootstrap` or in `config.toml`.
-    Bootstrap,
-    /// Found by mDNS on the local network.
-    Mdns,
-    /// It connected to us.
-    Inbound,
-    /// Learned from another peer (identify, DHT).
-    Peer,
-    /// Re-dialed from the peer book.
-    Book,
-}
-
-impl Discovery {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Discovery::Bootstrap => "bootstrap",
-            Discovery::Mdns => "mdns",
-            Discovery::Inbound => "inbound",
-            Discovery::Peer => "peer",
-            Discovery::Book => "book",
-        }
-    }
-
-    fn parse(s: &str) -> Discovery {
-        match s {
-            "bootstrap" => Discovery::Bootstrap,
-            "mdns" => Discovery::Mdns,
-            "inbound" => Discovery::Inbound,
-            "book" => Discovery::Book,
-            _ => Discovery::Peer,
-        }
-    }
-}
 
 /// One remembered peer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -91,7 +54,11 @@ impl<'a> PeerBook<'a> {
     ) -> Result<(), StoreError> {
         let conn = self.store.lock();
         let old: Option<String> = conn
-            .query_row("SELECT addrs FROM peers WHERE peer_id = ?1", [peer_id], |r| r.get(0))
+            .query_row(
+                "SELECT addrs FROM peers WHERE peer_id = ?1",
+                [peer_id],
+                |r| r.get(0),
+            )
             .optional()?;
         let mut merged: Vec<String> = addrs.to_vec();
         if let Some(old) = old {
@@ -104,7 +71,8 @@ impl<'a> PeerBook<'a> {
             }
         }
         merged.truncate(MAX_ADDRS_PER_PEER);
-        let json = serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json =
+            serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         conn.execute(
             "INSERT INTO peers(peer_id, addrs, first_seen, last_seen, source, failures, next_dial)
              VALUES (?1, ?2, ?3, ?3, ?4, 0, 0)
@@ -128,13 +96,22 @@ impl<'a> PeerBook<'a> {
     ) -> Result<(), StoreError> {
         let conn = self.store.lock();
         let failures: Option<u32> = conn
-            .query_row("SELECT failures FROM peers WHERE peer_id = ?1", [peer_id], |r| r.get(0))
+            .query_row(
+                "SELECT failures FROM peers WHERE peer_id = ?1",
+                [peer_id],
+                |r| r.get(0),
+            )
             .optional()?;
-        let Some(failures) = failures else { return Ok(()) };
+        let Some(failures) = failures else {
+            return Ok(());
+        };
         let delay = initial.saturating_mul(1u64 << failures.min(30)).min(max);
         conn.execute(
             "UPDATE peers SET failures = failures + 1, next_dial = ?2 WHERE peer_id = ?1",
-            params![peer_id, now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX))],
+            params![
+                peer_id,
+                now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX))
+            ],
         )?;
         Ok(())
     }
@@ -168,7 +145,10 @@ impl<'a> PeerBook<'a> {
     /// # Errors
     /// [`StoreError`] on a database error.
     pub fn forget_older_than(&self, cutoff: i64) -> Result<usize, StoreError> {
-        Ok(self.store.lock().execute("DELETE FROM peers WHERE last_seen < ?1", [cutoff])?)
+        Ok(self
+            .store
+            .lock()
+            .execute("DELETE FROM peers WHERE last_seen < ?1", [cutoff])?)
     }
 
     fn query(
@@ -219,8 +199,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(&dir.path().join("db"), &[]).unwrap();
         let book = s.peers();
-        book.seen("A", &["/ip4/127.0.0.1/tcp/1".into()], Discovery::Bootstrap, 100).unwrap();
-        book.seen("A", &["/ip4/127.0.0.1/tcp/2".into()], Discovery::Inbound, 200).unwrap();
+        book.seen(
+            "A",
+            &["/ip4/127.0.0.1/tcp/1".into()],
+            Discovery::Bootstrap,
+            100,
+        )
+        .unwrap();
+        book.seen(
+            "A",
+            &["/ip4/127.0.0.1/tcp/2".into()],
+            Discovery::Inbound,
+            200,
+        )
+        .unwrap();
         let a = &book.list().unwrap()[0];
         assert_eq!(a.addrs.len(), 2);
         assert_eq!(a.source, Discovery::Bootstrap);

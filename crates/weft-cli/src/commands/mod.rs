@@ -1,0 +1,34 @@
+//! One module per command.
+
+mod demo;
+mod info;
+
+use std::path::PathBuf;
+
+use crate::cli::{Cli, Commands};
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let home = weft_node::home::resolve(cli.home.as_deref())?;
+    match cli.command {
+        Commands::Up(args) => {
+            weft_node::run(weft_node::UpOptions {
+                home,
+                listen: args.listen,
+                bootstrap: args.bootstrap,
+                api: args.api,
+                no_mdns: args.no_mdns,
+                relay_server: args.relay_server,
+            })
+            .await
+        }
+        Commands::Id(a) => info::id(&home, a.json).await,
+        Commands::Peers(a) => info::peers(&home, a.json).await,
+        Commands::Demo(a) => demo::run(a).await,
+    }
+}
+
+/// The client for the node on `home`.
+fn client(home: &PathBuf) -> anyhow::Result<weft_node::client::Client> {
+    Ok(weft_node::client::Client::for_home(home)?)
+}

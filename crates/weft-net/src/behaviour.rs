@@ -1,0 +1,82 @@
+//! The composed libp2p behaviour of a weft node.
+
+use libp2p::{
+    autonat, connection_limits, dcutr, identify,
+    identity::Keypair,
+    mdns, ping, relay,
+    swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
+};
+
+use crate::settings::NetSettings;
+
+/// The identify protocol version weft nodes announce.
+pub const PROTOCOL_VERSION: &str = "/weft/0.1.0";
+
+/// Every protocol a weft node speaks, composed.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Connection limits (first, so it can deny before the others see a connection).
+    pub limits: connection_limits::Behaviour,
+    /// Exchanges listen addresses, observed addresses and protocols.
+    pub identify: identify::Behaviour,
+    /// Liveness and round-trip time.
+    pub ping: ping::Behaviour,
+    /// LAN discovery (off with `--no-mdns`).
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Reaching and being reached through relays.
+    pub relay_client: relay::client::Behaviour,
+    /// Relay server (on with `--relay-server`).
+    pub relay_server: Toggle<relay::Behaviour>,
+    /// Hole punching over a relayed connection.
+    pub dcutr: dcutr::Behaviour,
+    /// Is this node reachable from outside?
+    pub autonat: autonat::Behaviour,
+    /// Raw streams for weft's own protocols.
+    pub stream: libp2p_stream::Behaviour,
+}
+
+impl Behaviour {
+    /// Builds the behaviour for `key` with `settings`.
+    ///
+    /// # Errors
+    /// An I/O error if mDNS cannot bind its socket.
+    pub fn new(
+        key: &Keypair,
+        relay_client: relay::client::Behaviour,
+        settings: &NetSettings,
+    ) -> std::io::Result<Self> {
+        let peer_id = key.public().to_peer_id();
+        let l = &settings.limits;
+        let limits = connection_limits::ConnectionLimits::default()
+            .with_max_pending_incoming(Some(l.max_pending_incoming))
+            .with_max_pending_outgoing(Some(l.max_pending_outgoing))
+            .with_max_established(Some(l.max_established_total))
+            .with_max_established_incoming(Some(l.max_established_incoming))
+            .with_max_established_per_peer(Some(l.max_established_per_peer));
+        let mdns = if settings.mdns {
+            Some(mdns::tokio::Behaviour::new(
+                mdns::Config::default(),
+                peer_id,
+            )?)
+        } else {
+            None
+        };
+        let relay_server = settings
+            .relay_server
+            .then(|| relay::Behaviour::new(peer_id, relay::Config::default()));
+        Ok(Behaviour {
+            limits: connection_limits::Behaviour::new(limits),
+            identify: identify::Behaviour::new(
+                identify::Config::new(PROTOCOL_VERSION.into(), key.public())
+                    .with_agent_version(format!("weft/{}", env!("CARGO_PKG_VERSION"))),
+            ),
+            ping: ping::Behaviour::new(ping::Config::new()),
+            mdns: mdns.into(),
+            relay_client,
+            relay_server: relay_server.into(),
+            dcutr: dcutr::Behaviour::new(peer_id),
+            autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+            stream: libp2p_stream::Behaviour::new(),
+        })
+    }
+}

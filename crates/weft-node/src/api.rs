@@ -1,0 +1,207 @@
+//! The local HTTP API: JSON over HTTP on a loopback address, every route guarded by
+//! `Authorization: Bearer <api.token>`. The routes are listed in [`ROUTES`] and described in
+//! `openapi.json` beside this crate's `Cargo.toml`; a test keeps the two in step.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::{
+    Json, Router,
+    extract::{Request, State},
+    http::{StatusCode, header},
+    middleware::{self, Next},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::get,
+};
+use futures::{Stream, StreamExt};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use weft_net::{ConnectedPeer, NetHandle};
+use weft_store::{PeerRecord, Store};
+
+use crate::events::ApiEvent;
+
+/// `GET`: who this node is.
+pub const ROUTE_ID: &str = "/v0/id";
+/// `GET`: connected and remembered peers.
+pub const ROUTE_PEERS: &str = "/v0/peers";
+/// `GET`: liveness.
+pub const ROUTE_HEALTH: &str = "/v0/health";
+/// `GET`: server-sent events (peer connect and disconnect).
+pub const ROUTE_EVENTS: &str = "/v0/events";
+/// `GET`: Prometheus metrics.
+pub const ROUTE_METRICS: &str = "/metrics";
+
+/// Every route as `(method, path)`: what `openapi.json` must describe.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", ROUTE_ID),
+    ("get", ROUTE_PEERS),
+    ("get", ROUTE_HEALTH),
+    ("get", ROUTE_EVENTS),
+    ("get", ROUTE_METRICS),
+];
+
+/// What the handlers share.
+pub struct ApiState {
+    /// The network task.
+    pub net: NetHandle,
+    /// The database.
+    pub store: Store,
+    /// The bearer token every request must carry.
+    pub token: String,
+    /// Live events for `/v0/events`.
+    pub events: broadcast::Sender<ApiEvent>,
+    /// Metrics registry (libp2p's and weft's own).
+    pub registry: Arc<Registry>,
+    /// Gauges refreshed on each scrape.
+    pub gauges: crate::metrics::Gauges,
+    /// When the node started.
+    pub started: Instant,
+    /// The API's own address.
+    pub api_addr: String,
+    /// Node settings worth showing.
+    pub role: NodeSummary,
+}
+
+/// Settings shown by `GET /v0/id`.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeSummary {
+    /// mDNS discovery on.
+    pub mdns: bool,
+    /// Relay server on.
+    pub relay_server: bool,
+}
+
+/// Builds the router over `state`.
+pub fn router(state: Arc<ApiState>) -> Router {
+    Router::new()
+        .route(ROUTE_ID, get(id))
+        .route(ROUTE_PEERS, get(peers))
+        .route(ROUTE_HEALTH, get(health))
+        .route(ROUTE_EVENTS, get(events))
+        .route(ROUTE_METRICS, get(metrics))
+        .layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state)
+}
+
+async fn require_token(State(state): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // blake3::Hash compares in constant time.
+    if blake3::hash(given.as_bytes()) != blake3::hash(state.token.as_bytes()) {
+        let body = Json(serde_json::json!({
+            "error": "missing or wrong API token: send 'Authorization: Bearer <token>' with the token from the data folder's api.token"
+        }));
+        return (StatusCode::UNAUTHORIZED, body).into_response();
+    }
+    next.run(req).await
+}
+
+/// `GET /v0/id`.
+#[derive(Serialize)]
+pub struct IdResponse {
+    /// Peer id.
+    pub peer_id: String,
+    /// Listen addresses.
+    pub listen: Vec<String>,
+    /// Addresses peers observed for us.
+    pub external: Vec<String>,
+    /// AutoNAT's verdict.
+    pub nat: String,
+    /// The API address.
+    pub api: String,
+    /// weft's version.
+    pub version: &'static str,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// Settings.
+    pub node: NodeSummary,
+}
+
+async fn id(State(s): State<Arc<ApiState>>) -> Json<IdResponse> {
+    let net = s.net.state();
+    Json(IdResponse {
+        peer_id: net.peer_id,
+        listen: net.listen,
+        external: net.external,
+        nat: net.nat,
+        api: s.api_addr.clone(),
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_secs: s.started.elapsed().as_secs(),
+        node: s.role.clone(),
+    })
+}
+
+/// `GET /v0/peers`.
+#[derive(Serialize)]
+pub struct PeersResponse {
+    /// Peers with an open connection, by peer id.
+    pub connected: Vec<ConnectedPeer>,
+    /// Every peer in the peer book, most recently seen first.
+    pub known: Vec<PeerRecord>,
+}
+
+async fn peers(State(s): State<Arc<ApiState>>) -> Result<Json<PeersResponse>, ApiError> {
+    let connected = s.net.state().peers.into_values().collect();
+    let store = s.store.clone();
+    let known = tokio::task::spawn_blocking(move || store.peers().list())
+        .await
+        .map_err(|e| ApiError(e.to_string()))?
+        .map_err(|e| ApiError(e.to_string()))?;
+    Ok(Json(PeersResponse { connected, known }))
+}
+
+async fn health(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "status": "ok",
+        "peers": s.net.state().peers.len(),
+        "uptime_secs": s.started.elapsed().as_secs(),
+    }))
+}
+
+async fn events(
+    State(s): State<Arc<ApiState>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = BroadcastStream::new(s.events.subscribe()).filter_map(|e| async move {
+        // A lagging client skips what it missed rather than holding the node's memory.
+        let e = e.ok()?;
+        Event::default().event(e.kind()).json_data(&e).ok().map(Ok)
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn metrics(State(s): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    s.gauges.refresh(&s.net.state(), s.started.elapsed());
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &s.registry)
+        .map_err(|e| ApiError(e.to_string()))?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// An internal failure, reported as 500 with a JSON `error`.
+#[derive(Debug)]
+pub struct ApiError(String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(serde_json::json!({ "error": self.0 }));
+        (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+    }
+}

@@ -1,0 +1,107 @@
+//! The client side of the local API, used by every `weft` command but `up` and `demo`.
+//! It finds the node through the data folder's `addrs.json` and `api.token`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::home::{self, Addrs};
+
+/// Why a command could not talk to its node.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No node runs on the data folder.
+    #[error(
+        "no weft node is running with data folder {0}; start one with `weft up` (or pass --home DIR)"
+    )]
+    NotRunning(String),
+    /// The node did not answer.
+    #[error(
+        "the weft node at {addr} did not answer ({error}); is it still running? Start it with `weft up`"
+    )]
+    Unreachable {
+        /// The API address tried.
+        addr: String,
+        /// What failed.
+        error: String,
+    },
+    /// The node refused or failed the request.
+    #[error("the node answered {status}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The node's message.
+        message: String,
+    },
+}
+
+/// A connection to the local node's API.
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    /// What `addrs.json` said.
+    pub addrs: Addrs,
+}
+
+impl Client {
+    /// Finds the node running on data folder `dir`.
+    ///
+    /// # Errors
+    /// [`ClientError::NotRunning`] if the folder has no running node.
+    pub fn for_home(dir: &Path) -> Result<Self, ClientError> {
+        let (addrs, token) = home::read_running(dir)
+            .ok_or_else(|| ClientError::NotRunning(dir.display().to_string()))?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .no_proxy()
+            .build()
+            .map_err(|e| ClientError::Unreachable {
+                addr: addrs.api.clone(),
+                error: e.to_string(),
+            })?;
+        Ok(Client {
+            http,
+            base: format!("http://{}", addrs.api),
+            token,
+            addrs,
+        })
+    }
+
+    /// `GET path` and decode the JSON answer.
+    ///
+    /// # Errors
+    /// [`ClientError`] if the node does not answer or answers with an error.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                addr: self.addrs.api.clone(),
+                error: e.to_string(),
+            })?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| ClientError::Unreachable {
+            addr: self.addrs.api.clone(),
+            error: e.to_string(),
+        })?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            return Err(ClientError::Api {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| ClientError::Api {
+            status: status.as_u16(),
+            message: format!("unexpected answer: {e}"),
+        })
+    }
+}

@@ -1,0 +1,310 @@
+//! `weft up`: opens the data folder, starts the network and the API, keeps the peer book,
+//! and stops cleanly on SIGINT or SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use prometheus_client::registry::Registry;
+use tokio::sync::broadcast;
+use tracing::{info, warn};
+use weft_core::config::NodeConfig;
+use weft_core::peer::Discovery;
+use weft_net::libp2p::multiaddr::Protocol;
+use weft_net::{Command, Multiaddr, NetEvent, NetHandle, NetSettings, Network, PeerId};
+use weft_store::{Migration, Store};
+
+use crate::api::{self, ApiState, NodeSummary};
+use crate::events::ApiEvent;
+use crate::home::{Addrs, Home};
+use crate::metrics::Gauges;
+
+/// How often the peer book is checked for peers to re-dial.
+const REDIAL_INTERVAL: Duration = Duration::from_secs(5);
+/// How many remembered peers are dialed per check.
+const REDIAL_BATCH: u32 = 8;
+
+/// Command-line overrides for `weft up`; `None` or empty keeps the config file's value.
+#[derive(Clone, Debug, Default)]
+pub struct UpOptions {
+    /// The data folder.
+    pub home: PathBuf,
+    /// `--listen` addresses (replace the configured ones if any are given).
+    pub listen: Vec<String>,
+    /// `--bootstrap` addresses (added to the configured ones).
+    pub bootstrap: Vec<String>,
+    /// `--api` address.
+    pub api: Option<String>,
+    /// `--no-mdns`.
+    pub no_mdns: bool,
+    /// `--relay-server`.
+    pub relay_server: bool,
+}
+
+impl UpOptions {
+    fn apply(&self, mut config: NodeConfig) -> NodeConfig {
+        if !self.listen.is_empty() {
+            config.listen = self.listen.clone();
+        }
+        config.bootstrap.extend(self.bootstrap.iter().cloned());
+        if let Some(api) = &self.api {
+            config.api = api.clone();
+        }
+        if self.no_mdns {
+            config.mdns = false;
+        }
+        if self.relay_server {
+            config.relay_server = true;
+        }
+        config
+    }
+}
+
+/// Migrations of every crate that keeps tables in the node's database.
+pub fn migrations() -> Vec<Migration> {
+    Vec::new()
+}
+
+/// Runs a node until SIGINT or SIGTERM.
+///
+/// # Errors
+/// A one-line, user-facing reason if the node cannot start (folder in use, bad config,
+/// bad address, port taken).
+pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
+    let home = Home::open(&opts.home)?;
+    let config = opts.apply(home.config()?);
+    let settings = NetSettings::from_config(&config)?;
+    let api_addr: SocketAddr = config.api.parse().with_context(|| {
+        format!(
+            "API address '{}' is not host:port; use e.g. --api 127.0.0.1:7733",
+            config.api
+        )
+    })?;
+    if !api_addr.ip().is_loopback() {
+        bail!(
+            "API address {api_addr} is not a loopback address; the API only listens on 127.0.0.1 or ::1"
+        );
+    }
+    let key = home.identity()?;
+    let token = home.api_token()?;
+    let store = Store::open(&home.db_path(), &migrations())
+        .with_context(|| format!("cannot open {}", home.db_path().display()))?;
+    let listener = tokio::net::TcpListener::bind(api_addr).await.with_context(|| {
+        format!("cannot listen for the API on {api_addr}; pick another with --api 127.0.0.1:PORT (0 picks a free one)")
+    })?;
+    let api_addr = listener.local_addr()?;
+
+    let mut registry = Registry::default();
+    let gauges = Gauges::register(&mut registry);
+    let (net, mut net_events, net_task) = Network::spawn(key, settings, &mut registry)?;
+    info!(peer_id = %net.local_peer_id, api = %api_addr, home = %home.dir().display(), "node starting");
+
+    let (events, _) = broadcast::channel(256);
+    let state = Arc::new(ApiState {
+        net: net.clone(),
+        store: store.clone(),
+        token,
+        events: events.clone(),
+        registry: Arc::new(registry),
+        gauges,
+        started: Instant::now(),
+        api_addr: api_addr.to_string(),
+        role: NodeSummary {
+            mdns: config.mdns,
+            relay_server: config.relay_server,
+        },
+    });
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let api_task = tokio::spawn(async move {
+        let serve = axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(async { drop(api_stopped.await) });
+        if let Err(e) = serve.await {
+            warn!("API server stopped: {e}");
+        }
+    });
+
+    let book = BookKeeper {
+        store: store.clone(),
+        config: config.clone(),
+    };
+    book.forget_stale();
+    let mut redial = tokio::time::interval(REDIAL_INTERVAL);
+    let mut first_redial = true;
+    let mut terminate = terminate_signal()?;
+    loop {
+        tokio::select! {
+            Some(event) = net_events.recv() => {
+                on_net_event(&home, &book, &events, &net, api_addr, event);
+            }
+            _ = redial.tick() => {
+                let batch = if first_redial { config.peer_book.redial_at_start } else { REDIAL_BATCH };
+                first_redial = false;
+                book.redial(&net, batch).await;
+            }
+            _ = tokio::signal::ctrl_c() => { info!("interrupted; stopping"); break; }
+            _ = terminate.recv() => { info!("terminated; stopping"); break; }
+        }
+    }
+    home.clear_addrs();
+    let _ = stop_api.send(());
+    net.send(Command::Shutdown).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), net_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), api_task).await;
+    info!("node stopped");
+    Ok(())
+}
+
+#[cfg(unix)]
+fn terminate_signal() -> anyhow::Result<tokio::signal::unix::Signal> {
+    Ok(tokio::signal::unix::signal(
+        tokio::signal::unix::SignalKind::terminate(),
+    )?)
+}
+
+fn on_net_event(
+    home: &Home,
+    book: &BookKeeper,
+    events: &broadcast::Sender<ApiEvent>,
+    net: &NetHandle,
+    api_addr: SocketAddr,
+    event: NetEvent,
+) {
+    match event {
+        NetEvent::Listening { .. } => {
+            let state = net.state();
+            let addrs = Addrs {
+                peer_id: state.peer_id,
+                listen: state.listen,
+                api: api_addr.to_string(),
+            };
+            if let Err(e) = home.write_addrs(&addrs) {
+                warn!("cannot write addrs.json: {e}");
+            }
+        }
+        NetEvent::Connected {
+            peer,
+            addr,
+            outbound,
+            source,
+        } => {
+            let addrs = if outbound {
+                vec![with_peer(addr.clone(), peer)]
+            } else {
+                Vec::new()
+            };
+            book.seen(peer, &addrs, source);
+            let _ = events.send(ApiEvent::PeerConnected {
+                peer_id: peer.to_string(),
+                addr: addr.to_string(),
+                direction: if outbound { "outbound" } else { "inbound" },
+                source: source.as_str(),
+            });
+        }
+        NetEvent::Disconnected { peer } => {
+            let _ = events.send(ApiEvent::PeerDisconnected {
+                peer_id: peer.to_string(),
+            });
+        }
+        NetEvent::Identified {
+            peer, listen_addrs, ..
+        } => {
+            let addrs: Vec<Multiaddr> = listen_addrs
+                .into_iter()
+                .map(|a| with_peer(a, peer))
+                .collect();
+            book.seen(peer, &addrs, Discovery::Peer);
+        }
+        NetEvent::DialFailed {
+            peer: Some(peer), ..
+        } => book.dial_failed(peer),
+        NetEvent::DialFailed { peer: None, .. } => {}
+    }
+}
+
+fn with_peer(addr: Multiaddr, peer: PeerId) -> Multiaddr {
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr
+    } else {
+        addr.with(Protocol::P2p(peer))
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Keeps the peer book: records peers met, backs off failing ones, re-dials due ones.
+struct BookKeeper {
+    store: Store,
+    config: NodeConfig,
+}
+
+impl BookKeeper {
+    fn seen(&self, peer: PeerId, addrs: &[Multiaddr], source: Discovery) {
+        let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+        if let Err(e) = self
+            .store
+            .peers()
+            .seen(&peer.to_string(), &addrs, source, unix_now())
+        {
+            warn!("peer book: {e}");
+        }
+    }
+
+    fn dial_failed(&self, peer: PeerId) {
+        let pb = &self.config.peer_book;
+        let r = self.store.peers().dial_failed(
+            &peer.to_string(),
+            unix_now(),
+            pb.backoff_initial_secs,
+            pb.backoff_max_secs,
+        );
+        if let Err(e) = r {
+            warn!("peer book: {e}");
+        }
+    }
+
+    fn forget_stale(&self) {
+        let days = i64::try_from(self.config.peer_book.forget_after_days).unwrap_or(i64::MAX);
+        let cutoff = unix_now().saturating_sub(days.saturating_mul(86_400));
+        if let Err(e) = self.store.peers().forget_older_than(cutoff) {
+            warn!("peer book: {e}");
+        }
+    }
+
+    async fn redial(&self, net: &NetHandle, limit: u32) {
+        let connected = net.state().peers;
+        let due = match self.store.peers().due(unix_now(), limit.saturating_add(64)) {
+            Ok(d) => d,
+            Err(e) => return warn!("peer book: {e}"),
+        };
+        let mut dialed = 0;
+        for record in due {
+            if dialed >= limit || connected.contains_key(&record.peer_id) {
+                continue;
+            }
+            let Ok(peer) = record.peer_id.parse::<PeerId>() else {
+                continue;
+            };
+            let addrs: Vec<Multiaddr> =
+                record.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            if addrs.is_empty() {
+                continue;
+            }
+            // A dial already under way is not repeated; a failure comes back as an event
+            // and backs the peer off.
+            net.send(Command::Dial {
+                peer,
+                addrs,
+                source: Discovery::Book,
+            })
+            .await;
+            dialed += 1;
+        }
+    }
+}
