@@ -91,6 +91,23 @@ pub trait Algorithm {
         None
     }
 
+    /// Called after node `index` joined (the driver's "connection up" for engines that need
+    /// one, e.g. the directory). The default does nothing.
+    fn on_join(&self, _sim: &mut Simulation<Self::E>, _index: u32) {}
+
+    /// Called after node `index` left (the driver's "connection down"). The default does
+    /// nothing.
+    fn on_leave(&self, _sim: &mut Simulation<Self::E>, _index: u32) {}
+
+    /// Run-specific figures added to the run's report (e.g. the directory server's load).
+    /// The default adds none.
+    fn extra(
+        &self,
+        _sim: &Simulation<Self::E>,
+    ) -> std::collections::BTreeMap<String, serde_json::Value> {
+        std::collections::BTreeMap::new()
+    }
+
     /// Whether node `index` is exempt from churn (e.g. the directory server).
     fn is_permanent(&self, _index: u32) -> bool {
         false

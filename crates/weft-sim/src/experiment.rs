@@ -128,6 +128,8 @@ pub struct RunResult {
     pub wall_s: f64,
     /// Peak resident memory in MiB (process-wide; reset before the run where Linux allows).
     pub peak_rss_mb: Option<f64>,
+    /// The algorithm's own figures ([`Algorithm::extra`]).
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl RunResult {
@@ -277,6 +279,7 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         BuildMode::Join => {
             let (e, cmd) = algo.joiner(0, cfg.seed, None, sim.now());
             let first = sim.join(e, None);
+            algo.on_join(&mut sim, first);
             if let Some(cmd) = cmd {
                 sim.command(first, cmd);
             }
@@ -380,6 +383,7 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                         }
                         if sim.leave(node).is_some() {
                             live.remove(node);
+                            algo.on_leave(&mut sim, node);
                             let gone: Vec<u32> = lk
                                 .in_flight
                                 .iter()
@@ -418,7 +422,9 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         state_n += 1;
     }
     let counters = sim.counters();
+    let extra = algo.extra(&sim);
     RunResult {
+        extra,
         algo: algo.name(),
         nodes: cfg.nodes,
         nodes_end: sim.alive(),
@@ -458,6 +464,7 @@ fn join_one<A: Algorithm>(
     let bootstrap = live.choose(sim.rng());
     let (e, cmd) = algo.joiner(index, cfg.seed, bootstrap, sim.now());
     let i = sim.join(e, bootstrap);
+    algo.on_join(sim, i);
     if let Some(cmd) = cmd {
         sim.command(i, cmd);
     }

@@ -74,7 +74,7 @@ impl RunRecord {
     /// `abandoned`, `messages_lost`, `nodes_end`, `virtual_s`, `events_per_s`,
     /// `trace_hash`, `hops_formula`, `state_formula`).
     pub fn from_result(r: &RunResult) -> Self {
-        let mut extra = BTreeMap::new();
+        let mut extra = r.extra.clone();
         extra.insert("timeouts".into(), r.timeouts.into());
         extra.insert("failures".into(), r.failures.into());
         extra.insert("abandoned".into(), r.abandoned.into());

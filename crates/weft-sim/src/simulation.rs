@@ -177,6 +177,16 @@ impl<E: Engine<Addr = u32>> Simulation<E> {
         Some(id)
     }
 
+    /// Runs `f` on node `index`'s engine now (e.g. to tell it a connection came up or went
+    /// down), then drains its outputs. Returns `None` if the node has left.
+    pub fn poke<R>(&mut self, index: u32, f: impl FnOnce(&mut E, Time) -> R) -> Option<R> {
+        let now = self.now;
+        let e = self.engines.get_mut(index as usize)?.as_mut()?;
+        let r = f(e, now);
+        self.drain(index);
+        Some(r)
+    }
+
     /// Schedules a control event `tag` at `at` (not before now); [`Simulation::step`] returns
     /// it as [`Step::Control`] when due.
     pub fn schedule_control(&mut self, at: Time, tag: u64) {

@@ -7,6 +7,7 @@ use crate::experiment::{self, RunConfig, RunResult};
 
 pub mod can;
 pub mod chord;
+pub mod directory;
 pub mod flood;
 pub mod kademlia;
 pub mod pastry;
@@ -84,6 +85,22 @@ pub fn run_named(algo: &str, cfg: &RunConfig, progress: &ProgressBar) -> anyhow:
                 };
             }
             Ok(experiment::run(&algo, &cfg, progress))
+        }
+        "directory" => {
+            let mut cfg = cfg.clone();
+            if cfg.nodes < 2 {
+                anyhow::bail!(
+                    "--nodes: the directory needs at least 2 nodes (a server and a client)"
+                );
+            }
+            if cfg.churn.is_none() {
+                cfg.build = crate::algorithm::BuildMode::Converged;
+            }
+            Ok(experiment::run(
+                &directory::DirectoryAlgo::new(cfg.seed),
+                &cfg,
+                progress,
+            ))
         }
         "kademlia" => Ok(experiment::run(
             &kademlia::KademliaAlgo::new(cfg.seed),
