@@ -9,6 +9,7 @@ pub mod can;
 pub mod chord;
 pub mod directory;
 pub mod flood;
+pub mod freenet;
 pub mod kademlia;
 pub mod pastry;
 pub mod ring;
@@ -101,6 +102,21 @@ pub fn run_named(algo: &str, cfg: &RunConfig, progress: &ProgressBar) -> anyhow:
                 &cfg,
                 progress,
             ))
+        }
+        "freenet" => {
+            let algo = freenet::FreenetAlgo::clarke(cfg.seed);
+            let mut cfg = cfg.clone();
+            if cfg.churn.is_none() {
+                cfg.build = crate::algorithm::BuildMode::Converged;
+            }
+            cfg.settle = cfg.settle.max(std::time::Duration::from_secs(120));
+            if cfg.keys == crate::workload::KeyDist::Uniform {
+                cfg.keys = crate::workload::KeyDist::Zipf {
+                    exponent: 0.0,
+                    items: algo.preload as usize,
+                };
+            }
+            Ok(experiment::run(&algo, &cfg, progress))
         }
         "kademlia" => Ok(experiment::run(
             &kademlia::KademliaAlgo::new(cfg.seed),
