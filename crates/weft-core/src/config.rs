@@ -5,6 +5,8 @@
 //! listen = ["/ip4/0.0.0.0/tcp/4001"]
 //! bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooW..."]
 //! mdns = true
+//! role = "ultrapeer"          # leaf (default), ultrapeer or directory
+//! directory = "/ip4/192.0.2.9/tcp/4001/p2p/12D3KooW..."   # a directory server to publish to
 //!
 //! [limits]
 //! max_established_total = 256
@@ -30,6 +32,55 @@ pub struct NodeConfig {
     pub limits: Limits,
     /// Peer book behaviour.
     pub peer_book: PeerBookConfig,
+    /// The node's place in the location overlays.
+    pub role: Role,
+    /// A directory server (multiaddr ending in `/p2p/<peer id>`) to publish to and query.
+    pub directory: Option<String>,
+}
+
+/// A node's place in the location overlays (the paper's Section 3.2). Every node runs the
+/// Kademlia DHT and the flood protocol; the role decides the rest.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An ordinary peer: a Gnutella leaf, shielded by ultrapeers.
+    #[default]
+    Leaf,
+    /// A Gnutella ultrapeer: forwards queries for its leaves.
+    Ultrapeer,
+    /// A central directory server (Napster): indexes what connected peers share.
+    Directory,
+}
+
+impl Role {
+    /// The role's name as written in `config.toml` and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Leaf => "leaf",
+            Role::Ultrapeer => "ultrapeer",
+            Role::Directory => "directory",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "leaf" => Ok(Role::Leaf),
+            "ultrapeer" => Ok(Role::Ultrapeer),
+            "directory" => Ok(Role::Directory),
+            _ => Err(ConfigError(format!(
+                "unknown role '{s}'; expected leaf, ultrapeer or directory"
+            ))),
+        }
+    }
 }
 
 /// Connection limits; libp2p applies none unless they are set, so weft always sets them.
@@ -77,6 +128,8 @@ impl Default for NodeConfig {
             relay_server: false,
             limits: Limits::default(),
             peer_book: PeerBookConfig::default(),
+            role: Role::Leaf,
+            directory: None,
         }
     }
 }
@@ -117,13 +170,23 @@ impl NodeConfig {
     /// A [`ConfigError`] whose message names the line and the key.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
             let msg = e.message().trim().to_string();
-            ConfigError(match line {
-                Some(l) => format!("line {l}: {msg}"),
-                None => msg,
+            let Some(span) = e.span() else {
+                return ConfigError(msg);
+            };
+            let start = span.start.min(text.len());
+            let line_no = text[..start].matches('\n').count() + 1;
+            let line = text[start..].lines().next().unwrap_or("");
+            let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+            let whole = text[line_start..].lines().next().unwrap_or(line);
+            // Name the key when the message does not already (type errors point at the value).
+            let key = whole
+                .split_once('=')
+                .map(|(k, _)| k.trim())
+                .filter(|k| !k.is_empty());
+            ConfigError(match key {
+                Some(k) if !msg.contains(k) => format!("line {line_no}: key `{k}`: {msg}"),
+                _ => format!("line {line_no}: {msg}"),
             })
         })
     }
@@ -145,6 +208,27 @@ mod tests {
         assert!(!c.mdns);
         assert_eq!(c.limits.max_established_per_peer, 1);
         assert_eq!(c.limits.max_established_total, 256);
+    }
+
+    #[test]
+    fn role_and_directory() {
+        let c =
+            NodeConfig::from_toml("role = \"directory\"\ndirectory = \"/ip4/127.0.0.1/tcp/1\"\n")
+                .unwrap();
+        assert_eq!(c.role, Role::Directory);
+        assert_eq!(c.directory.as_deref(), Some("/ip4/127.0.0.1/tcp/1"));
+        let e = NodeConfig::from_toml("role = \"boss\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 1"), "{e}");
+        assert_eq!("ultrapeer".parse::<Role>().unwrap(), Role::Ultrapeer);
+        assert!(
+            "boss"
+                .parse::<Role>()
+                .unwrap_err()
+                .to_string()
+                .contains("leaf, ultrapeer")
+        );
     }
 
     #[test]

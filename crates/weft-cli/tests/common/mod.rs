@@ -1,0 +1,224 @@
+//! Helpers for tests that run real `weft` processes on loopback.
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `weft` binary under test.
+pub fn weft_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_weft")
+}
+
+/// Runs `weft --home HOME ARGS...` to completion.
+pub fn weft(home: &Path, args: &[&str]) -> Output {
+    Command::new(weft_bin())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("weft runs")
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, or panics after `limit` with `what`.
+pub fn poll<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A `weft up` child process with its own data folder; killed when dropped.
+pub struct Node {
+    pub home: PathBuf,
+    pub child: Child,
+}
+
+impl Node {
+    /// Starts `weft up` on loopback with a free port, no mDNS, and `extra` flags.
+    pub fn start(home: &Path, extra: &[&str]) -> Node {
+        std::fs::create_dir_all(home).expect("create home");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(home.join("test-node.log"))
+            .expect("log file");
+        let child = Command::new(weft_bin())
+            .arg("--home")
+            .arg(home)
+            .args([
+                "up",
+                "--listen",
+                "/ip4/127.0.0.1/tcp/0",
+                "--api",
+                "127.0.0.1:0",
+                "--no-mdns",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info,libp2p=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("weft up starts");
+        let mut node = Node {
+            home: home.to_path_buf(),
+            child,
+        };
+        node.wait_ready();
+        node
+    }
+
+    /// Waits for `addrs.json`.
+    pub fn wait_ready(&mut self) {
+        let home = self.home.clone();
+        let child = &mut self.child;
+        poll(Duration::from_secs(30), "addrs.json", || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("weft up exited early ({status}); log:\n{}", log_of(&home));
+            }
+            self::addrs(&home)
+        });
+    }
+
+    /// This node's `addrs.json`.
+    pub fn addrs(&self) -> Value {
+        addrs(&self.home).expect("addrs.json")
+    }
+
+    /// Its peer id.
+    pub fn peer_id(&self) -> String {
+        self.addrs()["peer_id"]
+            .as_str()
+            .expect("peer_id")
+            .to_string()
+    }
+
+    /// Its TCP listen address on 127.0.0.1, with `/p2p/`.
+    pub fn tcp_addr(&self) -> String {
+        self.addrs()["listen"]
+            .as_array()
+            .expect("listen")
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
+            .expect("a loopback tcp address")
+            .to_string()
+    }
+
+    /// Peer ids it is connected to, from `weft peers --json`.
+    pub fn connected(&self) -> Vec<String> {
+        let out = weft(&self.home, &["peers", "--json"]);
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).expect("peers --json is JSON");
+        v["connected"]
+            .as_array()
+            .expect("connected")
+            .iter()
+            .filter_map(|p| p["peer_id"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+        let status = poll(Duration::from_secs(15), "node exit", || {
+            self.child.try_wait().ok().flatten()
+        });
+        std::mem::forget(self);
+        status
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads `addrs.json` in `home`, if present and complete.
+pub fn addrs(home: &Path) -> Option<Value> {
+    let v: Value = serde_json::from_slice(&std::fs::read(home.join("addrs.json")).ok()?).ok()?;
+    v["listen"].as_array().filter(|l| !l.is_empty())?;
+    Some(v)
+}
+
+/// The node's log so far.
+pub fn log_of(home: &Path) -> String {
+    std::fs::read_to_string(home.join("test-node.log")).unwrap_or_default()
+}
+
+/// A minimal HTTP/1.1 GET against the node's API; returns (status, body).
+pub fn http_get(api: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(api).expect("connect to API");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // Streaming routes never end: read until the headers and some body have arrived.
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        if buf.len() > 1 << 20 {
+            break;
+        }
+        if path.ends_with("/events") && buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("HTTP status line");
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The single line a failed command printed, asserting there is exactly one.
+pub fn one_error_line(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected failure, got {:?}",
+        out.status
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "expected one line on stderr, got:\n{stderr}"
+    );
+    lines[0].to_string()
+}

@@ -1,0 +1,38 @@
+//! The OpenAPI document describes exactly the routes the router serves. (That each documented
+//! route answers on a live node is checked by `weft-cli`'s `api` test.)
+
+use std::collections::BTreeSet;
+
+use weft_node::api::ROUTES;
+
+fn documented() -> BTreeSet<(String, String)> {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json is JSON");
+    let paths = doc["paths"].as_object().expect("openapi.json has paths");
+    let mut out = BTreeSet::new();
+    for (path, item) in paths {
+        for method in item.as_object().expect("path item is an object").keys() {
+            out.insert((method.clone(), path.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn document_and_router_list_the_same_routes() {
+    let routed: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    let documented = documented();
+    let missing: Vec<_> = routed.difference(&documented).collect();
+    let extra: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        missing.is_empty(),
+        "routes not in openapi.json: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "openapi.json paths the router lacks: {extra:?}"
+    );
+}
