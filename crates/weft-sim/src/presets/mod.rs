@@ -10,6 +10,10 @@ use crate::cli::Plan;
 use crate::plot::{self, Chart, Series};
 use crate::report::{Report, RunRecord};
 
+pub mod directory;
+pub mod freenet_ring;
+pub mod gnutella;
+
 /// A preset experiment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Preset {
@@ -89,10 +93,9 @@ pub fn run(preset: Preset, plan: &Plan, progress: &ProgressBar) -> anyhow::Resul
                 extra: BTreeMap::new(),
             })
         }
-        other => bail!(
-            "--preset {}: not wired into the simulator yet",
-            other.name()
-        ),
+        Preset::Gnutella => gnutella::run(plan, progress),
+        Preset::FreenetRing => freenet_ring::run(plan, progress),
+        Preset::Directory => directory::run(plan, progress),
     }
 }
 
@@ -176,6 +179,120 @@ pub fn table3_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
     ]
 }
 
+fn extra_f64(r: &RunRecord, key: &str) -> Option<f64> {
+    r.extra.get(key).and_then(serde_json::Value::as_f64)
+}
+
+/// Messages (and queries at the last hop) per query against TTL, one line per topology.
+pub fn gnutella_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
+    let mut by_topo: BTreeMap<String, Vec<&RunRecord>> = BTreeMap::new();
+    for r in runs
+        .iter()
+        .filter(|r| r.algo == "flood" && !r.extra.contains_key("comparison"))
+    {
+        let topo = r
+            .extra
+            .get("topology")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?")
+            .to_string();
+        by_topo.entry(topo).or_default().push(r);
+    }
+    let mut series = Vec::new();
+    for (c, (topo, rs)) in by_topo.iter().enumerate() {
+        let pts = |key: &str| -> Vec<(f64, f64)> {
+            rs.iter()
+                .filter_map(|r| Some((extra_f64(r, "ttl")?, extra_f64(r, key)?)))
+                .collect()
+        };
+        series.push(Series {
+            name: format!("{topo} messages"),
+            points: pts("messages_total"),
+            dashed: false,
+            colour: c,
+        });
+        series.push(Series {
+            name: format!("{topo} at last hop"),
+            points: pts("queries_at_last_hop"),
+            dashed: true,
+            colour: c,
+        });
+    }
+    vec![(
+        "flood-messages.svg",
+        Chart {
+            title: "Flooding: messages per query against TTL".into(),
+            x_label: "TTL".into(),
+            y_label: "messages per query".into(),
+            log_x: false,
+            log_y: true,
+            series,
+        },
+    )]
+}
+
+/// Request path length over time for the Freenet ring.
+pub fn freenet_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
+    let series = runs
+        .iter()
+        .filter_map(|r| r.extra.get("path_length_series")?.as_array())
+        .map(|pts| Series {
+            name: "median request path length".into(),
+            points: pts
+                .iter()
+                .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?.max(0.5))))
+                .collect(),
+            dashed: false,
+            colour: 5,
+        })
+        .collect();
+    vec![(
+        "freenet-path-length.svg",
+        Chart {
+            title: "Freenet ring: request path length as routing tables learn".into(),
+            x_label: "requests".into(),
+            y_label: "hops (median over a window)".into(),
+            log_x: false,
+            log_y: true,
+            series,
+        },
+    )]
+}
+
+/// Server state against users for the directory, measured and expected.
+pub fn directory_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
+    let rs: Vec<&RunRecord> = runs.iter().filter(|r| r.algo == "directory").collect();
+    let pts = |key: &str| -> Vec<(f64, f64)> {
+        rs.iter()
+            .filter_map(|r| Some((r.nodes as f64, extra_f64(r, key)?)))
+            .collect()
+    };
+    vec![(
+        "directory-server-state.svg",
+        Chart {
+            title: "Directory: server state against users".into(),
+            x_label: "users".into(),
+            y_label: "server entries".into(),
+            log_x: true,
+            log_y: true,
+            series: vec![
+                Series {
+                    name: "measured".into(),
+                    points: pts("server_state"),
+                    dashed: false,
+                    colour: 6,
+                },
+                Series {
+                    name: "expected".into(),
+                    points: pts("expected_server_state"),
+                    dashed: true,
+                    colour: 6,
+                },
+            ],
+        },
+    )]
+}
+
 /// Writes the charts `report` supports into `dir`; returns the files written.
 ///
 /// # Errors
@@ -184,7 +301,16 @@ pub fn table3_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
 pub fn plot(dir: &Path, report: &Report) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--plot: cannot create {}", dir.display()))?;
-    let mut charts = table3_charts(&report.runs);
+    let mut charts = match report.preset.as_deref() {
+        Some("gnutella") => gnutella_charts(&report.runs),
+        Some("freenet-ring") => freenet_charts(&report.runs),
+        Some("directory") => directory_charts(&report.runs),
+        _ => {
+            let mut c = table3_charts(&report.runs);
+            c.extend(directory_charts(&report.runs));
+            c
+        }
+    };
     charts.retain(|(_, c)| c.series.iter().any(|s| !s.points.is_empty()));
     let mut written = Vec::new();
     for (file, chart) in charts {
