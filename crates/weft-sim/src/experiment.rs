@@ -58,6 +58,9 @@ pub struct RunConfig {
     pub join_interval: Duration,
     /// Virtual time to run after building and before lookups.
     pub settle: Duration,
+    /// Virtual time to keep running after the last lookup's outcome, so that traffic still
+    /// in flight (a flood's last forwards) is delivered and counted.
+    pub drain: Duration,
 }
 
 impl RunConfig {
@@ -79,6 +82,7 @@ impl RunConfig {
             build: BuildMode::Converged,
             join_interval: Duration::from_millis(500),
             settle: Duration::from_secs(10),
+            drain: Duration::ZERO,
         }
     }
 }
@@ -410,6 +414,12 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
             }
         }
         collect(algo, &mut sim, &mut lk, progress);
+    }
+    if !cfg.drain.is_zero() {
+        let end = sim.now() + cfg.drain;
+        while sim.step_until(end) != Step::Idle {
+            collect(algo, &mut sim, &mut lk, progress);
+        }
     }
     // Lookups still outstanding when nothing more can happen time out.
     lk.timeouts += lk.in_flight.len();

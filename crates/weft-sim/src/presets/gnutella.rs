@@ -53,6 +53,7 @@ fn run_one(
         exponent: 0.0,
         items: algo.items as usize,
     };
+    cfg.drain = std::time::Duration::from_secs(30);
     if let Topology::Tree { .. } = topology {
         // Every query starts at the root, which keeps each for its 30 s query timeout and
         // accepts 64 at once: stay below that rate.
