@@ -1,6 +1,8 @@
 //! `weft sim` arguments: validation errors and the JSON shape, through `SimArgs` as the `weft`
 //! binary passes them.
 
+#![expect(clippy::unwrap_used, reason = "tests unwrap what they set up")]
+
 use clap::Parser;
 use weft_sim::cli::{SimArgs, execute};
 

@@ -66,4 +66,4 @@ fn golden_trace_hash() {
     assert_eq!(r.trace_hash, GOLDEN, "events {}", r.events);
 }
 
-const GOLDEN: &str = "968f06aec8d1e75a6e9e0071c83cff38abf2613a94182e7d3a7db6c07394532e";
+const GOLDEN: &str = "57fe9357ab89fb935bf461b61e7fe15fdeb428d3431572edcbb597b0c1b53bd0";
