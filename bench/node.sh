@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 idle=${1:-30}
 cargo build --release --locked -q -p weft-cli
-weft=$PWD/target/release/weft
+weft=${CARGO_TARGET_DIR:-$PWD/target}/release/weft
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
