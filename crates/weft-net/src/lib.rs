@@ -10,6 +10,8 @@
 //! long-lived stream on [`keepalive::PROTOCOL`]; other idle connections close after the
 //! configured idle timeout. After connecting to such a peer, a node asks it for its own peers
 //! ([`pex`]) and dials them, so a network joined through one bootstrap peer becomes a mesh.
+//!
+//! [`overlay`] runs the location engines (Kademlia DHT, flooding, directory) over streams.
 
 #[expect(
     missing_docs,
@@ -19,6 +21,7 @@ pub mod behaviour;
 pub mod driver;
 pub mod framing;
 pub mod keepalive;
+pub mod overlay;
 pub mod pex;
 pub mod settings;
 pub mod state;
