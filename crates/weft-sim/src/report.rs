@@ -79,6 +79,9 @@ impl RunRecord {
         extra.insert("failures".into(), r.failures.into());
         extra.insert("abandoned".into(), r.abandoned.into());
         extra.insert("messages_lost".into(), r.counters.lost.into());
+        if r.counters.stuck_timers > 0 {
+            extra.insert("stuck_timers".into(), r.counters.stuck_timers.into());
+        }
         extra.insert("nodes_end".into(), r.nodes_end.into());
         extra.insert(
             "virtual_s".into(),

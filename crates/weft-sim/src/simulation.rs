@@ -59,6 +59,11 @@ pub struct Counters {
     pub timers: u64,
     /// Commands given.
     pub commands: u64,
+    /// Timers an engine re-armed for the instant they had just fired at, a hundred times in a
+    /// row (an engine whose `poll_timeout` does not move past `now` after `handle_timeout`):
+    /// the loop defers such a timer by a millisecond instead of spinning. Non-zero means an
+    /// engine bug worth reporting.
+    pub stuck_timers: u64,
 }
 
 enum Pending<M> {
@@ -92,6 +97,8 @@ pub struct Simulation<E: Engine<Addr = u32>> {
     counters: Counters,
     events: Vec<(u32, E::Event)>,
     observer: Option<Observer<E::Message>>,
+    /// The last timer fired (node, time) and how often in a row.
+    last_timer: (u32, Time, u32),
 }
 
 /// A function shown every delivered message: `(time, from, to, message)`.
@@ -119,6 +126,7 @@ impl<E: Engine<Addr = u32>> Simulation<E> {
             counters: Counters::default(),
             events: Vec::new(),
             observer: None,
+            last_timer: (u32::MAX, Time::ZERO, 0),
         }
     }
 
@@ -235,6 +243,26 @@ impl<E: Engine<Addr = u32>> Simulation<E> {
                 return Step::Idle;
             };
             self.now = due.at;
+            let (last_node, last_at, repeats) = self.last_timer;
+            let repeats = if last_node == node && last_at == due.at {
+                repeats + 1
+            } else {
+                0
+            };
+            self.last_timer = (node, due.at, repeats);
+            if repeats >= 100 {
+                self.counters.stuck_timers += 1;
+                self.last_timer = (u32::MAX, Time::ZERO, 0);
+                let seq = self.take_seq();
+                self.timers.set(
+                    node,
+                    Due {
+                        at: due.at + std::time::Duration::from_millis(1),
+                        seq,
+                    },
+                );
+                return Step::Progress;
+            }
             self.trace
                 .record(due.at.as_micros(), due.seq, KIND_TIMER, node, node);
             self.counters.timers += 1;
