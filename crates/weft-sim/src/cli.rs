@@ -87,7 +87,8 @@ pub struct SimArgs {
     pub json: bool,
 
     /// Write SVG charts into this directory (created if missing): hops and state against N,
-    /// messages against TTL (gnutella), path length over time (freenet-ring).
+    /// messages against TTL (gnutella), path length over time (freenet-ring), directory server
+    /// state against users. SVG only: plotters' PNG backend needs system fonts.
     #[arg(long)]
     pub plot: Option<PathBuf>,
 
