@@ -31,6 +31,33 @@ pub enum Commands {
     Peers(JsonArg),
     /// Start a small local network of nodes on 127.0.0.1 and show it live.
     Demo(DemoArgs),
+    /// Store and look up records in the Kademlia DHT.
+    #[command(subcommand)]
+    Dht(DhtCommand),
+}
+
+/// `weft dht` subcommands. KEY is 64 hex digits, or any other text, which is hashed with
+/// BLAKE3 to a 256-bit key.
+#[derive(Subcommand, Debug)]
+pub enum DhtCommand {
+    /// Store VALUE under KEY on the closest nodes.
+    Put {
+        /// The key.
+        key: String,
+        /// The value (at most 64 KiB).
+        value: String,
+        /// Print JSON: {"key", "stored"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Look KEY up and print its value.
+    Get {
+        /// The key.
+        key: String,
+        /// Print JSON: {"key", "value"} (value as UTF-8, invalid bytes replaced).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `weft up` flags; each overrides `config.toml`.
@@ -51,6 +78,12 @@ pub struct UpArgs {
     /// Relay connections for peers that cannot be reached directly (circuit relay v2).
     #[arg(long)]
     pub relay_server: bool,
+    /// The node's place in the location overlays: leaf, ultrapeer or directory [default: leaf]
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<weft_core::config::Role>,
+    /// A directory server to publish to and query, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
+    #[arg(long, value_name = "MULTIADDR")]
+    pub directory: Option<String>,
 }
 
 /// A `--json` switch.

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use axum::{
     Json, Router,
-    extract::{Request, State},
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, Query, Request, State},
     http::{StatusCode, header},
     middleware::{self, Next},
     response::{
@@ -19,10 +20,13 @@ use axum::{
 };
 use futures::{Stream, StreamExt};
 use prometheus_client::registry::Registry;
+use serde::Deserialize;
 use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
+use weft_net::overlay::{Overlay, OverlayError, dht};
 use weft_net::{ConnectedPeer, NetHandle};
+use weft_overlay::kademlia::{MAX_VALUE_LEN, QueryError};
 use weft_store::{PeerRecord, Store};
 
 use crate::events::ApiEvent;
@@ -37,6 +41,8 @@ pub const ROUTE_HEALTH: &str = "/v0/health";
 pub const ROUTE_EVENTS: &str = "/v0/events";
 /// `GET`: Prometheus metrics.
 pub const ROUTE_METRICS: &str = "/metrics";
+/// `PUT` (store the body) and `GET` (look up): a DHT record.
+pub const ROUTE_DHT: &str = "/v0/dht/{key}";
 
 /// Every route as `(method, path)`: what `openapi.json` must describe.
 pub const ROUTES: &[(&str, &str)] = &[
@@ -45,6 +51,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", ROUTE_HEALTH),
     ("get", ROUTE_EVENTS),
     ("get", ROUTE_METRICS),
+    ("put", ROUTE_DHT),
+    ("get", ROUTE_DHT),
 ];
 
 /// What the handlers share.
@@ -67,6 +75,8 @@ pub struct ApiState {
     pub api_addr: String,
     /// Node settings worth showing.
     pub role: NodeSummary,
+    /// The location overlays (DHT, flood, directory).
+    pub overlay: Overlay,
 }
 
 /// Settings shown by `GET /v0/id`.
@@ -76,6 +86,8 @@ pub struct NodeSummary {
     pub mdns: bool,
     /// Relay server on.
     pub relay_server: bool,
+    /// Overlay role: `leaf`, `ultrapeer` or `directory`.
+    pub role: &'static str,
 }
 
 /// Builds the router over `state`.
@@ -86,6 +98,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route(ROUTE_HEALTH, get(health))
         .route(ROUTE_EVENTS, get(events))
         .route(ROUTE_METRICS, get(metrics))
+        .route(
+            ROUTE_DHT,
+            get(dht_get)
+                .put(dht_put)
+                .layer(DefaultBodyLimit::max(MAX_VALUE_LEN)),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
@@ -193,6 +211,73 @@ async fn metrics(State(s): State<Arc<ApiState>>) -> Result<Response, ApiError> {
         text,
     )
         .into_response())
+}
+
+/// Life of a record stored through the API when the request names none (24 h).
+pub const DHT_DEFAULT_TTL_SECS: u64 = 24 * 3600;
+
+/// Query parameters of `PUT /v0/dht/{key}`.
+#[derive(Deserialize)]
+pub struct DhtPutParams {
+    /// Seconds the record stays valid (the DHT caps it at 48 h).
+    pub ttl_secs: Option<u64>,
+}
+
+/// `PUT /v0/dht/{key}`.
+#[derive(Serialize)]
+pub struct DhtPutResponse {
+    /// The record key (64 hex digits).
+    pub key: String,
+    /// Peers that stored the record.
+    pub stored: usize,
+}
+
+fn dht_error(e: &OverlayError) -> Response {
+    let status = match e {
+        OverlayError::Dht(QueryError::ValueTooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let body = Json(serde_json::json!({ "error": e.to_string() }));
+    (status, body).into_response()
+}
+
+async fn dht_put(
+    State(s): State<Arc<ApiState>>,
+    Path(key): Path<String>,
+    Query(params): Query<DhtPutParams>,
+    value: Bytes,
+) -> Response {
+    let key = dht::user_key(&key);
+    let ttl = std::time::Duration::from_secs(params.ttl_secs.unwrap_or(DHT_DEFAULT_TTL_SECS));
+    match s.overlay.dht.put(key, value.to_vec(), ttl).await {
+        Ok(stored) => Json(DhtPutResponse {
+            key: key.to_string(),
+            stored,
+        })
+        .into_response(),
+        Err(e) => dht_error(&e),
+    }
+}
+
+async fn dht_get(State(s): State<Arc<ApiState>>, Path(key): Path<String>) -> Response {
+    let key = dht::user_key(&key);
+    match s.overlay.dht.get(key).await {
+        Ok(Some(value)) => {
+            ([(header::CONTENT_TYPE, "application/octet-stream")], value).into_response()
+        }
+        Ok(None) => {
+            let body = Json(serde_json::json!({ "error": format!("no record under {key}") }));
+            (StatusCode::NOT_FOUND, body).into_response()
+        }
+        // alone, the node has looked everywhere it can
+        Err(OverlayError::Dht(QueryError::NoPeers)) => {
+            let body = Json(serde_json::json!({
+                "error": format!("no record under {key} (this node knows no peers)")
+            }));
+            (StatusCode::NOT_FOUND, body).into_response()
+        }
+        Err(e) => dht_error(&e),
+    }
 }
 
 /// An internal failure, reported as 500 with a JSON `error`.

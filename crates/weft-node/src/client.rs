@@ -69,6 +69,59 @@ impl Client {
         })
     }
 
+    /// `PUT path` with `body` (bytes) and decode the JSON answer.
+    ///
+    /// # Errors
+    /// [`ClientError`] if the node does not answer or answers with an error.
+    pub async fn put_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<T, ClientError> {
+        let req = self.http.put(format!("{}{path}", self.base)).body(body);
+        let body = self.send(req).await?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Api {
+            status: 200,
+            message: format!("unexpected answer: {e}"),
+        })
+    }
+
+    /// `GET path` and return the answer's bytes as they are.
+    ///
+    /// # Errors
+    /// [`ClientError`] if the node does not answer or answers with an error.
+    pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let req = self.http.get(format!("{}{path}", self.base));
+        Ok(self.send(req).await?.to_vec())
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<axum::body::Bytes, ClientError> {
+        let resp =
+            req.bearer_auth(&self.token)
+                .send()
+                .await
+                .map_err(|e| ClientError::Unreachable {
+                    addr: self.addrs.api.clone(),
+                    error: e.to_string(),
+                })?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| ClientError::Unreachable {
+            addr: self.addrs.api.clone(),
+            error: e.to_string(),
+        })?;
+        if !status.is_success() {
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+            return Err(ClientError::Api {
+                status: status.as_u16(),
+                message,
+            });
+        }
+        Ok(body)
+    }
+
     /// `GET path` and decode the JSON answer.
     ///
     /// # Errors

@@ -10,10 +10,13 @@ use anyhow::{Context, bail};
 use prometheus_client::registry::Registry;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
-use weft_core::config::NodeConfig;
+use weft_core::config::{NodeConfig, Role};
 use weft_core::peer::Discovery;
 use weft_net::libp2p::multiaddr::Protocol;
-use weft_net::{Command, Multiaddr, NetEvent, NetHandle, NetSettings, Network, PeerId};
+use weft_net::overlay::{Overlay, OverlayConfig};
+use weft_net::{
+    Command, Multiaddr, NetEvent, NetHandle, NetSettings, Network, PeerId, parse_peer_multiaddr,
+};
 use weft_store::{Migration, Store};
 
 use crate::api::{self, ApiState, NodeSummary};
@@ -41,6 +44,10 @@ pub struct UpOptions {
     pub no_mdns: bool,
     /// `--relay-server`.
     pub relay_server: bool,
+    /// `--role`.
+    pub role: Option<Role>,
+    /// `--directory` (a directory server's multiaddr).
+    pub directory: Option<String>,
 }
 
 impl UpOptions {
@@ -57,6 +64,12 @@ impl UpOptions {
         }
         if self.relay_server {
             config.relay_server = true;
+        }
+        if let Some(role) = self.role {
+            config.role = role;
+        }
+        if let Some(d) = &self.directory {
+            config.directory = Some(d.clone());
         }
         config
     }
@@ -75,7 +88,17 @@ pub fn migrations() -> Vec<Migration> {
 pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     let home = Home::open(&opts.home)?;
     let config = opts.apply(home.config()?);
-    let settings = NetSettings::from_config(&config)?;
+    let mut settings = NetSettings::from_config(&config)?;
+    let directory = match &config.directory {
+        Some(d) => {
+            let (peer, addr) =
+                parse_peer_multiaddr(d).map_err(|e| anyhow::anyhow!("directory address: {e}"))?;
+            // the directory server is dialed (and re-dialed) like a bootstrap peer
+            settings.bootstrap.push((peer, addr.clone()));
+            Some((peer, addr))
+        }
+        None => None,
+    };
     let api_addr: SocketAddr = config.api.parse().with_context(|| {
         format!(
             "API address '{}' is not host:port; use e.g. --api 127.0.0.1:7733",
@@ -99,7 +122,11 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     let mut registry = Registry::default();
     let gauges = Gauges::register(&mut registry);
     let (net, mut net_events, net_task) = Network::spawn(key, settings, &mut registry)?;
-    info!(peer_id = %net.local_peer_id, api = %api_addr, home = %home.dir().display(), "node starting");
+    info!(peer_id = %net.local_peer_id, api = %api_addr, home = %home.dir().display(), role = %config.role, "node starting");
+    let overlay_config = OverlayConfig::new(&net.local_peer_id, config.role, directory);
+    // Nothing answers flood queries from local content yet (the file-sharing layer will):
+    // the match-request receiver is dropped.
+    let (overlay, _matches) = Overlay::spawn(&net, overlay_config)?;
 
     let (events, _) = broadcast::channel(256);
     let state = Arc::new(ApiState {
@@ -114,7 +141,9 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         role: NodeSummary {
             mdns: config.mdns,
             relay_server: config.relay_server,
+            role: config.role.as_str(),
         },
+        overlay: overlay.clone(),
     });
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api_task = tokio::spawn(async move {
@@ -136,6 +165,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             Some(event) = net_events.recv() => {
+                overlay.observe(&event);
                 on_net_event(&home, &book, &events, &net, api_addr, event);
             }
             _ = redial.tick() => {

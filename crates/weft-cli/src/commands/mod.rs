@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod demo;
+mod dht;
 mod info;
 
 use std::path::PathBuf;
@@ -19,12 +20,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 api: args.api,
                 no_mdns: args.no_mdns,
                 relay_server: args.relay_server,
+                role: args.role,
+                directory: args.directory,
             })
             .await
         }
         Commands::Id(a) => info::id(&home, a.json).await,
         Commands::Peers(a) => info::peers(&home, a.json).await,
         Commands::Demo(a) => demo::run(a).await,
+        Commands::Dht(c) => dht::run(&home, c).await,
     }
 }
 

@@ -1,0 +1,65 @@
+//! `weft dht put` and `weft dht get`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::bail;
+use weft_net::overlay::dht::user_key;
+use weft_node::client::ClientError;
+
+use super::client;
+use crate::cli::DhtCommand;
+
+/// Largest value `weft dht put` sends (the DHT's limit).
+const MAX_VALUE: usize = 64 * 1024;
+
+/// Runs a `weft dht` subcommand.
+pub async fn run(home: &PathBuf, cmd: DhtCommand) -> anyhow::Result<()> {
+    match cmd {
+        DhtCommand::Put { key, value, json } => put(home, &key, value, json).await,
+        DhtCommand::Get { key, json } => get(home, &key, json).await,
+    }
+}
+
+async fn put(home: &PathBuf, key: &str, value: String, json: bool) -> anyhow::Result<()> {
+    if value.len() > MAX_VALUE {
+        bail!(
+            "the value is {} bytes; a DHT record holds at most {MAX_VALUE}",
+            value.len()
+        );
+    }
+    let key = user_key(key);
+    let answer: serde_json::Value = client(home)?
+        .put_bytes(&format!("/v0/dht/{key}"), value.into_bytes())
+        .await?;
+    if json {
+        println!("{answer}");
+    } else {
+        let stored = answer.get("stored").and_then(serde_json::Value::as_u64);
+        println!("stored {key} on {} peers", stored.unwrap_or(0));
+    }
+    Ok(())
+}
+
+async fn get(home: &PathBuf, key: &str, json: bool) -> anyhow::Result<()> {
+    let key = user_key(key);
+    let value = match client(home)?.get_bytes(&format!("/v0/dht/{key}")).await {
+        Ok(v) => v,
+        Err(ClientError::Api { status: 404, .. }) => bail!("no record under {key} in the DHT"),
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        let out = serde_json::json!({
+            "key": key.to_string(),
+            "value": String::from_utf8_lossy(&value),
+        });
+        println!("{out}");
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&value)?;
+        if !value.ends_with(b"\n") {
+            stdout.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
