@@ -315,10 +315,7 @@ mod tests {
             },
         };
         let wire = a.to_wire(good.clone(), &peers).remove(0);
-        assert_eq!(
-            a.accept(Time::ZERO, from, wire.clone(), &peers),
-            Some(good)
-        );
+        assert_eq!(a.accept(Time::ZERO, from, wire.clone(), &peers), Some(good));
         // the same message from another peer: the sender id does not match
         assert_eq!(a.accept(Time::ZERO, other, wire, &peers), None);
         let forged = KadMessage {

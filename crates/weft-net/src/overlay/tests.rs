@@ -254,4 +254,25 @@ async fn dht_records_cross_sockets_and_bad_frames_are_dropped() {
     .await;
     let value = c.overlay.dht.get(key).await.unwrap();
     assert_eq!(value.as_deref(), Some(&b"42"[..]));
+
+    // one peer holding many idle streams is refused beyond its share
+    let before = b.overlay.stats().kad.refused_streams;
+    let mut held = Vec::new();
+    for _ in 0..super::transport::MAX_INBOUND_PER_PEER + 4 {
+        held.push(
+            control
+                .open_stream(b.peer(), super::dht::PROTOCOL)
+                .await
+                .unwrap(),
+        );
+    }
+    eventually("streams refused", || {
+        let st = b.overlay.stats().kad.refused_streams;
+        async move { (st >= before + 4).then_some(()) }
+    })
+    .await;
+    // other peers are still served
+    let value = c.overlay.dht.get(Key256::hash(b"absent")).await.unwrap();
+    assert_eq!(value, None);
+    drop(held);
 }

@@ -8,12 +8,12 @@
 //! protocol.
 //!
 //! Inbound, each accepted stream gets a reader task (at most [`MAX_INBOUND_STREAMS`] per
-//! protocol; more are refused) that reads frames of at most the protocol's limit and hands
+//! protocol and [`MAX_INBOUND_PER_PEER`] per peer; more are refused) that reads frames of at most the protocol's limit and hands
 //! decoded messages to the driver. A frame over the limit or one that does not decode closes
 //! the stream and is counted.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::{AsyncWriteExt, StreamExt};
@@ -37,6 +37,8 @@ pub const PEER_QUEUE: usize = 256;
 pub const MAX_OUTBOUND_PEERS: usize = 512;
 /// Inbound streams read at once per protocol.
 pub const MAX_INBOUND_STREAMS: usize = 512;
+/// Inbound streams read at once per protocol from one peer (a peer normally keeps one).
+pub const MAX_INBOUND_PER_PEER: usize = 8;
 /// An outbound stream unused this long is closed.
 pub const IDLE: Duration = Duration::from_secs(60);
 /// An inbound stream silent this long is dropped.
@@ -265,24 +267,45 @@ pub(crate) fn accept<W: DeserializeOwned + Send + 'static>(
     let mut incoming = link.net.stream_control().accept(link.protocol.clone())?;
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(MAX_INBOUND_STREAMS));
+        let per_peer: Arc<Mutex<BTreeMap<PeerId, usize>>> = Arc::default();
         while let Some((peer, stream)) = incoming.next().await {
             if deliver.is_closed() {
                 break;
             }
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
+            let admitted = {
+                let mut open = per_peer.lock().unwrap_or_else(|p| p.into_inner());
+                let n = open.entry(peer).or_insert(0);
+                (*n < MAX_INBOUND_PER_PEER).then(|| *n += 1)
+            };
+            let permit = permits.clone().try_acquire_owned();
+            let (Some(()), Ok(permit)) = (admitted, permit) else {
+                if admitted.is_some() {
+                    release(&per_peer, peer);
+                }
                 link.counters
                     .refused_streams
                     .fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let (link, deliver) = (link.clone(), deliver.clone());
+            let (link, deliver, per_peer) = (link.clone(), deliver.clone(), per_peer.clone());
             tokio::spawn(async move {
                 read_loop(&link, peer, stream, &deliver).await;
+                release(&per_peer, peer);
                 drop(permit);
             });
         }
     });
     Ok(())
+}
+
+fn release(per_peer: &Mutex<BTreeMap<PeerId, usize>>, peer: PeerId) {
+    let mut open = per_peer.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(n) = open.get_mut(&peer) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            open.remove(&peer);
+        }
+    }
 }
 
 async fn read_loop<W: DeserializeOwned>(
