@@ -34,6 +34,89 @@ pub enum Commands {
     /// Store and look up records in the Kademlia DHT.
     #[command(subcommand)]
     Dht(DhtCommand),
+    /// Share files or folders: index them, answer searches for them, serve them.
+    Share(ShareArgs),
+    /// Stop sharing a file or folder given to `weft share`.
+    Unshare(UnshareArgs),
+    /// List the shared files and folders.
+    Shared(JsonArg),
+    /// Search the network for files; results appear as they arrive, one row per content.
+    Search(SearchArgs),
+    /// Download content by hash from every source at once, verified and resumable.
+    Get(GetArgs),
+}
+
+/// `weft share` arguments.
+#[derive(Args, Debug)]
+pub struct ShareArgs {
+    /// Files or folders to share.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print JSON (the indexing report) instead of a progress bar and a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `weft unshare` arguments.
+#[derive(Args, Debug)]
+pub struct UnshareArgs {
+    /// A file or folder given to `weft share`.
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// Print JSON: {"path", "files", "bytes"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A location model to search through.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// Gnutella-style flooding with a TTL.
+    Flood,
+    /// A Napster-style directory server (needs `weft up --directory MULTIADDR`).
+    Directory,
+    /// The Kademlia DHT (keyword keys point to the peers with matching files).
+    Dht,
+}
+
+/// `weft search` arguments.
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Words to look for (every word must match).
+    #[arg(required = true, value_name = "WORDS")]
+    pub words: Vec<String>,
+    /// Search through this model only [default: every model the node has]
+    #[arg(long, value_enum)]
+    pub via: Option<Via>,
+    /// Hops a flooded query travels at most.
+    #[arg(long, value_name = "N")]
+    pub ttl: Option<u8>,
+    /// Seconds to wait for answers.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub timeout: u64,
+    /// Print a JSON array of {"hash", "size", "names", "sources", "via"} at the end.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `weft get` arguments.
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    /// The content hash (64 hex digits, as `weft search` prints it).
+    #[arg(value_name = "HASH")]
+    pub hash: String,
+    /// Where to write the file [default: the name it was found under, or the hash, in the current folder]
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    /// Replace the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Seconds to look for a first source before giving up.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
+    /// Print JSON: {"hash", "bytes", "sources_used", "seconds"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `weft dht` subcommands. KEY is 64 hex digits, or any other text, which is hashed with

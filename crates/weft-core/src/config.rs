@@ -10,6 +10,10 @@
 //!
 //! [limits]
 //! max_established_total = 256
+//!
+//! [share]
+//! upload_slots = 16
+//! upload_rate = 0             # bytes per second for all uploads together; 0: unlimited
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -36,6 +40,30 @@ pub struct NodeConfig {
     pub role: Role,
     /// A directory server (multiaddr ending in `/p2p/<peer id>`) to publish to and query.
     pub directory: Option<String>,
+    /// File sharing: upload slots and rate.
+    pub share: ShareConfig,
+}
+
+/// What a node gives to downloaders (`[share]` in `config.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShareConfig {
+    /// Ranges served at the same time, to all downloaders together.
+    pub upload_slots: u32,
+    /// Ranges one downloader may be served at the same time while others wait.
+    pub upload_slots_per_peer: u32,
+    /// Upload rate limit in bytes per second, shared by all downloaders (0: unlimited).
+    pub upload_rate: u64,
+}
+
+impl Default for ShareConfig {
+    fn default() -> Self {
+        ShareConfig {
+            upload_slots: 16,
+            upload_slots_per_peer: 8,
+            upload_rate: 0,
+        }
+    }
 }
 
 /// A node's place in the location overlays (the paper's Section 3.2). Every node runs the
@@ -130,6 +158,7 @@ impl Default for NodeConfig {
             peer_book: PeerBookConfig::default(),
             role: Role::Leaf,
             directory: None,
+            share: ShareConfig::default(),
         }
     }
 }

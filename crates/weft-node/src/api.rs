@@ -30,6 +30,7 @@ use weft_overlay::kademlia::{MAX_VALUE_LEN, QueryError};
 use weft_store::{PeerRecord, Store};
 
 use crate::events::ApiEvent;
+use crate::share::routes as share;
 
 /// `GET`: who this node is.
 pub const ROUTE_ID: &str = "/v0/id";
@@ -53,6 +54,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", ROUTE_METRICS),
     ("put", ROUTE_DHT),
     ("get", ROUTE_DHT),
+    ("post", share::ROUTE_SHARE),
+    ("get", share::ROUTE_SHARE),
+    ("delete", share::ROUTE_SHARE),
+    ("get", share::ROUTE_SHARED),
+    ("get", share::ROUTE_SEARCH),
+    ("post", share::ROUTE_DOWNLOADS),
+    ("get", share::ROUTE_DOWNLOAD),
+    ("get", share::ROUTE_CONTENT),
 ];
 
 /// What the handlers share.
@@ -77,6 +86,8 @@ pub struct ApiState {
     pub role: NodeSummary,
     /// The location overlays (DHT, flood, directory).
     pub overlay: Overlay,
+    /// File sharing.
+    pub share: crate::share::Share,
 }
 
 /// Settings shown by `GET /v0/id`.
@@ -104,6 +115,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .put(dht_put)
                 .layer(DefaultBodyLimit::max(MAX_VALUE_LEN)),
         )
+        .merge(share::router())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

@@ -8,6 +8,8 @@ use serde::de::DeserializeOwned;
 
 use crate::home::{self, Addrs};
 
+pub use reqwest::{Method, Response};
+
 /// Why a command could not talk to its node.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -93,6 +95,63 @@ impl Client {
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
         let req = self.http.get(format!("{}{path}", self.base));
         Ok(self.send(req).await?.to_vec())
+    }
+
+    /// `method path` with a JSON `body`, and decode the JSON answer.
+    ///
+    /// # Errors
+    /// [`ClientError`] if the node does not answer or answers with an error.
+    pub async fn send_json<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .json(body);
+        let body = self.send(req).await?;
+        serde_json::from_slice(&body).map_err(|e| ClientError::Api {
+            status: 200,
+            message: format!("unexpected answer: {e}"),
+        })
+    }
+
+    /// `GET path` with no overall time limit but `limit`, for answers that stream (read them
+    /// with `Response::chunk`).
+    ///
+    /// # Errors
+    /// [`ClientError`] if the node does not answer or answers with an error.
+    pub async fn get_stream(
+        &self,
+        path: &str,
+        limit: Duration,
+    ) -> Result<reqwest::Response, ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(limit)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| ClientError::Unreachable {
+                addr: self.addrs.api.clone(),
+                error: e.to_string(),
+            })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp.bytes().await.unwrap_or_default();
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            message,
+        })
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<axum::body::Bytes, ClientError> {

@@ -8,5 +8,6 @@ pub mod events;
 pub mod home;
 pub mod metrics;
 pub mod node;
+pub mod share;
 
 pub use node::{UpOptions, run};

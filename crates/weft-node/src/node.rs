@@ -77,7 +77,7 @@ impl UpOptions {
 
 /// Migrations of every crate that keeps tables in the node's database.
 pub fn migrations() -> Vec<Migration> {
-    Vec::new()
+    crate::share::migrations()
 }
 
 /// Runs a node until SIGINT or SIGTERM.
@@ -124,9 +124,15 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     let (net, mut net_events, net_task) = Network::spawn(key, settings, &mut registry)?;
     info!(peer_id = %net.local_peer_id, api = %api_addr, home = %home.dir().display(), role = %config.role, "node starting");
     let overlay_config = OverlayConfig::new(&net.local_peer_id, config.role, directory);
-    // Nothing answers flood queries from local content yet (the file-sharing layer will):
-    // the match-request receiver is dropped.
-    let (overlay, _matches) = Overlay::spawn(&net, overlay_config)?;
+    let (overlay, matches) = Overlay::spawn(&net, overlay_config)?;
+    let share = crate::share::Share::start(
+        home.db_path(),
+        home.dir(),
+        net.clone(),
+        overlay.clone(),
+        config.share.clone(),
+        matches,
+    )?;
 
     let (events, _) = broadcast::channel(256);
     let state = Arc::new(ApiState {
@@ -144,6 +150,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
             role: config.role.as_str(),
         },
         overlay: overlay.clone(),
+        share,
     });
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api_task = tokio::spawn(async move {

@@ -2,7 +2,10 @@
 
 mod demo;
 mod dht;
+mod get;
 mod info;
+mod search;
+mod share;
 
 use std::path::PathBuf;
 
@@ -29,10 +32,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Peers(a) => info::peers(&home, a.json).await,
         Commands::Demo(a) => demo::run(a).await,
         Commands::Dht(c) => dht::run(&home, c).await,
+        Commands::Share(a) => share::share(&home, a).await,
+        Commands::Unshare(a) => share::unshare(&home, a).await,
+        Commands::Shared(a) => share::shared(&home, a.json).await,
+        Commands::Search(a) => search::run(&home, a).await,
+        Commands::Get(a) => get::run(&home, a).await,
     }
 }
 
 /// The client for the node on `home`.
-fn client(home: &PathBuf) -> anyhow::Result<weft_node::client::Client> {
+fn client(home: &Path) -> anyhow::Result<weft_node::client::Client> {
     Ok(weft_node::client::Client::for_home(home)?)
 }

@@ -1,0 +1,141 @@
+//! `weft share`, `weft unshare`, `weft shared`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+use weft_node::client::{ClientError, Method};
+
+use super::client;
+use crate::cli::{ShareArgs, UnshareArgs};
+
+/// How often the indexing progress is polled.
+const POLL: Duration = Duration::from_millis(150);
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    Ok(std::env::current_dir()
+        .context("cannot read the current folder")?
+        .join(p))
+}
+
+/// `weft share PATH...`.
+pub async fn share(home: &PathBuf, args: ShareArgs) -> anyhow::Result<()> {
+    let mut paths = Vec::with_capacity(args.paths.len());
+    for p in &args.paths {
+        if std::fs::symlink_metadata(p).is_err() {
+            bail!("{}: no such file or folder", p.display());
+        }
+        paths.push(absolute(p)?);
+    }
+    let c = client(home)?;
+    let started: Value = c
+        .send_json(Method::POST, "/v0/share", &json!({ "paths": paths }))
+        .await?;
+    let job = started.get("job").and_then(Value::as_u64).unwrap_or(0);
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0).with_style(
+            ProgressStyle::with_template(
+                "indexing {wide_bar} {bytes}/{total_bytes} {binary_bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    };
+    let status = loop {
+        let s: Value = c.get("/v0/share").await?;
+        let n = |k: &str| s.get(k).and_then(Value::as_u64).unwrap_or(0);
+        if s.get("job").and_then(Value::as_u64) != Some(job) {
+            // Another job took over the status; ours is queued or done.
+            tokio::time::sleep(POLL).await;
+            continue;
+        }
+        bar.set_length(n("bytes_total"));
+        bar.set_position(n("bytes_done"));
+        bar.set_message(format!("{}/{} files", n("files_done"), n("files_total")));
+        match s.get("state").and_then(Value::as_str) {
+            Some("done" | "failed") => break s,
+            _ => tokio::time::sleep(POLL).await,
+        }
+    };
+    bar.finish_and_clear();
+    if status.get("state").and_then(Value::as_str) == Some("failed") {
+        let e = status.get("error").and_then(Value::as_str).unwrap_or("?");
+        bail!("indexing failed: {e}");
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+        return Ok(());
+    }
+    let n = |k: &str| status.get(k).and_then(Value::as_u64).unwrap_or(0);
+    println!(
+        "shared: {} files hashed, {} unchanged, {} removed",
+        n("files_hashed"),
+        n("files_unchanged"),
+        n("files_removed")
+    );
+    let unreadable = status
+        .get("unreadable")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if n("unreadable_count") > 0 {
+        println!("{} files could not be read:", n("unreadable_count"));
+        for u in &unreadable {
+            let s = |k: &str| u.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            println!("  {}: {}", s("path"), s("reason"));
+        }
+    }
+    Ok(())
+}
+
+/// `weft unshare PATH`.
+pub async fn unshare(home: &PathBuf, args: UnshareArgs) -> anyhow::Result<()> {
+    let path = absolute(&args.path)?;
+    let c = client(home)?;
+    let root: Value = match c
+        .send_json(Method::DELETE, "/v0/share", &json!({ "path": path }))
+        .await
+    {
+        Ok(v) => v,
+        Err(ClientError::Api { status: 404, .. }) => {
+            bail!(
+                "{} is not shared; `weft shared` lists what is",
+                path.display()
+            )
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.json {
+        println!("{root}");
+    } else {
+        let n = root.get("files").and_then(Value::as_u64).unwrap_or(0);
+        println!("no longer sharing {} ({n} files)", path.display());
+    }
+    Ok(())
+}
+
+/// `weft shared`.
+pub async fn shared(home: &PathBuf, json: bool) -> anyhow::Result<()> {
+    let roots: Value = client(home)?.get("/v0/shared").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&roots)?);
+        return Ok(());
+    }
+    let roots = roots.as_array().cloned().unwrap_or_default();
+    if roots.is_empty() {
+        println!("nothing shared; share files with `weft share PATH...`");
+    }
+    for r in roots {
+        let path = r.get("path").and_then(Value::as_str).unwrap_or("");
+        let files = r.get("files").and_then(Value::as_u64).unwrap_or(0);
+        let bytes = r.get("bytes").and_then(Value::as_u64).unwrap_or(0);
+        println!("{path}  {files} files  {}", indicatif::HumanBytes(bytes));
+    }
+    Ok(())
+}

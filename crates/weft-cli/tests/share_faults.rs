@@ -1,0 +1,204 @@
+//! Downloads under faults, with real processes on loopback: sources killed mid-download,
+//! sources that corrupt data, a downloader killed and restarted, and the user errors of
+//! `weft share` and `weft get`.
+//!
+//! Sources are slowed down with `[share] upload_rate` so that the faults land mid-transfer;
+//! corrupting sources use the test-only `WEFT_TEST_CORRUPT=every|1in50`.
+
+mod common;
+mod share_support;
+
+use std::time::Duration;
+
+use common::{Node, one_error_line, poll, weft};
+use share_support::*;
+
+/// Upload rate of the slowed sources: 2 MB/s each.
+const SLOW: &str = "[share]\nupload_rate = 2000000\n";
+
+/// `n` sources sharing `data` (with per-source env and config), and a downloader, joined
+/// through the first source.
+fn network(
+    tmp: &std::path::Path,
+    data: &[u8],
+    sources: &[(&[(&str, &str)], Option<&str>)],
+) -> (Vec<Node>, Node) {
+    let mut nodes: Vec<Node> = Vec::new();
+    for (i, (env, config)) in sources.iter().enumerate() {
+        let boot = nodes.first().map(Node::tcp_addr);
+        let extra: Vec<&str> = match &boot {
+            Some(b) => vec!["--bootstrap", b.as_str()],
+            None => Vec::new(),
+        };
+        let n = start(&tmp.join(format!("src{i}")), &extra, env, *config);
+        let folder = n.home.join("files");
+        write_file(&folder, "sample.bin", data);
+        share(&n, &folder);
+        nodes.push(n);
+    }
+    let boot = nodes[0].tcp_addr();
+    let dl = start(&tmp.join("dl"), &["--bootstrap", &boot], &[], None);
+    (nodes, dl)
+}
+
+/// Searches from `dl` until every source is known (so `weft get` uses them all at once).
+fn learn_sources(dl: &Node, hash: &str, n: u64) {
+    search_until(dl, "sample", "flood", hash, n);
+}
+
+#[test]
+fn killing_two_of_three_sources_mid_download_still_completes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = sample(24 << 20, 7);
+    let hash = hash_of(&data);
+    let slow: (&[(&str, &str)], Option<&str>) = (&[], Some(SLOW));
+    let (mut sources, dl) = network(tmp.path(), &data, &[slow, slow, slow]);
+    learn_sources(&dl, &hash, 3);
+    let out = dl.home.join("out.bin");
+    let home = dl.home.clone();
+    let hash2 = hash.clone();
+    let out2 = out.clone();
+    let getter = std::thread::spawn(move || {
+        let o = weft(
+            &home,
+            &["get", &hash2, "-o", out2.to_str().unwrap(), "--json"],
+        );
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            o.stdout,
+        )
+    });
+    poll(Duration::from_secs(60), "a quarter downloaded", || {
+        let s = download_status(&dl, &hash)?;
+        (s["bytes"].as_u64()? > (data.len() / 4) as u64).then_some(())
+    });
+    kill9(sources.remove(2));
+    kill9(sources.remove(1));
+    let (ok, err, stdout) = getter.join().unwrap();
+    assert!(ok, "get failed: {err}");
+    let v: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    assert!(v["sources_used"].as_u64().unwrap() >= 2, "{v}");
+    assert!(std::fs::read(&out).unwrap() == data, "file differs");
+    assert!(partial_files(&dl).is_empty());
+}
+
+#[test]
+fn corrupting_sources_are_banned_and_no_bad_byte_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = sample(64 << 20, 9);
+    let hash = hash_of(&data);
+    let every: (&[(&str, &str)], Option<&str>) = (&[("WEFT_TEST_CORRUPT", "every")], None);
+    let some: (&[(&str, &str)], Option<&str>) = (&[("WEFT_TEST_CORRUPT", "1in50")], None);
+    let honest: (&[(&str, &str)], Option<&str>) = (&[], None);
+    let (sources, dl) = network(tmp.path(), &data, &[honest, every, some]);
+    learn_sources(&dl, &hash, 3);
+    let out = dl.home.join("out.bin");
+    let (ok, v, err) = get(&dl, &hash, &out, &[]);
+    assert!(ok, "get failed: {err}");
+    assert!(
+        std::fs::read(&out).unwrap() == data,
+        "file differs: a bad byte was written"
+    );
+    let status = download_status(&dl, &hash).expect("status");
+    let banned: Vec<String> = status["banned_peers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        banned.contains(&sources[1].peer_id()),
+        "corrupt-every not banned: {status}"
+    );
+    assert!(
+        !banned.contains(&sources[0].peer_id()),
+        "honest source banned: {status}"
+    );
+    assert_eq!(v["bytes"].as_u64(), Some(data.len() as u64));
+}
+
+#[test]
+fn downloader_killed_and_restarted_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = sample(24 << 20, 11);
+    let hash = hash_of(&data);
+    let slow: (&[(&str, &str)], Option<&str>) = (&[], Some(SLOW));
+    let (sources, mut dl) = network(tmp.path(), &data, &[slow, slow]);
+    let boot = sources[0].tcp_addr();
+    let out = tmp.path().join("out.bin");
+    let mut resumed_any = false;
+    for round in 0..3u64 {
+        learn_sources(&dl, &hash, 2);
+        let home = dl.home.clone();
+        let (h, o) = (hash.clone(), out.clone());
+        let getter = std::thread::spawn(move || {
+            weft(&home, &["get", &h, "-o", o.to_str().unwrap(), "--json"])
+        });
+        // Kill at a different point each round.
+        let at = (data.len() as u64) * (round + 1) / 5;
+        poll(Duration::from_secs(60), "download progress", || {
+            let s = download_status(&dl, &hash)?;
+            if s["resumed_bytes"].as_u64()? > 0 {
+                resumed_any = true;
+            }
+            (s["bytes"].as_u64()? > at).then_some(())
+        });
+        kill9(dl);
+        let _ = getter.join();
+        dl = start(&tmp.path().join("dl"), &["--bootstrap", &boot], &[], None);
+    }
+    learn_sources(&dl, &hash, 2);
+    let (ok, v, err) = get(&dl, &hash, &out, &[]);
+    assert!(ok, "final get failed: {err}");
+    assert!(std::fs::read(&out).unwrap() == data, "file differs");
+    let status = download_status(&dl, &hash).unwrap();
+    assert!(
+        resumed_any || status["resumed_bytes"].as_u64().unwrap() > 0,
+        "never resumed: {status}"
+    );
+    assert!(partial_files(&dl).is_empty(), "{:?}", partial_files(&dl));
+    assert_eq!(v["bytes"].as_u64(), Some(data.len() as u64));
+    drop(sources);
+}
+
+#[test]
+fn user_errors_get_one_line_and_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = start(&tmp.path().join("n"), &[], &[], None);
+    let line = one_error_line(&weft(&n.home, &["share", "/no/such/folder"]));
+    assert!(line.contains("no such file or folder"), "{line}");
+    let line = one_error_line(&weft(&n.home, &["get", "xyz"]));
+    assert!(line.contains("not a content hash"), "{line}");
+    let unknown = "ab".repeat(32);
+    let out = tmp.path().join("x.bin");
+    let line = one_error_line(&weft(
+        &n.home,
+        &[
+            "get",
+            &unknown,
+            "-o",
+            out.to_str().unwrap(),
+            "--timeout",
+            "2",
+        ],
+    ));
+    assert!(line.contains("no source found"), "{line}");
+    std::fs::write(&out, b"keep me").unwrap();
+    let line = one_error_line(&weft(
+        &n.home,
+        &["get", &unknown, "-o", out.to_str().unwrap()],
+    ));
+    assert!(
+        line.contains("exists") && line.contains("--force"),
+        "{line}"
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    let line = one_error_line(&weft(
+        &n.home,
+        &["get", &unknown, "-o", "/no/such/folder/x.bin"],
+    ));
+    assert!(line.contains("cannot write"), "{line}");
+    let line = one_error_line(&weft(&n.home, &["unshare", "/no/such/folder"]));
+    assert!(line.contains("not shared"), "{line}");
+}

@@ -1,0 +1,78 @@
+//! File sharing through each location model, with real processes on loopback: a file shared
+//! on two leaves is found from a third leaf through flooding, the directory and the DHT, and
+//! downloaded byte-identical; then the directory node dies and flood and DHT search still
+//! answer.
+//!
+//! Network: one directory server, two ultrapeers, five leaves (all with `--directory`).
+
+mod common;
+mod share_support;
+
+use common::Node;
+use share_support::*;
+
+#[test]
+fn each_model_finds_and_downloads_then_survives_directory_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = start(&tmp.path().join("dir"), &["--role", "directory"], &[], None);
+    let dir_addr = dir.tcp_addr();
+    let boot = ["--bootstrap", dir_addr.as_str()];
+    let up = |name: &str| {
+        start(
+            &tmp.path().join(name),
+            &[boot[0], boot[1], "--role", "ultrapeer"],
+            &[],
+            None,
+        )
+    };
+    let u1 = up("u1");
+    let u2 = up("u2");
+    let leaf = |name: &str| -> Node {
+        start(
+            &tmp.path().join(name),
+            &[boot[0], boot[1], "--directory", dir_addr.as_str()],
+            &[],
+            None,
+        )
+    };
+    let a = leaf("a");
+    let b = leaf("b");
+    let searchers = [leaf("c"), leaf("d"), leaf("e")];
+
+    let data = sample(6 << 20, 1);
+    let hash = hash_of(&data);
+    let name = "blue-train-take-two.flac";
+    for n in [&a, &b] {
+        let folder = n.home.join("music");
+        write_file(&folder, name, &data);
+        let report = share(n, &folder);
+        assert_eq!(report["files_hashed"], 1, "{report}");
+    }
+
+    for (via, node) in ["flood", "directory", "dht"].iter().zip(&searchers) {
+        let found = search_until(node, "blue train", via, &hash, 2);
+        assert_eq!(found["size"].as_u64(), Some(data.len() as u64), "{found}");
+        assert!(
+            found["names"].as_array().unwrap().iter().any(|n| n == name),
+            "{found}"
+        );
+        let out = node.home.join(format!("got-{via}.flac"));
+        let (ok, v, err) = get(node, &hash, &out, &[]);
+        assert!(ok, "get via {via} failed: {err}");
+        assert_eq!(v["hash"], hash.as_str());
+        assert_eq!(v["bytes"].as_u64(), Some(data.len() as u64));
+        assert!(v["sources_used"].as_u64().unwrap() >= 1, "{v}");
+        assert!(std::fs::read(&out).unwrap() == data, "{via}: file differs");
+        assert!(partial_files(node).is_empty(), "{:?}", partial_files(node));
+    }
+
+    // The directory dies: flood and DHT still answer (from a leaf that searched nothing yet).
+    kill9(dir);
+    let u1_addr = u1.tcp_addr();
+    let f = start(&tmp.path().join("f"), &["--bootstrap", &u1_addr], &[], None);
+    for via in ["flood", "dht"] {
+        let found = search_until(&f, "train", via, &hash, 2);
+        assert_eq!(found["size"].as_u64(), Some(data.len() as u64));
+    }
+    drop((u1, u2));
+}

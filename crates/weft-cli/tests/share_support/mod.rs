@@ -1,0 +1,163 @@
+//! Helpers for the file-sharing tests: nodes with extra environment and config, sample
+//! files, and the share/search/get commands.
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{Node, poll, weft, weft_bin};
+
+/// Starts `weft up` on loopback in `home` with `extra` flags, `env` variables and, if given,
+/// a `config.toml`.
+pub fn start(home: &Path, extra: &[&str], env: &[(&str, &str)], config: Option<&str>) -> Node {
+    std::fs::create_dir_all(home).expect("create home");
+    if let Some(c) = config {
+        std::fs::write(home.join("config.toml"), c).expect("write config.toml");
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(home.join("test-node.log"))
+        .expect("log file");
+    let mut cmd = Command::new(weft_bin());
+    cmd.arg("--home")
+        .arg(home)
+        .args([
+            "up",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api",
+            "127.0.0.1:0",
+            "--no-mdns",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "info,libp2p=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("weft up starts");
+    let mut node = Node {
+        home: home.to_path_buf(),
+        child,
+    };
+    node.wait_ready();
+    node
+}
+
+/// Deterministic pseudo-random bytes (xorshift), different for each `seed`.
+pub fn sample(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Writes `bytes` to `dir/name` and returns the path.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("create folder");
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).expect("write sample");
+    p
+}
+
+/// The content hash of `bytes` (BLAKE3, lowercase hex), as weft prints it.
+pub fn hash_of(bytes: &[u8]) -> String {
+    weft_core::id::Key256::hash(bytes).to_string()
+}
+
+/// `weft share PATH --json`, asserting success.
+pub fn share(node: &Node, path: &Path) -> Value {
+    let out = weft(
+        &node.home,
+        &["share", path.to_str().expect("utf-8"), "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "weft share failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("share --json is JSON")
+}
+
+/// `weft search WORDS --via VIA --json` once.
+pub fn search(node: &Node, words: &str, via: &str, timeout: u64) -> Vec<Value> {
+    let t = timeout.to_string();
+    let mut args = vec!["search"];
+    args.extend(words.split(' '));
+    args.extend(["--via", via, "--timeout", &t, "--json"]);
+    let out = weft(&node.home, &args);
+    if !out.status.success() {
+        return Vec::new();
+    }
+    serde_json::from_slice::<Value>(&out.stdout)
+        .ok()
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// Searches until `hash` is found with at least `sources` sources (bounded).
+pub fn search_until(node: &Node, words: &str, via: &str, hash: &str, sources: u64) -> Value {
+    poll(
+        Duration::from_secs(90),
+        &format!("{via} search for {words}"),
+        || {
+            search(node, words, via, 3).into_iter().find(|r| {
+                r["hash"].as_str() == Some(hash) && r["sources"].as_u64().unwrap_or(0) >= sources
+            })
+        },
+    )
+}
+
+/// `weft get HASH -o OUT --json`; returns (success, stdout JSON or Null, stderr).
+pub fn get(node: &Node, hash: &str, out: &Path, extra: &[&str]) -> (bool, Value, String) {
+    let mut args = vec!["get", hash, "-o", out.to_str().expect("utf-8"), "--json"];
+    args.extend(extra);
+    let o = weft(&node.home, &args);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (
+        o.status.success(),
+        v,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The node's view of the download of `hash`.
+pub fn download_status(node: &Node, hash: &str) -> Option<Value> {
+    let addrs = crate::common::addrs(&node.home)?;
+    let api = addrs["api"].as_str()?.to_string();
+    let token = std::fs::read_to_string(node.home.join("api.token")).ok()?;
+    let (status, body) =
+        crate::common::http_get(&api, &format!("/v0/downloads/{hash}"), Some(token.trim()));
+    (status == 200)
+        .then(|| serde_json::from_str(&body).ok())
+        .flatten()
+}
+
+/// Files left in the node's `downloads/` folder.
+pub fn partial_files(node: &Node) -> Vec<String> {
+    std::fs::read_dir(node.home.join("downloads"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Kills the node with SIGKILL and waits for it.
+pub fn kill9(mut node: Node) {
+    let _ = node.child.kill();
+    let _ = node.child.wait();
+}

@@ -1,0 +1,484 @@
+//! `/weft/content/1`: verified ranges over libp2p streams.
+//!
+//! One stream per request. The downloader writes a [`TransferRequest`] frame; the provider
+//! answers with a [`TransferResponse`] frame and, after `Slice`, exactly `encoded_len` bytes of
+//! bao slice read from the shared file (rechecked first, checked against its hash tree while it
+//! is encoded), then closes the stream. The downloader verifies the slice against the content
+//! hash before it returns a single byte ([`fetch`]).
+//!
+//! Uploads are bounded by [`Uploads`]: a number of slots for all downloaders together, a fair
+//! share of them per downloader when several want them (the others are answered `Busy`), and
+//! an optional token-bucket rate limit that every upload draws from in turn (the bucket's lock
+//! is FIFO, so downloaders are served alternately).
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p_stream::Control;
+use serde::Serialize;
+use tracing::debug;
+use weft_core::config::ShareConfig;
+use weft_core::id::Key256;
+use weft_net::framing::{read_frame, write_frame};
+use weft_net::libp2p::StreamProtocol;
+use weft_net::{Command, PeerId};
+use weft_share::index::Index;
+use weft_share::verify::{self, Outboard};
+use weft_share::wire::{
+    self, MAX_TRANSFER_FRAME, TransferError, TransferRequest, TransferResponse,
+};
+
+use super::{Share, ShareError};
+
+/// The protocol name.
+pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/content/1");
+/// Inbound requests being read or served at once (beyond the slots, requests get `Busy`).
+const MAX_INBOUND: usize = 256;
+/// Time a downloader has to send its request.
+const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time one upload may take before the provider gives up on a slow reader.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
+/// Bytes written per rate-limit grant.
+const WRITE_CHUNK: usize = 64 * 1024;
+/// Hash trees kept in memory for serving.
+const OUTBOARD_CACHE: usize = 8;
+/// Suggested wait for a downloader told `Busy`.
+const BUSY_RETRY_MS: u32 = 500;
+/// Time to reach a provider that is not connected.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Test-only fault injection: flip a byte in the slices sent (`WEFT_TEST_CORRUPT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Corruption {
+    /// Honest.
+    None,
+    /// Every slice is corrupted.
+    Every,
+    /// One slice in this many is corrupted.
+    OneIn(u64),
+}
+
+impl Corruption {
+    /// Reads `WEFT_TEST_CORRUPT` (`every` or `1in50`; anything else is honest).
+    pub fn from_env() -> Self {
+        match std::env::var("WEFT_TEST_CORRUPT").as_deref() {
+            Ok("every") => Corruption::Every,
+            Ok("1in50") => Corruption::OneIn(50),
+            _ => Corruption::None,
+        }
+    }
+}
+
+/// Counters of what this node uploaded.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct UploadStats {
+    /// Slices sent.
+    pub slices: u64,
+    /// Bytes of slices sent.
+    pub bytes: u64,
+    /// Requests answered `Busy`.
+    pub busy: u64,
+    /// Slices corrupted on purpose (`WEFT_TEST_CORRUPT`).
+    pub corrupted: u64,
+}
+
+struct Bucket {
+    rate: u64,
+    tokens: f64,
+    last: Instant,
+}
+
+/// Upload slots, fairness and rate.
+pub struct Uploads {
+    slots: u32,
+    per_peer: u32,
+    active: Mutex<BTreeMap<PeerId, u32>>,
+    bucket: Option<tokio::sync::Mutex<Bucket>>,
+    corruption: Corruption,
+    served: AtomicU64,
+    bytes: AtomicU64,
+    busy: AtomicU64,
+    corrupted: AtomicU64,
+    outboards: Mutex<Vec<std::sync::Arc<Outboard>>>,
+}
+
+/// A granted upload slot; freed on drop.
+pub struct Slot<'a> {
+    uploads: &'a Uploads,
+    peer: PeerId,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut active = self
+            .uploads
+            .active
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = active.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                active.remove(&self.peer);
+            }
+        }
+    }
+}
+
+impl Uploads {
+    /// Slots and rate from `config`.
+    pub fn new(config: &ShareConfig, corruption: Corruption) -> Self {
+        Uploads {
+            slots: config.upload_slots.max(1),
+            per_peer: config.upload_slots_per_peer.max(1),
+            active: Mutex::new(BTreeMap::new()),
+            bucket: (config.upload_rate > 0).then(|| {
+                tokio::sync::Mutex::new(Bucket {
+                    rate: config.upload_rate,
+                    tokens: 0.0,
+                    last: Instant::now(),
+                })
+            }),
+            corruption,
+            served: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
+            corrupted: AtomicU64::new(0),
+            outboards: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A slot for `peer`, unless all are taken or `peer` holds its fair share while others
+    /// are served: with `n` downloaders active, each may hold `slots / n` (at least one, at
+    /// most `upload_slots_per_peer`).
+    pub fn admit(&self, peer: PeerId) -> Option<Slot<'_>> {
+        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
+        let total: u32 = active.values().sum();
+        let holders = u32::try_from(active.len() + usize::from(!active.contains_key(&peer)))
+            .unwrap_or(u32::MAX);
+        let fair = (self.slots / holders.max(1)).clamp(1, self.per_peer);
+        let mine = active.get(&peer).copied().unwrap_or(0);
+        if total >= self.slots || mine >= fair {
+            self.busy.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        *active.entry(peer).or_insert(0) += 1;
+        Some(Slot {
+            uploads: self,
+            peer,
+        })
+    }
+
+    /// Waits until `bytes` may be sent under the rate limit.
+    async fn grant(&self, bytes: usize) {
+        let Some(bucket) = &self.bucket else { return };
+        let mut b = bucket.lock().await;
+        let now = Instant::now();
+        let rate = b.rate as f64;
+        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(rate);
+        b.last = now;
+        let want = bytes as f64;
+        if b.tokens < want {
+            let wait = Duration::from_secs_f64((want - b.tokens) / rate);
+            tokio::time::sleep(wait).await;
+            b.tokens = want;
+            b.last = Instant::now();
+        }
+        b.tokens -= want;
+    }
+
+    /// Whether the next slice is to be corrupted (test fault injection).
+    fn corrupt_next(&self) -> bool {
+        let n = self.served.fetch_add(1, Ordering::Relaxed) + 1;
+        match self.corruption {
+            Corruption::None => false,
+            Corruption::Every => true,
+            Corruption::OneIn(k) => n % k == 0,
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> UploadStats {
+        UploadStats {
+            slices: self.served.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            busy: self.busy.load(Ordering::Relaxed),
+            corrupted: self.corrupted.load(Ordering::Relaxed),
+        }
+    }
+
+    fn cached_outboard(&self, hash: &Key256) -> Option<std::sync::Arc<Outboard>> {
+        let cache = self.outboards.lock().unwrap_or_else(|p| p.into_inner());
+        cache.iter().find(|o| o.root == *hash).cloned()
+    }
+
+    fn cache_outboard(&self, outboard: std::sync::Arc<Outboard>) {
+        let mut cache = self.outboards.lock().unwrap_or_else(|p| p.into_inner());
+        cache.retain(|o| o.root != outboard.root);
+        if cache.len() >= OUTBOARD_CACHE {
+            cache.remove(0);
+        }
+        cache.push(outboard);
+    }
+}
+
+/// Serves `/weft/content/1` until the swarm stops.
+pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
+    let mut control = share.net().stream_control();
+    let mut incoming = control
+        .accept(PROTOCOL)
+        .map_err(|_| ShareError::AlreadyRegistered("/weft/content/1"))?;
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
+    tokio::spawn(async move {
+        while let Some((peer, stream)) = incoming.next().await {
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                debug!(%peer, "content request dropped: too many inbound");
+                continue;
+            };
+            let share = share.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                if let Err(e) = serve_one(&share, peer, stream).await {
+                    debug!(%peer, "content request: {e}");
+                }
+            });
+        }
+    });
+    Ok(())
+}
+
+async fn serve_one(
+    share: &Share,
+    peer: PeerId,
+    mut stream: weft_net::libp2p::Stream,
+) -> Result<(), String> {
+    let frame = tokio::time::timeout(
+        REQUEST_READ_TIMEOUT,
+        read_frame(&mut stream, MAX_TRANSFER_FRAME),
+    )
+    .await
+    .map_err(|_| "request timed out".to_string())?
+    .map_err(|e| e.to_string())?;
+    let request: TransferRequest =
+        wire::decode(&frame, MAX_TRANSFER_FRAME).map_err(|e| e.to_string())?;
+    let uploads = &share.inner.uploads;
+    let Some(_slot) = uploads.admit(peer) else {
+        let busy = TransferResponse::Error(TransferError::Busy {
+            retry_after_ms: BUSY_RETRY_MS,
+        });
+        return send_header(&mut stream, &busy).await;
+    };
+    let TransferRequest::Range { hash, start, end } = request;
+    let s = share.clone();
+    let encoded = tokio::task::spawn_blocking(move || encode(&s, hash, start..end))
+        .await
+        .map_err(|e| e.to_string())?;
+    let (size, mut slice) = match encoded {
+        Ok(v) => v,
+        Err(err) => return send_header(&mut stream, &TransferResponse::Error(err)).await,
+    };
+    if uploads.corrupt_next()
+        && let Some(last) = slice.last_mut()
+    {
+        *last ^= 0x5a;
+        uploads.corrupted.fetch_add(1, Ordering::Relaxed);
+    }
+    let header = TransferResponse::Slice {
+        size,
+        start,
+        end,
+        encoded_len: slice.len() as u64,
+    };
+    let send = async {
+        send_header(&mut stream, &header).await?;
+        for chunk in slice.chunks(WRITE_CHUNK) {
+            uploads.grant(chunk.len()).await;
+            stream.write_all(chunk).await.map_err(|e| e.to_string())?;
+        }
+        stream.close().await.map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(UPLOAD_TIMEOUT, send)
+        .await
+        .map_err(|_| "upload timed out".to_string())??;
+    uploads
+        .bytes
+        .fetch_add(slice.len() as u64, Ordering::Relaxed);
+    Ok(())
+}
+
+async fn send_header(
+    stream: &mut weft_net::libp2p::Stream,
+    header: &TransferResponse,
+) -> Result<(), String> {
+    let bytes = weft_core::wire::encode(header, MAX_TRANSFER_FRAME).map_err(|e| e.to_string())?;
+    write_frame(stream, &bytes).await.map_err(|e| e.to_string())
+}
+
+/// Reads and encodes the slice for `range` of `hash` from the shared file (blocking).
+fn encode(share: &Share, hash: Key256, range: Range<u64>) -> Result<(u64, Vec<u8>), TransferError> {
+    let (path, outboard) = {
+        let conn = share.db();
+        let index = Index::new(&conn);
+        let path = index
+            .recheck(&hash)
+            .map_err(|_| TransferError::Internal)?
+            .ok_or(TransferError::NotFound)?;
+        let outboard = match share.inner.uploads.cached_outboard(&hash) {
+            Some(o) => o,
+            None => {
+                let o = index
+                    .outboard(&hash)
+                    .map_err(|_| TransferError::Internal)?
+                    .ok_or(TransferError::NotFound)?;
+                let o = std::sync::Arc::new(o);
+                share.inner.uploads.cache_outboard(o.clone());
+                o
+            }
+        };
+        (path, outboard)
+    };
+    let size = outboard.size;
+    let len = verify::encoded_len(size, range.clone()).map_err(|_| TransferError::BadRange)?;
+    let file = std::fs::File::open(&path).map_err(|_| TransferError::NotFound)?;
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    verify::encode_range(&file, &outboard, range, &mut out).map_err(|e| match e {
+        verify::ServeError::OutOfBounds { .. } => TransferError::BadRange,
+        verify::ServeError::Changed => TransferError::NotFound,
+        verify::ServeError::Io(_) => TransferError::Internal,
+    })?;
+    Ok((size, out))
+}
+
+/// How fetching a range failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// The peer could not be reached or the stream broke.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// The slice did not verify, or the header did not fit the request.
+    #[error("corrupt data")]
+    Corrupt,
+    /// The peer has no free upload slot.
+    #[error("busy")]
+    Busy,
+    /// The peer does not have the content.
+    #[error("not found")]
+    NotFound,
+}
+
+/// A verified range.
+#[derive(Debug)]
+pub struct Fetched {
+    /// The content size the provider stated (and the slice verified against).
+    pub size: u64,
+    /// Exactly the bytes of the range asked for.
+    pub bytes: Vec<u8>,
+}
+
+/// Makes sure `peer` is connected (dialing its known addresses) before a stream is opened.
+pub(crate) async fn connect(share: &Share, peer: PeerId) -> Result<(), FetchError> {
+    let key = peer.to_string();
+    if share.net().state().peers.contains_key(&key) {
+        return Ok(());
+    }
+    let addrs = share.overlay().addresses(&peer);
+    if addrs.is_empty() {
+        return Err(FetchError::Unreachable("no known address".into()));
+    }
+    share
+        .net()
+        .send(Command::Dial {
+            peer,
+            addrs,
+            source: weft_core::peer::Discovery::Peer,
+        })
+        .await;
+    let deadline = Instant::now() + CONNECT_TIMEOUT;
+    while Instant::now() < deadline {
+        if share.net().state().peers.contains_key(&key) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(FetchError::Unreachable("dial timed out".into()))
+}
+
+/// Fetches and verifies `range` of `hash` from `peer`. With `size` unknown (`None`), the
+/// provider's stated size is used for verification: check it with a second range that
+/// reaches the end of the content before trusting it (see [`probe_size`]).
+///
+/// # Errors
+/// [`FetchError`] saying what went wrong.
+pub async fn fetch(
+    share: &Share,
+    peer: PeerId,
+    hash: Key256,
+    size: Option<u64>,
+    range: Range<u64>,
+) -> Result<Fetched, FetchError> {
+    connect(share, peer).await?;
+    let mut control: Control = share.net().stream_control();
+    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, control.open_stream(peer, PROTOCOL))
+        .await
+        .map_err(|_| FetchError::Unreachable("stream open timed out".into()))?
+        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+    let request = TransferRequest::Range {
+        hash,
+        start: range.start,
+        end: range.end,
+    };
+    let bytes = weft_core::wire::encode(&request, MAX_TRANSFER_FRAME)
+        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+    let unreachable = |e: weft_net::framing::FrameError| FetchError::Unreachable(e.to_string());
+    write_frame(&mut stream, &bytes)
+        .await
+        .map_err(unreachable)?;
+    let header = read_frame(&mut stream, MAX_TRANSFER_FRAME)
+        .await
+        .map_err(unreachable)?;
+    let response: TransferResponse =
+        wire::decode(&header, MAX_TRANSFER_FRAME).map_err(|_| FetchError::Corrupt)?;
+    let stated = match &response {
+        TransferResponse::Slice { size, .. } => *size,
+        TransferResponse::Error(TransferError::Busy { .. }) => return Err(FetchError::Busy),
+        TransferResponse::Error(_) => return Err(FetchError::NotFound),
+    };
+    let size = size.unwrap_or(stated);
+    let len = wire::expect_slice(&request, size, &response)
+        .map_err(|_| FetchError::Corrupt)?
+        .ok_or(FetchError::NotFound)?;
+    let mut encoded = vec![0u8; usize::try_from(len).map_err(|_| FetchError::Corrupt)?];
+    stream
+        .read_exact(&mut encoded)
+        .await
+        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+    let bytes = tokio::task::spawn_blocking(move || {
+        verify::decode_range(hash, size, range, &encoded).map_err(|_| FetchError::Corrupt)
+    })
+    .await
+    .map_err(|e| FetchError::Unreachable(e.to_string()))??;
+    Ok(Fetched { size, bytes })
+}
+
+/// The size of `hash` as `peer` states it, verified: the first byte is fetched with the stated
+/// size, then the last byte, whose position in the hash tree pins the size down.
+///
+/// # Errors
+/// [`FetchError`] if the peer fails either request or sends data that does not verify.
+pub async fn probe_size(share: &Share, peer: PeerId, hash: Key256) -> Result<u64, FetchError> {
+    let first = fetch(share, peer, hash, None, 0..1).await?;
+    if first.size > 1 {
+        fetch(
+            share,
+            peer,
+            hash,
+            Some(first.size),
+            first.size - 1..first.size,
+        )
+        .await?;
+    }
+    Ok(first.size)
+}

@@ -1,0 +1,691 @@
+//! `weft get`: downloads run by the node, so they go on (and resume) across invocations of
+//! the command and restarts of the node.
+//!
+//! A download first looks for providers ([`discover`]: sources remembered from recent
+//! searches, the DHT's providers of the hash, a flood query for `urn:<hash>`), learns and
+//! verifies the size from the first provider that answers ([`super::content::probe_size`]),
+//! then runs a [`Plan`]: ranges from every source in parallel, each verified on arrival
+//! ([`super::content::fetch`]) before it is written to `downloads/<hash>.part` in the data
+//! folder, synced, and only then recorded as verified in SQLite. A source that sends a bad
+//! range gets a strike and is banned at the plan's limit; one that vanishes is dropped and
+//! cooled down while the discovery keeps looking for others. When every piece is there, the
+//! whole file's hash is checked and the file is moved into place (a rename, so it appears
+//! whole or not at all); the node then indexes it, which makes it a provider too.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use tracing::{info, warn};
+use weft_core::id::Key256;
+use weft_core::time::Time;
+use weft_net::PeerId;
+use weft_overlay::flood::Criteria;
+use weft_share::index::Index;
+use weft_share::transfer::{
+    AddSource, Config, PieceError, PieceIndex, PieceOutcome, Plan, ResumeState,
+};
+use weft_store::rusqlite::{OptionalExtension, params};
+
+use super::content::{self, FetchError};
+use super::{Share, open_db};
+
+/// Downloads remembered (running and finished); the oldest finished ones are forgotten.
+const MAX_DOWNLOADS: usize = 64;
+/// A vanished source is not asked again before this.
+const COOLDOWN: Duration = Duration::from_secs(30);
+/// How long a flood query for a hash collects hits.
+const FLOOD_WAIT: Duration = Duration::from_secs(3);
+/// Answers buffered from range requests.
+const RESULT_QUEUE: usize = 512;
+/// Time a download may go without any source once it started, at least.
+const MIN_STALL: Duration = Duration::from_secs(30);
+
+/// What `weft get` asks for.
+#[derive(Clone, Debug)]
+pub struct GetRequest {
+    /// The content.
+    pub hash: Key256,
+    /// Where the file goes (absolute).
+    pub out: PathBuf,
+    /// Replace `out` if it exists.
+    pub force: bool,
+    /// How long to look for a first source.
+    pub timeout: Duration,
+}
+
+/// A download's state, as `GET /v0/downloads/{hash}` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct DownloadStatus {
+    /// The content hash.
+    pub hash: String,
+    /// Where the file goes.
+    pub out: String,
+    /// `searching`, `downloading`, `verifying`, `done` or `failed`.
+    pub state: &'static str,
+    /// The content size, once known.
+    pub size: Option<u64>,
+    /// Bytes verified and written.
+    pub bytes: u64,
+    /// Bytes that were already there from an earlier run.
+    pub resumed_bytes: u64,
+    /// Bytes per second over the last seconds.
+    pub rate: f64,
+    /// Sources in use (not banned).
+    pub sources: usize,
+    /// Sources banned for sending bad data.
+    pub banned: usize,
+    /// Peer ids of the sources banned during this run.
+    pub banned_peers: Vec<String>,
+    /// Requests in flight.
+    pub in_flight: usize,
+    /// Estimated seconds to completion.
+    pub eta_secs: Option<f64>,
+    /// Sources that delivered verified data.
+    pub sources_used: usize,
+    /// Seconds since the download started.
+    pub seconds: f64,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// One download.
+pub struct Download {
+    status: Mutex<DownloadStatus>,
+    started: Instant,
+}
+
+impl Download {
+    /// Its current status.
+    pub fn status(&self) -> DownloadStatus {
+        let mut s = self
+            .status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if !matches!(s.state, "done" | "failed") {
+            s.seconds = self.started.elapsed().as_secs_f64();
+        }
+        s
+    }
+
+    fn update(&self, f: impl FnOnce(&mut DownloadStatus)) {
+        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    fn finished(&self) -> bool {
+        matches!(self.status().state, "done" | "failed")
+    }
+}
+
+/// The node's downloads, by hash.
+#[derive(Default)]
+pub struct Downloads {
+    map: Mutex<BTreeMap<Key256, Arc<Download>>>,
+}
+
+impl Share {
+    /// Starts downloading (or joins the running download of the same hash) and returns its
+    /// status.
+    ///
+    /// # Errors
+    /// A one-line reason: `out` not absolute, its folder missing, or `out` existing without
+    /// `force`.
+    pub fn start_download(&self, req: GetRequest) -> Result<DownloadStatus, String> {
+        let mut map = self
+            .inner
+            .downloads
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = map.get(&req.hash)
+            && !d.finished()
+        {
+            return Ok(d.status());
+        }
+        check_out(&req.out, req.force)?;
+        if map.len() >= MAX_DOWNLOADS {
+            let old: Vec<Key256> = map
+                .iter()
+                .filter(|(_, d)| d.finished())
+                .map(|(k, _)| *k)
+                .collect();
+            for k in old {
+                map.remove(&k);
+            }
+            if map.len() >= MAX_DOWNLOADS {
+                return Err(format!("{MAX_DOWNLOADS} downloads are running already"));
+            }
+        }
+        let d = Arc::new(Download {
+            status: Mutex::new(DownloadStatus {
+                hash: req.hash.to_string(),
+                out: req.out.display().to_string(),
+                state: "searching",
+                size: None,
+                bytes: 0,
+                resumed_bytes: 0,
+                rate: 0.0,
+                sources: 0,
+                banned: 0,
+                banned_peers: Vec::new(),
+                in_flight: 0,
+                eta_secs: None,
+                sources_used: 0,
+                seconds: 0.0,
+                error: None,
+            }),
+            started: Instant::now(),
+        });
+        map.insert(req.hash, d.clone());
+        let first = d.status();
+        let share = self.clone();
+        tokio::spawn(async move {
+            let hash = req.hash;
+            let result = run(&share, &d, req).await;
+            let seconds = d.started.elapsed().as_secs_f64();
+            match result {
+                Ok(()) => {
+                    info!(%hash, seconds, "download complete");
+                    d.update(|s| {
+                        s.state = "done";
+                        s.seconds = seconds;
+                        s.in_flight = 0;
+                        s.eta_secs = None;
+                    });
+                }
+                Err(e) => {
+                    warn!(%hash, "download failed: {e}");
+                    d.update(|s| {
+                        s.state = "failed";
+                        s.error = Some(e);
+                        s.seconds = seconds;
+                    });
+                }
+            }
+        });
+        Ok(first)
+    }
+
+    /// The status of the download of `hash`, if there is one.
+    pub fn download_status(&self, hash: &Key256) -> Option<DownloadStatus> {
+        let map = self
+            .inner
+            .downloads
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.get(hash).map(|d| d.status())
+    }
+}
+
+fn check_out(out: &Path, force: bool) -> Result<(), String> {
+    if !out.is_absolute() {
+        return Err(format!("{} is not an absolute path", out.display()));
+    }
+    let parent = out.parent().unwrap_or(Path::new("/"));
+    if !parent.is_dir() {
+        return Err(format!("{}: no such folder", parent.display()));
+    }
+    if out.is_dir() {
+        return Err(format!("{} is a folder", out.display()));
+    }
+    if out.exists() && !force {
+        return Err(format!(
+            "{} exists; pass --force to replace it",
+            out.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Time since `t0` as protocol time.
+fn since(t0: Instant) -> Time {
+    Time::from_micros(u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
+
+fn instant_of(t0: Instant, t: Time) -> Instant {
+    t0 + Duration::from_micros(t.as_micros().min(u64::from(u32::MAX) * 1000))
+}
+
+async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String> {
+    let hash = req.hash;
+    if hash == Key256::hash(&[]) {
+        return place_bytes(&req.out, &[]).await;
+    }
+    if let Some(local) = local_copy(share, hash).await {
+        return copy_local(&local, &req.out, hash).await;
+    }
+    let (found_tx, mut found_rx) = mpsc::channel::<PeerId>(256);
+    let discovery = tokio::spawn(discover(share.clone(), hash, found_tx));
+    let _stop = AbortOnDrop(discovery.abort_handle());
+
+    // The size, from the first provider that proves it.
+    let deadline = Instant::now() + req.timeout;
+    let mut candidates: Vec<PeerId> = Vec::new();
+    // Sources whose probe failed, not probed again before the time given.
+    let mut failed: BTreeMap<PeerId, Instant> = BTreeMap::new();
+    // Sources whose probe did not verify: never asked again in this run.
+    let mut bad: BTreeSet<PeerId> = BTreeSet::new();
+    let size = loop {
+        let next = tokio::time::timeout_at(deadline.into(), found_rx.recv()).await;
+        let peer = match next {
+            Ok(Some(p)) => p,
+            Ok(None) | Err(_) => {
+                return Err(format!(
+                    "no source found for {hash} within {} s",
+                    req.timeout.as_secs()
+                ));
+            }
+        };
+        let waiting = failed.get(&peer).is_some_and(|t| *t > Instant::now());
+        if waiting || bad.contains(&peer) || candidates.contains(&peer) {
+            continue;
+        }
+        match content::probe_size(share, peer, hash).await {
+            Ok(size) => {
+                candidates.push(peer);
+                break size;
+            }
+            Err(e) => {
+                info!(%peer, %hash, "source refused or failed the size probe: {e}");
+                if e == FetchError::Corrupt {
+                    warn!(%peer, %hash, "source sent data that does not match the hash; banned");
+                    d.update(|s| s.banned_peers.push(peer.to_string()));
+                    bad.insert(peer);
+                }
+                failed.insert(peer, Instant::now() + Duration::from_secs(2));
+            }
+        }
+    };
+    d.update(|s| {
+        s.state = "downloading";
+        s.size = Some(size);
+    });
+
+    let part = share.downloads_dir().join(format!("{hash}.part"));
+    let (mut plan, file) = open_partial(share, hash, size, &part, &req.out).await?;
+    let resumed = plan.progress(Time::ZERO).bytes_verified;
+    d.update(|s| {
+        s.resumed_bytes = resumed;
+        s.bytes = resumed;
+    });
+    let file = Arc::new(file);
+    let t0 = Instant::now();
+    for p in candidates {
+        plan.add_source(since(t0), p);
+    }
+    let (res_tx, mut res_rx) = mpsc::channel(RESULT_QUEUE);
+    let mut in_flight: BTreeMap<(PeerId, PieceIndex), AbortHandle> = BTreeMap::new();
+    let mut cooldown: BTreeMap<PeerId, Instant> = BTreeMap::new();
+    let mut used: BTreeSet<PeerId> = BTreeSet::new();
+    let mut last_alive = Instant::now();
+    let stall = req.timeout.max(MIN_STALL);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    while !plan.is_complete() {
+        for r in plan.next_requests(since(t0)) {
+            let (share, tx, peer, piece) = (share.clone(), res_tx.clone(), r.peer, r.piece);
+            let task = tokio::spawn(async move {
+                let got = content::fetch(&share, peer, hash, Some(size), r.range)
+                    .await
+                    .map(|f| f.bytes);
+                let _ = tx.send((peer, piece, got)).await;
+            });
+            in_flight.insert((peer, piece), task.abort_handle());
+        }
+        let p = plan.progress(since(t0));
+        if p.sources > 0 || p.in_flight > 0 {
+            last_alive = Instant::now();
+        } else if last_alive.elapsed() > stall {
+            return Err(format!(
+                "every source of {hash} is gone or banned; run `weft get` again to resume"
+            ));
+        }
+        d.update(|s| {
+            s.bytes = p.bytes_verified;
+            s.rate = p.rate;
+            s.sources = p.sources;
+            s.banned = p.banned;
+            s.in_flight = p.in_flight;
+            s.eta_secs = p.eta.map(|e| e.as_secs_f64());
+            s.sources_used = used.len();
+        });
+        let wake = plan
+            .poll_timeout()
+            .map_or(t0 + Duration::from_secs(3600), |t| instant_of(t0, t));
+        tokio::select! {
+            Some((peer, piece, got)) = res_rx.recv() => {
+                in_flight.remove(&(peer, piece));
+                let now = since(t0);
+                let unreachable = match &got {
+                    Err(FetchError::Unreachable(e)) => Some(e.clone()),
+                    _ => None,
+                };
+                let result = match &got {
+                    Ok(_) => Ok(()),
+                    Err(FetchError::Corrupt) => Err(PieceError::Corrupt),
+                    Err(FetchError::Busy) => Err(PieceError::Busy),
+                    Err(FetchError::NotFound) => Err(PieceError::NotFound),
+                    Err(FetchError::Unreachable(_)) => Err(PieceError::Interrupted),
+                };
+                match plan.on_piece(now, &peer, piece, result) {
+                    PieceOutcome::Write { range, cancel } => {
+                        for c in cancel {
+                            if let Some(h) = in_flight.remove(&(c, piece)) {
+                                h.abort();
+                            }
+                        }
+                        let Ok(bytes) = got else { continue };
+                        used.insert(peer);
+                        write_piece(share, &file, hash, range.start, bytes, plan.resume_state()).await?;
+                    }
+                    PieceOutcome::Banned { withdrawn } => {
+                        warn!(%peer, %hash, "source sent data that does not match the hash; banned");
+                        d.update(|s| s.banned_peers.push(peer.to_string()));
+                        for w in withdrawn {
+                            if let Some(h) = in_flight.remove(&(peer, w)) {
+                                h.abort();
+                            }
+                        }
+                    }
+                    PieceOutcome::Failed | PieceOutcome::Discard => {}
+                }
+                if let Some(e) = unreachable {
+                    info!(%peer, "source vanished: {e}");
+                    for w in plan.remove_source(&peer) {
+                        if let Some(h) = in_flight.remove(&(peer, w)) {
+                            h.abort();
+                        }
+                    }
+                    cooldown.insert(peer, Instant::now() + COOLDOWN);
+                }
+            }
+            Some(peer) = found_rx.recv() => {
+                if bad.contains(&peer) {
+                    continue;
+                }
+                let cooled = cooldown.get(&peer).is_some_and(|until| *until > Instant::now());
+                if !cooled && plan.add_source(since(t0), peer) == AddSource::Added {
+                    cooldown.remove(&peer);
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {
+                for (peer, piece) in plan.on_timeout(since(t0)) {
+                    if let Some(h) = in_flight.remove(&(peer, piece)) {
+                        h.abort();
+                    }
+                }
+            }
+            _ = tick.tick() => {}
+        }
+    }
+    for (_, h) in std::mem::take(&mut in_flight) {
+        h.abort();
+    }
+    d.update(|s| {
+        s.state = "verifying";
+        s.bytes = size;
+        s.sources_used = used.len();
+        s.in_flight = 0;
+    });
+    finish(share, hash, &part, &req.out).await
+}
+
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Keeps sending providers of `hash` it finds, until the receiver is dropped.
+async fn discover(share: Share, hash: Key256, tx: mpsc::Sender<PeerId>) {
+    let local = share.local_peer_id();
+    let mut round = 0u32;
+    loop {
+        let mut found: BTreeSet<PeerId> = share.recent().peers(&hash).into_iter().collect();
+        for p in &found {
+            if tx.send(*p).await.is_err() {
+                return;
+            }
+        }
+        let dht = share.overlay().dht.providers(hash);
+        if let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(10), dht).await {
+            found.extend(peers);
+        }
+        let criteria = Criteria {
+            keywords: Vec::new(),
+            hash: Some(hash),
+        };
+        if let Ok(mut hits) = share.overlay().flood.query(criteria, None).await {
+            let collect = async {
+                while let Some(h) = hits.recv().await {
+                    if h.items.iter().any(|i| i.hash == hash) {
+                        found.insert(h.responder);
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(FLOOD_WAIT, collect).await;
+        }
+        found.remove(&local);
+        for p in found {
+            if tx.send(p).await.is_err() {
+                return;
+            }
+        }
+        round += 1;
+        let pause = if round < 5 { 1 } else { 5 };
+        tokio::time::sleep(Duration::from_secs(pause)).await;
+    }
+}
+
+/// Opens (or resumes) the partial file and its plan.
+async fn open_partial(
+    share: &Share,
+    hash: Key256,
+    size: u64,
+    part: &Path,
+    out: &Path,
+) -> Result<(Plan<PeerId>, std::fs::File), String> {
+    let share = share.clone();
+    let part = part.to_path_buf();
+    let out = out.display().to_string();
+    tokio::task::spawn_blocking(move || {
+        let stored: Option<(i64, Vec<u8>)> = share
+            .db()
+            .query_row(
+                "SELECT size, state FROM share_downloads WHERE hash = ?1",
+                [&hash.0[..]],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| e.to_string())?;
+        let part_len = std::fs::metadata(&part).map(|m| m.len()).ok();
+        let resumed = match stored {
+            Some((s, state)) if u64::try_from(s) == Ok(size) && part_len == Some(size) => {
+                ResumeState::from_bytes(&state)
+                    .ok()
+                    .and_then(|st| Plan::resume(hash, size, Config::default(), &st).ok())
+            }
+            _ => None,
+        };
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&part)
+            .map_err(|e| format!("cannot create {}: {e}", part.display()))?;
+        let plan = match resumed {
+            Some(p) => {
+                info!(%hash, verified = p.resume_state().count(), "resuming download");
+                p
+            }
+            None => {
+                file.set_len(0)
+                    .and_then(|()| file.set_len(size))
+                    .map_err(|e| format!("cannot size {}: {e}", part.display()))?;
+                let plan = Plan::new(hash, size, Config::default()).map_err(|e| e.to_string())?;
+                share
+                    .db()
+                    .execute(
+                        "INSERT OR REPLACE INTO share_downloads(hash, size, out, state) VALUES (?1, ?2, ?3, ?4)",
+                        params![&hash.0[..], i64::try_from(size).unwrap_or(i64::MAX), out, plan.resume_state().to_bytes()],
+                    )
+                    .map_err(|e| e.to_string())?;
+                plan
+            }
+        };
+        Ok((plan, file))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Writes a verified piece, syncs it, then records it as verified.
+async fn write_piece(
+    share: &Share,
+    file: &Arc<std::fs::File>,
+    hash: Key256,
+    offset: u64,
+    bytes: Vec<u8>,
+    state: &ResumeState,
+) -> Result<(), String> {
+    let (share, file, state) = (share.clone(), file.clone(), state.to_bytes());
+    tokio::task::spawn_blocking(move || {
+        file.write_all_at(&bytes, offset)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| format!("cannot write the partial file: {e}"))?;
+        share
+            .db()
+            .execute(
+                "UPDATE share_downloads SET state = ?2 WHERE hash = ?1",
+                params![&hash.0[..], state],
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Checks the whole file's hash, moves it into place, forgets the resume state and indexes
+/// the file (so the node provides it).
+async fn finish(share: &Share, hash: Key256, part: &Path, out: &Path) -> Result<(), String> {
+    let (s, part, out) = (share.clone(), part.to_path_buf(), out.to_path_buf());
+    let out2 = out.clone();
+    tokio::task::spawn_blocking(move || {
+        let got = hash_file(&part)?;
+        if got != hash {
+            // Every piece verified, so this means the file was changed under us.
+            let _ = std::fs::remove_file(&part);
+            let _ = s
+                .db()
+                .execute("DELETE FROM share_downloads WHERE hash = ?1", [&hash.0[..]]);
+            return Err(format!(
+                "the downloaded file hashes to {got}, not {hash}; start again"
+            ));
+        }
+        move_into_place(&part, &out)?;
+        s.db()
+            .execute("DELETE FROM share_downloads WHERE hash = ?1", [&hash.0[..]])
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    index_file(share, out2).await;
+    Ok(())
+}
+
+/// Indexes a downloaded file so the node serves and announces it.
+async fn index_file(share: &Share, path: PathBuf) {
+    let s = share.clone();
+    let _one = share.inner.indexer.running.lock().await;
+    let r = tokio::task::spawn_blocking(move || {
+        let conn = open_db(&s.inner.db_path).map_err(|e| e.to_string())?;
+        Index::new(&conn)
+            .share(&[path], &mut |_| {})
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match r {
+        Ok(Ok(_)) => share.index_changed(),
+        Ok(Err(e)) => warn!("cannot index the downloaded file: {e}"),
+        Err(e) => warn!("cannot index the downloaded file: {e}"),
+    }
+}
+
+fn hash_file(path: &Path) -> Result<Key256, String> {
+    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut h = blake3::Hasher::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| e.to_string())?;
+    Ok(Key256(*h.finalize().as_bytes()))
+}
+
+/// Renames `from` to `to`; across file systems, copies next to `to` first, then renames.
+fn move_into_place(from: &Path, to: &Path) -> Result<(), String> {
+    if std::fs::rename(from, to).is_ok() {
+        return Ok(());
+    }
+    let tmp = temp_beside(to);
+    std::fs::copy(from, &tmp)
+        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, to))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot write {}: {e}", to.display())
+        })?;
+    let _ = std::fs::remove_file(from);
+    Ok(())
+}
+
+fn temp_beside(to: &Path) -> PathBuf {
+    let name = to
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    to.with_file_name(format!(".{name}.weft-part"))
+}
+
+async fn local_copy(share: &Share, hash: Key256) -> Option<PathBuf> {
+    let s = share.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = s.db();
+        Index::new(&conn).recheck(&hash).ok().flatten()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+async fn copy_local(from: &Path, to: &Path, hash: Key256) -> Result<(), String> {
+    if from == to {
+        return Ok(());
+    }
+    let (from, to) = (from.to_path_buf(), to.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let tmp = temp_beside(&to);
+        std::fs::copy(&from, &tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        if hash_file(&tmp)? != hash {
+            let _ = std::fs::remove_file(&tmp);
+            return Err("the local copy changed while it was copied".into());
+        }
+        std::fs::rename(&tmp, &to).map_err(|e| format!("cannot write {}: {e}", to.display()))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+async fn place_bytes(to: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = temp_beside(to);
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, to))
+        .map_err(|e| format!("cannot write {}: {e}", to.display()))
+}

@@ -1,0 +1,245 @@
+//! File sharing in the node: the I/O around `weft-share`'s pure parts.
+//!
+//! - [`indexer`]: `weft share` jobs on their own database connection, the rescan on start and
+//!   the `notify` watcher thread;
+//! - [`content`]: `/weft/content/1`, one libp2p stream per range — the provider answers with a
+//!   header frame and the verified (bao) slice streamed from the shared file, under upload slots
+//!   and a rate limit; the downloader verifies every slice before handing it on;
+//! - [`download`]: `weft get`, run by the node so it outlives the command: providers from recent
+//!   search results, the DHT and a flood query, ranges from several sources in parallel under a
+//!   [`weft_share::transfer::Plan`], verified pieces written to a partial file in the data
+//!   folder, resume state in SQLite, the whole hash checked before the atomic move into place;
+//! - [`search`]: `weft search` through the directory, flooding and the DHT, and
+//!   `/weft/search/1`, which answers a keyword query from the local index (used by the DHT
+//!   model, whose keyword keys point to the peers that hold matching files);
+//! - [`publish`]: tells the overlays what this node shares whenever the index changes;
+//! - [`routes`]: the HTTP API and the `/content/{hash}` gateway.
+//!
+//! A provider started with `WEFT_TEST_CORRUPT=every` (or `1in50`) flips a byte in every (or
+//! every 50th) slice it sends: a test-only fault injector, read once at start.
+
+pub mod content;
+pub mod download;
+pub mod indexer;
+pub mod publish;
+pub mod routes;
+pub mod search;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use weft_core::config::ShareConfig;
+use weft_core::id::Key256;
+use weft_net::overlay::Overlay;
+use weft_net::{NetHandle, PeerId};
+use weft_store::Migration;
+use weft_store::rusqlite::Connection;
+
+/// Tables of the sharing layer: the index's, then the downloads' resume state.
+pub const MIGRATIONS: &[Migration] = &[(
+    "share_0100_downloads",
+    "CREATE TABLE share_downloads (
+        hash   BLOB PRIMARY KEY,      -- 32-byte BLAKE3 root
+        size   INTEGER NOT NULL,
+        out    TEXT NOT NULL,         -- where the file goes when complete
+        state  BLOB NOT NULL          -- weft_share::transfer::ResumeState
+    ) WITHOUT ROWID;",
+)];
+
+/// Every migration of file sharing, in order.
+pub fn migrations() -> Vec<Migration> {
+    weft_share::index::MIGRATIONS
+        .iter()
+        .chain(MIGRATIONS)
+        .copied()
+        .collect()
+}
+
+/// Contents remembered from search results, as sources for `weft get`.
+const RECENT_CONTENTS: usize = 4096;
+/// Sources remembered per content.
+const RECENT_SOURCES: usize = 64;
+
+/// What the node learned from search results: hash → (size, a name, peers that have it).
+#[derive(Default)]
+pub struct RecentSources {
+    entries: BTreeMap<Key256, (u64, String, BTreeSet<PeerId>)>,
+    order: VecDeque<Key256>,
+}
+
+impl RecentSources {
+    /// Records that `peer` has `hash`.
+    pub fn note(&mut self, hash: Key256, size: u64, name: &str, peer: PeerId) {
+        if !self.entries.contains_key(&hash) {
+            if self.order.len() >= RECENT_CONTENTS
+                && let Some(old) = self.order.pop_front()
+            {
+                self.entries.remove(&old);
+            }
+            self.order.push_back(hash);
+        }
+        let entry = self
+            .entries
+            .entry(hash)
+            .or_insert_with(|| (size, name.to_string(), BTreeSet::new()));
+        if entry.2.len() < RECENT_SOURCES {
+            entry.2.insert(peer);
+        }
+    }
+
+    /// Peers known to have `hash`.
+    pub fn peers(&self, hash: &Key256) -> Vec<PeerId> {
+        self.entries
+            .get(hash)
+            .map(|e| e.2.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// A name `hash` was found under.
+    pub fn name(&self, hash: &Key256) -> Option<String> {
+        self.entries.get(hash).map(|e| e.1.clone())
+    }
+}
+
+/// The sharing service of a node. Cheap to clone.
+#[derive(Clone)]
+pub struct Share {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Mutex<Connection>,
+    db_path: PathBuf,
+    data_dir: PathBuf,
+    net: NetHandle,
+    overlay: Overlay,
+    config: ShareConfig,
+    uploads: content::Uploads,
+    downloads: download::Downloads,
+    recent: Mutex<RecentSources>,
+    indexer: indexer::IndexState,
+    /// Woken whenever the index changes (shared, unshared, rescanned, downloaded).
+    changed: Notify,
+}
+
+/// Why the sharing service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    /// The database could not be opened.
+    #[error("cannot open the share index: {0}")]
+    Db(#[from] weft_store::rusqlite::Error),
+    /// A libp2p protocol is already served (the service was started twice).
+    #[error("protocol {0} is already registered")]
+    AlreadyRegistered(&'static str),
+    /// The data folder could not be prepared.
+    #[error("cannot prepare {0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// Opens a connection to the node's database for the sharing layer.
+///
+/// # Errors
+/// A database error.
+pub fn open_db(path: &Path) -> Result<Connection, weft_store::rusqlite::Error> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+impl Share {
+    /// Starts the service: the content and search protocols, the flood match answerer, the
+    /// rescan and watcher thread, and the publisher. `matches` are the flood engine's match
+    /// requests (from [`Overlay::spawn`]).
+    ///
+    /// # Errors
+    /// [`ShareError`] if the database cannot be opened or a protocol is already served.
+    pub fn start(
+        db_path: PathBuf,
+        data_dir: &Path,
+        net: NetHandle,
+        overlay: Overlay,
+        config: ShareConfig,
+        matches: tokio::sync::mpsc::Receiver<weft_net::overlay::MatchRequest>,
+    ) -> Result<Share, ShareError> {
+        let db = open_db(&db_path)?;
+        let downloads_dir = data_dir.join("downloads");
+        std::fs::create_dir_all(&downloads_dir)
+            .map_err(|e| ShareError::Io(downloads_dir.clone(), e))?;
+        let share = Share {
+            inner: Arc::new(Inner {
+                db: Mutex::new(db),
+                db_path,
+                data_dir: data_dir.to_path_buf(),
+                uploads: content::Uploads::new(&config, content::Corruption::from_env()),
+                net,
+                overlay,
+                config,
+                downloads: download::Downloads::default(),
+                recent: Mutex::new(RecentSources::default()),
+                indexer: indexer::IndexState::default(),
+                changed: Notify::new(),
+            }),
+        };
+        content::spawn_server(share.clone())?;
+        search::spawn_server(share.clone())?;
+        search::spawn_match_answerer(share.clone(), matches);
+        indexer::spawn_watcher(share.clone());
+        publish::spawn(share.clone());
+        Ok(share)
+    }
+
+    /// The quick-operation connection (searches, rechecks, resume state).
+    pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
+        self.inner.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The network handle.
+    pub(crate) fn net(&self) -> &NetHandle {
+        &self.inner.net
+    }
+
+    /// The overlays.
+    pub(crate) fn overlay(&self) -> &Overlay {
+        &self.inner.overlay
+    }
+
+    /// This node's peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.inner.net.local_peer_id
+    }
+
+    /// Where partial downloads live.
+    pub(crate) fn downloads_dir(&self) -> PathBuf {
+        self.inner.data_dir.join("downloads")
+    }
+
+    /// Where the gateway keeps content fetched from the network.
+    pub(crate) fn gateway_dir(&self) -> PathBuf {
+        self.inner.data_dir.join("gateway")
+    }
+
+    /// Sources remembered from search results.
+    pub(crate) fn recent(&self) -> MutexGuard<'_, RecentSources> {
+        self.inner.recent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells the publisher (and the watcher) that the index changed.
+    pub(crate) fn index_changed(&self) {
+        self.inner.changed.notify_one();
+        self.inner.indexer.bump_generation();
+    }
+
+    /// Upload counters.
+    pub fn upload_stats(&self) -> content::UploadStats {
+        self.inner.uploads.stats()
+    }
+
+    /// The configured sharing settings.
+    pub fn config(&self) -> &ShareConfig {
+        &self.inner.config
+    }
+}

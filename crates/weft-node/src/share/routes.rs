@@ -1,0 +1,494 @@
+//! The sharing part of the HTTP API and the content gateway.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v0/share` `{"paths": [...]}` | start indexing (absolute paths); answers `{"job"}` |
+//! | `GET /v0/share` | the latest indexing job's progress and result |
+//! | `DELETE /v0/share` `{"path"}` | stop sharing a root |
+//! | `GET /v0/shared` | the shared roots |
+//! | `GET /v0/search?q=&via=&ttl=&timeout_secs=` | results as JSON lines, one per change of a group |
+//! | `POST /v0/downloads` `{"hash","out","force","timeout_secs"}` | start or join a download |
+//! | `GET /v0/downloads/{hash}` | a download's progress |
+//! | `GET /content/{hash}` | the content, local or fetched from the network; `Range` honoured |
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use weft_core::id::Key256;
+use weft_share::index::{Index, SharedRoot};
+
+use super::download::GetRequest;
+use super::search::{SearchSpec, Via};
+use crate::api::ApiState;
+
+/// `POST`, `GET`, `DELETE`: share, progress, unshare.
+pub const ROUTE_SHARE: &str = "/v0/share";
+/// `GET`: shared roots.
+pub const ROUTE_SHARED: &str = "/v0/shared";
+/// `GET`: search (JSON lines).
+pub const ROUTE_SEARCH: &str = "/v0/search";
+/// `POST`: start a download.
+pub const ROUTE_DOWNLOADS: &str = "/v0/downloads";
+/// `GET`: a download's progress.
+pub const ROUTE_DOWNLOAD: &str = "/v0/downloads/{hash}";
+/// `GET`: the content gateway.
+pub const ROUTE_CONTENT: &str = "/content/{hash}";
+
+/// Longest search allowed.
+const MAX_SEARCH_SECS: u64 = 120;
+/// Default search time.
+const DEFAULT_SEARCH_SECS: u64 = 5;
+/// Longest time the gateway waits for content from the network.
+const GATEWAY_WAIT: Duration = Duration::from_secs(300);
+/// Bytes per chunk of a gateway response.
+const GATEWAY_CHUNK: usize = 64 * 1024;
+/// Groups a search reports at most.
+const MAX_GROUPS: usize = 1000;
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": msg.into() }))).into_response()
+}
+
+/// The sharing routes, to merge into the API router.
+pub fn router() -> Router<Arc<ApiState>> {
+    Router::new()
+        .route(ROUTE_SHARE, post(share).get(share_status).delete(unshare))
+        .route(ROUTE_SHARED, get(shared))
+        .route(ROUTE_SEARCH, get(search))
+        .route(ROUTE_DOWNLOADS, post(download))
+        .route(ROUTE_DOWNLOAD, get(download_status))
+        .route(ROUTE_CONTENT, get(content))
+}
+
+/// Body of `POST /v0/share`.
+#[derive(Deserialize)]
+pub struct ShareBody {
+    /// Absolute paths of files or folders.
+    pub paths: Vec<PathBuf>,
+}
+
+async fn share(State(s): State<Arc<ApiState>>, Json(body): Json<ShareBody>) -> Response {
+    if body.paths.is_empty() {
+        return error(StatusCode::BAD_REQUEST, "no path given");
+    }
+    match s.share.start_share(body.paths) {
+        Ok(job) => Json(serde_json::json!({ "job": job })).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn share_status(State(s): State<Arc<ApiState>>) -> Response {
+    Json(s.share.job_status()).into_response()
+}
+
+/// Body of `DELETE /v0/share`.
+#[derive(Deserialize)]
+pub struct UnshareBody {
+    /// A shared root.
+    pub path: PathBuf,
+}
+
+/// A shared root, as the API shows it.
+#[derive(Serialize)]
+pub struct RootView {
+    /// Its path.
+    pub path: String,
+    /// Files indexed under it.
+    pub files: u64,
+    /// Their total size.
+    pub bytes: u64,
+}
+
+impl From<SharedRoot> for RootView {
+    fn from(r: SharedRoot) -> Self {
+        RootView {
+            path: r.path.display().to_string(),
+            files: r.files,
+            bytes: r.bytes,
+        }
+    }
+}
+
+async fn unshare(State(s): State<Arc<ApiState>>, Json(body): Json<UnshareBody>) -> Response {
+    let share = s.share.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let conn = share.db();
+        Index::new(&conn).unshare(&body.path)
+    })
+    .await;
+    match r {
+        Ok(Ok(root)) => {
+            s.share.index_changed();
+            Json(RootView::from(root)).into_response()
+        }
+        Ok(Err(e @ weft_share::index::IndexError::NotShared(_))) => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn shared(State(s): State<Arc<ApiState>>) -> Response {
+    let share = s.share.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let conn = share.db();
+        Index::new(&conn).shared()
+    })
+    .await;
+    match r {
+        Ok(Ok(roots)) => {
+            let v: Vec<RootView> = roots.into_iter().map(RootView::from).collect();
+            Json(v).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Query of `GET /v0/search`.
+#[derive(Deserialize)]
+pub struct SearchParams {
+    /// The words.
+    pub q: String,
+    /// `flood`, `directory` or `dht`, comma-separated (default: every model the node has).
+    pub via: Option<String>,
+    /// Flood TTL.
+    pub ttl: Option<u8>,
+    /// Seconds to wait for answers (default 5, at most 120).
+    pub timeout_secs: Option<u64>,
+}
+
+/// One line of a search answer: the state of one content's group.
+#[derive(Clone, Debug, Serialize)]
+pub struct ResultGroup {
+    /// The content hash.
+    pub hash: String,
+    /// Its size.
+    pub size: u64,
+    /// Distinct names it was found under.
+    pub names: Vec<String>,
+    /// Distinct peers that have it.
+    pub sources: usize,
+    /// The models that found it.
+    pub via: Vec<&'static str>,
+}
+
+#[derive(Default)]
+struct Group {
+    size: u64,
+    names: BTreeSet<String>,
+    peers: BTreeSet<weft_net::PeerId>,
+    via: BTreeSet<Via>,
+}
+
+async fn search(State(s): State<Arc<ApiState>>, Query(p): Query<SearchParams>) -> Response {
+    if weft_share::index::keywords(&p.q).is_empty() {
+        return error(StatusCode::BAD_REQUEST, "no words to search for");
+    }
+    let models = s.share.models();
+    let via = match &p.via {
+        None => models,
+        Some(list) => {
+            let mut v = Vec::new();
+            for name in list.split(',').filter(|n| !n.is_empty()) {
+                let Some(m) = Via::parse(name) else {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("unknown model '{name}'; expected flood, directory or dht"),
+                    );
+                };
+                if !models.contains(&m) {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "this node cannot search via {name}; start it with --directory MULTIADDR"
+                        ),
+                    );
+                }
+                v.push(m);
+            }
+            v
+        }
+    };
+    let timeout = Duration::from_secs(
+        p.timeout_secs
+            .unwrap_or(DEFAULT_SEARCH_SECS)
+            .clamp(1, MAX_SEARCH_SECS),
+    );
+    let hits = s.share.search(SearchSpec {
+        text: p.q,
+        via,
+        ttl: p.ttl,
+        timeout,
+    });
+    let groups: BTreeMap<Key256, Group> = BTreeMap::new();
+    let lines = futures::stream::unfold((hits, groups), |(mut hits, mut groups)| async move {
+        loop {
+            let hit = hits.recv().await?;
+            if !groups.contains_key(&hit.hash) && groups.len() >= MAX_GROUPS {
+                continue;
+            }
+            let g = groups.entry(hit.hash).or_default();
+            g.size = hit.size;
+            let changed =
+                g.names.insert(hit.name.clone()) | g.peers.insert(hit.peer) | g.via.insert(hit.via);
+            if !changed {
+                continue;
+            }
+            let line = ResultGroup {
+                hash: hit.hash.to_string(),
+                size: g.size,
+                names: g.names.iter().cloned().collect(),
+                sources: g.peers.len(),
+                via: g.via.iter().map(|v| v.as_str()).collect(),
+            };
+            let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+            bytes.push(b'\n');
+            return Some((Ok::<_, Infallible>(Bytes::from(bytes)), (hits, groups)));
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(lines),
+    )
+        .into_response()
+}
+
+/// Body of `POST /v0/downloads`.
+#[derive(Deserialize)]
+pub struct DownloadBody {
+    /// The content hash (64 hex digits).
+    pub hash: String,
+    /// Where to put the file (absolute).
+    pub out: PathBuf,
+    /// Replace `out` if it exists.
+    #[serde(default)]
+    pub force: bool,
+    /// Seconds to look for a first source (default 30).
+    pub timeout_secs: Option<u64>,
+}
+
+fn parse_hash(text: &str) -> Result<Key256, Response> {
+    if text.len() != 64 {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("'{text}' is not a content hash (64 hex digits)"),
+        ));
+    }
+    text.parse::<Key256>().map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("'{text}' is not a content hash (64 hex digits)"),
+        )
+    })
+}
+
+async fn download(State(s): State<Arc<ApiState>>, Json(body): Json<DownloadBody>) -> Response {
+    let hash = match parse_hash(&body.hash) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let req = GetRequest {
+        hash,
+        out: body.out,
+        force: body.force,
+        timeout: Duration::from_secs(body.timeout_secs.unwrap_or(30).clamp(1, 3600)),
+    };
+    match s.share.start_download(req) {
+        Ok(status) => Json(status).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn download_status(State(s): State<Arc<ApiState>>, Path(hash): Path<String>) -> Response {
+    let hash = match parse_hash(&hash) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    match s.share.download_status(&hash) {
+        Some(st) => Json(st).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no download of {hash}")),
+    }
+}
+
+/// Parses a single `bytes=` range against `size`: `Ok(None)` for no header, `Err` if it
+/// cannot be satisfied.
+fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(v) = headers.get(header::RANGE) else {
+        return Ok(None);
+    };
+    let v = v.to_str().map_err(|_| ())?;
+    let spec = v.strip_prefix("bytes=").ok_or(())?;
+    if spec.contains(',') {
+        return Err(());
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| ())?;
+            (size.saturating_sub(n), size)
+        }
+        (a, "") => (a.parse().map_err(|_| ())?, size),
+        (a, b) => {
+            let b: u64 = b.parse().map_err(|_| ())?;
+            (a.parse().map_err(|_| ())?, b.saturating_add(1).min(size))
+        }
+    };
+    if start >= end || start >= size {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+async fn content(
+    State(s): State<Arc<ApiState>>,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let hash = match parse_hash(&hash) {
+        Ok(h) => h,
+        Err(r) => return r,
+    };
+    let share = s.share.clone();
+    let local = tokio::task::spawn_blocking(move || {
+        let conn = share.db();
+        Index::new(&conn).recheck(&hash).ok().flatten()
+    })
+    .await
+    .ok()
+    .flatten();
+    let path = match local {
+        Some(p) => p,
+        None => match fetch_for_gateway(&s, hash).await {
+            Ok(p) => p,
+            Err(r) => return r,
+        },
+    };
+    serve_file(path, &headers).await
+}
+
+/// Downloads `hash` into the gateway folder (or waits for the download under way).
+async fn fetch_for_gateway(s: &ApiState, hash: Key256) -> Result<PathBuf, Response> {
+    let dir = s.share.gateway_dir();
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let out = dir.join(hash.to_string());
+    let req = GetRequest {
+        hash,
+        out: out.clone(),
+        force: true,
+        timeout: Duration::from_secs(30),
+    };
+    s.share
+        .start_download(req)
+        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?;
+    let deadline = tokio::time::Instant::now() + GATEWAY_WAIT;
+    loop {
+        match s.share.download_status(&hash) {
+            Some(st) if st.state == "done" => return Ok(out),
+            Some(st) if st.state == "failed" => {
+                let msg = st.error.unwrap_or_else(|| "download failed".into());
+                return Err(error(StatusCode::NOT_FOUND, msg));
+            }
+            _ => {}
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the content is still downloading; ask again later",
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn serve_file(path: PathBuf, headers: &HeaderMap) -> Response {
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(f) => f,
+        Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
+    };
+    let size = match file.metadata().await {
+        Ok(m) => m.len(),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let (status, start, end) = match byte_range(headers, size) {
+        Ok(None) => (StatusCode::OK, 0, size),
+        Ok(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
+        Err(()) => {
+            return (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{size}"))],
+            )
+                .into_response();
+        }
+    };
+    if start > 0
+        && let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await
+    {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    let body = futures::stream::unfold((file, end - start), |(mut file, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let n = usize::try_from(left)
+            .unwrap_or(GATEWAY_CHUNK)
+            .min(GATEWAY_CHUNK);
+        let mut buf = vec![0u8; n];
+        match file.read_exact(&mut buf).await {
+            Ok(_) => Some((
+                Ok::<_, std::io::Error>(Bytes::from(buf)),
+                (file, left - n as u64),
+            )),
+            Err(e) => Some((Err(e), (file, 0))),
+        }
+    });
+    let mut resp = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CONTENT_LENGTH, end - start);
+    if status == StatusCode::PARTIAL_CONTENT {
+        resp = resp.header(
+            header::CONTENT_RANGE,
+            format!("bytes {start}-{}/{size}", end - 1),
+        );
+    }
+    resp.body(Body::from_stream(body))
+        .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(v: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, v.parse().unwrap());
+        byte_range(&h, size)
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(byte_range(&HeaderMap::new(), 10), Ok(None));
+        assert_eq!(range("bytes=0-4", 10), Ok(Some((0, 5))));
+        assert_eq!(range("bytes=5-", 10), Ok(Some((5, 10))));
+        assert_eq!(range("bytes=-3", 10), Ok(Some((7, 10))));
+        assert_eq!(range("bytes=8-100", 10), Ok(Some((8, 10))));
+        assert_eq!(range("bytes=10-", 10), Err(()));
+        assert_eq!(range("bytes=0-1,3-4", 10), Err(()));
+        assert_eq!(range("items=0-1", 10), Err(()));
+    }
+}
