@@ -6,10 +6,10 @@ use common::{Node, http_get, one_error_line, weft};
 
 fn documented_paths() -> Vec<String> {
     let doc: serde_json::Value =
-        serde_json::from_str(include_str!("../../weft-node/openapi.json")).unwrap();
+        serde_json::from_str(include_str!("../../weft-node/openapi.json")).expect("openapi.json");
     doc["paths"]
         .as_object()
-        .unwrap()
+        .expect("paths")
         .iter()
         .filter(|(_, item)| item.get("get").is_some())
         // Path parameters get a sample value.
@@ -106,14 +106,14 @@ fn events_stream_reports_peer_connections() {
 
 fn read_events_until(api: &str, token: &str, kind: &str) -> String {
     use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(api).unwrap();
+    let mut s = std::net::TcpStream::connect(api).expect("event stream");
     s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
+        .expect("event stream");
     write!(
         s,
         "GET /v0/events HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {token}\r\n\r\n"
     )
-    .unwrap();
+    .expect("event stream");
     let mut text = String::new();
     let mut buf = [0u8; 4096];
     while !text.contains(&format!("event: {kind}")) || !text.contains("peer_id") {

@@ -7,7 +7,7 @@ mod info;
 mod search;
 mod share;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cli::{Cli, Commands};
 
