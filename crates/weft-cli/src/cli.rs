@@ -31,6 +31,9 @@ pub enum Commands {
     Peers(JsonArg),
     /// Start a small local network of nodes on 127.0.0.1 and show it live.
     Demo(DemoArgs),
+    /// Run the location and routing algorithms in the discrete-event simulator
+    /// (up to a million simulated peers) and compare with the literature.
+    Sim(weft_sim::cli::SimArgs),
     /// Store and look up records in the Kademlia DHT.
     #[command(subcommand)]
     Dht(DhtCommand),

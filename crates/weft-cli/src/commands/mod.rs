@@ -7,7 +7,7 @@ mod info;
 mod search;
 mod share;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::{Cli, Commands};
 
@@ -31,6 +31,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Id(a) => info::id(&home, a.json).await,
         Commands::Peers(a) => info::peers(&home, a.json).await,
         Commands::Demo(a) => demo::run(a).await,
+        // The simulator is CPU-bound: run it off the async runtime's worker threads.
+        Commands::Sim(a) => tokio::task::spawn_blocking(move || weft_sim::cli::run(a)).await?,
         Commands::Dht(c) => dht::run(&home, c).await,
         Commands::Share(a) => share::share(&home, a).await,
         Commands::Unshare(a) => share::unshare(&home, a).await,
