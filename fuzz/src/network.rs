@@ -22,7 +22,7 @@
 //! | 9 | a scenario-specific operation (connect, disconnect, add a contact) | the scenario's bytes |
 //! | 10 | deliver up to `count` messages in order | `u8` count |
 //!
-//! `to` is taken modulo `n`, `from` modulo `n + 2`. A hostile message that does not decode is
+//! `to` is taken modulo `n`, `from` modulo `n + 2` (never `to` itself). A hostile message that does not decode is
 //! dropped, as the node drops it. Messages to addresses that are not honest engines are
 //! dropped.
 //!
@@ -85,7 +85,7 @@ pub type Setup<E> = (Vec<E>, Vec<(u32, <E as Engine>::Command)>);
 /// One kind of engine set up for the harness.
 pub trait Scenario {
     /// The engine, addressed by `u32` indices.
-    type E: Engine<Addr = u32>;
+    type E: Engine<Addr = u32> + std::fmt::Debug;
 
     /// The honest engines at addresses `0..n` (`n` at least 2), and the commands to run
     /// first (a join, a bootstrap), as `(node, command)`. Reads exactly one setup byte from
@@ -129,7 +129,7 @@ struct Net<S: Scenario> {
 
 impl<S: Scenario> Net<S>
 where
-    <S::E as Engine>::Message: Clone,
+    <S::E as Engine>::Message: Clone + std::fmt::Debug,
 {
     fn n(&self) -> u32 {
         self.nodes.len() as u32
@@ -198,8 +198,10 @@ where
                 spins += 1;
                 assert!(
                     spins <= MAX_TIMER_SPINS,
-                    "node {i} keeps a deadline at or before now ({}) after handle_timeout",
-                    self.now
+                    "node {i} keeps a deadline ({:?}) at or before now ({:?}) after handle_timeout: {:#?}",
+                    self.nodes[i as usize].poll_timeout(),
+                    self.now,
+                    self.nodes[i as usize]
                 );
                 self.nodes[i as usize].handle_timeout(self.now);
                 self.drain(i);
@@ -232,7 +234,16 @@ where
     /// Runs one operation; returns the nodes to drain.
     fn step(&mut self, input: &mut Input<'_>) -> Vec<u32> {
         let n = self.n();
-        match input.byte() % op::COUNT {
+        let code = input.byte() % op::COUNT;
+        if tracing() {
+            eprintln!(
+                "op {code} at {:?}, {} in flight, next: {:?}",
+                self.now,
+                self.in_flight.len(),
+                self.in_flight.front()
+            );
+        }
+        match code {
             op::DELIVER => self.deliver(0),
             op::DELIVER_AT => {
                 let i = self.index(input.u16());
@@ -245,7 +256,7 @@ where
             }
             op::INJECT => {
                 let to = u32::from(input.byte()) % n;
-                let from = u32::from(input.byte()) % (n + 2);
+                let from = sender(input.byte(), to, n);
                 match S::decode(input.frame()) {
                     Some(msg) => {
                         self.nodes[to as usize].handle_message(self.now, from, msg);
@@ -257,7 +268,7 @@ where
             op::REPLAY => {
                 let i = self.index(input.u16());
                 let to = u32::from(input.byte()) % n;
-                let from = u32::from(input.byte()) % (n + 2);
+                let from = sender(input.byte(), to, n);
                 match self.in_flight.get(i) {
                     Some((_, _, msg)) => {
                         let msg = msg.clone();
@@ -304,10 +315,25 @@ where
     }
 }
 
+/// Whether `WEFT_FUZZ_TRACE` is set: then every operation is printed (to read a crash).
+fn tracing() -> bool {
+    static TRACE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("WEFT_FUZZ_TRACE").is_some())
+}
+
+/// The sender named by `byte` for a message to `to`: any address of `0..n + 2` but `to`
+/// itself (a node never receives from its own address; that becomes the hostile peer's).
+pub fn sender(byte: u8, to: u32, n: u32) -> u32 {
+    match u32::from(byte) % (n + 2) {
+        from if from == to => n,
+        from => from,
+    }
+}
+
 /// Runs one fuzz input against scenario `S`.
 pub fn run<S: Scenario>(data: &[u8])
 where
-    <S::E as Engine>::Message: Clone,
+    <S::E as Engine>::Message: Clone + std::fmt::Debug,
 {
     let mut input = Input::new(data);
     let (nodes, first) = S::build(&mut input);

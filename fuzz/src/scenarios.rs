@@ -9,7 +9,7 @@ use weft_overlay::{Time, can, chord, directory, flood, freenet, kademlia, pastry
 
 use crate::codec::decode;
 use crate::input::Input;
-use crate::network::{Scenario, Setup, secs};
+use crate::network::{Scenario, Setup, secs, sender};
 use crate::overlay::MAX_FRAME;
 
 /// Honest nodes per scenario.
@@ -111,7 +111,7 @@ impl Scenario for KademliaNet {
     fn extra(input: &mut Input<'_>, now: Time, nodes: &mut [Self::E]) -> Vec<u32> {
         let n = nodes.len() as u32;
         let node = u32::from(input.byte()) % n;
-        let addr = u32::from(input.byte()) % (n + 2);
+        let addr = sender(input.byte(), node, n);
         let e = &mut nodes[node as usize];
         if input.flag() {
             let k = key(input);
@@ -133,6 +133,10 @@ fn connect<E>(
 ) -> Vec<u32> {
     let n = nodes.len() as u32;
     let mut touched = Vec::new();
+    if a == b {
+        // A node never connects to itself.
+        return touched;
+    }
     for (x, y) in [(a, b), (b, a)] {
         if let Some(e) = nodes.get_mut(x as usize) {
             f(e, now, y, up);
@@ -583,7 +587,7 @@ impl Scenario for FreenetNet {
     fn extra(input: &mut Input<'_>, now: Time, nodes: &mut [Self::E]) -> Vec<u32> {
         let n = nodes.len() as u32;
         let node = u32::from(input.byte()) % n;
-        let other = u32::from(input.byte()) % (n + 2);
+        let other = sender(input.byte(), node, n);
         let e = &mut nodes[node as usize];
         if input.flag() {
             let k = key(input);
