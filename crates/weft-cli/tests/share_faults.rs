@@ -26,9 +26,10 @@ fn network(
     let mut nodes: Vec<Node> = Vec::new();
     for (i, (env, config)) in sources.iter().enumerate() {
         let boot = nodes.first().map(Node::tcp_addr);
+        // The first source is an ultrapeer, so flood queries for the hash travel too.
         let extra: Vec<&str> = match &boot {
             Some(b) => vec!["--bootstrap", b.as_str()],
-            None => Vec::new(),
+            None => vec!["--role", "ultrapeer"],
         };
         let n = start(&tmp.join(format!("src{i}")), &extra, env, *config);
         let folder = n.home.join("files");
@@ -43,7 +44,7 @@ fn network(
 
 /// Searches from `dl` until every source is known (so `weft get` uses them all at once).
 fn learn_sources(dl: &Node, hash: &str, n: u64) {
-    search_until(dl, "sample", "flood", hash, n);
+    search_until(dl, "sample", "dht", hash, n);
 }
 
 #[test]

@@ -27,6 +27,8 @@ const MAX_PUBLISHED: usize = 10_000;
 const MAX_KEYWORDS: usize = 20_000;
 /// How often the publisher retries what the DHT refused.
 const RETRY_EVERY: Duration = Duration::from_secs(10);
+/// Least time between two re-provides of everything (see the publisher loop).
+const REPROVIDE_EVERY: Duration = Duration::from_secs(15);
 /// Longest keyword published (the overlays' bound).
 const MAX_KEYWORD_LEN: usize = 64;
 
@@ -68,6 +70,8 @@ pub(crate) fn spawn(share: Share) {
         let provided: Arc<Mutex<BTreeSet<Key256>>> = Arc::default();
         let mut last_route: Vec<String> = Vec::new();
         let mut first = true;
+        let mut last_peers = 0usize;
+        let mut last_reprovide = std::time::Instant::now();
         loop {
             if !first {
                 // Woken by a change, or now and then to retry what the DHT refused.
@@ -77,6 +81,15 @@ pub(crate) fn spawn(share: Share) {
                 }
             }
             first = false;
+            // In a small network, provider records only reach the peers connected when they
+            // were made: provide everything again when the network has grown (at most every
+            // REPROVIDE_EVERY), instead of waiting for the engine's hourly republish.
+            let peers = share.net().state().peers.len();
+            if peers > last_peers && last_reprovide.elapsed() >= REPROVIDE_EVERY {
+                last_peers = peers;
+                last_reprovide = std::time::Instant::now();
+                provided.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            }
             let s = share.clone();
             let Ok(entries) = tokio::task::spawn_blocking(move || snapshot(&s)).await else {
                 continue;
