@@ -16,13 +16,12 @@ use share_support::*;
 /// Upload rate of the slowed sources: 2 MB/s each.
 const SLOW: &str = "[share]\nupload_rate = 2000000\n";
 
+/// How a source runs: extra environment variables and an optional `config.toml`.
+type SourceSpec<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>);
+
 /// `n` sources sharing `data` (with per-source env and config), and a downloader, joined
 /// through the first source.
-fn network(
-    tmp: &std::path::Path,
-    data: &[u8],
-    sources: &[(&[(&str, &str)], Option<&str>)],
-) -> (Vec<Node>, Node) {
+fn network(tmp: &std::path::Path, data: &[u8], sources: &[SourceSpec<'_>]) -> (Vec<Node>, Node) {
     let mut nodes: Vec<Node> = Vec::new();
     for (i, (env, config)) in sources.iter().enumerate() {
         let boot = nodes.first().map(Node::tcp_addr);
@@ -52,7 +51,7 @@ fn killing_two_of_three_sources_mid_download_still_completes() {
     let tmp = tempfile::tempdir().unwrap();
     let data = sample(24 << 20, 7);
     let hash = hash_of(&data);
-    let slow: (&[(&str, &str)], Option<&str>) = (&[], Some(SLOW));
+    let slow: SourceSpec<'_> = (&[], Some(SLOW));
     let (mut sources, dl) = network(tmp.path(), &data, &[slow, slow, slow]);
     learn_sources(&dl, &hash, 3);
     let out = dl.home.join("out.bin");
@@ -89,9 +88,9 @@ fn corrupting_sources_are_banned_and_no_bad_byte_is_written() {
     let tmp = tempfile::tempdir().unwrap();
     let data = sample(64 << 20, 9);
     let hash = hash_of(&data);
-    let every: (&[(&str, &str)], Option<&str>) = (&[("WEFT_TEST_CORRUPT", "every")], None);
-    let some: (&[(&str, &str)], Option<&str>) = (&[("WEFT_TEST_CORRUPT", "1in50")], None);
-    let honest: (&[(&str, &str)], Option<&str>) = (&[], None);
+    let every: SourceSpec<'_> = (&[("WEFT_TEST_CORRUPT", "every")], None);
+    let some: SourceSpec<'_> = (&[("WEFT_TEST_CORRUPT", "1in50")], None);
+    let honest: SourceSpec<'_> = (&[], None);
     let (sources, dl) = network(tmp.path(), &data, &[honest, every, some]);
     learn_sources(&dl, &hash, 3);
     let out = dl.home.join("out.bin");
@@ -124,7 +123,7 @@ fn downloader_killed_and_restarted_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let data = sample(24 << 20, 11);
     let hash = hash_of(&data);
-    let slow: (&[(&str, &str)], Option<&str>) = (&[], Some(SLOW));
+    let slow: SourceSpec<'_> = (&[], Some(SLOW));
     let (sources, mut dl) = network(tmp.path(), &data, &[slow, slow]);
     let boot = sources[0].tcp_addr();
     let out = tmp.path().join("out.bin");

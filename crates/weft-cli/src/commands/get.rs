@@ -43,7 +43,7 @@ fn check_output(out: &Path, force: bool) -> anyhow::Result<()> {
 }
 
 /// `weft get HASH`.
-pub async fn run(home: &PathBuf, args: GetArgs) -> anyhow::Result<()> {
+pub async fn run(home: &Path, args: GetArgs) -> anyhow::Result<()> {
     let hash = args.hash.to_ascii_lowercase();
     if !is_hash(&hash) {
         bail!("'{}' is not a content hash (64 hex digits)", args.hash);

@@ -1,7 +1,7 @@
 //! `weft search`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -13,7 +13,7 @@ use crate::cli::{SearchArgs, Via};
 const SLACK: Duration = Duration::from_secs(10);
 
 /// `weft search WORDS...`.
-pub async fn run(home: &PathBuf, args: SearchArgs) -> anyhow::Result<()> {
+pub async fn run(home: &Path, args: SearchArgs) -> anyhow::Result<()> {
     let text = args.words.join(" ");
     let mut query = vec![
         format!("q={}", encode(&text)),

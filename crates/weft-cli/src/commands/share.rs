@@ -24,7 +24,7 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// `weft share PATH...`.
-pub async fn share(home: &PathBuf, args: ShareArgs) -> anyhow::Result<()> {
+pub async fn share(home: &Path, args: ShareArgs) -> anyhow::Result<()> {
     let mut paths = Vec::with_capacity(args.paths.len());
     for p in &args.paths {
         if std::fs::symlink_metadata(p).is_err() {
@@ -95,7 +95,7 @@ pub async fn share(home: &PathBuf, args: ShareArgs) -> anyhow::Result<()> {
 }
 
 /// `weft unshare PATH`.
-pub async fn unshare(home: &PathBuf, args: UnshareArgs) -> anyhow::Result<()> {
+pub async fn unshare(home: &Path, args: UnshareArgs) -> anyhow::Result<()> {
     let path = absolute(&args.path)?;
     let c = client(home)?;
     let root: Value = match c
@@ -121,7 +121,7 @@ pub async fn unshare(home: &PathBuf, args: UnshareArgs) -> anyhow::Result<()> {
 }
 
 /// `weft shared`.
-pub async fn shared(home: &PathBuf, json: bool) -> anyhow::Result<()> {
+pub async fn shared(home: &Path, json: bool) -> anyhow::Result<()> {
     let roots: Value = client(home)?.get("/v0/shared").await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&roots)?);

@@ -196,7 +196,7 @@ impl Uploads {
         match self.corruption {
             Corruption::None => false,
             Corruption::Every => true,
-            Corruption::OneIn(k) => n % k == 0,
+            Corruption::OneIn(k) => n.is_multiple_of(k),
         }
     }
 

@@ -280,25 +280,23 @@ pub struct DownloadBody {
     pub timeout_secs: Option<u64>,
 }
 
-fn parse_hash(text: &str) -> Result<Key256, Response> {
+fn parse_hash(text: &str) -> Result<Key256, Box<Response>> {
+    let bad = || {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("'{text}' is not a content hash (64 hex digits)"),
+        ))
+    };
     if text.len() != 64 {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("'{text}' is not a content hash (64 hex digits)"),
-        ));
+        return Err(bad());
     }
-    text.parse::<Key256>().map_err(|_| {
-        error(
-            StatusCode::BAD_REQUEST,
-            format!("'{text}' is not a content hash (64 hex digits)"),
-        )
-    })
+    text.parse::<Key256>().map_err(|_| bad())
 }
 
 async fn download(State(s): State<Arc<ApiState>>, Json(body): Json<DownloadBody>) -> Response {
     let hash = match parse_hash(&body.hash) {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let req = GetRequest {
         hash,
@@ -315,7 +313,7 @@ async fn download(State(s): State<Arc<ApiState>>, Json(body): Json<DownloadBody>
 async fn download_status(State(s): State<Arc<ApiState>>, Path(hash): Path<String>) -> Response {
     let hash = match parse_hash(&hash) {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match s.share.download_status(&hash) {
         Some(st) => Json(st).into_response(),
@@ -359,7 +357,7 @@ async fn content(
 ) -> Response {
     let hash = match parse_hash(&hash) {
         Ok(h) => h,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let share = s.share.clone();
     let local = tokio::task::spawn_blocking(move || {
