@@ -108,7 +108,7 @@ pub struct GetArgs {
     /// The content hash (64 hex digits, as `weft search` prints it).
     #[arg(value_name = "HASH")]
     pub hash: String,
-    /// Where to write the file [default: the name it was found under, or the hash, in the current folder]
+    /// Where to write the file [default: the hash, in the current folder]
     #[arg(short, long, value_name = "PATH")]
     pub output: Option<PathBuf>,
     /// Replace the output file if it exists.
