@@ -17,14 +17,22 @@ struct Lan {
 }
 
 fn ip(args: &[&str]) -> bool {
-    Command::new("ip").args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    Command::new("ip")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 impl Lan {
     /// Hosts `10.201.0.1..=n` on one bridge, each in its own namespace.
     fn new(n: usize) -> Option<Lan> {
         let tag = format!("wm{}", std::process::id() % 100_000);
-        let mut lan = Lan { tag: tag.clone(), hosts: Vec::new() };
+        let mut lan = Lan {
+            tag: tag.clone(),
+            hosts: Vec::new(),
+        };
         let sw = format!("{tag}sw");
         if !ip(&["netns", "add", &sw]) {
             return None;
@@ -40,8 +48,13 @@ impl Lan {
             let (inner, outer) = (format!("{tag}i{i}"), format!("{tag}o{i}"));
             let addr = format!("10.201.0.{i}/24");
             let ok = ip(&["netns", "add", &host])
-                && { lan.hosts.push(host.clone()); true }
-                && ip(&["link", "add", &inner, "type", "veth", "peer", "name", &outer])
+                && {
+                    lan.hosts.push(host.clone());
+                    true
+                }
+                && ip(&[
+                    "link", "add", &inner, "type", "veth", "peer", "name", &outer,
+                ])
                 && ip(&["link", "set", &inner, "netns", &host])
                 && ip(&["link", "set", &outer, "netns", &sw])
                 && ip(&["-n", &sw, "link", "set", &outer, "master", "br0"])
@@ -63,7 +76,10 @@ impl Lan {
     /// `weft ARGS` inside host `i`'s namespace.
     fn weft(&self, i: usize, home: &Path, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.host(i), weft_bin()]).arg("--home").arg(home).args(args);
+        c.args(["netns", "exec", &self.host(i), weft_bin()])
+            .arg("--home")
+            .arg(home)
+            .args(args);
         c
     }
 }
@@ -102,7 +118,11 @@ fn nodes_on_a_lan_find_each_other_by_mdns_alone() {
         let log = std::fs::File::create(home.join("test-node.log")).unwrap();
         let listen = format!("/ip4/10.201.0.{i}/tcp/0");
         let child = lan
-            .weft(i, &home, &["up", "--listen", &listen, "--api", "127.0.0.1:0"])
+            .weft(
+                i,
+                &home,
+                &["up", "--listen", &listen, "--api", "127.0.0.1:0"],
+            )
             .env("RUST_LOG", "info,libp2p=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -112,17 +132,32 @@ fn nodes_on_a_lan_find_each_other_by_mdns_alone() {
         nodes.push((home, Killed(child)));
     }
     for (i, (home, _)) in nodes.iter().enumerate() {
-        poll(Duration::from_secs(60), &format!("host {} to see 2 peers by mDNS", i + 1), || {
-            let out = lan.weft(i + 1, home, &["peers", "--json"]).output().ok()?;
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-            let c = v["connected"].as_array()?;
-            (c.len() == 2).then_some(())
-        });
-        let out = lan.weft(i + 1, home, &["peers", "--json"]).output().unwrap();
+        poll(
+            Duration::from_secs(60),
+            &format!("host {} to see 2 peers by mDNS", i + 1),
+            || {
+                let out = lan.weft(i + 1, home, &["peers", "--json"]).output().ok()?;
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+                let c = v["connected"].as_array()?;
+                (c.len() == 2).then_some(())
+            },
+        );
+        let out = lan
+            .weft(i + 1, home, &["peers", "--json"])
+            .output()
+            .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let sources: Vec<&str> =
-            v["known"].as_array().unwrap().iter().filter_map(|p| p["source"].as_str()).collect();
-        assert!(sources.contains(&"mdns"), "host {} found its peers by mDNS: {sources:?}", i + 1);
+        let sources: Vec<&str> = v["known"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["source"].as_str())
+            .collect();
+        assert!(
+            sources.contains(&"mdns"),
+            "host {} found its peers by mDNS: {sources:?}",
+            i + 1
+        );
     }
     println!("RESULT mdns hosts=3 each_sees=2");
 }
