@@ -217,6 +217,17 @@ impl<K: KadKey, A: Copy + Ord> ClosestPeersIter<K, A> {
             Progress::Stalled => self.config.k,
             _ => self.config.alpha,
         };
+        // Expire every overdue request first: the walk below may stop early, and a request
+        // left waiting past its deadline would make `next_deadline` ask for a time that has
+        // already passed, over and over.
+        for c in &mut self.peers {
+            if let PeerState::Waiting { deadline, req } = c.state {
+                if now >= deadline {
+                    c.state = PeerState::Unresponsive { req };
+                    self.num_waiting = self.num_waiting.saturating_sub(1);
+                }
+            }
+        }
         let mut counting = true;
         let mut succeeded = 0;
         for c in &mut self.peers {
@@ -372,5 +383,32 @@ mod tests {
         // the late answer of 4 still counts
         assert_eq!(it.on_success(4, 0, &[]), Some(0));
         assert_eq!(it.next(t, &mut req), Step::Finished);
+    }
+
+    #[test]
+    fn overdue_requests_behind_a_live_one_expire() {
+        // 4 is learned late and sits before 8 in distance order; 8's request runs out
+        // while 4's is still live. The deadline asked for must never be in the past.
+        let mut req = 0;
+        let mut it: ClosestPeersIter<u64, u32> =
+            ClosestPeersIter::new(0, IterConfig { alpha: 2, ..cfg() }, [(8, 8), (16, 16)]);
+        assert!(matches!(
+            it.next(Time::ZERO, &mut req),
+            Step::Contact { key: 8, .. }
+        ));
+        assert!(matches!(
+            it.next(Time::ZERO, &mut req),
+            Step::Contact { key: 16, .. }
+        ));
+        let half = Time::from_millis(500);
+        assert_eq!(it.on_success(16, 1, &[(4, 4)]), Some(0));
+        assert!(matches!(
+            it.next(half, &mut req),
+            Step::Contact { key: 4, .. }
+        ));
+        let now = Time::from_millis(1200);
+        assert_eq!(it.next(now, &mut req), Step::Waiting);
+        let next = it.next_deadline().expect("4 is still waiting");
+        assert!(next > now, "asked for {next} at {now}");
     }
 }
