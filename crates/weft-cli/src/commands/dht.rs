@@ -1,7 +1,7 @@
 //! `weft dht put` and `weft dht get`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::bail;
 use weft_net::overlay::dht::user_key;
@@ -14,14 +14,14 @@ use crate::cli::DhtCommand;
 const MAX_VALUE: usize = 64 * 1024;
 
 /// Runs a `weft dht` subcommand.
-pub async fn run(home: &PathBuf, cmd: DhtCommand) -> anyhow::Result<()> {
+pub async fn run(home: &Path, cmd: DhtCommand) -> anyhow::Result<()> {
     match cmd {
         DhtCommand::Put { key, value, json } => put(home, &key, value, json).await,
         DhtCommand::Get { key, json } => get(home, &key, json).await,
     }
 }
 
-async fn put(home: &PathBuf, key: &str, value: String, json: bool) -> anyhow::Result<()> {
+async fn put(home: &Path, key: &str, value: String, json: bool) -> anyhow::Result<()> {
     if value.len() > MAX_VALUE {
         bail!(
             "the value is {} bytes; a DHT record holds at most {MAX_VALUE}",
@@ -41,7 +41,7 @@ async fn put(home: &PathBuf, key: &str, value: String, json: bool) -> anyhow::Re
     Ok(())
 }
 
-async fn get(home: &PathBuf, key: &str, json: bool) -> anyhow::Result<()> {
+async fn get(home: &Path, key: &str, json: bool) -> anyhow::Result<()> {
     let key = user_key(key);
     let value = match client(home)?.get_bytes(&format!("/v0/dht/{key}")).await {
         Ok(v) => v,

@@ -1,13 +1,13 @@
 //! `weft id` and `weft peers`.
 
-use std::path::PathBuf;
+use std::path::Path;
 
 use serde_json::Value;
 
 use super::client;
 
 /// `weft id`.
-pub async fn id(home: &PathBuf, json: bool) -> anyhow::Result<()> {
+pub async fn id(home: &Path, json: bool) -> anyhow::Result<()> {
     let id: Value = client(home)?.get("/v0/id").await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&id)?);
@@ -25,7 +25,7 @@ pub async fn id(home: &PathBuf, json: bool) -> anyhow::Result<()> {
 }
 
 /// `weft peers`.
-pub async fn peers(home: &PathBuf, json: bool) -> anyhow::Result<()> {
+pub async fn peers(home: &Path, json: bool) -> anyhow::Result<()> {
     let peers: Value = client(home)?.get("/v0/peers").await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&peers)?);
