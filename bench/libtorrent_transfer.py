@@ -14,8 +14,8 @@ import time
 import libtorrent as lt
 
 
-def session(seeder):
-    # libtorrent defaults (the high-performance seed preset was no faster here).
+def session():
+    # libtorrent defaults; only local discovery and uTP are off.
     settings = lt.default_settings()
     settings.update({
         "listen_interfaces": "127.0.0.1:0",
@@ -24,6 +24,9 @@ def session(seeder):
         "enable_upnp": False,
         "enable_natpmp": False,
         "alert_mask": 0,
+        # TCP like the others: uTP over loopback stalls for a second at a time here.
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
     })
     return lt.session(settings)
 
@@ -45,7 +48,7 @@ def add(ses, torrent, save_path):
 
 
 def seed(torrent, folder, portfile):
-    ses = session(True)
+    ses = session()
     h = add(ses, torrent, folder)
     # Check the file first (seed_mode would hash pieces as they are asked for, which stalls).
     while not h.status().is_seeding:
@@ -58,7 +61,7 @@ def seed(torrent, folder, portfile):
 
 
 def get(torrent, outdir, port, limit=600):
-    ses = session(False)
+    ses = session()
     t0 = time.monotonic()
     h = add(ses, torrent, outdir)
     h.connect_peer(("127.0.0.1", int(port)))
