@@ -127,9 +127,20 @@ impl<A: Copy + Ord> State<A> {
         self.near.retain(|n| n.id != id);
     }
 
-    /// True if the leaf set is not full on some side: then it holds every node there is.
+    /// True if the leaf set holds every node there is: it is not full on some side, or
+    /// its two sides meet on the far side of the ring (fewer than `L + 1` nodes, so the
+    /// farthest clockwise leaf is at or past the farthest counter-clockwise one). The
+    /// range test of [`State::leaf_for`] is only meaningful when neither holds: with
+    /// wrapped sides its `lo..=hi` arc would run the wrong way and exclude the keys right
+    /// next to `me`.
     fn leaves_cover_all(&self) -> bool {
-        self.cw.len() < self.half_leaves || self.ccw.len() < self.half_leaves
+        let (Some(far_cw), Some(far_ccw)) = (self.cw.last(), self.ccw.last()) else {
+            return true;
+        };
+        let me = self.me.id;
+        self.cw.len() < self.half_leaves
+            || self.ccw.len() < self.half_leaves
+            || far_cw.id.wrapping_sub(me) >= far_ccw.id.wrapping_sub(me)
     }
 
     /// The leaf (or `me`) numerically closest to `key`, if `key` is in the leaf range.
@@ -226,5 +237,45 @@ mod tests {
         s.forget(1001);
         assert_eq!(s.leaf_for(1004).map(|n| n.id), Some(1000));
         assert_eq!(s.near.len(), 2);
+    }
+
+    fn state_with(me: u64, half: usize, others: &[u64]) -> State<u32> {
+        let mut s = State::new(Node { id: me, addr: 0u32 }, 4, 2 * half, 2);
+        for &id in others {
+            s.learn(Node {
+                id,
+                addr: id as u32,
+            });
+        }
+        s
+    }
+
+    /// Regression (proptest seed 3575176663115422172, n = 9, L = 16): with at most `L`
+    /// other nodes both sides of the leaf set are full and wrap round the ring to meet.
+    /// The `ccw.last()..=cw.last()` range then ran the long way round, away from `me`,
+    /// so keys between `me` and its direct neighbours were "out of range" and went to
+    /// prefix routing, which delivered them to a node that was not the closest.
+    #[test]
+    fn wrapped_leaf_sides_cover_the_whole_ring() {
+        // three others, two leaves a side: 3000 is on both sides
+        let s = state_with(1000, 2, &[2000, 3000, 4000]);
+        assert_eq!(s.cw.iter().map(|n| n.id).collect::<Vec<_>>(), [2000, 3000]);
+        assert_eq!(s.ccw.iter().map(|n| n.id).collect::<Vec<_>>(), [4000, 3000]);
+        for (key, owner) in [
+            (1000, 1000),
+            (1400, 1000),
+            (1600, 2000),
+            (3400, 3000),
+            (3600, 4000),
+            (u64::MAX - 5, 1000),
+        ] {
+            assert_eq!(s.leaf_for(key).map(|n| n.id), Some(owner), "key {key}");
+        }
+        // four others, two leaves a side: the sides are disjoint yet meet across the
+        // gap 3000..4000, which is still out of the leaf range
+        let s = state_with(1000, 2, &[2000, 3000, 4000, 5000]);
+        assert_eq!(s.leaf_for(1400).map(|n| n.id), Some(1000));
+        assert_eq!(s.leaf_for(5400).map(|n| n.id), Some(5000));
+        assert_eq!(s.leaf_for(3500), None);
     }
 }
