@@ -93,10 +93,34 @@ sleep 2
 drop_caches
 t0=$(now); "$weft" --home "$work/s0" share "$work/src" --json > "$work/share.json"; t1=$(now)
 wshare=$(secs "$t0" "$t1")
+hashed=$($py -c "import json; print(json.load(open('$work/share.json')).get('files_hashed'))")
 index_rows=("$(printf '%-10s %-24s %9s %9s %11s  %s' index b3sum "$b3" "$(mbps "$bytes" "$b3")" - "1 file")"
-            "$(printf '%-10s %-24s %9s %9s %11s  %s' index "weft share" "$wshare" "$(mbps "$bytes" "$wshare")" "$(hwm_mb "$s0_pid")" "1 file, node peak RSS; $(tr -d '\n ' < "$work/share.json" | cut -c1-80)")")
+            "$(printf '%-10s %-24s %9s %9s %11s  %s' index "weft share" "$wshare" "$(mbps "$bytes" "$wshare")" "$(hwm_mb "$s0_pid")" "1 file (files_hashed=$hashed), node peak RSS")")
 results+=("RESULT transfer scenario=index tool=b3sum size_mb=$size_mb seconds=$b3 MBps=$(mbps "$bytes" "$b3")")
 results+=("RESULT transfer scenario=index tool=weft-share size_mb=$size_mb seconds=$wshare MBps=$(mbps "$bytes" "$wshare")")
+
+# Many small files: MANY_FILES (default 2000) files of 32 KiB, on a node of its own.
+many=${MANY_FILES:-2000}
+mkdir -p "$work/many"
+$py -c "
+import os
+for i in range($many):
+    with open(os.path.join('$work/many', 'f%05d.bin' % i), 'wb') as f:
+        f.write(os.urandom(32768))"
+mbytes=$((many * 32768))
+drop_caches
+t0=$(now); (cd "$work/many" && find . -type f -print0 | xargs -0 b3sum > /dev/null); t1=$(now)
+mb3=$(secs "$t0" "$t1")
+start_node "$work/ix"; ix_pid=${pids[-1]}
+drop_caches
+t0=$(now); "$weft" --home "$work/ix" share "$work/many" --json > /dev/null; t1=$(now)
+mws=$(secs "$t0" "$t1")
+kill "$ix_pid"; wait "$ix_pid" 2>/dev/null || true
+fps() { awk -v n="$many" -v s="$1" 'BEGIN { printf "%.0f", n / s }'; }
+index_rows+=("$(printf '%-10s %-24s %9s %9s %11s  %s' index-many b3sum "$mb3" "$(mbps "$mbytes" "$mb3")" - "$many files of 32 KiB: $(fps "$mb3") files/s")"
+             "$(printf '%-10s %-24s %9s %9s %11s  %s' index-many "weft share" "$mws" "$(mbps "$mbytes" "$mws")" - "$many files of 32 KiB: $(fps "$mws") files/s")")
+results+=("RESULT transfer scenario=index-many tool=b3sum files=$many seconds=$mb3 files_per_s=$(fps "$mb3")")
+results+=("RESULT transfer scenario=index-many tool=weft-share files=$many seconds=$mws files_per_s=$(fps "$mws")")
 
 # Waits until HOME's flood search finds the file with at least N sources (bounded).
 wait_sources() { # home n
