@@ -221,11 +221,11 @@ impl<K: KadKey, A: Copy + Ord> ClosestPeersIter<K, A> {
         // left waiting past its deadline would make `next_deadline` ask for a time that has
         // already passed, over and over.
         for c in &mut self.peers {
-            if let PeerState::Waiting { deadline, req } = c.state {
-                if now >= deadline {
-                    c.state = PeerState::Unresponsive { req };
-                    self.num_waiting = self.num_waiting.saturating_sub(1);
-                }
+            if let PeerState::Waiting { deadline, req } = c.state
+                && now >= deadline
+            {
+                c.state = PeerState::Unresponsive { req };
+                self.num_waiting = self.num_waiting.saturating_sub(1);
             }
         }
         let mut counting = true;
