@@ -1,7 +1,7 @@
 //! CAN in virtual time: zones partition the space exactly through any join/leave sequence,
 //! lookups reach the owner of the key's point, hops against (d/4)·N^(1/d).
 
-#![expect(
+#![allow(
     clippy::unwrap_used,
     reason = "test code: a failed unwrap is a failed test"
 )]

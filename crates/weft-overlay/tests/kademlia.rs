@@ -1,6 +1,6 @@
 //! Kademlia in virtual time: exact closest sets, records, providers, joins and failures.
 
-#![expect(
+#![allow(
     clippy::unwrap_used,
     reason = "test code: a failed unwrap is a failed test"
 )]

@@ -1,7 +1,7 @@
 //! Pastry in virtual time: delivery to the numerically closest node (prefix and suffix
 //! modes), hop counts against ⌈log_{2^b} N⌉, joins, leaves and crashes.
 
-#![expect(
+#![allow(
     clippy::unwrap_used,
     reason = "test code: a failed unwrap is a failed test"
 )]

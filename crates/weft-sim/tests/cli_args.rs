@@ -1,7 +1,7 @@
 //! `weft sim` arguments: validation errors and the JSON shape, through `SimArgs` as the `weft`
 //! binary passes them.
 
-#![expect(clippy::unwrap_used, reason = "tests unwrap what they set up")]
+#![allow(clippy::unwrap_used, reason = "tests unwrap what they set up")]
 
 use clap::Parser;
 use weft_sim::cli::{SimArgs, execute};
