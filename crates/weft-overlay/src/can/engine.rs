@@ -33,6 +33,7 @@ pub struct Can<A> {
     next_req: u64,
     next_query: u64,
     seed: u64,
+    invalid_messages: u64,
 }
 
 impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
@@ -62,6 +63,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
             next_req: 0,
             next_query: 0,
             seed,
+            invalid_messages: 0,
         }
     }
 
@@ -141,6 +143,45 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
             + self.neighbours.capacity() * size_of::<(A, Zone)>()
     }
 
+    /// Messages dropped because they broke the protocol: a zone that is not
+    /// [valid](Zone::is_valid) for our `d`, a list longer than [`MAX_ENTRIES`], or a
+    /// handoff of zones overlapping each other or ours.
+    pub fn invalid_messages(&self) -> u64 {
+        self.invalid_messages
+    }
+
+    /// True if every zone is valid for our `d` and the list is at most [`MAX_ENTRIES`] long.
+    fn zones_valid<'a>(&self, mut zones: impl ExactSizeIterator<Item = &'a Zone>) -> bool {
+        let d = self.d();
+        zones.len() <= MAX_ENTRIES && zones.all(|z| z.is_valid(d))
+    }
+
+    /// True if a peer's message is well formed: all its zones valid, its lists bounded, and a
+    /// handoff's zones disjoint from each other and from ours (so zones keep partitioning
+    /// the space, and our zone list stays within [`MAX_ENTRIES`]).
+    fn message_valid(&self, msg: &Message<A>) -> bool {
+        let d = self.d();
+        match msg {
+            Message::Route { .. } | Message::Delivered { .. } | Message::Leaving => true,
+            Message::Accept {
+                zone, neighbours, ..
+            } => zone.is_valid(d) && self.zones_valid(neighbours.iter().map(|(_, z)| z)),
+            Message::Update { zones } => self.zones_valid(zones.iter()),
+            Message::Handoff { zones, neighbours } => {
+                let disjoint = zones.iter().enumerate().all(|(i, z)| {
+                    zones[..i]
+                        .iter()
+                        .chain(&self.zones)
+                        .all(|o| !(0..d).all(|k| z.overlaps(o, k)))
+                });
+                self.zones_valid(zones.iter())
+                    && self.zones_valid(neighbours.iter().map(|(_, z)| z))
+                    && self.zones.len() + zones.len() <= MAX_ENTRIES
+                    && disjoint
+            }
+        }
+    }
+
     fn d(&self) -> usize {
         self.config.dims
     }
@@ -157,7 +198,8 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
         self.zones.iter().any(|m| m.abuts(z, self.d()))
     }
 
-    /// Drops neighbour entries that no longer touch our zones; keeps the list sorted.
+    /// Drops neighbour entries that no longer touch our zones; keeps the list sorted and
+    /// at most [`MAX_ENTRIES`] long.
     fn prune(&mut self) {
         let d = self.d();
         let zones = self.zones.clone();
@@ -165,6 +207,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
             .retain(|(_, z)| zones.iter().any(|m| m.abuts(z, d)));
         self.neighbours.sort_unstable();
         self.neighbours.dedup();
+        self.neighbours.truncate(MAX_ENTRIES);
     }
 
     fn add_neighbours(&mut self, list: impl IntoIterator<Item = (A, Zone)>) {
@@ -340,6 +383,10 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Can<A> {
     type Event = Event<A>;
 
     fn handle_message(&mut self, _now: Time, from: A, msg: Message<A>) {
+        if !self.message_valid(&msg) {
+            self.invalid_messages += 1;
+            return;
+        }
         match msg {
             Message::Route {
                 req,

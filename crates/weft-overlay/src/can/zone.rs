@@ -7,8 +7,20 @@ pub const MAX_DIMS: usize = 8;
 
 const SPACE: u64 = 1 << 32;
 
+/// Most halvings of one dimension: a side of `2^(32 - MAX_LEVEL)` = 1 is the smallest.
+pub const MAX_LEVEL: u8 = 32;
+
 /// A box of the d-torus `[0, 2^32)^d`: in dimension `i` it spans `[lo[i], lo[i] + 2^(32 - level[i]))`.
 /// Zones only arise by halving, so every side is a power of two and volumes are exact.
+///
+/// # Invariant
+/// A zone that a node holds or lists is [valid](Zone::is_valid) for the network's `d`:
+/// `level[i] <= MAX_LEVEL` and `lo[i]` a multiple of the side (so the box never wraps past
+/// `2^32`) for `i < d`, and `lo[i] = level[i] = 0` for the unused dimensions `i >= d`. The
+/// engine checks every zone a peer sends against it and drops messages that break it.
+/// The arithmetic below never panics on any bit pattern (zones are decoded straight from
+/// the wire); on an invalid zone its answers are merely meaningless. Methods look at
+/// dimensions `0..min(d, MAX_DIMS)` only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Zone {
     /// Lower corner.
@@ -27,8 +39,22 @@ impl Zone {
         level: [0; MAX_DIMS],
     };
 
+    /// The side in dimension `i`, in `1..=2^32` (levels past [`MAX_LEVEL`] count as it).
     fn side(&self, i: usize) -> u64 {
-        SPACE >> self.level[i].min(32)
+        SPACE >> self.level[i].min(MAX_LEVEL)
+    }
+
+    /// True if the zone satisfies the [invariant](Zone#invariant) for `d` dimensions:
+    /// aligned, at most [`MAX_LEVEL`] halvings, unused dimensions zero. `d` outside
+    /// `1..=MAX_DIMS` makes every zone invalid.
+    pub fn is_valid(&self, d: usize) -> bool {
+        if !(1..=MAX_DIMS).contains(&d) {
+            return false;
+        }
+        let used =
+            (0..d).all(|i| self.level[i] <= MAX_LEVEL && u64::from(self.lo[i]) % self.side(i) == 0);
+        let unused = (d..MAX_DIMS).all(|i| self.lo[i] == 0 && self.level[i] == 0);
+        used && unused
     }
 
     fn hi(&self, i: usize) -> u64 {
@@ -37,18 +63,22 @@ impl Zone {
 
     /// Total halvings: the volume is `2^-volume_exponent`.
     pub fn volume_exponent(&self, d: usize) -> u32 {
-        self.level[..d].iter().map(|l| u32::from(*l)).sum()
+        self.level[..d.min(MAX_DIMS)]
+            .iter()
+            .map(|l| u32::from(*l))
+            .sum()
     }
 
     /// True if `p` lies in the zone.
     pub fn contains(&self, p: &Point, d: usize) -> bool {
-        (0..d).all(|i| u64::from(p[i]) >= u64::from(self.lo[i]) && u64::from(p[i]) < self.hi(i))
+        (0..d.min(MAX_DIMS))
+            .all(|i| u64::from(p[i]) >= u64::from(self.lo[i]) && u64::from(p[i]) < self.hi(i))
     }
 
     /// The halves of the zone, split along its longest side (the lowest such dimension),
     /// lower half first; `None` if it cannot be halved further.
     pub fn split(&self, d: usize) -> Option<(Zone, Zone)> {
-        let dim = (0..d)
+        let dim = (0..d.min(MAX_DIMS))
             .filter(|i| self.level[*i] < 32)
             .min_by_key(|i| (self.level[*i], *i))?;
         let mut a = *self;
@@ -63,8 +93,10 @@ impl Zone {
         if self.level != other.level {
             return None;
         }
-        let diff: Vec<usize> = (0..d).filter(|i| self.lo[*i] != other.lo[*i]).collect();
-        let [dim] = diff[..] else { return None };
+        let mut diff = (0..d.min(MAX_DIMS)).filter(|i| self.lo[*i] != other.lo[*i]);
+        let (Some(dim), None) = (diff.next(), diff.next()) else {
+            return None;
+        };
         let (low, high) = if self.lo[dim] < other.lo[dim] {
             (self, other)
         } else {
@@ -94,7 +126,7 @@ impl Zone {
     /// dimensions but one, and touch in that one.
     pub fn abuts(&self, o: &Zone, d: usize) -> bool {
         let mut touching = 0;
-        for i in 0..d {
+        for i in 0..d.min(MAX_DIMS) {
             if self.overlaps(o, i) {
                 continue;
             }
@@ -108,16 +140,23 @@ impl Zone {
     }
 
     /// Squared Euclidean distance from `p` to the nearest point of the zone, on the torus.
+    ///
+    /// Computed modulo `2^32` per dimension, so it is total: a zone that wraps past `2^32`
+    /// (invalid, see the [invariant](Zone#invariant)) is measured as the wrapped box.
+    /// Each term is below `2^64` and there are at most [`MAX_DIMS`] of them, so the sum
+    /// fits a `u128`.
     pub fn distance2(&self, p: &Point, d: usize) -> u128 {
-        (0..d)
+        (0..d.min(MAX_DIMS))
             .map(|i| {
-                let x = u64::from(p[i]);
-                let (lo, hi) = (u64::from(self.lo[i]), self.hi(i));
-                let dist = if x >= lo && x < hi {
+                // offset of p from lo going up the ring, in 0..2^32
+                let offset = u64::from(p[i].wrapping_sub(self.lo[i]));
+                let side = self.side(i);
+                let dist = if offset < side {
                     0
                 } else {
-                    let below = (lo + SPACE - x) % SPACE; // x up to lo
-                    let above = (x + SPACE - (hi - 1)) % SPACE; // hi-1 up to x
+                    // offset in side..2^32: both terms lie in 1..2^32
+                    let below = SPACE - offset; // p up to lo
+                    let above = offset - (side - 1); // lo + side - 1 up to p
                     below.min(above)
                 };
                 u128::from(dist) * u128::from(dist)
