@@ -144,14 +144,7 @@ impl Client {
             return Ok(resp);
         }
         let body = resp.bytes().await.unwrap_or_default();
-        let message = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-        Err(ClientError::Api {
-            status: status.as_u16(),
-            message,
-        })
+        Err(api_error(status, &body))
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<axum::body::Bytes, ClientError> {
@@ -169,14 +162,7 @@ impl Client {
             error: e.to_string(),
         })?;
         if !status.is_success() {
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            return Err(ClientError::Api {
-                status: status.as_u16(),
-                message,
-            });
+            return Err(api_error(status, &body));
         }
         Ok(body)
     }
@@ -186,34 +172,24 @@ impl Client {
     /// # Errors
     /// [`ClientError`] if the node does not answer or answers with an error.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| ClientError::Unreachable {
-                addr: self.addrs.api.clone(),
-                error: e.to_string(),
-            })?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| ClientError::Unreachable {
-            addr: self.addrs.api.clone(),
-            error: e.to_string(),
-        })?;
-        if !status.is_success() {
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
-            return Err(ClientError::Api {
-                status: status.as_u16(),
-                message,
-            });
-        }
+        let body = self
+            .send(self.http.get(format!("{}{path}", self.base)))
+            .await?;
         serde_json::from_slice(&body).map_err(|e| ClientError::Api {
-            status: status.as_u16(),
+            status: 200,
             message: format!("unexpected answer: {e}"),
         })
+    }
+}
+
+/// The error a non-success answer carries: its JSON `error` field, or the body as text.
+fn api_error(status: reqwest::StatusCode, body: &[u8]) -> ClientError {
+    let message = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned());
+    ClientError::Api {
+        status: status.as_u16(),
+        message,
     }
 }

@@ -350,11 +350,20 @@ fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> 
     Ok(Some((start, end)))
 }
 
+/// Query of `GET /content/{hash}`.
+#[derive(Deserialize)]
+struct ContentParams {
+    /// How long to look for sources of content this node lacks (1 to 300 s; default 30).
+    timeout_secs: Option<u64>,
+}
+
 async fn content(
     State(s): State<Arc<ApiState>>,
     Path(hash): Path<String>,
+    Query(p): Query<ContentParams>,
     headers: HeaderMap,
 ) -> Response {
+    let find_timeout = Duration::from_secs(p.timeout_secs.unwrap_or(30).clamp(1, 300));
     let hash = match parse_hash(&hash) {
         Ok(h) => h,
         Err(r) => return *r,
@@ -369,7 +378,7 @@ async fn content(
     .flatten();
     let path = match local {
         Some(p) => p,
-        None => match fetch_for_gateway(&s, hash).await {
+        None => match fetch_for_gateway(&s, hash, find_timeout).await {
             Ok(p) => p,
             Err(r) => return r,
         },
@@ -378,7 +387,11 @@ async fn content(
 }
 
 /// Downloads `hash` into the gateway folder (or waits for the download under way).
-async fn fetch_for_gateway(s: &ApiState, hash: Key256) -> Result<PathBuf, Response> {
+async fn fetch_for_gateway(
+    s: &ApiState,
+    hash: Key256,
+    find_timeout: Duration,
+) -> Result<PathBuf, Response> {
     let dir = s.share.gateway_dir();
     std::fs::create_dir_all(&dir)
         .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
@@ -387,7 +400,7 @@ async fn fetch_for_gateway(s: &ApiState, hash: Key256) -> Result<PathBuf, Respon
         hash,
         out: out.clone(),
         force: true,
-        timeout: Duration::from_secs(30),
+        timeout: find_timeout,
     };
     s.share
         .start_download(req)
