@@ -37,8 +37,9 @@ use super::{Share, open_db};
 
 /// Downloads remembered (running and finished); the oldest finished ones are forgotten.
 const MAX_DOWNLOADS: usize = 64;
-/// A vanished source is not asked again before this.
-const COOLDOWN: Duration = Duration::from_secs(30);
+/// A source whose stream broke is not asked again before this; then it is tried again
+/// (a broken stream is often one connection of several closing, not the peer leaving).
+const COOLDOWN: Duration = Duration::from_secs(3);
 /// How long a flood query for a hash collects hits.
 const FLOOD_WAIT: Duration = Duration::from_secs(3);
 /// Answers buffered from range requests.
@@ -421,7 +422,19 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     }
                 }
             }
-            _ = tick.tick() => {}
+            _ = tick.tick() => {
+                // Sources whose cool-down is over get another chance; the plan's strikes and
+                // bans still apply to them.
+                let now = Instant::now();
+                let ready: Vec<PeerId> =
+                    cooldown.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
+                for peer in ready {
+                    cooldown.remove(&peer);
+                    if !bad.contains(&peer) {
+                        plan.add_source(since(t0), peer);
+                    }
+                }
+            }
         }
     }
     for (_, h) in std::mem::take(&mut in_flight) {
