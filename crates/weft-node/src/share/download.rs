@@ -40,6 +40,8 @@ const MAX_DOWNLOADS: usize = 64;
 /// A source whose stream broke is not asked again before this; then it is tried again
 /// (a broken stream is often one connection of several closing, not the peer leaving).
 const COOLDOWN: Duration = Duration::from_secs(3);
+/// Consecutive broken streams after which a source is set aside for [`COOLDOWN`].
+const BROKEN_STREAMS_TO_PAUSE: u32 = 3;
 /// How long a flood query for a hash collects hits.
 const FLOOD_WAIT: Duration = Duration::from_secs(3);
 /// Answers buffered from range requests.
@@ -324,6 +326,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     let (res_tx, mut res_rx) = mpsc::channel(RESULT_QUEUE);
     let mut in_flight: BTreeMap<(PeerId, PieceIndex), AbortHandle> = BTreeMap::new();
     let mut cooldown: BTreeMap<PeerId, Instant> = BTreeMap::new();
+    let mut broken: BTreeMap<PeerId, u32> = BTreeMap::new();
     let mut used: BTreeSet<PeerId> = BTreeSet::new();
     let mut last_alive = Instant::now();
     let stall = req.timeout.max(MIN_STALL);
@@ -396,7 +399,18 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     }
                     PieceOutcome::Failed | PieceOutcome::Discard => {}
                 }
-                if let Some(e) = unreachable {
+                if unreachable.is_none() {
+                    broken.remove(&peer);
+                }
+                // One broken stream is often one connection of several closing: ask again
+                // at once. Only a source whose streams keep breaking is set aside.
+                let strikes = unreachable.as_ref().map(|_| {
+                    let n = broken.entry(peer).or_insert(0);
+                    *n += 1;
+                    *n
+                });
+                if let (Some(e), Some(n)) = (unreachable, strikes) && n >= BROKEN_STREAMS_TO_PAUSE {
+                    broken.remove(&peer);
                     info!(%peer, "source vanished: {e}");
                     for w in plan.remove_source(&peer) {
                         if let Some(h) = in_flight.remove(&(peer, w)) {
