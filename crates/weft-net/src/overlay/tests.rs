@@ -259,12 +259,16 @@ async fn dht_records_cross_sockets_and_bad_frames_are_dropped() {
     let before = b.overlay.stats().kad.refused_streams;
     let mut held = Vec::new();
     for _ in 0..super::transport::MAX_INBOUND_PER_PEER + 4 {
-        held.push(
-            control
-                .open_stream(b.peer(), super::dht::PROTOCOL)
-                .await
-                .unwrap(),
-        );
+        let mut s = control
+            .open_stream(b.peer(), super::dht::PROTOCOL)
+            .await
+            .unwrap();
+        // Half a length prefix: negotiation is lazy, so the listener sees the stream only once
+        // bytes flow; its reader then waits for the rest, holding the stream open.
+        // A refused stream may already be reset by the time we write.
+        let _ = futures::AsyncWriteExt::write_all(&mut s, &[0, 0]).await;
+        let _ = futures::AsyncWriteExt::flush(&mut s).await;
+        held.push(s);
     }
     eventually("streams refused", || {
         let st = b.overlay.stats().kad.refused_streams;
