@@ -13,7 +13,6 @@ use weft_overlay::directory::Item;
 use weft_overlay::flood::{Criteria, HitItem};
 
 use super::*;
-use crate::framing::write_frame;
 use crate::{NetSettings, Network};
 
 struct TestNode {
@@ -76,6 +75,29 @@ async fn start(role: Role, bootstrap: &[&TestNode], directory: Option<&TestNode>
         matches: Some(matches),
         addr,
     }
+}
+
+/// Opens a DHT stream to `peer` and writes `bytes` on it, on a fresh stream again if the
+/// first was reset (a stream the peer refused reads as "connection is closed"); 10 tries.
+async fn send_raw(control: &mut libp2p_stream::Control, peer: PeerId, bytes: &[u8]) {
+    for _ in 0..10 {
+        if let Ok(mut s) = control.open_stream(peer, super::dht::PROTOCOL).await {
+            let sent = futures::AsyncWriteExt::write_all(&mut s, bytes)
+                .await
+                .is_ok()
+                && futures::AsyncWriteExt::flush(&mut s).await.is_ok();
+            if sent {
+                // Keep the stream open until the peer has read it.
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    drop(s);
+                });
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not send raw bytes to {peer}");
 }
 
 /// Waits until `f` returns `Some`, retrying every 200 ms for at most 20 s.
@@ -233,20 +255,10 @@ async fn dht_records_cross_sockets_and_bad_frames_are_dropped() {
     // garbage on the DHT protocol: the stream is dropped and counted, the node keeps working
     let before = b.overlay.stats().kad.bad_frames;
     let mut control = a.net.stream_control();
-    let mut s = control
-        .open_stream(b.peer(), super::dht::PROTOCOL)
-        .await
-        .unwrap();
-    write_frame(&mut s, &[1, 0xff, 0xff, 0xff]).await.unwrap();
-    let mut s = control
-        .open_stream(b.peer(), super::dht::PROTOCOL)
-        .await
-        .unwrap();
+    // a frame of 4 bytes that is not a message
+    send_raw(&mut control, b.peer(), &[0, 0, 0, 4, 1, 0xff, 0xff, 0xff]).await;
     // announces a frame over the limit
-    futures::AsyncWriteExt::write_all(&mut s, &u32::MAX.to_be_bytes())
-        .await
-        .unwrap();
-    futures::AsyncWriteExt::flush(&mut s).await.unwrap();
+    send_raw(&mut control, b.peer(), &u32::MAX.to_be_bytes()).await;
     eventually("bad frames counted", || {
         let st = b.overlay.stats().kad.bad_frames;
         async move { (st >= before + 2).then_some(()) }
