@@ -388,21 +388,14 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
                 self.start_lookup(now, key, Purpose::Finger(i), None);
             }
         }
-        let mut i = 0;
-        while i < self.lookups.len() {
-            if now >= self.lookups[i].deadline {
-                let l = self.lookups.remove(i);
-                if l.purpose == Purpose::User {
-                    let result = Err(LookupError::Timeout);
-                    self.events.push_back(Event::LookupFinished {
-                        id: l.id,
-                        key: l.key,
-                        result,
-                        hops: 0,
-                    });
-                }
-            } else {
-                i += 1;
+        for l in self.lookups.extract_if(.., |l| now >= l.deadline) {
+            if l.purpose == Purpose::User {
+                self.events.push_back(Event::LookupFinished {
+                    id: l.id,
+                    key: l.key,
+                    result: Err(LookupError::Timeout),
+                    hops: 0,
+                });
             }
         }
     }

@@ -380,20 +380,13 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
                 self.send(leaf.addr, Message::Ping { req, from: me });
             }
         }
-        let mut i = 0;
-        while i < self.lookups.len() {
-            if now >= self.lookups[i].deadline {
-                let l = self.lookups.remove(i);
-                let result = Err(LookupError::Timeout);
-                self.events.push_back(Event::LookupFinished {
-                    id: l.id,
-                    key: l.key,
-                    result,
-                    hops: 0,
-                });
-            } else {
-                i += 1;
-            }
+        for l in self.lookups.extract_if(.., |l| now >= l.deadline) {
+            self.events.push_back(Event::LookupFinished {
+                id: l.id,
+                key: l.key,
+                result: Err(LookupError::Timeout),
+                hops: 0,
+            });
         }
     }
 }
