@@ -6,6 +6,21 @@
 //! libp2p's `ClosestPeersIter`). On top of lookups it stores records and provider records
 //! with expiry, republishes what it published, and refreshes buckets.
 //!
+//! # Postings
+//!
+//! A distributed inverted index (JXTA's shared-resource index, here with the postings in the
+//! DHT itself): under one key the `k` closest nodes hold a bounded multiset of small values
+//! ([`MAX_POSTING_LEN`] bytes), each tagged by its *publisher* — the node that stored it,
+//! taken from the authenticated sender of the message, never from its content — and an id
+//! the publisher chose. [`Command::PutPostings`] sends this node's whole set under a key to
+//! the `k` closest (replacing its previous set there; an empty set withdraws it), and the
+//! engine republishes it every `republish_interval`, a few keys at a time so that
+//! republishing never takes every query slot. [`Command::GetPostings`] merges the postings
+//! of the first `postings_quorum` nodes that hold any (or of every node the lookup reached).
+//! Every bound (values per publisher per key, per key, in all; bytes per value; values per
+//! reply) is enforced on receipt; a full key evicts the oldest value of the publisher that
+//! holds the most there, so a hostile publisher cannot crowd out one that holds fewer.
+//!
 //! The engine is generic over the id type `K` ([`KadKey`]: [`Key256`] in the node, `u64`
 //! in million-node simulations) and the address type `A` (a `u32` index in the simulator,
 //! a peer handle in the node).
@@ -15,8 +30,9 @@
 //! Every candidate of a lookup has a *depth*: 0 for contacts taken from the local table,
 //! `d + 1` for contacts named by a depth-`d` peer. The `hops` of a finished query is the
 //! depth of the peer that produced the answer plus one: the closest peer that answered
-//! (`FindNode`, `Bootstrap`, and the lookup phase of `PutRecord`/`AddProvider`), or the
-//! peer that returned the record / providers (`GetRecord`, `GetProviders`). It is the
+//! (`FindNode`, `Bootstrap`, and the lookup phase of `PutRecord`/`AddProvider`/
+//! `PutPostings`), or the first peer that returned the record / providers / postings
+//! (`GetRecord`, `GetProviders`, `GetPostings`). It is the
 //! length of the chain of sequential requests that led to the answer, the figure the
 //! literature's "O(log N) hops" counts; an answer found in the local store has 0 hops.
 //! `messages` counts every request the query sent.
@@ -46,13 +62,16 @@ mod closest;
 mod engine;
 mod key;
 mod message;
+mod postings;
 mod store;
 mod table;
 
 pub use engine::Kademlia;
 pub use key::KadKey;
 pub use message::{
-    Body, Contact, MAX_CONTACTS_PER_REPLY, MAX_VALUE_LEN, Message, MessageError, WireRecord,
+    Body, Contact, MAX_CONTACTS_PER_REPLY, MAX_POSTING_LEN, MAX_POSTINGS_PER_REPLY,
+    MAX_POSTINGS_PER_STORE, MAX_VALUE_LEN, Message, MessageError, PostingValue, PublisherPostings,
+    WireRecord,
 };
 
 /// Settings of a Kademlia engine. Share one `Arc<Config>` among many simulated engines.
@@ -86,6 +105,21 @@ pub struct Config {
     pub max_provider_keys: usize,
     /// Contacts probed at once before eviction from a full bucket (8).
     pub max_pings: usize,
+    /// Life of the postings this node publishes (24 h).
+    pub posting_ttl: Duration,
+    /// Posting values held for all publishers at most (32 768).
+    pub max_postings: usize,
+    /// Posting values held under one key at most (256).
+    pub max_postings_per_key: usize,
+    /// Posting values held for one publisher under one key at most (64, and never more than
+    /// [`MAX_POSTINGS_PER_STORE`]).
+    pub max_postings_per_publisher: usize,
+    /// Keys this node publishes postings under at most (20 000).
+    pub max_published_posting_keys: usize,
+    /// Posting values this node publishes at most, all keys together (65 536).
+    pub max_published_postings: usize,
+    /// Nodes holding postings whose answers a `GetPostings` merges before it stops (3).
+    pub postings_quorum: usize,
 }
 
 impl Default for Config {
@@ -104,6 +138,13 @@ impl Default for Config {
             max_records: 1024,
             max_provider_keys: 1024,
             max_pings: 8,
+            posting_ttl: Duration::from_secs(24 * 3600),
+            max_postings: 32_768,
+            max_postings_per_key: 256,
+            max_postings_per_publisher: 64,
+            max_published_posting_keys: 20_000,
+            max_published_postings: 65_536,
+            postings_quorum: 3,
         }
     }
 }
@@ -129,6 +170,18 @@ pub enum Command<K> {
     AddProvider(K),
     /// Find nodes that provide a key (the first answer with providers ends the lookup).
     GetProviders(K),
+    /// Publish this node's whole set of postings under a key (at most
+    /// `max_postings_per_publisher` values of at most [`MAX_POSTING_LEN`] bytes, ids unique)
+    /// on the `k` nodes closest to it, replacing the set it published there before;
+    /// republished until replaced. An empty set withdraws the key.
+    PutPostings {
+        /// The key posted under.
+        key: K,
+        /// The values.
+        values: Vec<PostingValue>,
+    },
+    /// Fetch the postings held under a key, merged from several of the closest nodes.
+    GetPostings(K),
     /// Look up the local id, which fills the buckets near it. Call after `add_peer` with a
     /// bootstrap node.
     Bootstrap,
@@ -155,6 +208,20 @@ pub enum QueryError {
     /// Too many queries already running.
     #[error("too many queries running")]
     TooManyQueries,
+    /// A posting set larger than the engine accepts.
+    #[error("{0} posting values are too many")]
+    TooManyValues(usize),
+}
+
+/// A posting found by [`Command::GetPostings`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Posting<K, A> {
+    /// The node that stored it.
+    pub publisher: Contact<K, A>,
+    /// Its id within the publisher's set.
+    pub id: u32,
+    /// The posted bytes (at most [`MAX_POSTING_LEN`]).
+    pub value: Vec<u8>,
 }
 
 /// The outcome of a query.
@@ -172,6 +239,11 @@ pub enum QueryResult<K, A> {
     GetProviders(Result<Vec<Contact<K, A>>, QueryError>),
     /// Contacts in the routing table afterwards.
     Bootstrap(Result<usize, QueryError>),
+    /// How many peers stored the postings (or took the withdrawal).
+    PutPostings(Result<usize, QueryError>),
+    /// The postings found, deduplicated by publisher and id (at most
+    /// `max_postings_per_key`).
+    GetPostings(Result<Vec<Posting<K, A>>, QueryError>),
 }
 
 impl<K, A> QueryResult<K, A> {
@@ -180,9 +252,11 @@ impl<K, A> QueryResult<K, A> {
         match self {
             QueryResult::FindNode(r) | QueryResult::GetProviders(r) => r.is_ok(),
             QueryResult::GetRecord(r) => r.is_ok(),
-            QueryResult::PutRecord(r) | QueryResult::AddProvider(r) | QueryResult::Bootstrap(r) => {
-                r.is_ok()
-            }
+            QueryResult::PutRecord(r)
+            | QueryResult::AddProvider(r)
+            | QueryResult::Bootstrap(r)
+            | QueryResult::PutPostings(r) => r.is_ok(),
+            QueryResult::GetPostings(r) => r.is_ok(),
         }
     }
 }

@@ -10,10 +10,14 @@ use weft_core::time::Time;
 
 use super::closest::{ClosestPeersIter, IterConfig, Step};
 use super::key::KadKey;
-use super::message::{Body, Contact, MAX_VALUE_LEN, Message, WireRecord};
+use super::message::{
+    Body, Contact, MAX_POSTING_LEN, MAX_POSTINGS_PER_STORE, MAX_VALUE_LEN, Message, PostingValue,
+    PublisherPostings, WireRecord,
+};
+use super::postings::PostingStore;
 use super::store::{Origin, Provider, Store, StoredRecord};
 use super::table::{Seen, Table};
-use super::{Command, Config, Event, QueryError, QueryResult, QueryStats};
+use super::{Command, Config, Event, Posting, QueryError, QueryResult, QueryStats};
 use crate::{Engine, QueryId};
 
 /// What a query is for.
@@ -23,16 +27,37 @@ enum Kind<K, A> {
     Bootstrap,
     Refresh,
     GetRecord,
-    GetProviders { found: Vec<Contact<K, A>> },
-    PutRecord { record: WireRecord },
+    GetProviders {
+        found: Vec<Contact<K, A>>,
+    },
+    PutRecord {
+        record: WireRecord,
+    },
     AddProvider,
+    /// `holders`: answers that carried postings so far (the local store counts as one).
+    GetPostings {
+        found: Vec<Posting<K, A>>,
+        holders: usize,
+    },
+    PutPostings {
+        values: Vec<PostingValue>,
+        ttl_secs: u64,
+    },
+}
+
+/// What a reply carries besides closer contacts.
+enum Payload<K, A> {
+    None,
+    Value(Vec<u8>),
+    Providers(Vec<Contact<K, A>>),
+    Postings(Vec<PublisherPostings<K, A>>),
 }
 
 /// Where a query stands.
 #[derive(Clone, Debug)]
 enum Phase<A> {
     Lookup,
-    /// `PutRecord` after its lookup: waiting for acknowledgements.
+    /// `PutRecord` or `PutPostings` after its lookup: waiting for acknowledgements.
     Storing {
         pending: Vec<(A, u64)>,
         acks: usize,
@@ -67,6 +92,8 @@ pub struct Kademlia<K, A> {
     local: Contact<K, A>,
     table: Table<K, A>,
     store: Store<K, A>,
+    /// Postings, allocated on first use (most simulated nodes never hold any).
+    postings: Option<Box<PostingStore<K, A>>>,
     queries: Vec<Query<K, A>>,
     pings: Vec<Ping<K, A>>,
     outbox: VecDeque<(A, Message<K, A>)>,
@@ -104,6 +131,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             local,
             table,
             store: Store::new(),
+            postings: None,
             queries: Vec::new(),
             pings: Vec::new(),
             outbox: VecDeque::new(),
@@ -217,6 +245,45 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     /// Records and provider records stored here (for reports and tests).
     pub fn stored_counts(&self) -> (usize, usize) {
         (self.store.record_count(), self.store.provider_count())
+    }
+
+    /// Keys with postings held here, and posting values held (for this node and others).
+    pub fn posting_counts(&self) -> (usize, usize) {
+        self.postings
+            .as_ref()
+            .map_or((0, 0), |p| (p.key_count(), p.len()))
+    }
+
+    /// The valid postings held here under `key`, grouped by publisher (for tests and
+    /// reports).
+    pub fn local_postings(&self, key: &K, now: Time) -> Vec<PublisherPostings<K, A>> {
+        self.postings
+            .as_ref()
+            .map(|p| p.get(key, now, self.config.max_postings_per_key))
+            .unwrap_or_default()
+    }
+
+    fn postings_mut(&mut self) -> &mut PostingStore<K, A> {
+        self.postings
+            .get_or_insert_with(|| Box::new(PostingStore::new()))
+    }
+
+    /// Stores `values` for `publisher` under `key`; true if any was kept (or the set was
+    /// withdrawn).
+    fn hold_postings(
+        &mut self,
+        now: Time,
+        key: K,
+        publisher: Contact<K, A>,
+        values: &[PostingValue],
+        expires: Time,
+    ) -> bool {
+        let config = self.config.clone();
+        let kept = self
+            .postings_mut()
+            .store(&config, key, publisher, values, now, expires);
+        self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
+        kept > 0 || values.is_empty()
     }
 
     /// The node connected to a peer with id `key` at `addr`: it is put in the routing table
@@ -348,20 +415,54 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                     },
                 );
             }
-            Body::Nodes { req, closer } => self.on_reply(now, from, req, closer, None, None),
+            Body::StorePostings {
+                req,
+                key,
+                ttl_secs,
+                values,
+            } => {
+                let publisher = Contact {
+                    key: sender,
+                    addr: from,
+                };
+                let expires = now + self.ttl(ttl_secs);
+                let stored = self.hold_postings(now, key, publisher, &values, expires);
+                self.send(from, Body::PutAck { req, stored });
+            }
+            Body::GetPostings { req, key } => {
+                let postings = self.local_postings(&key, now);
+                let closer = self.closer(&key, &sender);
+                self.send(
+                    from,
+                    Body::Postings {
+                        req,
+                        postings,
+                        closer,
+                    },
+                );
+            }
+            Body::Nodes { req, closer } => self.on_reply(now, from, req, closer, Payload::None),
             Body::Record {
                 req,
                 record,
                 closer,
             } => {
-                self.on_reply(now, from, req, closer, record.map(|r| r.value), None);
+                let payload = record.map_or(Payload::None, |r| Payload::Value(r.value));
+                self.on_reply(now, from, req, closer, payload);
             }
             Body::Providers {
                 req,
                 providers,
                 closer,
             } => {
-                self.on_reply(now, from, req, closer, None, Some(providers));
+                self.on_reply(now, from, req, closer, Payload::Providers(providers));
+            }
+            Body::Postings {
+                req,
+                postings,
+                closer,
+            } => {
+                self.on_reply(now, from, req, closer, Payload::Postings(postings));
             }
             Body::PutAck { req, stored } => self.on_ack(now, from, req, stored),
         }
@@ -373,8 +474,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
         from: A,
         req: u64,
         closer: Vec<Contact<K, A>>,
-        value: Option<Vec<u8>>,
-        providers: Option<Vec<Contact<K, A>>>,
+        payload: Payload<K, A>,
     ) {
         let Some(qi) = self
             .queries
@@ -394,14 +494,16 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
         };
         q.stats.responses += 1;
         let hops = u32::from(depth) + 1;
-        match (&mut q.kind, value, providers) {
-            (Kind::GetRecord, Some(value), _) => {
+        match (&mut q.kind, payload) {
+            (Kind::GetRecord, Payload::Value(value)) => {
                 q.stats.hops = hops;
                 q.iter.finish();
                 self.finish(now, qi, QueryResult::GetRecord(Ok(value)));
                 return;
             }
-            (Kind::GetProviders { found }, _, Some(providers)) if !providers.is_empty() => {
+            (Kind::GetProviders { found }, Payload::Providers(providers))
+                if !providers.is_empty() =>
+            {
                 for p in providers {
                     if found.len() < self.config.k && !found.iter().any(|f| f.key == p.key) {
                         found.push(p);
@@ -412,6 +514,21 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                 let found = std::mem::take(found);
                 self.finish(now, qi, QueryResult::GetProviders(Ok(found)));
                 return;
+            }
+            (Kind::GetPostings { found, holders }, Payload::Postings(postings))
+                if postings.iter().any(|p| !p.values.is_empty()) =>
+            {
+                merge_postings(found, postings, self.config.max_postings_per_key);
+                if *holders == 0 {
+                    q.stats.hops = hops;
+                }
+                *holders += 1;
+                if *holders >= self.config.postings_quorum.max(1) {
+                    q.iter.finish();
+                    let found = std::mem::take(found);
+                    self.finish(now, qi, QueryResult::GetPostings(Ok(found)));
+                    return;
+                }
             }
             _ => {}
         }
@@ -431,13 +548,8 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             pending.retain(|p| *p != (from, req));
             *acks += usize::from(stored);
             if pending.is_empty() {
-                let acks = *acks;
-                let result = if acks > 0 {
-                    Ok(acks)
-                } else {
-                    Err(QueryError::NotStored)
-                };
-                self.finish(now, qi, QueryResult::PutRecord(result));
+                let result = stored_result(&q.kind, *acks);
+                self.finish(now, qi, result);
             }
         }
     }
@@ -512,12 +624,8 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             let q = &mut self.queries[qi];
             if let Phase::Storing { deadline, acks, .. } = q.phase {
                 if now >= deadline {
-                    let result = if acks > 0 {
-                        Ok(acks)
-                    } else {
-                        Err(QueryError::NotStored)
-                    };
-                    self.finish(now, qi, QueryResult::PutRecord(result));
+                    let result = stored_result(&q.kind, acks);
+                    self.finish(now, qi, result);
                 }
                 return;
             }
@@ -528,6 +636,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                     let body = match q.kind {
                         Kind::GetRecord => Body::GetRecord { req, key: target },
                         Kind::GetProviders { .. } => Body::GetProviders { req, key: target },
+                        Kind::GetPostings { .. } => Body::GetPostings { req, key: target },
                         _ => Body::FindNode { req, target },
                     };
                     self.send(addr, body);
@@ -566,6 +675,13 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             Kind::Bootstrap | Kind::Refresh => QueryResult::Bootstrap(Ok(self.table.len())),
             Kind::GetRecord => QueryResult::GetRecord(Err(QueryError::NotFound)),
             Kind::GetProviders { .. } => QueryResult::GetProviders(Err(QueryError::NotFound)),
+            Kind::GetPostings { found, .. } => {
+                if found.is_empty() {
+                    QueryResult::GetPostings(Err(QueryError::NotFound))
+                } else {
+                    QueryResult::GetPostings(Ok(found.clone()))
+                }
+            }
             Kind::AddProvider => {
                 let ttl_secs = secs(self.config.provider_ttl);
                 for c in &closest {
@@ -589,19 +705,28 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                 };
                 QueryResult::AddProvider(result)
             }
-            Kind::PutRecord { record } => {
+            Kind::PutRecord { .. } | Kind::PutPostings { .. } => {
                 if closest.is_empty() {
-                    QueryResult::PutRecord(Err(QueryError::NoPeers))
+                    failure(&q.kind, QueryError::NoPeers)
                 } else {
-                    let record = record.clone();
+                    let kind = q.kind.clone();
                     let mut pending = Vec::with_capacity(closest.len());
                     for c in &closest {
                         let req = self.take_req();
                         pending.push((c.addr, req));
-                        let body = Body::PutRecord {
-                            req,
-                            key: target,
-                            record: record.clone(),
+                        let body = match &kind {
+                            Kind::PutPostings { values, ttl_secs } => Body::StorePostings {
+                                req,
+                                key: target,
+                                ttl_secs: *ttl_secs,
+                                values: values.clone(),
+                            },
+                            Kind::PutRecord { record } => Body::PutRecord {
+                                req,
+                                key: target,
+                                record: record.clone(),
+                            },
+                            _ => Body::FindNode { req, target },
                         };
                         self.send(c.addr, body);
                     }
@@ -622,6 +747,9 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     fn maintain(&mut self, now: Time) {
         if now >= self.next_expiry {
             self.store.expire(now);
+            if let Some(p) = self.postings.as_mut() {
+                p.expire(now);
+            }
             self.next_expiry = now + self.config.expiry_interval;
         }
         if let Some(every) = self.config.refresh_interval
@@ -652,7 +780,47 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                 self.add_local_provider(now, key);
                 self.start(now, key, Kind::AddProvider, true);
             }
+            if let Some(p) = self.postings.as_mut() {
+                p.queue_republish();
+            }
         }
+        self.pump_republish(now);
+    }
+
+    /// Starts republishing queued posting keys while fewer than half the query slots are
+    /// taken (user queries keep the rest).
+    fn pump_republish(&mut self, now: Time) {
+        let slots = (self.config.max_queries / 2).max(1);
+        while self.queries.len() < slots {
+            let Some(p) = self.postings.as_mut() else {
+                return;
+            };
+            let Some(key) = p.republish.pop_front() else {
+                return;
+            };
+            let Some(values) = p.published(&key).cloned() else {
+                continue;
+            };
+            self.put_postings(now, key, values, true);
+        }
+    }
+
+    /// Stores this node's set under `key` locally and starts sending it to the closest.
+    fn put_postings(
+        &mut self,
+        now: Time,
+        key: K,
+        values: Vec<PostingValue>,
+        internal: bool,
+    ) -> QueryId {
+        let ttl = self.config.posting_ttl.min(self.config.max_ttl);
+        let me = self.local;
+        self.hold_postings(now, key, me, &values, now + ttl);
+        let kind = Kind::PutPostings {
+            values,
+            ttl_secs: secs(ttl),
+        };
+        self.start(now, key, kind, internal)
     }
 
     fn add_local_provider(&mut self, now: Time, key: K) -> bool {
@@ -685,6 +853,43 @@ fn jitter(rng: &mut ChaCha8Rng, every: Duration) -> Duration {
     Duration::from_micros(rng.random_range(0..us))
 }
 
+/// Adds the values of `postings` to `found` (deduplicated by publisher and id, at most
+/// `max` in all).
+fn merge_postings<K: KadKey, A: Copy>(
+    found: &mut Vec<Posting<K, A>>,
+    postings: Vec<PublisherPostings<K, A>>,
+    max: usize,
+) {
+    for group in postings {
+        for v in group.values {
+            if found.len() >= max {
+                return;
+            }
+            if !found
+                .iter()
+                .any(|f| f.publisher.key == group.publisher.key && f.id == v.id)
+            {
+                found.push(Posting {
+                    publisher: group.publisher,
+                    id: v.id,
+                    value: v.value,
+                });
+            }
+        }
+    }
+}
+
+/// The outcome of a store phase that ended with `acks` acknowledgements.
+fn stored_result<K, A>(kind: &Kind<K, A>, acks: usize) -> QueryResult<K, A> {
+    if acks == 0 {
+        return failure(kind, QueryError::NotStored);
+    }
+    match kind {
+        Kind::PutPostings { .. } => QueryResult::PutPostings(Ok(acks)),
+        _ => QueryResult::PutRecord(Ok(acks)),
+    }
+}
+
 fn failure<K, A>(kind: &Kind<K, A>, e: QueryError) -> QueryResult<K, A> {
     match kind {
         Kind::FindNode => QueryResult::FindNode(Err(e)),
@@ -693,6 +898,8 @@ fn failure<K, A>(kind: &Kind<K, A>, e: QueryError) -> QueryResult<K, A> {
         Kind::GetProviders { .. } => QueryResult::GetProviders(Err(e)),
         Kind::PutRecord { .. } => QueryResult::PutRecord(Err(e)),
         Kind::AddProvider => QueryResult::AddProvider(Err(e)),
+        Kind::GetPostings { .. } => QueryResult::GetPostings(Err(e)),
+        Kind::PutPostings { .. } => QueryResult::PutPostings(Err(e)),
     }
 }
 
@@ -711,7 +918,8 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
             let req = match msg.body {
                 Body::Nodes { req, .. }
                 | Body::Record { req, .. }
-                | Body::Providers { req, .. } => Some(req),
+                | Body::Providers { req, .. }
+                | Body::Postings { req, .. } => Some(req),
                 _ => None,
             };
             if let Some(req) = req {
@@ -732,6 +940,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
             self.saw(now, msg.sender, from);
         }
         self.answer(now, from, msg.sender, msg.body);
+        self.pump_republish(now);
     }
 
     fn handle_timeout(&mut self, now: Time) {
@@ -794,6 +1003,36 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
                 }
                 self.start(now, key, Kind::AddProvider, false)
             }
+            Command::PutPostings { key, values } => {
+                let max = self
+                    .config
+                    .max_postings_per_publisher
+                    .min(MAX_POSTINGS_PER_STORE);
+                if values.len() > max {
+                    let e = QueryError::TooManyValues(values.len());
+                    return self.immediate(now, QueryResult::PutPostings(Err(e)));
+                }
+                if let Some(v) = values.iter().find(|v| v.value.len() > MAX_POSTING_LEN) {
+                    let e = QueryError::ValueTooLarge(v.value.len());
+                    return self.immediate(now, QueryResult::PutPostings(Err(e)));
+                }
+                let config = self.config.clone();
+                if !self.postings_mut().publish(&config, key, values.clone()) {
+                    let e = QueryError::StoreFull;
+                    return self.immediate(now, QueryResult::PutPostings(Err(e)));
+                }
+                self.put_postings(now, key, values, false)
+            }
+            Command::GetPostings(key) => {
+                let mut found = Vec::new();
+                let local = self.local_postings(&key, now);
+                let holders = usize::from(local.iter().any(|p| !p.values.is_empty()));
+                merge_postings(&mut found, local, self.config.max_postings_per_key);
+                if self.table.len() == 0 && !found.is_empty() {
+                    return self.immediate(now, QueryResult::GetPostings(Ok(found)));
+                }
+                self.start(now, key, Kind::GetPostings { found, holders }, false)
+            }
         }
     }
 
@@ -820,10 +1059,12 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
         if self.table.len() > 0 {
             t = t.min(self.next_refresh);
         }
-        if self.store.has_local_records() || !self.store.provided().is_empty() {
+        let (posting_keys, _) = self.posting_counts();
+        let publishes = self.postings.as_ref().is_some_and(|p| p.publishes());
+        if self.store.has_local_records() || !self.store.provided().is_empty() || publishes {
             t = t.min(self.next_republish);
         }
-        if self.store.record_count() + self.store.provider_count() > 0 {
+        if self.store.record_count() + self.store.provider_count() + posting_keys > 0 {
             t = t.min(self.next_expiry);
         }
         (t != Time::MAX).then_some(t)

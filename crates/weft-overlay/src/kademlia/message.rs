@@ -10,6 +10,16 @@ pub const MAX_VALUE_LEN: usize = 64 * 1024;
 /// Largest number of contacts accepted in one reply, whatever `k` the sender uses.
 pub const MAX_CONTACTS_PER_REPLY: usize = 64;
 
+/// Largest posting value accepted or sent (512 bytes).
+pub const MAX_POSTING_LEN: usize = 512;
+
+/// Most postings one publisher sends under one key in one `StorePostings` (its whole set
+/// there).
+pub const MAX_POSTINGS_PER_STORE: usize = 64;
+
+/// Most postings accepted in one `Postings` reply.
+pub const MAX_POSTINGS_PER_REPLY: usize = 256;
+
 /// A node as named in messages: its id and how to reach it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Contact<K, A> {
@@ -27,6 +37,27 @@ pub struct WireRecord {
     pub value: Vec<u8>,
     /// Seconds the record remains valid.
     pub ttl_secs: u64,
+}
+
+/// One value of a posting set: a small id the publisher chose (unique within its set under
+/// one key) and the bytes, at most [`MAX_POSTING_LEN`].
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PostingValue {
+    /// The value's id within its publisher's set.
+    pub id: u32,
+    /// The posted bytes.
+    pub value: Vec<u8>,
+}
+
+/// The postings of one publisher under one key, as a `Postings` reply carries them. The
+/// publisher is the node that stored them: the holder took it from the authenticated sender
+/// of the `StorePostings`, never from a field of the message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublisherPostings<K, A> {
+    /// Who stored these values.
+    pub publisher: Contact<K, A>,
+    /// The values, at most [`MAX_POSTINGS_PER_STORE`].
+    pub values: Vec<PostingValue>,
 }
 
 /// One Kademlia message: who sends it (its id, so that the receiver can put it in its
@@ -129,6 +160,36 @@ pub enum Body<K, A> {
         /// Contacts closer to the key.
         closer: Vec<Contact<K, A>>,
     },
+    /// Hold this set of postings under `key` for the sender, replacing what it stored there
+    /// before (an empty set withdraws it). Answered with `PutAck`. The publisher is the
+    /// sender itself.
+    StorePostings {
+        /// Request id.
+        req: u64,
+        /// The key posted under.
+        key: K,
+        /// Seconds the postings remain valid.
+        ttl_secs: u64,
+        /// The sender's whole set under `key`, at most [`MAX_POSTINGS_PER_STORE`].
+        values: Vec<PostingValue>,
+    },
+    /// Send me the postings you hold under `key`, and closer nodes.
+    GetPostings {
+        /// Request id.
+        req: u64,
+        /// The key.
+        key: K,
+    },
+    /// Answer to `GetPostings`.
+    Postings {
+        /// Request id.
+        req: u64,
+        /// The valid postings held under the key, grouped by publisher (at most
+        /// [`MAX_POSTINGS_PER_REPLY`] values in all).
+        postings: Vec<PublisherPostings<K, A>>,
+        /// Contacts closer to the key.
+        closer: Vec<Contact<K, A>>,
+    },
 }
 
 /// Why a received message was refused.
@@ -147,6 +208,17 @@ pub enum MessageError {
     /// A record value over [`MAX_VALUE_LEN`].
     #[error("record value of {0} bytes exceeds {MAX_VALUE_LEN}")]
     ValueTooLarge(usize),
+    /// A posting value over [`MAX_POSTING_LEN`].
+    #[error("posting value of {0} bytes exceeds {MAX_POSTING_LEN}")]
+    PostingTooLarge(usize),
+}
+
+fn check_postings(values: &[PostingValue]) -> Result<(), MessageError> {
+    check_len("posting values", values, MAX_POSTINGS_PER_STORE)?;
+    match values.iter().find(|v| v.value.len() > MAX_POSTING_LEN) {
+        Some(v) => Err(MessageError::PostingTooLarge(v.value.len())),
+        None => Ok(()),
+    }
 }
 
 fn check_len<T>(what: &'static str, v: &[T], max: usize) -> Result<(), MessageError> {
@@ -163,7 +235,9 @@ fn check_len<T>(what: &'static str, v: &[T], max: usize) -> Result<(), MessageEr
 impl<K: KadKey, A> Message<K, A> {
     /// Checks the bounds of a received message: contact lists of at most
     /// `min(max_contacts, MAX_CONTACTS_PER_REPLY)` entries, values of at most
-    /// [`MAX_VALUE_LEN`] bytes. The engine calls this on everything it receives; the node
+    /// [`MAX_VALUE_LEN`] bytes, posting sets of at most [`MAX_POSTINGS_PER_STORE`] values of
+    /// at most [`MAX_POSTING_LEN`] bytes, replies of at most [`MAX_POSTINGS_PER_REPLY`]
+    /// postings. The engine calls this on everything it receives; the node
     /// may call it right after decoding.
     ///
     /// # Errors
@@ -189,6 +263,26 @@ impl<K: KadKey, A> Message<K, A> {
             } => {
                 check_len("providers", providers, max)?;
                 check_len("closer", closer, max)
+            }
+            Body::StorePostings { values, .. } => check_postings(values),
+            Body::Postings {
+                postings, closer, ..
+            } => {
+                check_len("closer", closer, max)?;
+                check_len("postings", postings, MAX_POSTINGS_PER_REPLY)?;
+                let mut total = 0usize;
+                for p in postings {
+                    check_postings(&p.values)?;
+                    total += p.values.len();
+                }
+                if total > MAX_POSTINGS_PER_REPLY {
+                    return Err(MessageError::TooManyEntries {
+                        what: "posting values",
+                        len: total,
+                        max: MAX_POSTINGS_PER_REPLY,
+                    });
+                }
+                Ok(())
             }
             _ => Ok(()),
         }
@@ -240,6 +334,42 @@ impl<K: KadKey, A> Message<K, A> {
                     req,
                     providers,
                     closer: list(closer),
+                }
+            }
+            Body::StorePostings {
+                req,
+                key,
+                ttl_secs,
+                values,
+            } => Body::StorePostings {
+                req,
+                key,
+                ttl_secs,
+                values,
+            },
+            Body::GetPostings { req, key } => Body::GetPostings { req, key },
+            Body::Postings {
+                req,
+                postings,
+                closer,
+            } => {
+                let closer = list(closer);
+                let postings = postings
+                    .into_iter()
+                    .filter_map(|p| {
+                        Some(PublisherPostings {
+                            publisher: Contact {
+                                key: p.publisher.key,
+                                addr: f(p.publisher.addr)?,
+                            },
+                            values: p.values,
+                        })
+                    })
+                    .collect();
+                Body::Postings {
+                    req,
+                    postings,
+                    closer,
                 }
             }
         };

@@ -74,6 +74,9 @@ impl Algorithm for KademliaAlgo {
             Body::AddProvider { .. } => (9, false),
             Body::GetProviders { .. } => (10, true),
             Body::Providers { .. } => (11, true),
+            Body::StorePostings { .. } => (12, false),
+            Body::GetPostings { .. } => (13, true),
+            Body::Postings { .. } => (14, true),
         };
         MessageClass { kind, lookup }
     }
