@@ -6,6 +6,15 @@
 //! that connects is added to the routing table; the first connection (and any connection at
 //! least [`BOOTSTRAP_EVERY`] after the last bootstrap) starts a bootstrap lookup of the
 //! node's own id.
+//!
+//! Besides records and provider records, the DHT holds *postings* ([`DhtHandle::put_postings`],
+//! [`DhtHandle::postings`]): under one key, small values (at most
+//! [`kademlia::MAX_POSTING_LEN`] bytes) from many publishers, each tagged by the peer that
+//! stored it. The holder takes the publisher from the authenticated connection (the
+//! `sender` must hash to the peer id the frame came on), never from the message; a reply's
+//! publishers must carry the id their peer id hashes to, and travel with a few of their
+//! listen addresses so that the searcher can dial them. A reply is trimmed to fit
+//! [`MAX_FRAME`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use weft_core::id::Key256;
 use weft_core::time::Time;
 use weft_overlay::kademlia::{
-    self, Body, Command, Contact, Event, Kademlia, QueryError, QueryResult,
+    self, Body, Command, Contact, Event, Kademlia, PostingValue, QueryError, QueryResult,
 };
 use weft_overlay::{Engine, QueryId};
 
@@ -30,6 +39,8 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/kad/1");
 pub const MAX_FRAME: usize = 256 * 1024;
 /// Least time between two bootstrap lookups started by new connections.
 pub const BOOTSTRAP_EVERY: Duration = Duration::from_secs(60);
+/// Listen addresses sent with each publisher of a postings reply.
+pub const POSTING_PUBLISHER_ADDRS: usize = 4;
 /// Requests queued for the driver.
 pub(crate) const REQUEST_QUEUE: usize = 64;
 
@@ -61,6 +72,10 @@ pub struct DhtInfo {
     pub records: usize,
     /// Keys with provider records stored.
     pub provider_keys: usize,
+    /// Keys with postings stored.
+    pub posting_keys: usize,
+    /// Posting values stored (for this node and others).
+    pub postings: usize,
 }
 
 pub(crate) enum DhtRequest {
@@ -99,6 +114,14 @@ fn contacts_consistent(msg: &KadMessage) -> bool {
         Body::Providers {
             providers, closer, ..
         } => ok(providers) && ok(closer),
+        Body::Postings {
+            postings, closer, ..
+        } => {
+            postings
+                .iter()
+                .all(|p| p.publisher.key == node_key(&p.publisher.addr))
+                && ok(closer)
+        }
         _ => true,
     }
 }
@@ -113,7 +136,12 @@ impl Adapter for KadAdapter {
     }
 
     fn to_wire(&self, msg: KadMessage, peers: &PeerTable) -> Vec<KadWire> {
-        vec![msg.map_addrs(|p| Some(peers.to_wire(p)))]
+        let postings = matches!(msg.body, Body::Postings { .. });
+        let mut wire = msg.map_addrs(|p| Some(peers.to_wire(p)));
+        if postings {
+            fit_postings(&mut wire);
+        }
+        vec![wire]
     }
 
     fn accept(
@@ -143,10 +171,13 @@ impl Adapter for KadAdapter {
             }
             DhtRequest::Info(reply) => {
                 let (records, provider_keys) = self.engine.stored_counts();
+                let (posting_keys, postings) = self.engine.posting_counts();
                 let _ = reply.send(DhtInfo {
                     contacts: self.engine.state_size(),
                     records,
                     provider_keys,
+                    posting_keys,
+                    postings,
                 });
             }
         }
@@ -175,6 +206,26 @@ impl Adapter for KadAdapter {
             PeerChange::Disconnected => {}
             PeerChange::Unreachable => self.engine.remove_peer(now, peer),
         }
+    }
+}
+
+/// Makes a postings reply fit in one frame: at most [`POSTING_PUBLISHER_ADDRS`] addresses per
+/// publisher, then whole publishers dropped from the end while the frame is too large.
+fn fit_postings(wire: &mut KadWire) {
+    let Body::Postings { postings, .. } = &mut wire.body else {
+        return;
+    };
+    for p in postings.iter_mut() {
+        p.publisher.addr.addrs.truncate(POSTING_PUBLISHER_ADDRS);
+    }
+    while weft_core::wire::encode(&*wire, MAX_FRAME).is_err() {
+        let Body::Postings { postings, .. } = &mut wire.body else {
+            return;
+        };
+        if postings.is_empty() {
+            return;
+        }
+        postings.truncate(postings.len() / 2);
     }
 }
 
@@ -260,6 +311,41 @@ impl DhtHandle {
         }
     }
 
+    /// Publishes this node's whole set of postings under `key` (at most
+    /// [`kademlia::MAX_POSTINGS_PER_STORE`] values of at most [`kademlia::MAX_POSTING_LEN`]
+    /// bytes, ids unique) on the closest nodes, replacing the set it published there
+    /// before; the engine republishes it until it is replaced. An empty set withdraws the
+    /// key. Returns how many peers stored it.
+    ///
+    /// # Errors
+    /// [`OverlayError::Dht`] if nobody stored it, or the set is over the bounds.
+    pub async fn put_postings(
+        &self,
+        key: Key256,
+        values: Vec<PostingValue>,
+    ) -> Result<usize, OverlayError> {
+        match self.query(Command::PutPostings { key, values }).await? {
+            QueryResult::PutPostings(r) => Ok(r?),
+            _ => Err(OverlayError::Unexpected),
+        }
+    }
+
+    /// The postings held under `key`, merged from several of the closest nodes: each with
+    /// the peer that published it (empty if none was found).
+    ///
+    /// # Errors
+    /// [`OverlayError::Dht`] if the lookup could not run.
+    pub async fn postings(&self, key: Key256) -> Result<Vec<(PeerId, Vec<u8>)>, OverlayError> {
+        match self.query(Command::GetPostings(key)).await? {
+            QueryResult::GetPostings(Ok(v)) => {
+                Ok(v.into_iter().map(|p| (p.publisher.addr, p.value)).collect())
+            }
+            QueryResult::GetPostings(Err(QueryError::NotFound)) => Ok(Vec::new()),
+            QueryResult::GetPostings(Err(e)) => Err(e.into()),
+            _ => Err(OverlayError::Unexpected),
+        }
+    }
+
     /// The closest peers to `key` that answered, closest first.
     ///
     /// # Errors
@@ -330,5 +416,79 @@ mod tests {
         };
         let wire = a.to_wire(forged, &peers).remove(0);
         assert_eq!(a.accept(Time::ZERO, from, wire, &peers), None);
+    }
+
+    fn postings_reply(from: &PeerId, publisher: Contact<Key256, PeerId>, n: usize) -> KadMessage {
+        KadMessage {
+            sender: node_key(from),
+            body: Body::Postings {
+                req: 1,
+                postings: (0..n)
+                    .map(|i| kademlia::PublisherPostings {
+                        publisher,
+                        values: vec![PostingValue {
+                            id: i as u32,
+                            value: vec![7; kademlia::MAX_POSTING_LEN],
+                        }],
+                    })
+                    .collect(),
+                closer: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn posting_publishers_must_match_their_peer_ids() {
+        let local = PeerId::random();
+        let peers = PeerTable::new(local);
+        let mut a = KadAdapter::new(local, kademlia::Config::default(), 1);
+        let from = PeerId::random();
+        let publisher = PeerId::random();
+        let honest = Contact {
+            key: node_key(&publisher),
+            addr: publisher,
+        };
+        let good = postings_reply(&from, honest, 2);
+        let wire = a.to_wire(good.clone(), &peers).remove(0);
+        assert_eq!(a.accept(Time::ZERO, from, wire, &peers), Some(good));
+        let forged = Contact {
+            key: Key256::hash(b"someone else"),
+            addr: publisher,
+        };
+        let wire = a
+            .to_wire(postings_reply(&from, forged, 2), &peers)
+            .remove(0);
+        assert_eq!(a.accept(Time::ZERO, from, wire, &peers), None);
+    }
+
+    #[test]
+    fn postings_replies_fit_in_a_frame() {
+        let local = PeerId::random();
+        let peers = PeerTable::new(local);
+        let a = KadAdapter::new(local, kademlia::Config::default(), 1);
+        // a publisher with the most addresses the book keeps, each as long as accepted
+        let publisher = PeerId::random();
+        let long: libp2p::Multiaddr = format!("/dns4/{}/tcp/1", "a".repeat(200)).parse().unwrap();
+        let addrs: Vec<libp2p::Multiaddr> = (0..8)
+            .map(|i| long.clone().with(libp2p::multiaddr::Protocol::Udp(i)))
+            .collect();
+        peers.learn(publisher, addrs);
+        let contact = Contact {
+            key: node_key(&publisher),
+            addr: publisher,
+        };
+        let msg = postings_reply(&PeerId::random(), contact, kademlia::MAX_POSTINGS_PER_REPLY);
+        let wire = a.to_wire(msg, &peers).remove(0);
+        let bytes = weft_core::wire::encode(&wire, MAX_FRAME).unwrap();
+        assert!(bytes.len() <= MAX_FRAME);
+        let Body::Postings { postings, .. } = &wire.body else {
+            panic!()
+        };
+        assert!(!postings.is_empty());
+        assert!(
+            postings
+                .iter()
+                .all(|p| p.publisher.addr.addrs.len() <= POSTING_PUBLISHER_ADDRS)
+        );
     }
 }
