@@ -1,23 +1,61 @@
 #!/usr/bin/env bash
-# Transfer benchmark for the file-sharing issue, all on loopback: one file of SIZE_MB MiB
-# (default 1024) sent 1 source -> 1 downloader and 4 sources -> 1 downloader with weft,
-# against iperf3 (one TCP stream: the physical limit), aria2 over plain HTTP from
-# `python3 -m http.server` (HTTP, not BitTorrent: no tracker is used), and libtorrent
-# (Debian's python3-libtorrent, one seeder, peers added by hand). Also indexing: `weft share`
-# against `b3sum` on the same folder. Prints one table and `RESULT transfer ...` lines;
-# asserts nothing. Missing tools are installed with apt-get when possible, else skipped.
-# Usage: SIZE_MB=1024 bench/transfer.sh   (or bench/transfer.sh 256; WEFT=path skips the build)
+# Transfer benchmark for the file-sharing issue, all on 127.0.0.1: one file of SIZE_MB MiB
+# (default 1024) sent in three scenarios,
+#   1to1  1 source  -> 1 downloader
+#   4to1  4 sources -> 1 downloader
+#   1to4  1 source  -> 4 downloaders at once (aggregate MB/s = 4 x size / slowest completion)
+# with these tools:
+#   weft        `weft up` nodes (bootstrap, flood search until the sources are seen), `weft get`
+#   aria2-bt    aria2 as a BitTorrent client, peers found through a local `opentracker`
+#               (Debian's package; its build only tracks whitelisted torrents, so the info hash
+#               is written to a whitelist). The .torrent is made with `mktorrent`. DHT, LPD off.
+#   libtorrent  Debian's python3-libtorrent (bench/libtorrent_transfer.py): no tracker, peers
+#               added by hand (in 1to4 the downloaders also connect to each other by hand)
+#   aria2-http  1to1 only: aria2 over plain HTTP from `python3 -m http.server` -- NOT BitTorrent
+#   iperf3      the physical limit: `iperf3 -c 127.0.0.1`, one TCP stream (and, for 4to1/1to4,
+#               4 parallel streams), the same number of bytes
+# and `index`: indexing with `weft share` against `b3sum`, one big file and MANY_FILES (2000)
+# files of 32 KiB (files/s, MB/s). The peak RSS column is the downloader's (for weft the whole
+# node's VmHWM; in 1to4 the largest of the four).
+# Prints one table and `RESULT transfer ...` lines; asserts nothing. Missing tools are
+# installed with apt-get when possible, else reported and skipped.
+#
+# Usage: SIZE_MB=1024 bench/transfer.sh          (or bench/transfer.sh 256)
+#   SCENARIOS="1to1 4to1 1to4 index"   which scenarios (default all of them)
+#   TOOLS="iperf3 weft aria2-bt libtorrent aria2-http"   which tools (default all)
+#   PIECE_KB=1024      BitTorrent piece size for both torrents (libtorrent and aria2)
+#   WEFT=path          use this weft binary instead of building one
+# Disk: the source file plus, in 1to4, four copies at once (5 x SIZE_MB MiB under /tmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=${SIZE_MB:-${1:-1024}}
+scenarios=${SCENARIOS:-"1to1 4to1 1to4 index"}
+tools=${TOOLS:-"iperf3 weft aria2-bt libtorrent aria2-http"}
+piece_kb=${PIECE_KB:-1024}
 bench=$PWD/bench
-if [ -z "${WEFT:-}" ]; then  # WEFT=/path/to/weft skips the build
+py=/usr/bin/python3   # Debian's python, which python3-libtorrent installs into
+
+has() { case " $2 " in *" $1 "*) return 0 ;; esac; return 1; }
+want() { has "$1" "$scenarios"; }   # scenario
+tool() { has "$1" "$tools"; }       # tool
+for s in $scenarios; do
+  has "$s" "1to1 4to1 1to4 index" || { echo "unknown scenario '$s' (1to1 4to1 1to4 index)" >&2; exit 2; }
+done
+for t in $tools; do
+  has "$t" "iperf3 weft aria2-bt libtorrent aria2-http" || { echo "unknown tool '$t'" >&2; exit 2; }
+done
+transfers=""; for s in 1to1 4to1 1to4; do want "$s" && transfers="$transfers $s"; done
+use_weft=no
+if { tool weft && [ -n "$transfers" ]; } || want index; then use_weft=yes; fi
+
+if [ "$use_weft" = yes ] && [ -z "${WEFT:-}" ]; then
   cargo build --release --locked -q -p weft-cli
 fi
 weft=${WEFT:-${CARGO_TARGET_DIR:-$PWD/target}/release/weft}
-py=/usr/bin/python3   # Debian's python, which python3-libtorrent installs into
+get_limit=$((300 + size_mb))   # seconds any one download may take before it is abandoned
 
 work=$(mktemp -d /tmp/weft-transfer-XXXXXX)
+chmod 755 "$work"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -36,41 +74,58 @@ now() { date +%s%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 mbps() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", n / 1e6 / s; else print "-" }'; }
 free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-hwm_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
-time_rss_mb() { awk -F: '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$1"; }
+hwm_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo -; }
+max_of() { printf '%s\n' "$@" | grep -v '^-$' | sort -g | tail -1; }
+min_of() { printf '%s\n' "$@" | grep -v '^-$' | sort -g | head -1; }
+listening() { ss -ltn 2>/dev/null | grep -q "127.0.0.1:$1 "; }
+wait_listen() { for _ in $(seq 1 100); do listening "$1" && return 0; sleep 0.1; done; return 1; }
 drop_caches() {
   sync
   if (echo 3 > /proc/sys/vm/drop_caches) 2>/dev/null; then dropped=yes; else dropped=no; fi
 }
+dropped=no
 
 rows=()
-row() { # scenario tool seconds bytes rss_mb [note]
-  local rate; rate=$(mbps "$4" "$3")
-  rows+=("$(printf '%-10s %-24s %9s %9s %11s  %s' "$1" "$2" "$3" "$rate" "$5" "${6:-}")")
-  results+=("RESULT transfer scenario=$1 tool=$2 size_mb=$size_mb seconds=$3 MBps=$rate rss_mb=$5")
-}
 results=()
+fmt() { printf '%-10s %-24s %9s %9s %11s  %s' "$@"; }
+row() { # scenario tool seconds bytes rss_mb [note [more RESULT fields]]
+  local rate; rate=$(mbps "$4" "$3")
+  rows+=("$(fmt "$1" "$2" "$3" "$rate" "$5" "${6:-}")")
+  results+=("RESULT transfer scenario=$1 tool=$2 size_mb=$size_mb seconds=$3 MBps=$rate rss_mb=$5${7:+ $7}")
+}
+skip() { rows+=("$(fmt "$1" "$2" - - - "$3")"); }   # scenario tool why
 
 mkdir -p "$work/src"
 file=$work/src/bench-data.bin
-echo "transfer bench: $size_mb MiB file in $work" >&2
+echo "transfer bench: $size_mb MiB file in $work; scenarios: $scenarios; tools: $tools" >&2
 head -c "$((size_mb * 1024 * 1024))" /dev/urandom > "$file"
 bytes=$(stat -c %s "$file")
+hash=$(b3sum --no-names "$file")
+# Three more folders holding the same file (hard links) for the 4-seeder BitTorrent runs.
+for i in 1 2 3; do mkdir -p "$work/src$i"; ln "$file" "$work/src$i/bench-data.bin"; done
 
-# --- iperf3: one TCP stream, the same number of bytes.
-if need iperf3 iperf3; then
-  port=$(free_port)
+# --- iperf3: the physical limit.
+iperf() { # streams scenario-label
+  local port; port=$(free_port)
   iperf3 -s -1 -B 127.0.0.1 -p "$port" >/dev/null 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 50); do ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port " && break; sleep 0.1; done
-  iperf3 -c 127.0.0.1 -p "$port" -n "$bytes" -J > "$work/iperf.json"
+  wait_listen "$port" || true
+  timeout 120 iperf3 -c 127.0.0.1 -p "$port" -P "$1" -n "$(($1 * bytes))" -J > "$work/iperf.json"
   read -r isecs ibytes < <($py -c "import json; e=json.load(open('$work/iperf.json'))['end']['sum_received']; print('%.3f %d' % (e['seconds'], e['bytes']))")
-  row 1to1 iperf3-tcp-1-stream "$isecs" "$ibytes" -
-else
-  rows+=("1to1       iperf3                   not installed")
+  row "$2" "iperf3-tcp-$1-stream" "$isecs" "$ibytes" - "physical limit: $1 TCP stream(s), $1 x the file's bytes"
+}
+if [ -n "$transfers" ] && tool iperf3; then
+  if need iperf3 iperf3; then
+    iperf 1 limit
+    if want 4to1 || want 1to4; then iperf 4 limit; fi
+  else
+    skip limit iperf3 "not installed"
+  fi
 fi
 
-# --- Indexing: b3sum against weft share.
+# --- weft nodes: every node starts before anything is shared, so that DHT provider records
+# reach the downloaders. s0 is the source (s1..s3 too in 4to1); d1 downloads 1 -> 1, d2
+# 4 -> 1, q1..q4 1 -> 4.
 start_node() { # home [extra...]
   local home=$1; shift
   mkdir -p "$home"
@@ -80,123 +135,307 @@ start_node() { # home [extra...]
   echo "node $home did not start; see $home.log" >&2; exit 1
 }
 tcp_addr() { $py -c "import json; print([a for a in json.load(open('$1/addrs.json'))['listen'] if '/tcp/' in a][0])"; }
+declare -A node_pid
+weft_transfers=no; { tool weft && [ -n "$transfers" ]; } && weft_transfers=yes
+if [ "$use_weft" = yes ]; then
+  start_node "$work/s0"; node_pid[s0]=${pids[-1]}
+  boot=$(tcp_addr "$work/s0")
+  names=()
+  if [ "$weft_transfers" = yes ]; then
+    want 1to1 && names+=(d1)
+    want 4to1 && names+=(s1 s2 s3 d2)
+    want 1to4 && names+=(q1 q2 q3 q4)
+  fi
+  for n in "${names[@]}"; do start_node "$work/$n" --bootstrap "$boot"; node_pid[$n]=${pids[-1]}; done
+  sleep 2
+fi
 
-drop_caches
-t0=$(now); hash=$(b3sum --no-names "$file"); t1=$(now)
-b3=$(secs "$t0" "$t1")
-# Every node starts before anything is shared, so that DHT provider records reach the
-# downloaders. s0..s3 are the sources, d1 downloads 1 -> 1, d2 downloads 4 -> 1.
-start_node "$work/s0"; s0_pid=${pids[-1]}
-boot=$(tcp_addr "$work/s0")
-for n in s1 s2 s3 d1 d2; do start_node "$work/$n" --bootstrap "$boot"; declare "${n}_pid=${pids[-1]}"; done
-sleep 2
-drop_caches
-t0=$(now); "$weft" --home "$work/s0" share "$work/src" --json > "$work/share.json"; t1=$(now)
-wshare=$(secs "$t0" "$t1")
-hashed=$($py -c "import json; print(json.load(open('$work/share.json')).get('files_hashed'))")
-index_rows=("$(printf '%-10s %-24s %9s %9s %11s  %s' index b3sum "$b3" "$(mbps "$bytes" "$b3")" - "1 file")"
-            "$(printf '%-10s %-24s %9s %9s %11s  %s' index "weft share" "$wshare" "$(mbps "$bytes" "$wshare")" "$(hwm_mb "$s0_pid")" "1 file (files_hashed=$hashed), node peak RSS")")
-results+=("RESULT transfer scenario=index tool=b3sum size_mb=$size_mb seconds=$b3 MBps=$(mbps "$bytes" "$b3")")
-results+=("RESULT transfer scenario=index tool=weft-share size_mb=$size_mb seconds=$wshare MBps=$(mbps "$bytes" "$wshare")")
-
-# Many small files: MANY_FILES (default 2000) files of 32 KiB, on a node of its own.
-many=${MANY_FILES:-2000}
-mkdir -p "$work/many"
-$py -c "
+# --- Indexing: b3sum against weft share.
+index_rows=()
+if [ "$use_weft" = yes ]; then
+  drop_caches
+  t0=$(now); b3sum --no-names "$file" > /dev/null; t1=$(now)
+  b3=$(secs "$t0" "$t1")
+  drop_caches
+  t0=$(now); "$weft" --home "$work/s0" share "$work/src" --json > "$work/share.json"; t1=$(now)
+  wshare=$(secs "$t0" "$t1")
+  hashed=$($py -c "import json; print(json.load(open('$work/share.json')).get('files_hashed'))")
+  if want index; then
+    index_rows+=("$(fmt index b3sum "$b3" "$(mbps "$bytes" "$b3")" - "1 file")"
+                 "$(fmt index "weft share" "$wshare" "$(mbps "$bytes" "$wshare")" "$(hwm_mb "${node_pid[s0]}")" "1 file (files_hashed=$hashed), node peak RSS")")
+    results+=("RESULT transfer scenario=index tool=b3sum size_mb=$size_mb seconds=$b3 MBps=$(mbps "$bytes" "$b3")")
+    results+=("RESULT transfer scenario=index tool=weft-share size_mb=$size_mb seconds=$wshare MBps=$(mbps "$bytes" "$wshare")")
+  fi
+fi
+if want index; then
+  # Many small files: MANY_FILES (default 2000) files of 32 KiB, on a node of its own.
+  many=${MANY_FILES:-2000}
+  mkdir -p "$work/many"
+  $py -c "
 import os
 for i in range($many):
     with open(os.path.join('$work/many', 'f%05d.bin' % i), 'wb') as f:
         f.write(os.urandom(32768))"
-mbytes=$((many * 32768))
-drop_caches
-t0=$(now); (cd "$work/many" && find . -type f -print0 | xargs -0 b3sum > /dev/null); t1=$(now)
-mb3=$(secs "$t0" "$t1")
-start_node "$work/ix"; ix_pid=${pids[-1]}
-drop_caches
-t0=$(now); "$weft" --home "$work/ix" share "$work/many" --json > /dev/null; t1=$(now)
-mws=$(secs "$t0" "$t1")
-kill "$ix_pid"; wait "$ix_pid" 2>/dev/null || true
-fps() { awk -v n="$many" -v s="$1" 'BEGIN { printf "%.0f", n / s }'; }
-index_rows+=("$(printf '%-10s %-24s %9s %9s %11s  %s' index-many b3sum "$mb3" "$(mbps "$mbytes" "$mb3")" - "$many files of 32 KiB: $(fps "$mb3") files/s")"
-             "$(printf '%-10s %-24s %9s %9s %11s  %s' index-many "weft share" "$mws" "$(mbps "$mbytes" "$mws")" - "$many files of 32 KiB: $(fps "$mws") files/s")")
-results+=("RESULT transfer scenario=index-many tool=b3sum files=$many seconds=$mb3 files_per_s=$(fps "$mb3")")
-results+=("RESULT transfer scenario=index-many tool=weft-share files=$many seconds=$mws files_per_s=$(fps "$mws")")
+  mbytes=$((many * 32768))
+  drop_caches
+  t0=$(now); (cd "$work/many" && find . -type f -print0 | xargs -0 b3sum > /dev/null); t1=$(now)
+  mb3=$(secs "$t0" "$t1")
+  start_node "$work/ix"; ix_pid=${pids[-1]}
+  drop_caches
+  t0=$(now); "$weft" --home "$work/ix" share "$work/many" --json > /dev/null; t1=$(now)
+  mws=$(secs "$t0" "$t1")
+  kill "$ix_pid"; wait "$ix_pid" 2>/dev/null || true
+  fps() { awk -v n="$many" -v s="$1" 'BEGIN { printf "%.0f", n / s }'; }
+  index_rows+=("$(fmt index-many b3sum "$mb3" "$(mbps "$mbytes" "$mb3")" - "$many files of 32 KiB: $(fps "$mb3") files/s")"
+               "$(fmt index-many "weft share" "$mws" "$(mbps "$mbytes" "$mws")" - "$many files of 32 KiB: $(fps "$mws") files/s")")
+  results+=("RESULT transfer scenario=index-many tool=b3sum files=$many seconds=$mb3 files_per_s=$(fps "$mb3")")
+  results+=("RESULT transfer scenario=index-many tool=weft-share files=$many seconds=$mws files_per_s=$(fps "$mws")")
+  rm -rf "$work/many"
+fi
 
 # Waits until HOME's flood search finds the file with at least N sources (bounded).
 wait_sources() { # home n
   local found=0
   for _ in $(seq 1 20); do
-    found=$("$weft" --home "$1" search bench data --timeout 2 --json 2>/dev/null \
+    found=$(timeout 20 "$weft" --home "$1" search bench data --timeout 2 --json 2>/dev/null \
       | $py -c "import json,sys; print(max([r['sources'] for r in json.load(sys.stdin) if r['hash']=='$hash'] or [0]))" 2>/dev/null || echo 0)
     [ "$found" -ge "$2" ] && return 0
   done
-  echo "downloader sees $found of $2 sources after 20 searches; going on" >&2
+  echo "$(basename "$1") sees $found of $2 sources after 20 searches; going on" >&2
+}
+stop_node() { kill "${node_pid[$1]}" 2>/dev/null || true; wait "${node_pid[$1]}" 2>/dev/null || true; }
+
+# Downloads with weft from the nodes named after the scenario; times them all from one start.
+weft_scenario() { # scenario sources downloader...
+  local sc=$1 nsrc=$2; shift 2
+  local d secs_all=() rss_all=() used_all=() ok=identical gp=() ends=()
+  for d in "$@"; do wait_sources "$work/$d" "$nsrc"; done
+  drop_caches
+  local t0; t0=$(now)
+  for d in "$@"; do
+    ( timeout "$get_limit" "$weft" --home "$work/$d" get "$hash" -o "$work/$d.out" --json --timeout 60 \
+        > "$work/$d.get.json" 2> "$work/$d.get.err"; echo $? > "$work/$d.rc"; now > "$work/$d.end" ) &
+    gp+=($!)
+  done
+  for p in "${gp[@]}"; do wait "$p" || true; done
+  for d in "$@"; do
+    if [ "$(cat "$work/$d.rc")" != 0 ]; then
+      ok="FAILED ($d: $(head -c 200 "$work/$d.get.err"))"; secs_all+=(-)
+    else
+      secs_all+=("$(secs "$t0" "$(cat "$work/$d.end")")")
+      used_all+=("$($py -c "import json; print(json.load(open('$work/$d.get.json'))['sources_used'])")")
+      cmp -s "$file" "$work/$d.out" || ok=DIFFERS
+    fi
+    rss_all+=("$(hwm_mb "${node_pid[$d]}")")
+    rm -f "$work/$d.out"
+  done
+  local slow; slow=$(max_of "${secs_all[@]}")
+  [ -z "$slow" ] && slow=-
+  local note="sources_used=$(IFS=,; echo "${used_all[*]:-}"), $ok, node peak RSS"
+  if [ $# -gt 1 ]; then
+    note="$# downloaders, MB/s aggregate; each $(printf "%s\n" "${secs_all[@]}" | sort -g | paste -sd/)s; $note"
+  fi
+  row "$sc" weft "$slow" "$(($# * bytes))" "$(max_of "${rss_all[@]}")" "$note" \
+    "downloaders=$# fastest_s=$(min_of "${secs_all[@]}")"
+  for d in "$@"; do stop_node "$d"; done   # they share the file now: no extra sources later
 }
 
-weft_get() { # work-dir scenario sources downloader-home downloader-pid
-  local home=$4 dpid=$5 out=$1/out.bin
-  wait_sources "$home" "$3"
-  drop_caches
-  local t0 t1; t0=$(now)
-  "$weft" --home "$home" get "$hash" -o "$out" --json --timeout 60 > "$1/get.json"
-  t1=$(now)
-  local s; s=$(secs "$t0" "$t1")
-  local used; used=$($py -c "import json; print(json.load(open('$1/get.json'))['sources_used'])")
-  if cmp -s "$file" "$out"; then ok=identical; else ok=DIFFERS; fi
-  row "$2" weft "$s" "$bytes" "$(hwm_mb "$dpid")" "sources_used=$used, $ok, node peak RSS"
-  kill "$dpid"; wait "$dpid" 2>/dev/null || true
-  rm -f "$out"
-}
-
-# --- weft 1 -> 1.
-mkdir -p "$work/w1"; weft_get "$work/w1" 1to1 1 "$work/d1" "$d1_pid"
-
-# --- weft 4 -> 1: three more sources share the same folder.
-for i in 1 2 3; do
-  "$weft" --home "$work/s$i" share "$work/src" --json > /dev/null
-done
-mkdir -p "$work/w4"; weft_get "$work/w4" 4to1 4 "$work/d2" "$d2_pid"
-for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-wait 2>/dev/null || true
-pids=()
-
-# --- aria2 over plain HTTP (python3 -m http.server).
-if need aria2c aria2; then
-  port=$(free_port)
-  $py -m http.server --bind 127.0.0.1 --directory "$work/src" "$port" >/dev/null 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 50); do ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port " && break; sleep 0.1; done
-  mkdir -p "$work/aria"
-  drop_caches
-  t0=$(now)
-  /usr/bin/time -v -o "$work/aria.time" aria2c -q -x1 -s1 --file-allocation=none \
-    -d "$work/aria" -o out.bin "http://127.0.0.1:$port/bench-data.bin"
-  t1=$(now)
-  cmp -s "$file" "$work/aria/out.bin" && ok=identical || ok=DIFFERS
-  row 1to1 aria2-http "$(secs "$t0" "$t1")" "$bytes" "$(time_rss_mb "$work/aria.time")" "plain HTTP from python http.server, $ok"
-  rm -rf "$work/aria"
-else
-  rows+=("1to1       aria2                    not installed")
+if [ "$weft_transfers" = yes ]; then
+  want 1to1 && weft_scenario 1to1 1 d1
+  want 1to4 && weft_scenario 1to4 1 q1 q2 q3 q4
+  if want 4to1; then
+    for i in 1 2 3; do "$weft" --home "$work/s$i" share "$work/src" --json > /dev/null; done
+    weft_scenario 4to1 4 d2
+  fi
+fi
+if [ "$use_weft" = yes ]; then
+  for n in "${!node_pid[@]}"; do stop_node "$n"; done
 fi
 
-# --- libtorrent: one seeder, one downloader, peer added by hand.
-if $py -c 'import libtorrent' 2>/dev/null || { apt-get install -y -q python3-libtorrent >/dev/null 2>&1 && $py -c 'import libtorrent' 2>/dev/null; }; then
-  $py "$bench/libtorrent_transfer.py" make "$file" "$work/bench.torrent"
-  $py "$bench/libtorrent_transfer.py" seed "$work/bench.torrent" "$work/src" "$work/lt.port" &
-  pids+=($!)
-  for _ in $(seq 1 100); do [ -s "$work/lt.port" ] && break; sleep 0.1; done
-  mkdir -p "$work/lt"
+# --- aria2 over plain HTTP (python3 -m http.server): not BitTorrent.
+if want 1to1 && tool aria2-http; then
+  if need aria2c aria2; then
+    port=$(free_port)
+    $py -m http.server --bind 127.0.0.1 --directory "$work/src" "$port" >/dev/null 2>&1 &
+    http_pid=$!; pids+=($http_pid)
+    wait_listen "$port" || true
+    mkdir -p "$work/aria"
+    drop_caches
+    t0=$(now)
+    timeout "$get_limit" /usr/bin/time -v -o "$work/aria.time" aria2c -q -x1 -s1 --file-allocation=none \
+      -d "$work/aria" -o out.bin "http://127.0.0.1:$port/bench-data.bin" || true
+    t1=$(now)
+    cmp -s "$file" "$work/aria/out.bin" && ok=identical || ok=DIFFERS
+    rss=$(awk -F: '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$work/aria.time")
+    row 1to1 aria2-http-not-bt "$(secs "$t0" "$t1")" "$bytes" "$rss" "plain HTTP from python http.server, one connection, $ok"
+    rm -rf "$work/aria"
+    kill "$http_pid" 2>/dev/null || true
+  else
+    skip 1to1 aria2-http "aria2 not installed"
+  fi
+fi
+
+piece_bytes=$((piece_kb * 1024))
+piece_exp=$($py -c "print(($piece_bytes).bit_length() - 1)")
+# All seeders must be gone before the next scenario: they would be extra sources.
+stop_all() { for p in "$@"; do kill "$p" 2>/dev/null || true; done; for p in "$@"; do wait "$p" 2>/dev/null || true; done; }
+
+# --- aria2 as a BitTorrent client with a local opentracker.
+bt_aria2() { # scenario seeders leechers
+  local sc=$1 ns=$2 nl=$3 i dir tport ps=() pl=() rss_all=() secs_all=() ok=identical
+  rm -rf "$work/ot" "$work/bt"; mkdir -p "$work/ot" "$work/bt"
+  tport=$(free_port)
+  # The torrent names this run's tracker; Debian's opentracker only tracks whitelisted hashes.
+  rm -f "$work/bt.torrent"
+  mktorrent -l "$piece_exp" -a "http://127.0.0.1:$tport/announce" -o "$work/bt.torrent" "$file" >/dev/null
+  bt_ih=$(aria2c -S "$work/bt.torrent" | awk '/^Info Hash:/ { print $3 }')
+  echo "$bt_ih" > "$work/ot/whitelist.txt"
+  # As root opentracker chroots into -d and drops to nobody: the whitelist path is inside it.
+  local wl=$work/ot/whitelist.txt; [ "$(id -u)" = 0 ] && wl=/whitelist.txt
+  (cd "$work/ot" && exec opentracker -i 127.0.0.1 -p "$tport" -P "$tport" -d "$work/ot" -w "$wl") > "$work/bt/ot.log" 2>&1 &
+  local ot=$!; pids+=($ot)
+  if ! wait_listen "$tport"; then skip "$sc" aria2-bt "opentracker did not start: $(head -c 200 "$work/bt/ot.log")"; stop_all "$ot"; return; fi
+  local common=(--enable-dht=false --enable-dht6=false --bt-enable-lpd=false --interface=127.0.0.1
+                --file-allocation=none --console-log-level=warn --summary-interval=0 --seed-ratio=0.0
+                --bt-save-metadata=false --auto-save-interval=0)
+  for i in $(seq 0 $((ns - 1))); do
+    dir=$work/src; [ "$i" -gt 0 ] && dir=$work/src$i
+    aria2c "${common[@]}" --listen-port="$(free_port)" --bt-seed-unverified=true --check-integrity=false \
+      -d "$dir" "$work/bt.torrent" > "$work/bt/seed$i.log" 2>&1 &
+    ps+=($!); pids+=($!)
+  done
+  # Wait until the tracker counts every seeder.
+  local seen=0
+  for _ in $(seq 1 150); do
+    seen=$($py -c "
+import re, urllib.parse, urllib.request
+u = 'http://127.0.0.1:$tport/scrape?info_hash=' + urllib.parse.quote(bytes.fromhex('$bt_ih'))
+m = re.search(rb'8:completei(\d+)e', urllib.request.urlopen(u, timeout=2).read())
+print(int(m.group(1)) if m else 0)" 2>/dev/null || echo 0)
+    [ "$seen" -ge "$ns" ] && break
+    sleep 0.2
+  done
+  [ "$seen" -ge "$ns" ] || echo "aria2-bt $sc: tracker sees $seen of $ns seeders; going on" >&2
   drop_caches
-  lsecs=$(/usr/bin/time -v -o "$work/lt.time" $py "$bench/libtorrent_transfer.py" get "$work/bench.torrent" "$work/lt" "$(cat "$work/lt.port")")
-  cmp -s "$file" "$work/lt/bench-data.bin" && ok=identical || ok=DIFFERS
-  row 1to1 libtorrent-$($py -c 'import libtorrent; print(libtorrent.__version__)') "$lsecs" "$bytes" "$(time_rss_mb "$work/lt.time")" "$ok"
-else
-  rows+=("1to1       libtorrent               python3-libtorrent not installable")
+  local t0; t0=$(now)
+  for i in $(seq 1 "$nl"); do
+    mkdir -p "$work/bt/out$i"
+    printf '#!/bin/sh\ndate +%%s%%N > %s\n' "$work/bt/done$i.tmp" > "$work/bt/hook$i.sh"
+    printf 'mv %s %s\n' "$work/bt/done$i.tmp" "$work/bt/done$i" >> "$work/bt/hook$i.sh"
+    chmod +x "$work/bt/hook$i.sh"
+    aria2c "${common[@]}" --listen-port="$(free_port)" --on-bt-download-complete="$work/bt/hook$i.sh" \
+      -d "$work/bt/out$i" "$work/bt.torrent" > "$work/bt/leech$i.log" 2>&1 &
+    pl+=($!); pids+=($!)
+  done
+  # Leechers keep seeding (to each other) until all are done.
+  local deadline=$(( $(date +%s) + get_limit )) n
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    n=0; for i in $(seq 1 "$nl"); do [ -s "$work/bt/done$i" ] && n=$((n + 1)); done
+    [ "$n" -ge "$nl" ] && break
+    for p in "${pl[@]}"; do kill -0 "$p" 2>/dev/null || break 2; done
+    sleep 0.05
+  done
+  for i in $(seq 1 "$nl"); do
+    rss_all+=("$(hwm_mb "${pl[$((i - 1))]}")")
+    if [ -s "$work/bt/done$i" ]; then
+      secs_all+=("$(secs "$t0" "$(cat "$work/bt/done$i")")")
+    else
+      secs_all+=(-); ok="FAILED (leecher $i: $(tail -c 200 "$work/bt/leech$i.log"))"
+    fi
+  done
+  stop_all "${pl[@]}" "${ps[@]}" "$ot"
+  for i in $(seq 1 "$nl"); do
+    [ -s "$work/bt/done$i" ] && { cmp -s "$file" "$work/bt/out$i/bench-data.bin" || ok=DIFFERS; }
+  done
+  local slow; slow=$(max_of "${secs_all[@]}"); [ -z "$slow" ] && slow=-
+  local note="$ns seeder(s), opentracker, ${piece_kb} KiB pieces, $ok"
+  [ "$nl" -gt 1 ] && note="$nl downloaders, MB/s aggregate; each $(printf "%s\n" "${secs_all[@]}" | sort -g | paste -sd/)s; $note"
+  row "$sc" aria2-bt "$slow" "$((nl * bytes))" "$(max_of "${rss_all[@]}")" "$note" \
+    "downloaders=$nl fastest_s=$(min_of "${secs_all[@]}")"
+  rm -rf "$work/bt"
+}
+if [ -n "$transfers" ] && tool aria2-bt; then
+  if need aria2c aria2 && need mktorrent mktorrent && need opentracker opentracker; then
+    want 1to1 && bt_aria2 1to1 1 1
+    want 4to1 && bt_aria2 4to1 4 1
+    want 1to4 && bt_aria2 1to4 1 4
+  else
+    for s in $transfers; do skip "$s" aria2-bt "aria2c, mktorrent or opentracker not installable"; done
+  fi
+fi
+
+# --- libtorrent: seeders and downloaders with peers added by hand.
+lt_run() { # scenario seeders leechers
+  local sc=$1 ns=$2 nl=$3 i dir ps=() pl=() ports=() rss_all=() secs_all=() ok=identical
+  rm -rf "$work/lt"; mkdir -p "$work/lt/swarm"
+  for i in $(seq 0 $((ns - 1))); do
+    dir=$work/src; [ "$i" -gt 0 ] && dir=$work/src$i
+    $py "$bench/libtorrent_transfer.py" seed "$work/lt.torrent" "$dir" "$work/lt/port$i" 2> "$work/lt/seed$i.log" &
+    ps+=($!); pids+=($!)
+  done
+  # Each seeder checks the file before it listens (bounded).
+  for i in $(seq 0 $((ns - 1))); do
+    for _ in $(seq 1 $((600 + size_mb / 4))); do [ -s "$work/lt/port$i" ] && break; sleep 0.1; done
+    [ -s "$work/lt/port$i" ] && ports+=("$(cat "$work/lt/port$i")")
+  done
+  if [ "${#ports[@]}" -lt "$ns" ]; then
+    skip "$sc" libtorrent "only ${#ports[@]} of $ns seeders started"; stop_all "${ps[@]}"; return
+  fi
+  drop_caches
+  for i in $(seq 1 "$nl"); do
+    mkdir -p "$work/lt/out$i"
+    $py "$bench/libtorrent_transfer.py" get "$work/lt.torrent" "$work/lt/out$i" "$(IFS=,; echo "${ports[*]}")" \
+      --swarm "$work/lt/swarm" --limit "$get_limit" > /dev/null 2> "$work/lt/get$i.log" &
+    pl+=($!); pids+=($!)
+  done
+  local deadline=$(( $(date +%s) + get_limit + 5 )) n
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    n=$(find "$work/lt/swarm" -name 'done.*' ! -name '*.tmp' | wc -l)
+    [ "$n" -ge "$nl" ] && break
+    for p in "${pl[@]}"; do kill -0 "$p" 2>/dev/null || break 2; done
+    sleep 0.05
+  done
+  for i in $(seq 1 "$nl"); do
+    local p=${pl[$((i - 1))]}
+    rss_all+=("$(hwm_mb "$p")")
+    if [ -s "$work/lt/swarm/done.$p" ]; then
+      secs_all+=("$(cut -d' ' -f1 "$work/lt/swarm/done.$p")")
+    else
+      secs_all+=(-); ok="FAILED (downloader $i: $(tail -c 200 "$work/lt/get$i.log"))"
+    fi
+  done
+  touch "$work/lt/swarm/stop"
+  stop_all "${pl[@]}" "${ps[@]}"
+  for i in $(seq 1 "$nl"); do
+    [ -s "$work/lt/out$i/bench-data.bin" ] && { cmp -s "$file" "$work/lt/out$i/bench-data.bin" || ok=DIFFERS; }
+  done
+  local slow; slow=$(max_of "${secs_all[@]}"); [ -z "$slow" ] && slow=-
+  local note="$ns seeder(s), peers by hand, ${piece_kb} KiB pieces, $ok"
+  [ "$nl" -gt 1 ] && note="$nl downloaders (also connected to each other), MB/s aggregate; each $(printf "%s\n" "${secs_all[@]}" | sort -g | paste -sd/)s; $note"
+  row "$sc" "libtorrent-$lt_version" "$slow" "$((nl * bytes))" "$(max_of "${rss_all[@]}")" "$note" \
+    "downloaders=$nl fastest_s=$(min_of "${secs_all[@]}")"
+  rm -rf "$work/lt"
+}
+if [ -n "$transfers" ] && tool libtorrent; then
+  if $py -c 'import libtorrent' 2>/dev/null || { apt-get install -y -q python3-libtorrent >/dev/null 2>&1 && $py -c 'import libtorrent' 2>/dev/null; }; then
+    lt_version=$($py -c 'import libtorrent; print(libtorrent.__version__)')
+    $py "$bench/libtorrent_transfer.py" make "$file" "$work/lt.torrent" "$piece_bytes"
+    want 1to1 && lt_run 1to1 1 1
+    want 4to1 && lt_run 4to1 4 1
+    want 1to4 && lt_run 1to4 1 4
+  else
+    for s in $transfers; do skip "$s" libtorrent "python3-libtorrent not installable"; done
+  fi
 fi
 
 echo
 echo "transfer bench: $size_mb MiB ($bytes bytes) on 127.0.0.1; caches dropped: $dropped; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-10s %-24s %9s %9s %11s  %s\n' scenario tool seconds "MB/s" "peak RSS MB" note
-printf '%s\n' "${rows[@]}" "${index_rows[@]}"
+fmt scenario tool seconds "MB/s" "peak RSS MB" note; echo
+for s in limit 1to1 4to1 1to4; do
+  for r in "${rows[@]}"; do case "$r" in "$s "*) echo "$r" ;; esac; done
+done
+[ "${#index_rows[@]}" -gt 0 ] && printf '%s\n' "${index_rows[@]}"
+echo "(1to4: seconds = slowest of the 4 downloaders from a common start -- libtorrent's each from its own"
+echo " session start; MB/s = 4 x size / that. aria2-bt includes its tracker announce and first unchoke.)"
 echo
 printf '%s\n' "${results[@]}"
