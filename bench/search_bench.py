@@ -14,7 +14,8 @@ Each query: GET /v0/search?q=WORDS&via=MODEL&timeout_secs=T on the querier's own
 a stream of JSON lines. Latency to the first result line, to the first line with the expected
 hash, and to the end of the stream (the node ends it when every model has answered or the
 timeout passed). With client "cli" it runs `weft search WORDS --via MODEL --json` instead, which
-prints only at the end: first-result latency is then not measured.
+prints only at the end: first-result latency is then not measured, and "hit" is the
+process's end.
 
 Messages per query: every node's /metrics is read right before each query and again when its
 answer has ended -- or, for a search that runs until its timeout (flood never knows it has
@@ -23,7 +24,8 @@ network. If the nodes export `weft_overlay_messages_sent_total{protocol=...}` th
 otherwise `libp2p_bandwidth_bytes_total{direction="Outbound"}` (BYTES, every protocol, on the
 wire). The background (pings, keep-alive, DHT upkeep: bursty, e.g. each node's DHT bootstrap
 every 60 s) is not subtracted; instead the median over queries is reported beside the mean,
-and the idle network is measured over IDLE windows of GRACE seconds for comparison.
+and the idle network is measured over IDLE windows of GRACE seconds (spread over the gaps
+between the models' batches) for comparison.
 """
 import json
 import math
@@ -217,8 +219,10 @@ def main():
     nodes, queriers, targets = cfg["nodes"], cfg["queriers"], cfg["targets"]
     timeout, grace = int(cfg["timeout"]), float(cfg.get("grace", 1.0))
 
-    probe_total, missing = scrape_all(nodes)
-    has_msgs = message_counts(probe_total) is not None
+    def med(xs):
+        return statistics.median(xs) if xs else None
+
+    has_msgs = message_counts(scrape_all(nodes)[0]) is not None
     unit = "msgs" if has_msgs else "bytes"
 
     def traffic(a, b):
@@ -227,13 +231,17 @@ def main():
             return {p: mb.get(p, 0.0) - ma.get(p, 0.0) for p in mb}
         return {"all": bytes_out(b) - bytes_out(a)}
 
-    # The idle network, in windows as long as a flood query's.
+    # The idle network, in windows as long as a flood query's, taken after each model's batch.
     idle = []
-    for _ in range(int(cfg["idle"])):
-        a, _ = scrape_all(nodes)
-        time.sleep(grace)
-        b, _ = scrape_all(nodes)
-        idle.append(sum(traffic(a, b).values()))
+
+    def idle_windows(count):
+        for _ in range(count):
+            a, _ = scrape_all(nodes)
+            time.sleep(grace)
+            b, _ = scrape_all(nodes)
+            idle.append(sum(traffic(a, b).values()))
+
+    per_batch = -(-int(cfg["idle"]) // max(1, len(cfg["models"])))
 
     rows, results, notes = [], [], []
     k = 0
@@ -256,7 +264,6 @@ def main():
         firsts = [r["first"] for r in lat if r["first"] is not None]
         hits = [r["hit"] for r in ok]
         dones = [r["done"] for r in lat]
-        med = lambda xs: statistics.median(xs) if xs else None
         breakdown = " ".join(f"{p}={v / n:.1f}" for p, v in sorted(proto.items()) if v) if has_msgs else ""
         rows.append((model, n, f"{100 * len(ok) / n:.0f}%",
                      ms(med(firsts)), ms(pct(firsts, 95)), ms(med(hits)), ms(pct(hits, 95)),
@@ -267,6 +274,7 @@ def main():
             notes.append(f"error ({model}): {e}")
         if miss:
             notes.append(f"warning ({model}): /metrics unanswered {miss} time(s)")
+        idle_windows(per_batch)
         results.append(
             f"RESULT search model={model} nodes={len(nodes)} queries={n} success={len(ok) / n:.3f} "
             f"first_ms_p50={ms(med(firsts))} first_ms_p95={ms(pct(firsts, 95))} "
@@ -283,7 +291,7 @@ def main():
         print(f"traffic: NO {MSG_COUNTER} in /metrics, so these are BYTES sent per query "
               f"({BW_COUNTER}{{direction=Outbound}}, every protocol, summed over all nodes)")
     if idle:
-        print(f"idle network, {len(idle)} windows of {grace:.1f} s: {unit} median {med(idle):.0f}, "
+        print(f"idle network, {len(idle)} windows of {grace:.1f} s between the batches: {unit} median {med(idle):.0f}, "
               f"mean {statistics.mean(idle):.0f}, max {max(idle):.0f} (not subtracted)")
     hdr = ("model", "queries", "success", "first p50", "first p95", "hit p50", "hit p95",
            "done p50", "done p95", f"{unit} p50", f"{unit} mean", f"{unit} p95", "window")
