@@ -4,17 +4,25 @@
 //!   the overlay re-sends them on every reconnect; removed contents are unpublished;
 //! - flood (Gnutella): the keywords and `urn:<hash>` of every content become the route table
 //!   (QRP) the leaf sends its ultrapeers;
-//! - DHT: this node becomes a provider of every content hash and of every keyword's key
-//!   ([`keyword_key`]); the Kademlia engine republishes provider records before they expire.
+//! - DHT: a distributed inverted index. Under each keyword's key ([`keyword_key`]) this node
+//!   posts one [`KeywordPosting`] `{hash, name, size}` per content with that keyword (at
+//!   most the index's `MAX_KEYWORDS` keywords per content, [`MAX_POSTINGS_PER_STORE`] contents
+//!   per keyword, [`MAX_POSTINGS`] postings in all), and it becomes a provider of every
+//!   content hash. The Kademlia engine republishes both before they expire. A keyword whose
+//!   contents changed is posted again (the new set replaces the old one on the holders); a
+//!   keyword left with no content is withdrawn; postings of a node that stopped expire.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use tracing::{debug, info};
 use weft_core::id::Key256;
 use weft_overlay::directory::Item;
 use weft_overlay::flood::hash_keyword;
+use weft_overlay::kademlia::{MAX_POSTING_LEN, MAX_POSTINGS_PER_STORE, PostingValue};
 use weft_share::index::{ContentEntry, Index};
 
 use super::Share;
@@ -23,7 +31,7 @@ use super::Share;
 const PAGE: usize = 256;
 /// Contents published at most (the directory engine takes 10 000 per client).
 const MAX_PUBLISHED: usize = 10_000;
-/// Keywords provided on the DHT and sent as a flood route table at most.
+/// Keywords posted on the DHT and sent as a flood route table at most.
 const MAX_KEYWORDS: usize = 20_000;
 /// How often the publisher retries what the DHT refused.
 const RETRY_EVERY: Duration = Duration::from_secs(10);
@@ -31,10 +39,100 @@ const RETRY_EVERY: Duration = Duration::from_secs(10);
 const REPROVIDE_EVERY: Duration = Duration::from_secs(15);
 /// Longest keyword published (the overlays' bound).
 const MAX_KEYWORD_LEN: usize = 64;
+/// Postings published on the DHT at most, all keywords together (the engine's default
+/// `max_published_postings`).
+pub const MAX_POSTINGS: usize = 65_536;
+/// Largest content size a posting may announce (1 PiB); larger is garbage.
+pub const MAX_POSTED_SIZE: u64 = 1 << 50;
+/// Keyword sets sent to the DHT at once.
+const POSTING_PUTS: usize = 8;
 
-/// The DHT key under which the providers of files with `keyword` are found.
+/// The DHT key under which the postings of contents with `keyword` are found.
 pub fn keyword_key(keyword: &str) -> Key256 {
     Key256::hash(format!("weft-kw:{keyword}").as_bytes())
+}
+
+/// One posting of the DHT's inverted index: a content its publisher shares, under each of
+/// the content's keywords. Encoded with `weft_core::wire` in at most [`MAX_POSTING_LEN`]
+/// bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeywordPosting {
+    /// The content hash.
+    pub hash: Key256,
+    /// A name of the content, at most `weft_share::wire::MAX_NAME_BYTES` bytes.
+    pub name: String,
+    /// The content size, 1 to [`MAX_POSTED_SIZE`].
+    pub size: u64,
+}
+
+impl KeywordPosting {
+    /// The posting of `entry` (its first name, truncated), `None` for a size that would be
+    /// refused.
+    pub fn of(entry: &ContentEntry) -> Option<KeywordPosting> {
+        let name = entry.names.first().map(String::as_str).unwrap_or_default();
+        let p = KeywordPosting {
+            hash: entry.hash,
+            name: weft_share::wire::truncate(name, weft_share::wire::MAX_NAME_BYTES),
+            size: entry.size,
+        };
+        p.valid().then_some(p)
+    }
+
+    fn valid(&self) -> bool {
+        (1..=MAX_POSTED_SIZE).contains(&self.size)
+            && self.name.len() <= weft_share::wire::MAX_NAME_BYTES
+    }
+
+    /// The bytes posted.
+    pub fn encode(&self) -> Option<Vec<u8>> {
+        weft_core::wire::encode(self, MAX_POSTING_LEN).ok()
+    }
+
+    /// A posting from the DHT: `None` if it does not decode or says something impossible
+    /// (size 0 or over [`MAX_POSTED_SIZE`], name too long).
+    pub fn decode(bytes: &[u8]) -> Option<KeywordPosting> {
+        let p: KeywordPosting = weft_core::wire::decode(bytes, MAX_POSTING_LEN).ok()?;
+        p.valid().then_some(p)
+    }
+}
+
+/// What this node posts under each keyword key: one value per content with the keyword,
+/// its id taken from the hash (made unique within the set).
+fn posting_sets(
+    entries: &[ContentEntry],
+    keywords: &BTreeSet<String>,
+) -> BTreeMap<Key256, Vec<PostingValue>> {
+    let mut sets: BTreeMap<Key256, Vec<PostingValue>> = BTreeMap::new();
+    let mut total = 0usize;
+    for e in entries {
+        let Some(value) = KeywordPosting::of(e).and_then(|p| p.encode()) else {
+            continue;
+        };
+        let words = e
+            .keywords
+            .iter()
+            .filter(|k| usable(k) && keywords.contains(*k))
+            .take(weft_share::index::MAX_KEYWORDS);
+        for k in words {
+            if total >= MAX_POSTINGS {
+                return sets;
+            }
+            let set = sets.entry(keyword_key(k)).or_default();
+            if set.len() >= MAX_POSTINGS_PER_STORE {
+                continue;
+            }
+            let mut id = u32::try_from(e.hash.prefix_u64() >> 32).unwrap_or_default();
+            while set.iter().any(|v| v.id == id) {
+                id = id.wrapping_add(1);
+            }
+            set.push(PostingValue {
+                id,
+                value: value.clone(),
+            });
+            total += 1;
+        }
+    }
+    sets
 }
 
 /// Everything the index holds, as the overlays want it.
@@ -68,6 +166,9 @@ pub(crate) fn spawn(share: Share) {
     tokio::spawn(async move {
         let mut published: BTreeSet<Key256> = BTreeSet::new();
         let provided: Arc<Mutex<BTreeSet<Key256>>> = Arc::default();
+        // keyword key -> the set the DHT holds for us (as far as we know)
+        let posted: Arc<Mutex<BTreeMap<Key256, Vec<PostingValue>>>> = Arc::default();
+        let mut posting: Option<tokio::task::JoinHandle<()>> = None;
         let mut last_route: Vec<String> = Vec::new();
         let mut first = true;
         let mut last_peers = 0usize;
@@ -89,6 +190,14 @@ pub(crate) fn spawn(share: Share) {
                 last_peers = peers;
                 last_reprovide = std::time::Instant::now();
                 provided.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                // sent again below; keys to withdraw are kept
+                for set in posted
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .values_mut()
+                {
+                    set.clear();
+                }
             }
             let s = share.clone();
             let Ok(entries) = tokio::task::spawn_blocking(move || snapshot(&s)).await else {
@@ -138,16 +247,67 @@ pub(crate) fn spawn(share: Share) {
                 last_route.clone_from(&route);
                 let _ = overlay.flood.set_keywords(route).await;
             }
-            // DHT: provide new hashes and keywords, in the background (each is a lookup).
+            // DHT postings: send the keyword sets that changed, withdraw the keywords gone, in
+            // the background (each is a lookup); one round at a time.
+            if posting
+                .as_ref()
+                .is_none_or(tokio::task::JoinHandle::is_finished)
+                && !share.net().state().peers.is_empty()
+            {
+                let wanted = posting_sets(&entries, &keywords);
+                let puts: Vec<(Key256, Vec<PostingValue>)> = {
+                    let done = posted.lock().unwrap_or_else(|p| p.into_inner());
+                    let changed = wanted
+                        .iter()
+                        .filter(|(k, set)| done.get(*k) != Some(*set))
+                        .map(|(k, set)| (*k, set.clone()));
+                    let gone = done
+                        .keys()
+                        .filter(|k| !wanted.contains_key(*k))
+                        .map(|k| (*k, Vec::new()));
+                    changed.chain(gone).collect()
+                };
+                if !puts.is_empty() {
+                    let dht = overlay.dht.clone();
+                    let posted = posted.clone();
+                    posting = Some(tokio::spawn(async move {
+                        let n = puts.len();
+                        let ok = futures::stream::iter(puts)
+                            .map(|(key, set)| {
+                                let dht = dht.clone();
+                                async move { (key, dht.put_postings(key, set.clone()).await, set) }
+                            })
+                            .buffer_unordered(POSTING_PUTS)
+                            .filter_map(|(key, result, set)| {
+                                let posted = posted.clone();
+                                async move {
+                                    // a failure keeps the old state: retried next round
+                                    if let Err(e) = result {
+                                        debug!(%key, "posting on the DHT: {e}");
+                                        return None;
+                                    }
+                                    let mut done = posted.lock().unwrap_or_else(|p| p.into_inner());
+                                    if set.is_empty() {
+                                        done.remove(&key);
+                                    } else {
+                                        done.insert(key, set);
+                                    }
+                                    Some(())
+                                }
+                            })
+                            .count()
+                            .await;
+                        debug!(keywords = n, ok, "posted on the DHT");
+                    }));
+                }
+            }
+            // DHT: provide new hashes, in the background (each is a lookup).
             let mut keys: Vec<Key256> = Vec::new();
             {
                 let mut done = provided.lock().unwrap_or_else(|p| p.into_inner());
-                let wanted = entries
-                    .iter()
-                    .map(|e| e.hash)
-                    .chain(keywords.iter().map(|k| keyword_key(k)));
+                let wanted = entries.iter().map(|e| e.hash);
                 for key in wanted {
-                    if done.len() < MAX_PUBLISHED + MAX_KEYWORDS && done.insert(key) {
+                    if done.len() < MAX_PUBLISHED && done.insert(key) {
                         keys.push(key);
                     }
                 }
@@ -178,4 +338,65 @@ pub(crate) fn spawn(share: Share) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, size: u64, keywords: &[&str]) -> ContentEntry {
+        ContentEntry {
+            hash: Key256::hash(name.as_bytes()),
+            size,
+            names: vec![name.to_string()],
+            mime: String::new(),
+            keywords: keywords.iter().map(|k| (*k).to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn postings_round_trip_and_refuse_garbage() {
+        let e = entry(&"x".repeat(1000), 42, &["x"]);
+        let p = KeywordPosting::of(&e).unwrap();
+        assert!(p.name.len() <= weft_share::wire::MAX_NAME_BYTES);
+        let bytes = p.encode().unwrap();
+        assert!(bytes.len() <= MAX_POSTING_LEN);
+        assert_eq!(KeywordPosting::decode(&bytes), Some(p.clone()));
+        assert_eq!(KeywordPosting::decode(&bytes[..bytes.len() - 1]), None);
+        assert_eq!(KeywordPosting::decode(b"garbage"), None);
+        for size in [0, MAX_POSTED_SIZE + 1] {
+            let bad = KeywordPosting { size, ..p.clone() };
+            let bytes = weft_core::wire::encode(&bad, MAX_POSTING_LEN).unwrap();
+            assert_eq!(KeywordPosting::decode(&bytes), None, "size {size}");
+            assert!(KeywordPosting::of(&entry("a", size, &["a"])).is_none());
+        }
+    }
+
+    #[test]
+    fn one_set_per_keyword_bounded() {
+        let mut entries: Vec<ContentEntry> = (0..100)
+            .map(|i| entry(&format!("song {i}"), 10, &["song", &format!("n{i}")]))
+            .collect();
+        entries.push(entry("empty", 0, &["song", "empty"]));
+        let keywords: BTreeSet<String> = entries
+            .iter()
+            .flat_map(|e| e.keywords.iter().cloned())
+            .collect();
+        let sets = posting_sets(&entries, &keywords);
+        assert_eq!(sets[&keyword_key("song")].len(), MAX_POSTINGS_PER_STORE);
+        assert_eq!(sets[&keyword_key("n7")].len(), 1);
+        assert!(
+            !sets.contains_key(&keyword_key("empty")),
+            "size 0 is not posted"
+        );
+        for set in sets.values() {
+            let ids: BTreeSet<u32> = set.iter().map(|v| v.id).collect();
+            assert_eq!(ids.len(), set.len(), "ids unique within a set");
+        }
+        let p = KeywordPosting::decode(&sets[&keyword_key("n7")][0].value).unwrap();
+        assert_eq!((p.name.as_str(), p.size), ("song 7", 10));
+        // keywords outside the published set are not posted
+        let few: BTreeSet<String> = ["song".to_string()].into();
+        assert_eq!(posting_sets(&entries, &few).len(), 1);
+    }
 }

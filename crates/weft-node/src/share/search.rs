@@ -4,10 +4,14 @@
 //!   ([`spawn_match_answerer`]) for local matches, which travel back along the query's path;
 //! - directory: the query goes to the directory server, which answers from what its clients
 //!   published;
-//! - dht: each keyword's key ([`super::publish::keyword_key`]) leads to the peers that hold
-//!   files with that keyword (JXTA's shared-resource index: the DHT points at the peers, the
-//!   peers hold the postings), which are asked directly over `/weft/search/1`
-//!   ([`spawn_server`]).
+//! - dht: a distributed inverted index (JXTA's shared-resource index, with the postings in
+//!   the DHT): the postings of every query word's key ([`super::publish::keyword_key`]) are
+//!   looked up in parallel, one iterative lookup per word, and intersected by content hash;
+//!   each matching posting is a hit whose peer is the posting's publisher. No publisher is
+//!   contacted: the results come from the DHT alone.
+//!
+//! This node also answers `/weft/search/1` ([`spawn_server`]): a peer's query run on the
+//! local index.
 //!
 //! [`search`] merges every model's hits into one channel as they arrive.
 
@@ -27,7 +31,7 @@ use weft_overlay::flood::{Criteria, HitItem};
 use weft_share::index::{Index, SearchHit, keywords};
 use weft_share::wire::{self, MAX_SEARCH_FRAME, SearchQuery, SearchResult, SearchResults};
 
-use super::publish::keyword_key;
+use super::publish::{KeywordPosting, keyword_key};
 use super::{Share, ShareError};
 
 /// The protocol name.
@@ -36,10 +40,10 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/search/1");
 const MAX_INBOUND: usize = 32;
 /// Time a peer has to send its query.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Peers asked directly in the DHT model.
-const DHT_PEERS: usize = 32;
-/// Results asked of each peer.
-const MAX_RESULTS: u16 = 100;
+/// Query words looked up in the DHT model (the longest; the others must be in the names).
+const DHT_WORDS: usize = 8;
+/// DHT lookups run at once for one search.
+const DHT_LOOKUPS: usize = 4;
 /// Hits buffered for the reader of a search.
 const HIT_QUEUE: usize = 1024;
 
@@ -137,7 +141,7 @@ impl Share {
                     match via {
                         Via::Flood => flood(&share, &words, spec.ttl, &tx).await,
                         Via::Directory => directory(&share, &words, &tx).await,
-                        Via::Dht => dht(&share, &spec.text, &words, &tx).await,
+                        Via::Dht => dht(&share, &words, &tx).await,
                     }
                 };
                 let _ = tokio::time::timeout(spec.timeout, run).await;
@@ -211,76 +215,75 @@ async fn directory(share: &Share, words: &[String], tx: &mpsc::Sender<Hit>) {
     }
 }
 
-async fn dht(share: &Share, text: &str, words: &[String], tx: &mpsc::Sender<Hit>) {
-    // Every match has every keyword, so the providers of one keyword are enough: take the
-    // longest (likely the rarest).
-    let Some(word) = words.iter().max_by_key(|w| (w.len(), w.as_str())) else {
+async fn dht(share: &Share, words: &[String], tx: &mpsc::Sender<Hit>) {
+    let mut looked: Vec<String> = words.iter().filter(|w| w.len() <= 64).cloned().collect();
+    looked.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    looked.truncate(DHT_WORDS);
+    if looked.is_empty() {
         return;
-    };
-    let peers = match share.overlay().dht.providers(keyword_key(word)).await {
-        Ok(p) => p,
-        Err(e) => return debug!("dht search: {e}"),
-    };
-    let local = share.local_peer_id();
-    let mut asks = futures::stream::iter(peers.into_iter().filter(|p| *p != local).take(DHT_PEERS))
-        .map(|peer| {
-            let share = share.clone();
-            let text = text.to_string();
-            async move { (peer, ask(&share, peer, &text).await) }
-        })
-        .buffer_unordered(8);
-    while let Some((peer, results)) = asks.next().await {
-        let results = match results {
-            Ok(r) => r,
-            Err(e) => {
-                debug!(%peer, "search request: {e}");
-                continue;
-            }
-        };
-        for r in results.results {
-            for name in r.names.into_iter().take(1) {
-                let hit = Hit {
-                    hash: r.hash,
-                    size: r.size,
-                    name,
-                    peer,
-                    via: Via::Dht,
-                };
-                if !deliver(share, tx, hit).await {
-                    return;
+    }
+    let dht = share.overlay().dht.clone();
+    let lists: Vec<Vec<(PeerId, KeywordPosting)>> = futures::stream::iter(looked.clone())
+        .map(|w: String| {
+            let dht = dht.clone();
+            async move {
+                match dht.postings(keyword_key(&w)).await {
+                    Ok(list) => list
+                        .into_iter()
+                        .filter_map(|(peer, bytes)| Some((peer, KeywordPosting::decode(&bytes)?)))
+                        .collect(),
+                    Err(e) => {
+                        debug!(word = %w, "dht search: {e}");
+                        Vec::new()
+                    }
                 }
             }
+        })
+        .buffer_unordered(DHT_LOOKUPS)
+        .collect()
+        .await;
+    for (peer, p) in intersect(words, &looked, lists) {
+        let hit = Hit {
+            hash: p.hash,
+            size: p.size,
+            name: p.name,
+            peer,
+            via: Via::Dht,
+        };
+        if !deliver(share, tx, hit).await {
+            return;
         }
     }
 }
 
-/// Asks `peer` for its local matches of `text` over `/weft/search/1`.
-async fn ask(share: &Share, peer: PeerId, text: &str) -> Result<SearchResults, String> {
-    super::content::connect(share, peer)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut control = share.net().stream_control();
-    let exchange = async {
-        let mut stream = control
-            .open_stream(peer, PROTOCOL)
-            .await
-            .map_err(|e| e.to_string())?;
-        let query = SearchQuery {
-            text: wire::truncate(text, wire::MAX_QUERY_BYTES),
-            max_results: MAX_RESULTS,
-        };
-        let bytes = weft_core::wire::encode(&query, MAX_SEARCH_FRAME).map_err(|e| e.to_string())?;
-        write_frame(&mut stream, &bytes)
-            .await
-            .map_err(|e| e.to_string())?;
-        let answer = read_frame(&mut stream, MAX_SEARCH_FRAME)
-            .await
-            .map_err(|e| e.to_string())?;
-        wire::decode::<SearchResults>(&answer, MAX_SEARCH_FRAME).map_err(|e| e.to_string())
-    };
-    tokio::time::timeout(READ_TIMEOUT, exchange)
-        .await
-        .map_err(|_| "timed out".to_string())?
+/// The postings that match every word of `words`: a content is a match if it is posted
+/// under every word of `looked` (`lists` holds one list per looked-up word) and its name
+/// holds the words not looked up, or if its name holds every word. One posting per content
+/// and publisher.
+fn intersect(
+    words: &[String],
+    looked: &[String],
+    lists: Vec<Vec<(PeerId, KeywordPosting)>>,
+) -> Vec<(PeerId, KeywordPosting)> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let sets: Vec<BTreeSet<Key256>> = lists
+        .iter()
+        .map(|l| l.iter().map(|(_, p)| p.hash).collect())
+        .collect();
+    let mut out: BTreeMap<(Key256, PeerId), KeywordPosting> = BTreeMap::new();
+    for (peer, p) in lists.into_iter().flatten() {
+        if out.contains_key(&(p.hash, peer)) {
+            continue;
+        }
+        let in_name = keywords(&p.name);
+        let named = |w: &String| in_name.contains(w);
+        let everywhere = sets.len() == looked.len() && sets.iter().all(|s| s.contains(&p.hash));
+        let rest_named = words.iter().filter(|w| !looked.contains(w)).all(named);
+        if (everywhere && rest_named) || words.iter().all(named) {
+            out.insert((p.hash, peer), p);
+        }
+    }
+    out.into_iter().map(|((_, peer), p)| (peer, p)).collect()
 }
 
 /// Local matches of `text`, at most `max`.
@@ -389,4 +392,61 @@ pub(crate) fn spawn_match_answerer(share: Share, mut matches: mpsc::Receiver<Mat
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn posting(name: &str) -> KeywordPosting {
+        KeywordPosting {
+            hash: Key256::hash(name.as_bytes()),
+            name: name.to_string(),
+            size: 1,
+        }
+    }
+
+    fn words(text: &str) -> Vec<String> {
+        keywords(text)
+    }
+
+    #[test]
+    fn intersection_needs_every_word() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        // "blue train" is posted under both words (by a, and by b under another name);
+        // "blue" alone only under blue; a tag-only match is posted under both words
+        let both = posting("blue-train.flac");
+        let also = KeywordPosting {
+            name: "take two.flac".into(),
+            ..both.clone()
+        };
+        let blue_only = posting("blue.flac");
+        let tagged = posting("untitled.flac");
+        let blue = vec![
+            (a, both.clone()),
+            (b, also.clone()),
+            (a, blue_only.clone()),
+            (a, tagged.clone()),
+        ];
+        let train = vec![(a, both.clone()), (a, tagged.clone())];
+        let q = words("blue train");
+        let mut got = intersect(&q, &q, vec![blue.clone(), train]);
+        got.sort_by(|x, y| x.1.name.cmp(&y.1.name));
+        let names: Vec<&str> = got.iter().map(|(_, p)| p.name.as_str()).collect();
+        assert_eq!(names, ["blue-train.flac", "take two.flac", "untitled.flac"]);
+        assert_eq!(got[1].0, b, "the publisher is the hit's peer");
+        // the train lookup failed: only names can prove a match
+        let got = intersect(&q, &q, vec![blue.clone(), Vec::new()]);
+        let names: Vec<&str> = got.iter().map(|(_, p)| p.name.as_str()).collect();
+        assert_eq!(names.len(), 1);
+        assert_eq!(names[0], "blue-train.flac");
+        // a word not looked up must be in the name
+        let q = words("blue flac");
+        let looked = words("blue");
+        let got = intersect(&q, &looked, vec![blue]);
+        assert_eq!(got.len(), 4);
+        let q = words("blue zzz");
+        let got = intersect(&q, &looked, vec![vec![(a, both)]]);
+        assert!(got.is_empty());
+    }
 }
