@@ -20,7 +20,7 @@ fn k(i: u8) -> Key256 {
 
 /// Kademlia messages.
 pub fn kademlia() -> Vec<KadMessage> {
-    use kademlia::{Body, Contact, WireRecord};
+    use kademlia::{Body, Contact, PostingValue, PublisherPostings, WireRecord};
     let c = |i: u8| Contact {
         key: Key256::hash(&u32::from(i).to_be_bytes()),
         addr: u32::from(i),
@@ -64,6 +64,33 @@ pub fn kademlia() -> Vec<KadMessage> {
             req: 0,
             providers: vec![c(6)],
             closer: vec![c(0), c(5)],
+        },
+        Body::StorePostings {
+            req: 4,
+            key: k(5),
+            ttl_secs: 3600,
+            values: vec![
+                PostingValue {
+                    id: 1,
+                    value: b"blue train".to_vec(),
+                },
+                PostingValue {
+                    id: 2,
+                    value: b"giant steps".to_vec(),
+                },
+            ],
+        },
+        Body::GetPostings { req: 5, key: k(5) },
+        Body::Postings {
+            req: 0,
+            postings: vec![PublisherPostings {
+                publisher: c(6),
+                values: vec![PostingValue {
+                    id: 1,
+                    value: b"blue train".to_vec(),
+                }],
+            }],
+            closer: vec![c(2)],
         },
     ];
     bodies

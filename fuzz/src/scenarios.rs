@@ -63,6 +63,12 @@ impl Scenario for KademliaNet {
             max_records: 8,
             max_provider_keys: 8,
             max_pings: 2,
+            max_postings: 16,
+            max_postings_per_key: 8,
+            max_postings_per_publisher: 4,
+            max_published_posting_keys: 8,
+            max_published_postings: 16,
+            postings_quorum: 2,
             ..kademlia::Config::default()
         });
         let mut ids: Vec<(Key256, u32)> = (0..NODES - 1)
@@ -89,7 +95,7 @@ impl Scenario for KademliaNet {
     }
 
     fn command(input: &mut Input<'_>, _node: u32, _n: u32) -> kademlia::Command<Key256> {
-        match input.byte() % 6 {
+        match input.byte() % 8 {
             0 => kademlia::Command::FindNode(key(input)),
             1 => {
                 let key = key(input);
@@ -104,6 +110,20 @@ impl Scenario for KademliaNet {
             2 => kademlia::Command::GetRecord(key(input)),
             3 => kademlia::Command::AddProvider(key(input)),
             4 => kademlia::Command::GetProviders(key(input)),
+            5 => {
+                let key = key(input);
+                let values = (0..input.byte() % 7)
+                    .map(|_| kademlia::PostingValue {
+                        id: u32::from(input.byte() % 4),
+                        value: vec![
+                            input.byte();
+                            usize::from(input.u16()) % (kademlia::MAX_POSTING_LEN + 2)
+                        ],
+                    })
+                    .collect();
+                kademlia::Command::PutPostings { key, values }
+            }
+            6 => kademlia::Command::GetPostings(key(input)),
             _ => kademlia::Command::Bootstrap,
         }
     }
