@@ -160,11 +160,7 @@ impl<K: KadKey, A: Copy + Ord> PostingStore<K, A> {
             return out;
         };
         let max = max.min(MAX_POSTINGS_PER_REPLY);
-        let mut n = 0;
-        for e in list.iter().filter(|e| e.expires > now) {
-            if n >= max {
-                break;
-            }
+        for e in list.iter().filter(|e| e.expires > now).take(max) {
             let value = PostingValue {
                 id: e.id,
                 value: e.value.to_vec(),
@@ -176,7 +172,6 @@ impl<K: KadKey, A: Copy + Ord> PostingStore<K, A> {
                     values: vec![value],
                 }),
             }
-            n += 1;
         }
         out
     }
