@@ -133,6 +133,12 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         config.share.clone(),
         matches,
     )?;
+    let counters = (overlay.clone(), share.clone());
+    crate::metrics::NodeCounters::new(
+        move || counters.0.stats(),
+        move || counters.1.upload_stats(),
+    )
+    .register(&mut registry);
 
     let (events, _) = broadcast::channel(256);
     let state = Arc::new(ApiState {
