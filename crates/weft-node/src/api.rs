@@ -1,8 +1,11 @@
 //! The local HTTP API: JSON over HTTP on a loopback address, every route guarded by
-//! `Authorization: Bearer <api.token>`. The routes are listed in [`ROUTES`] and described in
-//! `openapi.json` beside this crate's `Cargo.toml`; a test keeps the two in step.
+//! `Authorization: Bearer <api.token>`. The content gateway (`GET`/`HEAD /content/{hash}`)
+//! also accepts the token as a query parameter, `?token=<api.token>`, so that a browser can
+//! open it from the address bar; no other route does. The routes are listed in [`ROUTES`] and
+//! described in `openapi.json` beside this crate's `Cargo.toml`; a test keeps the two in step.
 
 use std::convert::Infallible;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +13,7 @@ use axum::{
     Json, Router,
     body::Bytes,
     extract::{DefaultBodyLimit, Path, Query, Request, State},
-    http::{StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, Uri, header},
     middleware::{self, Next},
     response::{
         IntoResponse, Response,
@@ -62,6 +65,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", share::ROUTE_DOWNLOADS),
     ("get", share::ROUTE_DOWNLOAD),
     ("get", share::ROUTE_CONTENT),
+    ("head", share::ROUTE_CONTENT),
 ];
 
 /// What the handlers share.
@@ -72,6 +76,8 @@ pub struct ApiState {
     pub store: Store,
     /// The bearer token every request must carry.
     pub token: String,
+    /// Where the token is stored (`<home>/api.token`), named in 401 answers.
+    pub token_file: PathBuf,
     /// Live events for `/v0/events`.
     pub events: broadcast::Sender<ApiEvent>,
     /// Metrics registry (libp2p's and weft's own).
@@ -121,20 +127,75 @@ pub fn router(state: Arc<ApiState>) -> Router {
 }
 
 async fn require_token(State(state): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
-    let given = req
+    let by_header = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    // blake3::Hash compares in constant time.
-    if blake3::hash(given.as_bytes()) != blake3::hash(state.token.as_bytes()) {
-        let body = Json(serde_json::json!({
-            "error": "missing or wrong API token: send 'Authorization: Bearer <token>' with the token from the data folder's api.token"
-        }));
-        return (StatusCode::UNAUTHORIZED, body).into_response();
+        .is_some_and(|given| token_matches(given, &state.token));
+    let by_query = !by_header
+        && gateway_query_token(req.method(), req.uri())
+            .is_some_and(|given| token_matches(&given, &state.token));
+    if !by_header && !by_query {
+        return unauthorized(&state.token_file);
     }
-    next.run(req).await
+    let mut resp = next.run(req).await;
+    if by_query {
+        // The token is in the page's URL: keep it out of Referer headers, and keep browsers
+        // from guessing that served bytes are a page.
+        let h = resp.headers_mut();
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+    }
+    resp
+}
+
+/// Compares a presented token with the node's in constant time (`blake3::Hash` equality is).
+fn token_matches(given: &str, token: &str) -> bool {
+    blake3::hash(given.as_bytes()) == blake3::hash(token.as_bytes())
+}
+
+/// The query string's `token`, for `GET` and `HEAD` requests to the content gateway only (a
+/// browser cannot send an `Authorization` header from its address bar); `None` elsewhere, or
+/// if the query has no single `token`.
+pub fn gateway_query_token(method: &Method, uri: &Uri) -> Option<String> {
+    #[derive(Deserialize)]
+    struct TokenParam {
+        token: Option<String>,
+    }
+    let gateway = uri.path().starts_with(share::CONTENT_PREFIX);
+    if !gateway || (method != Method::GET && method != Method::HEAD) {
+        return None;
+    }
+    Query::<TokenParam>::try_from_uri(uri).ok()?.0.token
+}
+
+/// 401, with one line that says how to authenticate.
+fn unauthorized(token_file: &std::path::Path) -> Response {
+    let body = Json(serde_json::json!({ "error": unauthorized_message(token_file) }));
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        body,
+    )
+        .into_response()
+}
+
+/// The one line of a 401 answer.
+fn unauthorized_message(token_file: &std::path::Path) -> String {
+    let msg = format!(
+        "missing or wrong API token: send 'Authorization: Bearer <token from {}>' \
+         (GET {}<hash> also accepts '?token=<token>')",
+        token_file.display(),
+        share::CONTENT_PREFIX,
+    );
+    msg.replace(['\r', '\n'], " ")
 }
 
 /// `GET /v0/id`.
@@ -300,5 +361,65 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Json(serde_json::json!({ "error": self.0 }));
         (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query_token(method: Method, uri: &str) -> Option<String> {
+        gateway_query_token(&method, &uri.parse().expect("uri"))
+    }
+
+    #[test]
+    fn query_token_only_for_reading_the_gateway() {
+        let hash = "ab".repeat(32);
+        let content = format!("/content/{hash}?token=s3cr%2Ft&timeout_secs=5");
+        assert_eq!(
+            query_token(Method::GET, &content).as_deref(),
+            Some("s3cr/t")
+        );
+        assert_eq!(
+            query_token(Method::HEAD, &content).as_deref(),
+            Some("s3cr/t")
+        );
+        assert_eq!(query_token(Method::POST, &content), None);
+        assert_eq!(query_token(Method::DELETE, &content), None);
+        assert_eq!(query_token(Method::GET, &format!("/content/{hash}")), None);
+        assert_eq!(query_token(Method::GET, "/v0/peers?token=t"), None);
+        assert_eq!(query_token(Method::GET, "/metrics?token=t"), None);
+        assert_eq!(query_token(Method::GET, "/contentx/a?token=t"), None);
+        assert_eq!(query_token(Method::GET, "/v0/content/a?token=t"), None);
+        // Two tokens are none.
+        assert_eq!(
+            query_token(Method::GET, &format!("/content/{hash}?token=a&token=b")),
+            None
+        );
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(token_matches("abc", "abc"));
+        assert!(!token_matches("ab", "abc"));
+        assert!(!token_matches("", "abc"));
+    }
+
+    #[test]
+    fn unauthorized_is_one_line_naming_the_token_file() {
+        let resp = unauthorized(std::path::Path::new("/data/weft/api.token"));
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            resp.headers()
+                .get(header::WWW_AUTHENTICATE)
+                .map(|v| v.as_bytes()),
+            Some(&b"Bearer"[..])
+        );
+        let msg = unauthorized_message(std::path::Path::new("/data/weft/api.token"));
+        assert_eq!(
+            msg,
+            "missing or wrong API token: send 'Authorization: Bearer <token from \
+             /data/weft/api.token>' (GET /content/<hash> also accepts '?token=<token>')"
+        );
     }
 }

@@ -145,6 +145,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         net: net.clone(),
         store: store.clone(),
         token,
+        token_file: home.dir().join("api.token"),
         events: events.clone(),
         registry: Arc::new(registry),
         gauges,

@@ -9,7 +9,7 @@
 //! | `GET /v0/search?q=&via=&ttl=&timeout_secs=` | results as JSON lines, one per change of a group |
 //! | `POST /v0/downloads` `{"hash","out","force","timeout_secs"}` | start or join a download |
 //! | `GET /v0/downloads/{hash}` | a download's progress |
-//! | `GET /content/{hash}` | the content, local or fetched from the network; `Range` honoured |
+//! | `GET /content/{hash}` | the content, local or fetched from the network; `Range` honoured; the token may be given as `?token=` |
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -42,8 +42,11 @@ pub const ROUTE_SEARCH: &str = "/v0/search";
 pub const ROUTE_DOWNLOADS: &str = "/v0/downloads";
 /// `GET`: a download's progress.
 pub const ROUTE_DOWNLOAD: &str = "/v0/downloads/{hash}";
-/// `GET`: the content gateway.
+/// `GET` (and `HEAD`): the content gateway. Besides the bearer header, it accepts the API
+/// token as `?token=` (see [`crate::api`]).
 pub const ROUTE_CONTENT: &str = "/content/{hash}";
+/// What every gateway path starts with.
+pub const CONTENT_PREFIX: &str = "/content/";
 
 /// Longest search allowed.
 const MAX_SEARCH_SECS: u64 = 120;
@@ -489,6 +492,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::RANGE, v.parse().unwrap());
         byte_range(&h, size)
+    }
+
+    #[test]
+    fn content_prefix_is_the_gateway_route_s() {
+        assert_eq!(ROUTE_CONTENT, format!("{CONTENT_PREFIX}{{hash}}"));
     }
 
     #[test]
