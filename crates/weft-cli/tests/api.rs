@@ -1,6 +1,11 @@
-//! The local API: token required, loopback only, every documented route served.
+//! The local API: token required, loopback only, every documented route served; the content
+//! gateway's `?token=`; the overlay counters in `/metrics`.
 
 mod common;
+mod share_support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 use common::{Node, http_get, one_error_line, weft};
 
@@ -139,4 +144,206 @@ fn read_events_until(api: &str, token: &str, kind: &str) -> String {
         text.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     text
+}
+
+/// The API address and token of `node`.
+fn api_of(node: &Node) -> (String, String) {
+    let api = node.addrs()["api"].as_str().expect("api").to_string();
+    let token = std::fs::read_to_string(node.home.join("api.token")).expect("api.token");
+    (api, token.trim().to_string())
+}
+
+/// Checks that `text` is OpenMetrics text (every sample belongs to a family with a `# TYPE`,
+/// has a numeric value, and the text ends with `# EOF`) and returns its samples, by name with
+/// labels.
+fn parse_openmetrics(text: &str) -> BTreeMap<String, f64> {
+    assert!(text.ends_with("# EOF\n"), "no final '# EOF':\n{text}");
+    let mut families: Vec<(String, String)> = Vec::new();
+    let mut samples = BTreeMap::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').expect("# TYPE name type");
+            families.push((name.to_string(), kind.to_string()));
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if *line == "# EOF" {
+            assert_eq!(i + 1, lines.len(), "'# EOF' is the last line");
+            continue;
+        }
+        assert!(!line.starts_with('#'), "unknown comment: {line}");
+        let (series, value) = line.rsplit_once(' ').expect("sample: series value");
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("value of '{line}' is a number"));
+        let name = series.split('{').next().expect("name");
+        let (family, kind) = families
+            .iter()
+            .rev()
+            .find(|(f, _)| name.starts_with(f.as_str()))
+            .unwrap_or_else(|| panic!("'{line}' has no # TYPE"));
+        if kind == "counter" {
+            assert!(
+                name == format!("{family}_total") || name == format!("{family}_created"),
+                "counter sample '{name}' ends in _total"
+            );
+        }
+        samples.insert(series.to_string(), value);
+    }
+    samples
+}
+
+fn metrics_of(api: &str, token: &str) -> BTreeMap<String, f64> {
+    let (status, text) = http_get(api, "/metrics", Some(token));
+    assert_eq!(status, 200, "{text}");
+    parse_openmetrics(&text)
+}
+
+#[test]
+fn metrics_count_overlay_messages_per_protocol() {
+    const KAD_SENT: &str = "weft_overlay_messages_sent_total{protocol=\"kad\"}";
+    const KAD_RECEIVED: &str = "weft_overlay_messages_received_total{protocol=\"kad\"}";
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::start(&dir.path().join("a"), &[]);
+    let b = Node::start(&dir.path().join("b"), &["--bootstrap", &a.tcp_addr()]);
+    common::poll(Duration::from_secs(30), "b to connect to a", || {
+        a.connected().contains(&b.peer_id()).then_some(())
+    });
+    let (api_a, token_a) = api_of(&a);
+    let (api_b, token_b) = api_of(&b);
+
+    let before = metrics_of(&api_a, &token_a);
+    for protocol in ["kad", "flood", "directory"] {
+        for name in [
+            "messages_sent",
+            "messages_received",
+            "bad_frames",
+            "dropped",
+            "open_failures",
+            "refused_streams",
+        ] {
+            let series = format!("weft_overlay_{name}_total{{protocol=\"{protocol}\"}}");
+            assert!(before.contains_key(&series), "no {series}: {before:?}");
+        }
+    }
+    for series in [
+        "weft_share_upload_slices_total",
+        "weft_share_upload_bytes_total",
+        "weft_share_upload_busy_total",
+    ] {
+        assert!(before.contains_key(series), "no {series}: {before:?}");
+    }
+
+    // The first put may find a's routing table still empty: retry until it is stored.
+    common::poll(Duration::from_secs(30), "dht put", || {
+        let out = weft(
+            &a.home,
+            &["dht", "put", "metrics-test", "counted", "--json"],
+        );
+        out.status.success().then_some(())
+    });
+    let after = metrics_of(&api_a, &token_a);
+    assert!(
+        after[KAD_SENT] > 0.0 && after[KAD_SENT] > before[KAD_SENT],
+        "kad messages sent: {} before the put, {} after",
+        before[KAD_SENT],
+        after[KAD_SENT]
+    );
+    assert!(after[KAD_RECEIVED] > 0.0, "a got kad answers: {after:?}");
+    // b stored the record: it received kad messages and answered them.
+    let get = weft(&b.home, &["dht", "get", "metrics-test"]);
+    assert_eq!(String::from_utf8_lossy(&get.stdout).trim(), "counted");
+    let at_b = metrics_of(&api_b, &token_b);
+    assert!(at_b[KAD_RECEIVED] > 0.0, "{at_b:?}");
+    assert!(at_b[KAD_SENT] > 0.0, "{at_b:?}");
+}
+
+#[test]
+fn content_gateway_takes_the_token_as_a_query_parameter() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("n"), &[]);
+    let (api, token) = api_of(&node);
+    let bytes: Vec<u8> = (0..20_000u32)
+        .map(|i| b"weft gateway test\n"[(i % 18) as usize])
+        .collect();
+    let file = share_support::write_file(&dir.path().join("files"), "page.txt", &bytes);
+    share_support::share(&node, &file);
+    let hash = share_support::hash_of(&bytes);
+    let content = format!("/content/{hash}");
+
+    // Right token in the query, no header: the bytes.
+    let (status, body) = http_get(&api, &format!("{content}?token={token}"), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.as_bytes(), &bytes[..]);
+    // Beside other parameters, and with HEAD.
+    let (status, body) = http_get(
+        &api,
+        &format!("{content}?timeout_secs=5&token={token}"),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body.len(), bytes.len());
+    let head = raw_request(&api, &format!("HEAD {content}?token={token}"));
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("content-length: {}", bytes.len())),
+        "{head}"
+    );
+
+    // Wrong, empty or absent: 401, one line saying what to send.
+    for path in [
+        format!("{content}?token=wrong"),
+        format!("{content}?token="),
+        format!("{content}?token={token}x"),
+        content.clone(),
+    ] {
+        let (status, body) = http_get(&api, &path, None);
+        assert_eq!(status, 401, "{path}: {body}");
+        let error: serde_json::Value = serde_json::from_str(&body).expect("JSON error");
+        let error = error["error"].as_str().expect("error text");
+        assert_eq!(error.lines().count(), 1, "{error}");
+        let token_file = node.home.join("api.token");
+        for needle in [
+            "Authorization: Bearer",
+            &token_file.display().to_string(),
+            "?token=",
+        ] {
+            assert!(error.contains(needle), "'{needle}' not in: {error}");
+        }
+    }
+
+    // Nowhere else: the query token opens no other route, with or without a wrong header.
+    for path in ["/v0/peers", "/v0/id", "/metrics", "/v0/shared", "/v0/dht/x"] {
+        let (status, body) = http_get(&api, &format!("{path}?token={token}"), None);
+        assert_eq!(status, 401, "{path}?token=: {body}");
+        let (status, _) = http_get(&api, &format!("{path}?token={token}"), Some("wrong"));
+        assert_eq!(status, 401, "{path}?token= with a wrong header");
+    }
+    // Nor another method on the gateway's path.
+    let post = raw_request(&api, &format!("POST {content}?token={token}"));
+    assert!(post.starts_with("HTTP/1.1 401"), "{post}");
+    // The header still works alone.
+    let (status, body) = http_get(&api, &content, Some(&token));
+    assert_eq!(status, 200);
+    assert_eq!(body.as_bytes(), &bytes[..]);
+}
+
+/// Sends `"METHOD PATH"` with no token header; returns the whole answer as text.
+fn raw_request(api: &str, request_line: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(api).expect("connect to API");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        s,
+        "{request_line} HTTP/1.1\r\nHost: {api}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
 }
