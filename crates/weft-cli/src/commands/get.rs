@@ -14,7 +14,7 @@ use super::client;
 use crate::cli::GetArgs;
 
 /// How often the progress is polled.
-const POLL: Duration = Duration::from_millis(200);
+const POLL: Duration = Duration::from_millis(50);
 
 fn is_hash(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())

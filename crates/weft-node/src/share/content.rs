@@ -23,7 +23,7 @@ use serde::Serialize;
 use tracing::debug;
 use weft_core::config::ShareConfig;
 use weft_core::id::Key256;
-use weft_net::framing::{read_frame, write_frame};
+use weft_net::framing::{FrameError, read_frame, write_frame};
 use weft_net::libp2p::StreamProtocol;
 use weft_net::{Command, PeerId};
 use weft_share::index::Index;
@@ -38,7 +38,7 @@ use super::{Share, ShareError};
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/content/1");
 /// Inbound requests being read or served at once (beyond the slots, requests get `Busy`).
 const MAX_INBOUND: usize = 256;
-/// Time a downloader has to send its request.
+/// Time a downloader has to send its (next) request before the stream is closed.
 const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time one upload may take before the provider gives up on a slow reader.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -241,7 +241,7 @@ pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
             let share = share.clone();
             tokio::spawn(async move {
                 let _permit = permit;
-                if let Err(e) = serve_one(&share, peer, stream).await {
+                if let Err(e) = serve_stream(&share, peer, stream).await {
                     debug!(%peer, "content request: {e}");
                 }
             });
@@ -250,26 +250,89 @@ pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
     Ok(())
 }
 
-async fn serve_one(
+/// Serves one stream: requests are answered in the order they arrive, each with a header and,
+/// after `Slice`, its bytes. The next request is read and encoded while the current answer is
+/// being sent, so a downloader that pipelines its requests keeps the stream busy. The stream
+/// ends when the downloader closes it or stays silent for [`REQUEST_READ_TIMEOUT`].
+async fn serve_stream(
     share: &Share,
     peer: PeerId,
-    mut stream: weft_net::libp2p::Stream,
+    stream: weft_net::libp2p::Stream,
 ) -> Result<(), String> {
-    let frame = tokio::time::timeout(
-        REQUEST_READ_TIMEOUT,
-        read_frame(&mut stream, MAX_TRANSFER_FRAME),
-    )
-    .await
-    .map_err(|_| "request timed out".to_string())?
-    .map_err(|e| e.to_string())?;
-    let request: TransferRequest =
-        wire::decode(&frame, MAX_TRANSFER_FRAME).map_err(|e| e.to_string())?;
+    let (mut reader, mut writer) = stream.split();
     let uploads = &share.inner.uploads;
-    let Some(_slot) = uploads.admit(peer) else {
-        let busy = TransferResponse::Error(TransferError::Busy {
+    // One answer ready while the one before it is written.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Answer<'_>>(1);
+    let produce = async move {
+        loop {
+            let frame = match tokio::time::timeout(
+                REQUEST_READ_TIMEOUT,
+                read_frame(&mut reader, MAX_TRANSFER_FRAME),
+            )
+            .await
+            {
+                Err(_) => return Ok(()),
+                Ok(Err(FrameError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    return Ok(());
+                }
+                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Ok(frame)) => frame,
+            };
+            let request: TransferRequest =
+                wire::decode(&frame, MAX_TRANSFER_FRAME).map_err(|e| e.to_string())?;
+            let answer = answer(share, peer, request).await?;
+            if tx.send(answer).await.is_err() {
+                return Ok(());
+            }
+        }
+    };
+    let consume = async {
+        while let Some(answer) = rx.recv().await {
+            send_header(&mut writer, &answer.header).await?;
+            let send = async {
+                for chunk in answer.slice.chunks(WRITE_CHUNK) {
+                    uploads.grant(chunk.len()).await;
+                    writer.write_all(chunk).await.map_err(|e| e.to_string())?;
+                }
+                writer.flush().await.map_err(|e| e.to_string())
+            };
+            tokio::time::timeout(UPLOAD_TIMEOUT, send)
+                .await
+                .map_err(|_| "upload timed out".to_string())??;
+            uploads
+                .bytes
+                .fetch_add(answer.slice.len() as u64, Ordering::Relaxed);
+        }
+        writer.close().await.map_err(|e| e.to_string())
+    };
+    let (produced, consumed) = futures::join!(produce, consume);
+    produced.and(consumed)
+}
+
+/// An answer ready to be sent: the header, the slice (empty for errors), and the upload slot
+/// it holds until it is sent.
+struct Answer<'a> {
+    header: TransferResponse,
+    slice: Vec<u8>,
+    _slot: Option<Slot<'a>>,
+}
+
+/// Admits and encodes the answer to one request.
+async fn answer<'a>(
+    share: &'a Share,
+    peer: PeerId,
+    request: TransferRequest,
+) -> Result<Answer<'a>, String> {
+    let uploads = &share.inner.uploads;
+    let error = |e| Answer {
+        header: TransferResponse::Error(e),
+        slice: Vec::new(),
+        _slot: None,
+    };
+    let Some(slot) = uploads.admit(peer) else {
+        return Ok(error(TransferError::Busy {
             retry_after_ms: BUSY_RETRY_MS,
-        });
-        return send_header(&mut stream, &busy).await;
+        }));
     };
     let TransferRequest::Range { hash, start, end } = request;
     let s = share.clone();
@@ -278,7 +341,7 @@ async fn serve_one(
         .map_err(|e| e.to_string())?;
     let (size, mut slice) = match encoded {
         Ok(v) => v,
-        Err(err) => return send_header(&mut stream, &TransferResponse::Error(err)).await,
+        Err(err) => return Ok(error(err)),
     };
     if uploads.corrupt_next()
         && let Some(last) = slice.last_mut()
@@ -286,31 +349,20 @@ async fn serve_one(
         *last ^= 0x5a;
         uploads.corrupted.fetch_add(1, Ordering::Relaxed);
     }
-    let header = TransferResponse::Slice {
-        size,
-        start,
-        end,
-        encoded_len: slice.len() as u64,
-    };
-    let send = async {
-        send_header(&mut stream, &header).await?;
-        for chunk in slice.chunks(WRITE_CHUNK) {
-            uploads.grant(chunk.len()).await;
-            stream.write_all(chunk).await.map_err(|e| e.to_string())?;
-        }
-        stream.close().await.map_err(|e| e.to_string())
-    };
-    tokio::time::timeout(UPLOAD_TIMEOUT, send)
-        .await
-        .map_err(|_| "upload timed out".to_string())??;
-    uploads
-        .bytes
-        .fetch_add(slice.len() as u64, Ordering::Relaxed);
-    Ok(())
+    Ok(Answer {
+        header: TransferResponse::Slice {
+            size,
+            start,
+            end,
+            encoded_len: slice.len() as u64,
+        },
+        slice,
+        _slot: Some(slot),
+    })
 }
 
 async fn send_header(
-    stream: &mut weft_net::libp2p::Stream,
+    stream: &mut (impl futures::AsyncWrite + Unpin),
     header: &TransferResponse,
 ) -> Result<(), String> {
     let bytes = weft_core::wire::encode(header, MAX_TRANSFER_FRAME).map_err(|e| e.to_string())?;
@@ -436,6 +488,11 @@ pub async fn fetch(
     write_frame(&mut stream, &bytes)
         .await
         .map_err(unreachable)?;
+    // One request on this stream: the provider sees its end once it has answered.
+    stream
+        .close()
+        .await
+        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
     let header = read_frame(&mut stream, MAX_TRANSFER_FRAME)
         .await
         .map_err(unreachable)?;

@@ -33,6 +33,7 @@ use weft_share::transfer::{
 use weft_store::rusqlite::{OptionalExtension, params};
 
 use super::content::{self, FetchError};
+use super::session::{PieceResult, Session};
 use super::{Share, open_db};
 
 /// Downloads remembered (running and finished); the oldest finished ones are forgotten.
@@ -46,6 +47,8 @@ const BROKEN_STREAMS_TO_PAUSE: u32 = 3;
 const FLOOD_WAIT: Duration = Duration::from_secs(3);
 /// Answers buffered from range requests.
 const RESULT_QUEUE: usize = 512;
+/// Verified pieces waiting for the disk at most (each is one piece of memory).
+const WRITE_QUEUE: usize = 16;
 /// Time a download may go without any source once it started, at least.
 const MIN_STALL: Duration = Duration::from_secs(30);
 
@@ -318,13 +321,20 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
         s.resumed_bytes = resumed;
         s.bytes = resumed;
     });
-    let file = Arc::new(file);
+    let (write_tx, write_rx) = mpsc::channel(WRITE_QUEUE);
+    let writer = tokio::spawn(write_pieces(
+        share.clone(),
+        Arc::new(file),
+        hash,
+        plan.resume_state().clone(),
+        write_rx,
+    ));
     let t0 = Instant::now();
     for p in candidates {
         plan.add_source(since(t0), p);
     }
-    let (res_tx, mut res_rx) = mpsc::channel(RESULT_QUEUE);
-    let mut in_flight: BTreeMap<(PeerId, PieceIndex), AbortHandle> = BTreeMap::new();
+    let (res_tx, mut res_rx) = mpsc::channel::<PieceResult>(RESULT_QUEUE);
+    let mut sessions: BTreeMap<PeerId, Session> = BTreeMap::new();
     let mut cooldown: BTreeMap<PeerId, Instant> = BTreeMap::new();
     let mut broken: BTreeMap<PeerId, u32> = BTreeMap::new();
     let mut used: BTreeSet<PeerId> = BTreeSet::new();
@@ -333,14 +343,20 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     while !plan.is_complete() {
         for r in plan.next_requests(since(t0)) {
-            let (share, tx, peer, piece) = (share.clone(), res_tx.clone(), r.peer, r.piece);
-            let task = tokio::spawn(async move {
-                let got = content::fetch(&share, peer, hash, Some(size), r.range)
-                    .await
-                    .map(|f| f.bytes);
-                let _ = tx.send((peer, piece, got)).await;
-            });
-            in_flight.insert((peer, piece), task.abort_handle());
+            let mut asked = false;
+            for _ in 0..2 {
+                let session = sessions
+                    .entry(r.peer)
+                    .or_insert_with(|| Session::start(share, r.peer, hash, size, res_tx.clone()));
+                if session.ask(r.piece, r.range.clone()) {
+                    asked = true;
+                    break;
+                }
+                sessions.remove(&r.peer);
+            }
+            if !asked {
+                plan.on_piece(since(t0), &r.peer, r.piece, Err(PieceError::Interrupted));
+            }
         }
         let p = plan.progress(since(t0));
         if p.sources > 0 || p.in_flight > 0 {
@@ -364,7 +380,6 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             .map_or(t0 + Duration::from_secs(3600), |t| instant_of(t0, t));
         tokio::select! {
             Some((peer, piece, got)) = res_rx.recv() => {
-                in_flight.remove(&(peer, piece));
                 let now = since(t0);
                 let unreachable = match &got {
                     Err(FetchError::Unreachable(e)) => Some(e.clone()),
@@ -378,45 +393,41 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     Err(FetchError::Unreachable(_)) => Err(PieceError::Interrupted),
                 };
                 match plan.on_piece(now, &peer, piece, result) {
-                    PieceOutcome::Write { range, cancel } => {
-                        for c in cancel {
-                            if let Some(h) = in_flight.remove(&(c, piece)) {
-                                h.abort();
-                            }
-                        }
+                    PieceOutcome::Write { range, .. } => {
+                        // Duplicates still in flight elsewhere (endgame) are discarded when
+                        // they arrive.
                         let Ok(bytes) = got else { continue };
                         used.insert(peer);
-                        write_piece(share, &file, hash, range.start, bytes, plan.resume_state()).await?;
+                        let piece = VerifiedPiece { piece, offset: range.start, bytes };
+                        if write_tx.send(piece).await.is_err() {
+                            // The writer stopped on an error, which it returns.
+                            break;
+                        }
                     }
-                    PieceOutcome::Banned { withdrawn } => {
+                    PieceOutcome::Banned { .. } => {
                         warn!(%peer, %hash, "source sent data that does not match the hash; banned");
                         d.update(|s| s.banned_peers.push(peer.to_string()));
-                        for w in withdrawn {
-                            if let Some(h) = in_flight.remove(&(peer, w)) {
-                                h.abort();
-                            }
-                        }
+                        sessions.remove(&peer);
                     }
                     PieceOutcome::Failed | PieceOutcome::Discard => {}
                 }
-                if unreachable.is_none() {
+                let Some(e) = unreachable else {
                     broken.remove(&peer);
+                    continue;
+                };
+                // A session that broke reports each of its pieces; count it once. One broken
+                // stream is often one connection of several closing: the next request opens
+                // a new one at once. Only a source whose streams keep breaking is set aside.
+                if !sessions.get(&peer).is_some_and(Session::is_closed) {
+                    continue;
                 }
-                // One broken stream is often one connection of several closing: ask again
-                // at once. Only a source whose streams keep breaking is set aside.
-                let strikes = unreachable.as_ref().map(|_| {
-                    let n = broken.entry(peer).or_insert(0);
-                    *n += 1;
-                    *n
-                });
-                if let (Some(e), Some(n)) = (unreachable, strikes) && n >= BROKEN_STREAMS_TO_PAUSE {
+                sessions.remove(&peer);
+                let n = broken.entry(peer).or_insert(0);
+                *n += 1;
+                if *n >= BROKEN_STREAMS_TO_PAUSE {
                     broken.remove(&peer);
                     info!(%peer, "source vanished: {e}");
-                    for w in plan.remove_source(&peer) {
-                        if let Some(h) = in_flight.remove(&(peer, w)) {
-                            h.abort();
-                        }
-                    }
+                    plan.remove_source(&peer);
                     cooldown.insert(peer, Instant::now() + COOLDOWN);
                 }
             }
@@ -430,10 +441,9 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => {
-                for (peer, piece) in plan.on_timeout(since(t0)) {
-                    if let Some(h) = in_flight.remove(&(peer, piece)) {
-                        h.abort();
-                    }
+                // A source that missed a deadline may have a stuck stream: start afresh.
+                for (peer, _) in plan.on_timeout(since(t0)) {
+                    sessions.remove(&peer);
                 }
             }
             _ = tick.tick() => {
@@ -451,8 +461,11 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             }
         }
     }
-    for (_, h) in std::mem::take(&mut in_flight) {
-        h.abort();
+    drop(sessions);
+    drop(write_tx);
+    writer.await.map_err(|e| e.to_string())??;
+    if !plan.is_complete() {
+        return Err("the partial file could not be written".into());
     }
     d.update(|s| {
         s.state = "verifying";
@@ -471,20 +484,33 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Keeps sending providers of `hash` it finds, until the receiver is dropped.
+/// Keeps sending providers of `hash` as it finds them, until the receiver is dropped: sources
+/// of recent search results, then the DHT's providers, then the responders of a flood query
+/// as their hits arrive; again after a pause, in case the network grows.
 async fn discover(share: Share, hash: Key256, tx: mpsc::Sender<PeerId>) {
     let local = share.local_peer_id();
+    let send = |peers: Vec<PeerId>| {
+        let tx = tx.clone();
+        async move {
+            for p in peers.into_iter().filter(|p| *p != local) {
+                if tx.send(p).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        }
+    };
     let mut round = 0u32;
     loop {
-        let mut found: BTreeSet<PeerId> = share.recent().peers(&hash).into_iter().collect();
-        for p in &found {
-            if tx.send(*p).await.is_err() {
-                return;
-            }
+        let recent = share.recent().peers(&hash);
+        if !send(recent).await {
+            return;
         }
         let dht = share.overlay().dht.providers(hash);
-        if let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(10), dht).await {
-            found.extend(peers);
+        if let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(10), dht).await
+            && !send(peers).await
+        {
+            return;
         }
         let criteria = Criteria {
             keywords: Vec::new(),
@@ -493,16 +519,13 @@ async fn discover(share: Share, hash: Key256, tx: mpsc::Sender<PeerId>) {
         if let Ok(mut hits) = share.overlay().flood.query(criteria, None).await {
             let collect = async {
                 while let Some(h) = hits.recv().await {
-                    if h.items.iter().any(|i| i.hash == hash) {
-                        found.insert(h.responder);
+                    if h.items.iter().any(|i| i.hash == hash) && !send(vec![h.responder]).await {
+                        return false;
                     }
                 }
+                true
             };
-            let _ = tokio::time::timeout(FLOOD_WAIT, collect).await;
-        }
-        found.remove(&local);
-        for p in found {
-            if tx.send(p).await.is_err() {
+            if let Ok(false) = tokio::time::timeout(FLOOD_WAIT, collect).await {
                 return;
             }
         }
@@ -575,35 +598,57 @@ async fn open_partial(
     .map_err(|e| e.to_string())?
 }
 
-/// Writes a verified piece, syncs it, then records it as verified.
-async fn write_piece(
-    share: &Share,
-    file: &Arc<std::fs::File>,
-    hash: Key256,
+/// A verified piece on its way to the partial file.
+struct VerifiedPiece {
+    piece: PieceIndex,
     offset: u64,
     bytes: Vec<u8>,
-    state: &ResumeState,
-) -> Result<(), String> {
-    let (share, file, state) = (share.clone(), file.clone(), state.to_bytes());
-    tokio::task::spawn_blocking(move || {
-        file.write_all_at(&bytes, offset)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| format!("cannot write the partial file: {e}"))?;
-        share
-            .db()
-            .execute(
-                "UPDATE share_downloads SET state = ?2 WHERE hash = ?1",
-                params![&hash.0[..], state],
-            )
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    })
-    .await
-    .map_err(|e| e.to_string())?
 }
 
-/// Checks the whole file's hash, moves it into place, forgets the resume state and indexes
-/// the file (so the node provides it).
+/// Writes verified pieces to the partial file in batches (group commit): every piece waiting
+/// when a batch starts is written, the file is synced once, and only then are those pieces
+/// recorded as verified in SQLite. A piece is thus never recorded before it is on disk, and
+/// the download loop never waits on the disk unless [`WRITE_QUEUE`] pieces are queued.
+async fn write_pieces(
+    share: Share,
+    file: Arc<std::fs::File>,
+    hash: Key256,
+    mut durable: ResumeState,
+    mut rx: mpsc::Receiver<VerifiedPiece>,
+) -> Result<(), String> {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(p) = rx.try_recv() {
+            batch.push(p);
+        }
+        let (share, file) = (share.clone(), file.clone());
+        durable = tokio::task::spawn_blocking(move || {
+            for p in &batch {
+                file.write_all_at(&p.bytes, p.offset)
+                    .map_err(|e| format!("cannot write the partial file: {e}"))?;
+            }
+            file.sync_data()
+                .map_err(|e| format!("cannot write the partial file: {e}"))?;
+            for p in &batch {
+                durable.insert(p.piece);
+            }
+            share
+                .db()
+                .execute(
+                    "UPDATE share_downloads SET state = ?2 WHERE hash = ?1",
+                    params![&hash.0[..], durable.to_bytes()],
+                )
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(durable)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+/// Checks the whole file's hash, moves it into place, forgets the resume state, and starts
+/// indexing the file (so the node provides it).
 async fn finish(share: &Share, hash: Key256, part: &Path, out: &Path) -> Result<(), String> {
     let (s, part, out) = (share.clone(), part.to_path_buf(), out.to_path_buf());
     let out2 = out.clone();
@@ -627,7 +672,10 @@ async fn finish(share: &Share, hash: Key256, part: &Path, out: &Path) -> Result<
     })
     .await
     .map_err(|e| e.to_string())??;
-    index_file(share, out2).await;
+    // The file is in place: the download is done. Indexing it (hashing it again to build the
+    // tree it is served with) happens after.
+    let share = share.clone();
+    tokio::spawn(async move { index_file(&share, out2).await });
     Ok(())
 }
 
@@ -650,10 +698,7 @@ async fn index_file(share: &Share, path: PathBuf) {
 }
 
 fn hash_file(path: &Path) -> Result<Key256, String> {
-    let mut f = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut h = blake3::Hasher::new();
-    std::io::copy(&mut f, &mut h).map_err(|e| e.to_string())?;
-    Ok(Key256(*h.finalize().as_bytes()))
+    weft_share::hashing::hash_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// Renames `from` to `to`; across file systems, copies next to `to` first, then renames.

@@ -24,6 +24,7 @@ pub mod indexer;
 pub mod publish;
 pub mod routes;
 pub mod search;
+pub mod session;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,234 @@
+//! The downloader's side of `/weft/content/1`: one long-lived stream per source, with the
+//! requests pipelined on it.
+//!
+//! A stream per request cost a stream negotiation each time, and libp2p-stream hands inbound
+//! streams over through a channel of one slot: when several arrive at once and the provider's
+//! accept loop is not scheduled in between, the extra ones are dropped, which the downloader saw
+//! as broken streams. A [`Session`] opens one stream and keeps it: the download loop hands it
+//! pieces to ask for ([`Session::ask`]), it writes each request at once and reads the answers in
+//! order; every slice is verified on a blocking thread while the next one is read. Results go to
+//! the download loop's channel as `(peer, piece, result)`. When the stream fails, every piece
+//! still asked for is reported as [`FetchError::Unreachable`] and the session ends; the loop
+//! opens a new one when it next asks that source.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+use std::time::Duration;
+
+use futures::AsyncReadExt;
+use tokio::sync::mpsc;
+use weft_core::id::Key256;
+use weft_net::PeerId;
+use weft_net::framing::{read_frame, write_frame};
+use weft_share::transfer::PieceIndex;
+use weft_share::verify;
+use weft_share::wire::{
+    self, MAX_TRANSFER_FRAME, TransferError, TransferRequest, TransferResponse,
+};
+
+use super::Share;
+use super::content::{self, FetchError};
+
+/// What a session reports for one piece: the verified bytes, or why there are none.
+pub type PieceResult = (PeerId, PieceIndex, Result<Vec<u8>, FetchError>);
+
+/// Time to open the stream once connected.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pieces asked for but not yet written to the stream, at most (the plan's window per source
+/// keeps far fewer in flight).
+const ASK_QUEUE: usize = 64;
+
+/// A piece to ask for.
+struct Ask {
+    piece: PieceIndex,
+    range: Range<u64>,
+}
+
+/// A running session with one source; dropping it ends the session (answers still on their
+/// way are then not reported).
+pub struct Session {
+    asks: mpsc::Sender<Ask>,
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Session {
+    /// Starts a session with `peer` for the content `hash` of `size` bytes; results go to
+    /// `results`.
+    pub fn start(
+        share: &Share,
+        peer: PeerId,
+        hash: Key256,
+        size: u64,
+        results: mpsc::Sender<PieceResult>,
+    ) -> Self {
+        let (asks, rx) = mpsc::channel(ASK_QUEUE);
+        let share = share.clone();
+        let task = tokio::spawn(run(share, peer, hash, size, rx, results));
+        Session {
+            asks,
+            task: task.abort_handle(),
+        }
+    }
+
+    /// Asks for `piece` (`range` of the content). False if the session has ended: start a
+    /// new one.
+    pub fn ask(&self, piece: PieceIndex, range: Range<u64>) -> bool {
+        self.asks.try_send(Ask { piece, range }).is_ok()
+    }
+
+    /// Whether the session has ended (its stream failed).
+    pub fn is_closed(&self) -> bool {
+        self.asks.is_closed()
+    }
+}
+
+async fn run(
+    share: Share,
+    peer: PeerId,
+    hash: Key256,
+    size: u64,
+    mut asks: mpsc::Receiver<Ask>,
+    results: mpsc::Sender<PieceResult>,
+) {
+    // Pieces written to the stream, in order, waiting for their answers.
+    let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<Ask>();
+    let error = match open(&share, peer).await {
+        Err(e) => e,
+        Ok(stream) => {
+            let (mut reader, mut writer) = stream.split();
+            let write = async {
+                while let Some(ask) = asks.recv().await {
+                    let request = TransferRequest::Range {
+                        hash,
+                        start: ask.range.start,
+                        end: ask.range.end,
+                    };
+                    let bytes = weft_core::wire::encode(&request, MAX_TRANSFER_FRAME)
+                        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+                    // Recorded before it is written, so that a failed write reports it too.
+                    if sent_tx.send(ask).is_err() {
+                        break;
+                    }
+                    write_frame(&mut writer, &bytes)
+                        .await
+                        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+                }
+                Ok::<(), FetchError>(())
+            };
+            let read = async {
+                while let Some(ask) = sent_rx.recv().await {
+                    let (piece, range) = (ask.piece, ask.range.clone());
+                    match read_answer(&mut reader, hash, size, range).await {
+                        Ok(Answer::Slice { range, encoded }) => {
+                            let results = results.clone();
+                            // Verified off the runtime while the next answer is read.
+                            tokio::task::spawn_blocking(move || {
+                                let got = verify::decode_range(hash, size, range, &encoded)
+                                    .map_err(|_| FetchError::Corrupt);
+                                let _ = results.blocking_send((peer, piece, got));
+                            });
+                        }
+                        Ok(Answer::Refused(e)) => {
+                            if results.send((peer, piece, Err(e))).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            // The answer did not fit: the stream is out of step. Report this
+                            // piece with the error, the others as interrupted.
+                            let _ = results.send((peer, piece, Err(e.clone()))).await;
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok::<(), FetchError>(())
+            };
+            // Either side failing ends the session; the other is dropped with it.
+            let outcome = tokio::select! {
+                r = write => r,
+                r = read => r,
+            };
+            match outcome {
+                Ok(()) => return,
+                Err(e) => e,
+            }
+        }
+    };
+    let reason = match error {
+        FetchError::Unreachable(e) => e,
+        other => other.to_string(),
+    };
+    asks.close();
+    sent_rx.close();
+    let mut left: VecDeque<Ask> = VecDeque::new();
+    while let Ok(ask) = sent_rx.try_recv() {
+        left.push_back(ask);
+    }
+    while let Ok(ask) = asks.try_recv() {
+        left.push_back(ask);
+    }
+    for ask in left {
+        let err = Err(FetchError::Unreachable(reason.clone()));
+        if results.send((peer, ask.piece, err)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn open(share: &Share, peer: PeerId) -> Result<weft_net::libp2p::Stream, FetchError> {
+    content::connect(share, peer).await?;
+    let mut control = share.net().stream_control();
+    tokio::time::timeout(OPEN_TIMEOUT, control.open_stream(peer, content::PROTOCOL))
+        .await
+        .map_err(|_| FetchError::Unreachable("stream open timed out".into()))?
+        .map_err(|e| FetchError::Unreachable(e.to_string()))
+}
+
+/// One answer read off the stream.
+enum Answer {
+    /// A slice of the right length, not yet verified.
+    Slice { range: Range<u64>, encoded: Vec<u8> },
+    /// The provider refused the request (busy, not found); the stream stays usable.
+    Refused(FetchError),
+}
+
+async fn read_answer(
+    reader: &mut (impl futures::AsyncRead + Unpin),
+    hash: Key256,
+    size: u64,
+    range: Range<u64>,
+) -> Result<Answer, FetchError> {
+    let unreachable = |e: weft_net::framing::FrameError| FetchError::Unreachable(e.to_string());
+    let header = read_frame(reader, MAX_TRANSFER_FRAME)
+        .await
+        .map_err(unreachable)?;
+    let response: TransferResponse =
+        wire::decode(&header, MAX_TRANSFER_FRAME).map_err(|_| FetchError::Corrupt)?;
+    match &response {
+        TransferResponse::Error(TransferError::Busy { .. }) => {
+            return Ok(Answer::Refused(FetchError::Busy));
+        }
+        TransferResponse::Error(_) => return Ok(Answer::Refused(FetchError::NotFound)),
+        TransferResponse::Slice { .. } => {}
+    }
+    let request = TransferRequest::Range {
+        hash,
+        start: range.start,
+        end: range.end,
+    };
+    let len = wire::expect_slice(&request, size, &response)
+        .map_err(|_| FetchError::Corrupt)?
+        .ok_or(FetchError::NotFound)?;
+    let mut encoded = vec![0u8; usize::try_from(len).map_err(|_| FetchError::Corrupt)?];
+    reader
+        .read_exact(&mut encoded)
+        .await
+        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+    Ok(Answer::Slice { range, encoded })
+}
