@@ -1,10 +1,13 @@
 //! `/weft/content/1`: verified ranges over libp2p streams.
 //!
-//! One stream per request. The downloader writes a [`TransferRequest`] frame; the provider
-//! answers with a [`TransferResponse`] frame and, after `Slice`, exactly `encoded_len` bytes of
-//! bao slice read from the shared file (rechecked first, checked against its hash tree while it
-//! is encoded), then closes the stream. The downloader verifies the slice against the content
-//! hash before it returns a single byte ([`fetch`]).
+//! A stream carries a sequence of requests. The downloader writes [`TransferRequest`] frames,
+//! as many ahead as it likes; the provider answers them in order, each with a
+//! [`TransferResponse`] frame and, after `Slice`, exactly `encoded_len` bytes of bao slice read
+//! from the shared file (rechecked first, checked against its hash tree while it is encoded).
+//! It encodes the next answer while it sends the current one, and closes its side when the
+//! downloader closes its own or stays silent. The downloader verifies every slice against the
+//! content hash before it hands on a single byte: [`fetch`] for one range, and
+//! [`super::session`] for downloads, which pipeline their requests on one stream per source.
 //!
 //! Uploads are bounded by [`Uploads`]: a number of slots for all downloaders together, a fair
 //! share of them per downloader when several want them (the others are answered `Busy`), and

@@ -2,9 +2,11 @@
 //!
 //! - [`indexer`]: `weft share` jobs on their own database connection, the rescan on start and
 //!   the `notify` watcher thread;
-//! - [`content`]: `/weft/content/1`, one libp2p stream per range — the provider answers with a
-//!   header frame and the verified (bao) slice streamed from the shared file, under upload slots
-//!   and a rate limit; the downloader verifies every slice before handing it on;
+//! - [`content`]: `/weft/content/1`, requests pipelined on a libp2p stream — the provider
+//!   answers each with a header frame and the verified (bao) slice streamed from the shared
+//!   file, under upload slots and a rate limit; the downloader verifies every slice before
+//!   handing it on;
+//! - [`session`]: a download's stream to one source, requests pipelined, slices verified;
 //! - [`download`]: `weft get`, run by the node so it outlives the command: providers from recent
 //!   search results, the DHT and a flood query, ranges from several sources in parallel under a
 //!   [`weft_share::transfer::Plan`], verified pieces written to a partial file in the data
