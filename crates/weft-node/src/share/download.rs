@@ -5,12 +5,13 @@
 //! searches, the DHT's providers of the hash, a flood query for `urn:<hash>`), learns and
 //! verifies the size from the first provider that answers ([`super::content::probe_size`]),
 //! then runs a [`Plan`]: ranges from every source in parallel, each verified on arrival
-//! ([`super::content::fetch`]) before it is written to `downloads/<hash>.part` in the data
-//! folder, synced, and only then recorded as verified in SQLite. A source that sends a bad
-//! range gets a strike and is banned at the plan's limit; one that vanishes is dropped and
-//! cooled down while the discovery keeps looking for others. When every piece is there, the
-//! whole file's hash is checked and the file is moved into place (a rename, so it appears
-//! whole or not at all); the node then indexes it, which makes it a provider too.
+//! ([`super::session`], one pipelined stream per source) before it is written to
+//! `downloads/<hash>.part` in the data folder, synced, and only then recorded as verified in
+//! SQLite. A source that sends a bad range gets a strike and is banned at the plan's limit; one
+//! that vanishes is dropped and cooled down while the discovery keeps looking for others. When
+//! every piece is there (a resumed download also has its whole file hashed again), the file is
+//! moved into place (a rename, so it appears whole or not at all); the node then indexes it,
+//! which makes it a provider too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::FileExt;
@@ -48,7 +49,7 @@ const FLOOD_WAIT: Duration = Duration::from_secs(3);
 /// Answers buffered from range requests.
 const RESULT_QUEUE: usize = 512;
 /// Verified pieces waiting for the disk at most (each is one piece of memory).
-const WRITE_QUEUE: usize = 16;
+const WRITE_QUEUE: usize = 8;
 /// Time a download may go without any source once it started, at least.
 const MIN_STALL: Duration = Duration::from_secs(30);
 
@@ -473,7 +474,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
         s.sources_used = used.len();
         s.in_flight = 0;
     });
-    finish(share, hash, &part, &req.out).await
+    finish(share, hash, &part, &req.out, resumed > 0).await
 }
 
 struct AbortOnDrop(AbortHandle);
@@ -618,7 +619,9 @@ async fn write_pieces(
 ) -> Result<(), String> {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while let Ok(p) = rx.try_recv() {
+        while batch.len() < WRITE_QUEUE
+            && let Ok(p) = rx.try_recv()
+        {
             batch.push(p);
         }
         let (share, file) = (share.clone(), file.clone());
@@ -647,13 +650,23 @@ async fn write_pieces(
     Ok(())
 }
 
-/// Checks the whole file's hash, moves it into place, forgets the resume state, and starts
-/// indexing the file (so the node provides it).
-async fn finish(share: &Share, hash: Key256, part: &Path, out: &Path) -> Result<(), String> {
+/// Moves the file into place, forgets the resume state, and starts indexing the file (so the
+/// node provides it).
+///
+/// When every piece was verified in this run, their proofs against the root hash already
+/// cover the whole file, so it is not read again. A download that resumed pieces from an
+/// earlier run has its whole file hashed first: the partial file sat on disk in between.
+async fn finish(
+    share: &Share,
+    hash: Key256,
+    part: &Path,
+    out: &Path,
+    resumed: bool,
+) -> Result<(), String> {
     let (s, part, out) = (share.clone(), part.to_path_buf(), out.to_path_buf());
     let out2 = out.clone();
     tokio::task::spawn_blocking(move || {
-        let got = hash_file(&part)?;
+        let got = if resumed { hash_file(&part)? } else { hash };
         if got != hash {
             // Every piece verified, so this means the file was changed under us.
             let _ = std::fs::remove_file(&part);

@@ -10,7 +10,7 @@
 //! - [`download`]: `weft get`, run by the node so it outlives the command: providers from recent
 //!   search results, the DHT and a flood query, ranges from several sources in parallel under a
 //!   [`weft_share::transfer::Plan`], verified pieces written to a partial file in the data
-//!   folder, resume state in SQLite, the whole hash checked before the atomic move into place;
+//!   folder, resume state in SQLite, every piece proven against the root hash before the atomic move into place;
 //! - [`search`]: `weft search` through the directory, flooding and the DHT, and
 //!   `/weft/search/1`, which answers a keyword query from the local index (used by the DHT
 //!   model, whose keyword keys point to the peers that hold matching files);

@@ -62,6 +62,9 @@ pub struct Config {
     pub piece_bytes: u64,
     /// Requests in flight per source. Default 4.
     pub window_per_source: usize,
+    /// Requests in flight over all sources together (bounds the memory of slices on their way
+    /// to the disk). Default 8.
+    pub max_in_flight: usize,
     /// Time a source has to answer a request. Default 20 s.
     pub request_timeout: Duration,
     /// Timeouts in a row after which a source is dropped as vanished. Default 3.
@@ -86,6 +89,7 @@ impl Default for Config {
         Config {
             piece_bytes: 1 << 20,
             window_per_source: 4,
+            max_in_flight: 8,
             request_timeout: Duration::from_secs(20),
             timeouts_to_drop: 3,
             strikes_to_ban: 2,
@@ -102,6 +106,7 @@ impl Config {
     fn normalized(mut self) -> Self {
         self.piece_bytes = self.piece_bytes.max(1).div_ceil(GROUP_BYTES) * GROUP_BYTES;
         self.window_per_source = self.window_per_source.max(1);
+        self.max_in_flight = self.max_in_flight.max(1);
         self.timeouts_to_drop = self.timeouts_to_drop.max(1);
         self.strikes_to_ban = self.strikes_to_ban.max(1);
         self.endgame_duplicates = self.endgame_duplicates.max(1);
@@ -403,8 +408,9 @@ impl<P: Ord + Clone> Plan<P> {
     }
 
     /// The requests to send now. Call after every change (a source added, an answer, a
-    /// timeout). Sources take turns, one piece each, lowest piece first; when the pool is
-    /// empty, free sources duplicate requests in flight elsewhere (endgame).
+    /// timeout). Sources take turns, one piece each, the least busy first, lowest piece first,
+    /// up to [`Config::max_in_flight`]; when the pool is empty, free sources duplicate requests
+    /// in flight elsewhere (endgame).
     pub fn next_requests(&mut self, now: Time) -> Vec<Request<P>> {
         self.expire_states(now);
         self.started.get_or_insert(now);
@@ -413,17 +419,24 @@ impl<P: Ord + Clone> Plan<P> {
             return out;
         }
         let deadline = now + self.config.request_timeout;
+        let mut in_flight: usize = self.requests.values().map(BTreeMap::len).sum();
         loop {
             let mut progressed = false;
-            let ready: Vec<P> = self
+            // The least busy first, so that under `max_in_flight` every source keeps some.
+            let mut ready: Vec<(usize, P)> = self
                 .sources
                 .iter()
                 .filter(|(_, s)| {
                     s.state == SourceState::Active && s.in_flight < self.config.window_per_source
                 })
-                .map(|(p, _)| p.clone())
+                .map(|(p, s)| (s.in_flight, p.clone()))
                 .collect();
+            ready.sort_by_key(|(n, _)| *n);
+            let ready = ready.into_iter().map(|(_, p)| p);
             for peer in ready {
+                if in_flight >= self.config.max_in_flight {
+                    return out;
+                }
                 let piece = match self.pool.pop_first() {
                     Some(piece) => Some(piece),
                     None => self.endgame_pick(&peer),
@@ -441,6 +454,7 @@ impl<P: Ord + Clone> Plan<P> {
                     piece,
                     range: self.piece_range(piece),
                 });
+                in_flight += 1;
                 progressed = true;
             }
             if !progressed {

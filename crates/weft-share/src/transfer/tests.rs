@@ -238,6 +238,31 @@ fn window_and_sequential_order() {
 }
 
 #[test]
+fn total_in_flight_is_capped_and_shared_between_sources() {
+    let mut plan = Plan::new(key(), 40 * MIB, Config::default()).unwrap();
+    for p in ['a', 'b', 'c', 'd'] {
+        plan.add_source(Time::ZERO, p);
+    }
+    let reqs = plan.next_requests(Time::ZERO);
+    assert_eq!(reqs.len(), Config::default().max_in_flight);
+    for p in ['a', 'b', 'c', 'd'] {
+        assert_eq!(reqs.iter().filter(|r| r.peer == p).count(), 2, "{p}");
+    }
+    assert!(plan.next_requests(Time::ZERO).is_empty());
+    // One answer frees one place, which goes to the source that answered (now the least
+    // busy); a source added later is served before the busy ones.
+    let c = reqs.iter().find(|r| r.peer == 'c').unwrap().piece;
+    plan.on_piece(Time::from_millis(5), &'c', c, Ok(()));
+    let next = plan.next_requests(Time::from_millis(5));
+    assert_eq!(next.iter().map(|r| r.peer).collect::<Vec<_>>(), vec!['c']);
+    plan.add_source(Time::from_millis(6), 'e');
+    let a = reqs.iter().find(|r| r.peer == 'a').unwrap().piece;
+    plan.on_piece(Time::from_millis(7), &'a', a, Ok(()));
+    let next = plan.next_requests(Time::from_millis(7));
+    assert_eq!(next.iter().map(|r| r.peer).collect::<Vec<_>>(), vec!['e']);
+}
+
+#[test]
 fn endgame_duplicates_then_cancels() {
     let mut plan = Plan::new(key(), 2 * MIB, Config::default()).unwrap();
     plan.add_source(Time::ZERO, 'a');
