@@ -8,7 +8,7 @@
 mod common;
 mod share_support;
 
-use common::Node;
+use common::{Node, weft};
 use share_support::*;
 
 #[test]
@@ -64,6 +64,21 @@ fn each_model_finds_and_downloads_then_survives_directory_loss() {
         assert!(v["sources_used"].as_u64().unwrap() >= 1, "{v}");
         assert!(std::fs::read(&out).unwrap() == data, "{via}: file differs");
         assert!(partial_files(node).is_empty(), "{:?}", partial_files(node));
+        // The downloader provides the file as soon as `weft get` returns: it is indexed with
+        // the hash tree assembled from the verified slices.
+        let shared = weft(&node.home, &["shared", "--json"]);
+        let shared: serde_json::Value = serde_json::from_slice(&shared.stdout).unwrap();
+        let canonical = std::fs::canonicalize(&out).unwrap();
+        assert!(
+            shared
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["path"] == canonical.to_str().unwrap()
+                    && r["files"] == 1
+                    && r["bytes"].as_u64() == Some(data.len() as u64)),
+            "{via}: {shared}"
+        );
     }
 
     // The directory dies: flood and DHT still answer (from a leaf that searched nothing yet).

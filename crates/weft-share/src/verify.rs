@@ -37,7 +37,7 @@ use bao_tree::io::sync::{
 };
 use bao_tree::io::{BaoContentItem, DecodeError as BaoDecodeError, EncodeError as BaoEncodeError};
 use bao_tree::iter::BaoChunk;
-use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges};
+use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges, TreeNode};
 use weft_core::id::Key256;
 
 /// The chunk group size of every weft hash tree: 16 chunks of 1 KiB.
@@ -316,6 +316,100 @@ pub fn decode_range_from(
     range: Range<u64>,
     encoded: impl Read,
 ) -> Result<Vec<u8>, VerifyError> {
+    decode_range_impl(root, size, range, encoded, None)
+}
+
+/// The hash pairs of the tree nodes a verified slice carried, for a [`TreeBuilder`].
+#[derive(Debug, Default)]
+pub struct TreeParts(Vec<(TreeNode, (blake3::Hash, blake3::Hash))>);
+
+/// As [`decode_range`], also returning the hash pairs the slice proved, so that a downloader
+/// can build the content's hash tree from its slices instead of hashing the file again.
+///
+/// # Errors
+/// As [`decode_range`].
+pub fn decode_range_with_tree(
+    root: Key256,
+    size: u64,
+    range: Range<u64>,
+    encoded: &[u8],
+) -> Result<(Vec<u8>, TreeParts), VerifyError> {
+    let mut reader = io::Cursor::new(encoded);
+    let mut parts = TreeParts::default();
+    let bytes = decode_range_impl(root, size, range.clone(), &mut reader, Some(&mut parts))?;
+    let used = usize::try_from(reader.position()).unwrap_or(usize::MAX);
+    let extra = encoded.len().saturating_sub(used);
+    if extra > 0 {
+        return Err(VerifyError::TrailingBytes { range, extra });
+    }
+    Ok((bytes, parts))
+}
+
+/// Assembles the [`Outboard`] of content from the [`TreeParts`] of verified slices. Every
+/// pair it is given was proven against the root, so once every node is filled the outboard is
+/// exactly the one [`Outboard::compute`] would build from the whole file.
+pub struct TreeBuilder {
+    outboard: PostOrderMemOutboard<Vec<u8>>,
+    filled: Vec<bool>,
+    missing: usize,
+}
+
+impl TreeBuilder {
+    /// A builder for content of `size` bytes with root hash `root`; `None` if the tree would
+    /// take more than `max_bytes` of memory.
+    pub fn new(root: Key256, size: u64, max_bytes: u64) -> Option<Self> {
+        let len = Outboard::stored_len(size);
+        if len > max_bytes {
+            return None;
+        }
+        let nodes = usize::try_from(len / 64).ok()?;
+        Some(TreeBuilder {
+            outboard: PostOrderMemOutboard {
+                root: blake3::Hash::from_bytes(root.0),
+                tree: BaoTree::new(size, BLOCK_SIZE),
+                data: vec![0; usize::try_from(len).ok()?],
+            },
+            filled: vec![false; nodes],
+            missing: nodes,
+        })
+    }
+
+    /// Records the pairs of one verified slice.
+    pub fn add(&mut self, parts: &TreeParts) {
+        use bao_tree::io::sync::OutboardMut;
+        for (node, pair) in &parts.0 {
+            let Some(i) = self
+                .outboard
+                .tree
+                .post_order_offset(*node)
+                .and_then(|o| usize::try_from(o.value()).ok())
+            else {
+                continue;
+            };
+            if i < self.filled.len() && self.outboard.save(*node, pair).is_ok() && !self.filled[i] {
+                self.filled[i] = true;
+                self.missing -= 1;
+            }
+        }
+    }
+
+    /// The outboard, if every node has been recorded.
+    pub fn finish(self) -> Option<Outboard> {
+        (self.missing == 0).then(|| Outboard {
+            root: Key256(*self.outboard.root.as_bytes()),
+            size: self.outboard.tree.size(),
+            pairs: self.outboard.data,
+        })
+    }
+}
+
+fn decode_range_impl(
+    root: Key256,
+    size: u64,
+    range: Range<u64>,
+    encoded: impl Read,
+    mut parts: Option<&mut TreeParts>,
+) -> Result<Vec<u8>, VerifyError> {
     let aligned = aligned_range(size, range.clone())?;
     if size == 0 {
         // An empty tree has a single empty leaf and nothing to transfer.
@@ -334,6 +428,9 @@ pub fn decode_range_from(
     let mut out = Vec::with_capacity(want.min(64 << 20));
     for item in DecodeResponseIter::new(root_hash, tree, encoded, &ranges) {
         let item = item.map_err(|e| map_decode_error(e, &range))?;
+        if let (BaoContentItem::Parent(p), Some(parts)) = (&item, parts.as_deref_mut()) {
+            parts.0.push((p.node, p.pair));
+        }
         if let BaoContentItem::Leaf(leaf) = item {
             if leaf.offset != aligned.start + out.len() as u64 {
                 return Err(VerifyError::Corrupt {

@@ -36,6 +36,7 @@ use weft_store::rusqlite::{OptionalExtension, params};
 use super::content::{self, FetchError};
 use super::session::{PieceResult, Session};
 use super::{Share, open_db};
+use weft_share::verify::{Outboard, TreeBuilder, TreeParts};
 
 /// Downloads remembered (running and finished); the oldest finished ones are forgotten.
 const MAX_DOWNLOADS: usize = 64;
@@ -48,6 +49,9 @@ const BROKEN_STREAMS_TO_PAUSE: u32 = 3;
 const FLOOD_WAIT: Duration = Duration::from_secs(3);
 /// Answers buffered from range requests.
 const RESULT_QUEUE: usize = 512;
+/// Largest hash tree assembled from a download's slices (4 MiB per GiB of content); larger
+/// files are hashed again once complete instead.
+const MAX_TREE_BYTES: u64 = 16 << 20;
 /// Verified pieces waiting for the disk at most (each is one piece of memory).
 const WRITE_QUEUE: usize = 8;
 /// Time a download may go without any source once it started, at least.
@@ -323,11 +327,17 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
         s.bytes = resumed;
     });
     let (write_tx, write_rx) = mpsc::channel(WRITE_QUEUE);
+    // The file's hash tree, assembled from the slices (pieces of an earlier run did not keep
+    // theirs: a resumed download is hashed again at the end instead).
+    let tree = (resumed == 0)
+        .then(|| TreeBuilder::new(hash, size, MAX_TREE_BYTES))
+        .flatten();
     let writer = tokio::spawn(write_pieces(
         share.clone(),
         Arc::new(file),
         hash,
         plan.resume_state().clone(),
+        tree,
         write_rx,
     ));
     let t0 = Instant::now();
@@ -397,9 +407,14 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     PieceOutcome::Write { range, .. } => {
                         // Duplicates still in flight elsewhere (endgame) are discarded when
                         // they arrive.
-                        let Ok(bytes) = got else { continue };
+                        let Ok(v) = got else { continue };
                         used.insert(peer);
-                        let piece = VerifiedPiece { piece, offset: range.start, bytes };
+                        let piece = VerifiedPiece {
+                            piece,
+                            offset: range.start,
+                            bytes: v.bytes,
+                            parts: v.parts,
+                        };
                         if write_tx.send(piece).await.is_err() {
                             // The writer stopped on an error, which it returns.
                             break;
@@ -464,7 +479,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     }
     drop(sessions);
     drop(write_tx);
-    writer.await.map_err(|e| e.to_string())??;
+    let tree = writer.await.map_err(|e| e.to_string())??;
     if !plan.is_complete() {
         return Err("the partial file could not be written".into());
     }
@@ -474,7 +489,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
         s.sources_used = used.len();
         s.in_flight = 0;
     });
-    finish(share, hash, &part, &req.out, resumed > 0).await
+    finish(share, hash, &part, &req.out, resumed > 0, tree).await
 }
 
 struct AbortOnDrop(AbortHandle);
@@ -604,25 +619,33 @@ struct VerifiedPiece {
     piece: PieceIndex,
     offset: u64,
     bytes: Vec<u8>,
+    parts: TreeParts,
 }
 
 /// Writes verified pieces to the partial file in batches (group commit): every piece waiting
 /// when a batch starts is written, the file is synced once, and only then are those pieces
 /// recorded as verified in SQLite. A piece is thus never recorded before it is on disk, and
 /// the download loop never waits on the disk unless [`WRITE_QUEUE`] pieces are queued.
+/// Returns the file's hash tree when `tree` received every node.
 async fn write_pieces(
     share: Share,
     file: Arc<std::fs::File>,
     hash: Key256,
     mut durable: ResumeState,
+    mut tree: Option<TreeBuilder>,
     mut rx: mpsc::Receiver<VerifiedPiece>,
-) -> Result<(), String> {
+) -> Result<Option<Outboard>, String> {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < WRITE_QUEUE
             && let Ok(p) = rx.try_recv()
         {
             batch.push(p);
+        }
+        if let Some(t) = tree.as_mut() {
+            for p in &batch {
+                t.add(&p.parts);
+            }
         }
         let (share, file) = (share.clone(), file.clone());
         durable = tokio::task::spawn_blocking(move || {
@@ -647,21 +670,24 @@ async fn write_pieces(
         .await
         .map_err(|e| e.to_string())??;
     }
-    Ok(())
+    Ok(tree.and_then(TreeBuilder::finish))
 }
 
-/// Moves the file into place, forgets the resume state, and starts indexing the file (so the
-/// node provides it).
+/// Moves the file into place, forgets the resume state, and indexes the file (so the node
+/// provides it).
 ///
 /// When every piece was verified in this run, their proofs against the root hash already
-/// cover the whole file, so it is not read again. A download that resumed pieces from an
-/// earlier run has its whole file hashed first: the partial file sat on disk in between.
+/// cover the whole file, so it is not read again, and `tree` (assembled from the slices) is
+/// its hash tree: the file is indexed before the download reports done, without reading it. A
+/// download that resumed pieces from an earlier run has its whole file hashed first (the
+/// partial file sat on disk in between) and is indexed, hashing it again, after.
 async fn finish(
     share: &Share,
     hash: Key256,
     part: &Path,
     out: &Path,
     resumed: bool,
+    tree: Option<Outboard>,
 ) -> Result<(), String> {
     let (s, part, out) = (share.clone(), part.to_path_buf(), out.to_path_buf());
     let out2 = out.clone();
@@ -685,22 +711,30 @@ async fn finish(
     })
     .await
     .map_err(|e| e.to_string())??;
-    // The file is in place: the download is done. Indexing it (hashing it again to build the
-    // tree it is served with) happens after.
-    let share = share.clone();
-    tokio::spawn(async move { index_file(&share, out2).await });
+    match tree {
+        Some(tree) => index_file(share, out2, Some(tree)).await,
+        None => {
+            // The file is in place: the download is done. Indexing it (hashing it again to
+            // build the tree it is served with) happens after.
+            let share = share.clone();
+            tokio::spawn(async move { index_file(&share, out2, None).await });
+        }
+    }
     Ok(())
 }
 
-/// Indexes a downloaded file so the node serves and announces it.
-async fn index_file(share: &Share, path: PathBuf) {
+/// Indexes a downloaded file so the node serves and announces it; with its `tree` known, the
+/// file is not read.
+async fn index_file(share: &Share, path: PathBuf, tree: Option<Outboard>) {
     let s = share.clone();
     let _one = share.inner.indexer.running.lock().await;
     let r = tokio::task::spawn_blocking(move || {
         let conn = open_db(&s.inner.db_path).map_err(|e| e.to_string())?;
-        Index::new(&conn)
-            .share(&[path], &mut |_| {})
-            .map_err(|e| e.to_string())
+        let mut index = Index::new(&conn);
+        if let Some(tree) = tree {
+            index = index.with_known_tree(&path, tree);
+        }
+        index.share(&[path], &mut |_| {}).map_err(|e| e.to_string())
     })
     .await;
     match r {

@@ -30,7 +30,15 @@ use super::Share;
 use super::content::{self, FetchError};
 
 /// What a session reports for one piece: the verified bytes, or why there are none.
-pub type PieceResult = (PeerId, PieceIndex, Result<Vec<u8>, FetchError>);
+pub type PieceResult = (PeerId, PieceIndex, Result<Verified, FetchError>);
+
+/// A verified piece: its bytes and the hash pairs its slice proved (for the file's tree).
+pub struct Verified {
+    /// Exactly the bytes asked for.
+    pub bytes: Vec<u8>,
+    /// The tree nodes the slice carried.
+    pub parts: verify::TreeParts,
+}
 
 /// Time to open the stream once connected.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -129,8 +137,10 @@ async fn run(
                             let results = results.clone();
                             // Verified off the runtime while the next answer is read.
                             tokio::task::spawn_blocking(move || {
-                                let got = verify::decode_range(hash, size, range, &encoded)
-                                    .map_err(|_| FetchError::Corrupt);
+                                let got =
+                                    verify::decode_range_with_tree(hash, size, range, &encoded)
+                                        .map(|(bytes, parts)| Verified { bytes, parts })
+                                        .map_err(|_| FetchError::Corrupt);
                                 let _ = results.blocking_send((peer, piece, got));
                             });
                         }

@@ -169,6 +169,7 @@ fn to_i64(n: u64) -> i64 {
 pub struct Index<'c> {
     conn: &'c Connection,
     workers: usize,
+    known: Option<scan::Known>,
 }
 
 impl<'c> Index<'c> {
@@ -176,7 +177,20 @@ impl<'c> Index<'c> {
     /// threads as the machine has cores.
     pub fn new(conn: &'c Connection) -> Self {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Index { conn, workers }
+        Index {
+            conn,
+            workers,
+            known: None,
+        }
+    }
+
+    /// Takes `outboard` as the hash tree of the file at `path` instead of reading the file
+    /// (when its size matches), as for a download whose every piece was verified against the
+    /// tree. The file's name, type, tags and time are still read.
+    pub fn with_known_tree(mut self, path: &Path, outboard: Outboard) -> Self {
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        self.known = Some(scan::Known { path, outboard });
+        self
     }
 
     /// Uses `workers` hashing threads (at least one).
@@ -379,7 +393,7 @@ impl<'c> Index<'c> {
                 found = Some(now.abs);
                 break;
             }
-            match scan::hash_file(&now) {
+            match scan::hash_file(&now, self.known.as_ref()) {
                 Ok(hashed) => {
                     let same = hashed.outboard.root == *hash;
                     self.record(&now, &hashed)?;
@@ -553,7 +567,7 @@ impl<'c> Index<'c> {
         let mut first_error: Option<IndexError> = None;
         let mut batch = 0usize;
         self.conn.execute_batch("BEGIN")?;
-        scan::hash_all(jobs, self.workers, |found, result| {
+        scan::hash_all(jobs, self.workers, self.known.as_ref(), |found, result| {
             if first_error.is_some() {
                 return;
             }

@@ -98,13 +98,29 @@ pub(crate) fn walk(root_id: i64, root: &Path, unreadable: &mut Vec<Unreadable>) 
     out
 }
 
-/// Hashes one file and reads its tags; fails if the file changed while it was read.
-pub(crate) fn hash_file(found: &Found) -> Result<Hashed, String> {
+/// A file whose hash tree is already known (see [`super::Index::with_known_tree`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Known {
+    /// The file's canonical path.
+    pub path: PathBuf,
+    /// Its hash tree.
+    pub outboard: Outboard,
+}
+
+/// Hashes one file and reads its tags; fails if the file changed while it was read. A file
+/// whose hash tree is `known` (same path and size) is not read.
+pub(crate) fn hash_file(found: &Found, known: Option<&Known>) -> Result<Hashed, String> {
     let file = File::open(&found.abs).map_err(|e| e.to_string())?;
-    // A buffer no larger than the file: small files are the common case in a music folder.
-    let capacity = usize::try_from(found.size.clamp(4096, 1 << 20)).unwrap_or(1 << 20);
-    let outboard = Outboard::compute(BufReader::with_capacity(capacity, &file), found.size)
-        .map_err(|e| e.to_string())?;
+    let outboard = match known {
+        Some(k) if k.path == found.abs && k.outboard.size == found.size => k.outboard.clone(),
+        _ => {
+            // A buffer no larger than the file: small files are the common case in a music
+            // folder.
+            let capacity = usize::try_from(found.size.clamp(4096, 1 << 20)).unwrap_or(1 << 20);
+            Outboard::compute(BufReader::with_capacity(capacity, &file), found.size)
+                .map_err(|e| e.to_string())?
+        }
+    };
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if meta.len() != found.size || mtime_ns(&meta) != found.mtime_ns {
         return Err("file changed while it was hashed".into());
@@ -147,6 +163,7 @@ pub(crate) fn read_tags(path: &Path) -> MediaTags {
 pub(crate) fn hash_all(
     jobs: Vec<Found>,
     workers: usize,
+    known: Option<&Known>,
     mut on_result: impl FnMut(Found, Result<Hashed, String>),
 ) {
     let next = AtomicUsize::new(0);
@@ -160,7 +177,7 @@ pub(crate) fn hash_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    if tx.send((i, hash_file(job))).is_err() {
+                    if tx.send((i, hash_file(job, known))).is_err() {
                         break;
                     }
                 }

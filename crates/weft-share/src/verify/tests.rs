@@ -132,3 +132,40 @@ fn stored_outboard_length_is_checked() {
     assert_eq!(again, ob);
     assert!(Outboard::from_parts(ob.root, ob.size, vec![0; 3]).is_err());
 }
+
+#[test]
+fn tree_built_from_verified_slices_equals_the_computed_one() {
+    for size in [0usize, 1, 16_384, 16_385, 1_000_000, 3 * 1_048_576 + 5] {
+        let data = content(size, 7);
+        let ob = Outboard::compute(&data[..], size as u64).unwrap();
+        let mut builder = TreeBuilder::new(ob.root, ob.size, 1 << 30).unwrap();
+        let piece = 1u64 << 20;
+        let mut start = 0u64;
+        let mut pieces = 0;
+        while start < size as u64 || (size == 0 && pieces == 0) {
+            let end = (start + piece).min(size as u64);
+            let mut slice = Vec::new();
+            encode_range(&data[..], &ob, start..end, &mut slice).unwrap();
+            let (bytes, parts) =
+                decode_range_with_tree(ob.root, ob.size, start..end, &slice).unwrap();
+            assert_eq!(bytes, &data[start as usize..end as usize]);
+            builder.add(&parts);
+            start = end;
+            pieces += 1;
+        }
+        let built = builder.finish().expect("every node recorded");
+        assert_eq!(built.root, ob.root, "size {size}");
+        assert_eq!(built.pairs, ob.pairs, "size {size}");
+    }
+    // Pieces missing: no outboard.
+    let data = content(3 * 1_048_576, 9);
+    let ob = Outboard::compute(&data[..], data.len() as u64).unwrap();
+    let mut builder = TreeBuilder::new(ob.root, ob.size, 1 << 30).unwrap();
+    let mut slice = Vec::new();
+    encode_range(&data[..], &ob, 0..1_048_576, &mut slice).unwrap();
+    let (_, parts) = decode_range_with_tree(ob.root, ob.size, 0..1_048_576, &slice).unwrap();
+    builder.add(&parts);
+    assert!(builder.finish().is_none());
+    // Too large for the memory allowed.
+    assert!(TreeBuilder::new(ob.root, ob.size, 64).is_none());
+}
