@@ -39,8 +39,10 @@ use super::{Share, ShareError};
 
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/content/1");
-/// Inbound requests being read or served at once (beyond the slots, requests get `Busy`).
+/// Inbound streams open at once (beyond the upload slots, requests on them get `Busy`).
 const MAX_INBOUND: usize = 256;
+/// Inbound streams one peer may hold open (a download uses one per source).
+const MAX_STREAMS_PER_PEER: usize = 16;
 /// Time a downloader has to send its (next) request before the stream is closed.
 const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time one upload may take before the provider gives up on a slow reader.
@@ -235,15 +237,20 @@ pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
         .accept(PROTOCOL)
         .map_err(|_| ShareError::AlreadyRegistered("/weft/content/1"))?;
     let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
+    let per_peer: std::sync::Arc<Mutex<BTreeMap<PeerId, usize>>> = std::sync::Arc::default();
     tokio::spawn(async move {
         while let Some((peer, stream)) = incoming.next().await {
+            let Some(guard) = StreamGuard::take(&per_peer, peer) else {
+                debug!(%peer, "content stream dropped: too many from this peer");
+                continue;
+            };
             let Ok(permit) = limit.clone().try_acquire_owned() else {
-                debug!(%peer, "content request dropped: too many inbound");
+                debug!(%peer, "content stream dropped: too many inbound");
                 continue;
             };
             let share = share.clone();
             tokio::spawn(async move {
-                let _permit = permit;
+                let _held = (permit, guard);
                 if let Err(e) = serve_stream(&share, peer, stream).await {
                     debug!(%peer, "content request: {e}");
                 }
@@ -251,6 +258,40 @@ pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
         }
     });
     Ok(())
+}
+
+/// One of a peer's open content streams, counted so that no peer holds more than
+/// [`MAX_STREAMS_PER_PEER`] of the [`MAX_INBOUND`] places.
+struct StreamGuard {
+    counts: std::sync::Arc<Mutex<BTreeMap<PeerId, usize>>>,
+    peer: PeerId,
+}
+
+impl StreamGuard {
+    fn take(counts: &std::sync::Arc<Mutex<BTreeMap<PeerId, usize>>>, peer: PeerId) -> Option<Self> {
+        let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
+        let n = c.entry(peer).or_insert(0);
+        if *n >= MAX_STREAMS_PER_PEER {
+            return None;
+        }
+        *n += 1;
+        Some(StreamGuard {
+            counts: counts.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = c.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                c.remove(&self.peer);
+            }
+        }
+    }
 }
 
 /// Serves one stream: requests are answered in the order they arrive, each with a header and,
@@ -541,4 +582,24 @@ pub async fn probe_size(share: &Share, peer: PeerId, hash: Key256) -> Result<u64
         .await?;
     }
     Ok(first.size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_holds_a_bounded_number_of_streams() {
+        let counts: std::sync::Arc<Mutex<BTreeMap<PeerId, usize>>> = std::sync::Arc::default();
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let held: Vec<StreamGuard> = (0..MAX_STREAMS_PER_PEER)
+            .map(|_| StreamGuard::take(&counts, a).unwrap())
+            .collect();
+        assert!(StreamGuard::take(&counts, a).is_none());
+        let other = StreamGuard::take(&counts, b).expect("another peer is not affected");
+        drop(held);
+        assert!(StreamGuard::take(&counts, a).is_some());
+        drop(other);
+        assert!(counts.lock().unwrap().is_empty(), "counts are released");
+    }
 }
