@@ -1,7 +1,6 @@
 //! Walking shared folders and hashing files, several files at a time.
 
 use std::fs::{File, Metadata};
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -113,13 +112,9 @@ pub(crate) fn hash_file(found: &Found, known: Option<&Known>) -> Result<Hashed, 
     let file = File::open(&found.abs).map_err(|e| e.to_string())?;
     let outboard = match known {
         Some(k) if k.path == found.abs && k.outboard.size == found.size => k.outboard.clone(),
-        _ => {
-            // A buffer no larger than the file: small files are the common case in a music
-            // folder.
-            let capacity = usize::try_from(found.size.clamp(4096, 1 << 20)).unwrap_or(1 << 20);
-            Outboard::compute(BufReader::with_capacity(capacity, &file), found.size)
-                .map_err(|e| e.to_string())?
-        }
+        // Large files are hashed on two threads (small ones, the common case in a music
+        // folder, on one, several files at a time).
+        _ => crate::hashing::outboard_of_file(&file, found.size).map_err(|e| e.to_string())?,
     };
     let meta = file.metadata().map_err(|e| e.to_string())?;
     if meta.len() != found.size || mtime_ns(&meta) != found.mtime_ns {
