@@ -53,7 +53,7 @@ const RESULT_QUEUE: usize = 512;
 /// files are hashed again once complete instead.
 const MAX_TREE_BYTES: u64 = 16 << 20;
 /// Verified pieces waiting for the disk at most (each is one piece of memory).
-const WRITE_QUEUE: usize = 8;
+const WRITE_QUEUE: usize = 4;
 /// Time a download may go without any source once it started, at least.
 const MIN_STALL: Duration = Duration::from_secs(30);
 
