@@ -262,6 +262,54 @@ fn republishing_many_keys_never_takes_every_query_slot() {
     }
 }
 
+#[test]
+fn republishing_many_records_and_provided_keys_keeps_every_one() {
+    // More of them than query slots: each republish round goes through the slots in turn
+    // (before the fix, those beyond `max_queries` were refused and silently lost).
+    let config = Config {
+        refresh_interval: None,
+        republish_interval: Some(Duration::from_secs(3600)),
+        max_queries: 8,
+        provider_ttl: Duration::from_secs(2 * 3600),
+        max_ttl: Duration::from_secs(2 * 3600),
+        ..Config::default()
+    };
+    let (mut net, nodes) = converged(25, 100, config);
+    let me = nodes.iter().find(|(_, a)| *a == 4).unwrap().0;
+    // Keys spread over the id space (most far from the publisher, which therefore is not
+    // asked in the lookups).
+    let spread = |k: u64, kind: u64| (k * 2 + kind).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for key in 0..30u64 {
+        net.command(4, Command::AddProvider(spread(key, 0)));
+        net.command(
+            4,
+            Command::PutRecord {
+                key: spread(key, 1),
+                value: vec![key as u8],
+                expiry: Time::ZERO + Duration::from_secs(20 * 3600),
+            },
+        );
+        net.run_for(Duration::from_secs(5));
+    }
+    // Long past the first copies' life (2 h): only republished copies are left.
+    net.run_for(Duration::from_secs(5 * 3600));
+    for key in 0..30u64 {
+        let r = run_query(&mut net, 60, Command::GetProviders(spread(key, 0)));
+        let QueryResult::GetProviders(Ok(providers)) = r else {
+            panic!("key {key}: {r:?}")
+        };
+        assert!(
+            providers.iter().any(|c| c.key == me),
+            "key {key}: {providers:?}"
+        );
+        let r = run_query(&mut net, 60, Command::GetRecord(spread(key, 1)));
+        assert!(
+            matches!(&r, QueryResult::GetRecord(Ok(v)) if v == &vec![key as u8]),
+            "key {key}: {r:?}"
+        );
+    }
+}
+
 /// One engine with one contact, and a helper to hand it raw messages.
 fn lone() -> Kademlia<u64, u32> {
     let config = Config {

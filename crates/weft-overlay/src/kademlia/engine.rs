@@ -106,6 +106,17 @@ pub struct Kademlia<K, A> {
     next_republish: Time,
     next_expiry: Time,
     refresh_cursor: u32,
+    /// Records and provided keys waiting to be republished (see [`Self::pump_republish`]).
+    republish: VecDeque<Republish<K>>,
+}
+
+/// Something of this node's own to publish again.
+#[derive(Clone, Copy, Debug)]
+enum Republish<K> {
+    /// A record it put.
+    Record(K),
+    /// A key it provides.
+    Provider(K),
 }
 
 fn secs(d: Duration) -> u64 {
@@ -144,6 +155,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             next_republish: Time::MAX,
             next_expiry: Time::MAX,
             refresh_cursor: 0,
+            republish: VecDeque::new(),
             config,
         };
         let mut rng = node.rng();
@@ -768,17 +780,16 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             && now >= self.next_republish
         {
             self.next_republish = now + every;
-            for (key, value, expires) in self.store.local_records(now) {
-                let record = WireRecord {
-                    value: value.to_vec(),
-                    ttl_secs: secs(expires.saturating_since(now)),
-                };
-                self.start(now, key, Kind::PutRecord { record }, true);
+            // Queued, not started at once: a node with more records than query slots would
+            // see the rest refused (and dropped silently, being internal).
+            self.republish.clear();
+            for (key, _, _) in self.store.local_records(now) {
+                self.republish.push_back(Republish::Record(key));
             }
             let provided = self.store.provided().to_vec();
             for key in provided {
                 self.add_local_provider(now, key);
-                self.start(now, key, Kind::AddProvider, true);
+                self.republish.push_back(Republish::Provider(key));
             }
             if let Some(p) = self.postings.as_mut() {
                 p.queue_republish();
@@ -787,11 +798,33 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
         self.pump_republish(now);
     }
 
-    /// Starts republishing queued posting keys while fewer than half the query slots are
-    /// taken (user queries keep the rest).
+    /// Starts republishing queued records, provided keys, then posting keys while fewer than
+    /// half the query slots are taken (user queries keep the rest).
     fn pump_republish(&mut self, now: Time) {
         let slots = (self.config.max_queries / 2).max(1);
         while self.queries.len() < slots {
+            if let Some(item) = self.republish.pop_front() {
+                match item {
+                    Republish::Record(key) => {
+                        let Some(r) = self
+                            .store
+                            .get(&key, now)
+                            .filter(|r| r.origin == Origin::Local)
+                        else {
+                            continue;
+                        };
+                        let record = WireRecord {
+                            value: r.value.to_vec(),
+                            ttl_secs: secs(r.expires.saturating_since(now)),
+                        };
+                        self.start(now, key, Kind::PutRecord { record }, true);
+                    }
+                    Republish::Provider(key) => {
+                        self.start(now, key, Kind::AddProvider, true);
+                    }
+                }
+                continue;
+            }
             let Some(p) = self.postings.as_mut() else {
                 return;
             };
