@@ -327,9 +327,11 @@ async fn scene(exe: &Path, nodes: &[DemoNode], clients: &[Client]) -> anyhow::Re
 
     let (hash, original) = &originals[0];
     println!(
-        "\n== node{searcher} downloads {} ({}) from every source",
+        "\n== node{searcher} downloads {} ({}) from every source \
+         (the sources' uploads are capped at {}/s here, so that the progress shows)",
         SAMPLES[0].name,
-        indicatif::HumanBytes(original.len() as u64)
+        indicatif::HumanBytes(original.len() as u64),
+        indicatif::HumanBytes(DEMO_UPLOAD_RATE)
     );
     let out = nodes[searcher].home.join(SAMPLES[0].name);
     let t = Instant::now();
