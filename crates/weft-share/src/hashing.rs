@@ -1,12 +1,13 @@
-//! Whole-file BLAKE3 hashes and hash trees on two threads.
+//! BLAKE3 hash trees (and so whole-file hashes) of large files, read and hashed in parts at
+//! once.
 //!
 //! BLAKE3 is a tree: the root of content longer than one chunk joins a left subtree of a
 //! power-of-two number of chunks ([`blake3::hazmat::left_subtree_len`]) and a right subtree of
-//! the rest. The two are hashed at the same time from their own offsets in the file and merged
-//! into the root, which is exactly `blake3::hash` of the whole content. [`outboard_of_file`]
-//! does the same for the stored hash tree (the bao outboard: the pair of child hashes of every
-//! node above the 16 KiB chunk groups, in post-order), which is the left subtree's pairs, the
-//! right subtree's, then the root's.
+//! the rest. [`outboard_of_file`] hashes the subtrees from their own offsets in the file at the
+//! same time and lays out the stored tree (the bao outboard: the pair of child hashes of every
+//! node above the 16 KiB chunk groups, in post-order) as the left subtree's pairs, the right
+//! subtree's, then the root's. Its root is exactly `blake3::hash` of the whole content, which
+//! is what [`hash_file`] returns.
 
 use std::fs::File;
 use std::io;
@@ -26,27 +27,14 @@ const PARALLEL_FROM: u64 = 4 << 20;
 /// read at once.
 const SPLITS: u32 = 1;
 
-/// The BLAKE3 hash of the file at `path`.
+/// The BLAKE3 hash of the file at `path`: the root of its tree ([`outboard_of_file`]).
 ///
 /// # Errors
 /// Any error opening or reading the file, or `UnexpectedEof` if it shrinks while it is read.
 pub fn hash_file(path: &Path) -> io::Result<Key256> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
-    if len < PARALLEL_FROM {
-        let mut h = blake3::Hasher::new();
-        update_from(&mut h, &file, 0, len)?;
-        return Ok(Key256(*h.finalize().as_bytes()));
-    }
-    let left = left_subtree_len(len);
-    let (l, r) = std::thread::scope(|s| {
-        let l = s.spawn(|| subtree(&file, 0, left));
-        let r = subtree(&file, left, len - left);
-        (l.join(), r)
-    });
-    let l = l.map_err(|_| io::Error::other("hashing thread panicked"))??;
-    let root = merge_subtrees_root(&l, &r?, Mode::Hash);
-    Ok(Key256(*root.as_bytes()))
+    Ok(outboard_of_file(&file, len)?.root)
 }
 
 /// The hash tree of the `size` bytes of `file`, built on two threads for large files (one for
@@ -161,52 +149,29 @@ fn in_memory(data: &[u8], offset: u64, pairs: &mut Vec<u8>) -> ChainingValue {
     blake3::hazmat::merge_subtrees_non_root(&lcv, &rcv, Mode::Hash)
 }
 
-/// The chaining value of the subtree of `len` bytes at `offset`.
-fn subtree(file: &File, offset: u64, len: u64) -> io::Result<ChainingValue> {
-    let mut h = blake3::Hasher::new();
-    if offset > 0 {
-        h.set_input_offset(offset);
-    }
-    update_from(&mut h, file, offset, len)?;
-    Ok(h.finalize_non_root())
-}
-
-fn update_from(h: &mut blake3::Hasher, file: &File, offset: u64, len: u64) -> io::Result<()> {
-    let mut buf = vec![0u8; READ_BYTES.min(usize::try_from(len).unwrap_or(READ_BYTES))];
-    let mut done = 0u64;
-    while done < len {
-        let want = usize::try_from((len - done).min(buf.len() as u64)).unwrap_or(buf.len());
-        let n = file.read_at(&mut buf[..want], offset + done)?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        h.update(&buf[..n]);
-        done += n as u64;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Sizes around the single-thread threshold, the chunk-group size and the splits.
+    const SIZES: [usize; 10] = [
+        0,
+        1,
+        16_384,
+        16_385,
+        (4 << 20) - 1,
+        4 << 20,
+        (4 << 20) + 1,
+        (5 << 20) + 16_384 * 3 + 7,
+        (8 << 20) + 1024,
+        (9 << 20) + 77,
+    ];
+
     #[test]
-    fn tree_equals_the_computed_one_at_every_size() {
+    fn tree_and_hash_equal_the_plain_ones_at_every_size() {
         let dir = tempfile::tempdir().unwrap();
         let data: Vec<u8> = (0..(9u32 << 20) + 77).map(|i| (i % 251) as u8).collect();
-        let sizes = [
-            0usize,
-            1,
-            16_384,
-            16_385,
-            (4 << 20) - 1,
-            4 << 20,
-            (4 << 20) + 1,
-            (5 << 20) + 16_384 * 3 + 7,
-            (8 << 20) + 1024,
-            data.len(),
-        ];
-        for size in sizes {
+        for size in SIZES {
             let path = dir.path().join(format!("t{size}"));
             std::fs::write(&path, &data[..size]).unwrap();
             let file = File::open(&path).unwrap();
@@ -214,27 +179,6 @@ mod tests {
             let want = Outboard::compute(&data[..size], size as u64).unwrap();
             assert_eq!(got.root, want.root, "size {size}");
             assert_eq!(got.pairs, want.pairs, "size {size}");
-        }
-    }
-
-    #[test]
-    fn equals_the_plain_hash_at_every_size() {
-        let dir = tempfile::tempdir().unwrap();
-        let data: Vec<u8> = (0..(9u32 << 20) + 77).map(|i| (i % 253) as u8).collect();
-        let sizes = [
-            0usize,
-            1,
-            1024,
-            1025,
-            (4 << 20) - 1,
-            4 << 20,
-            (4 << 20) + 1,
-            (8 << 20) + 1024,
-            data.len(),
-        ];
-        for size in sizes {
-            let path = dir.path().join(format!("f{size}"));
-            std::fs::write(&path, &data[..size]).unwrap();
             assert_eq!(
                 hash_file(&path).unwrap(),
                 Key256::hash(&data[..size]),
