@@ -306,7 +306,7 @@ async fn serve_stream(
     let (mut reader, mut writer) = stream.split();
     let uploads = &share.inner.uploads;
     // One answer ready while the one before it is written.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Answer<'_>>(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Reply<'_>>(1);
     let produce = async move {
         loop {
             let frame = match tokio::time::timeout(
@@ -324,17 +324,17 @@ async fn serve_stream(
             };
             let request: TransferRequest =
                 wire::decode(&frame, MAX_TRANSFER_FRAME).map_err(|e| e.to_string())?;
-            let answer = answer(share, peer, request).await?;
-            if tx.send(answer).await.is_err() {
+            let reply = reply(share, peer, request).await?;
+            if tx.send(reply).await.is_err() {
                 return Ok(());
             }
         }
     };
     let consume = async {
-        while let Some(answer) = rx.recv().await {
-            send_header(&mut writer, &answer.header).await?;
+        while let Some(reply) = rx.recv().await {
+            send_header(&mut writer, &reply.header).await?;
             let send = async {
-                for chunk in answer.slice.chunks(WRITE_CHUNK) {
+                for chunk in reply.slice.chunks(WRITE_CHUNK) {
                     uploads.grant(chunk.len()).await;
                     writer.write_all(chunk).await.map_err(|e| e.to_string())?;
                 }
@@ -345,7 +345,7 @@ async fn serve_stream(
                 .map_err(|_| "upload timed out".to_string())??;
             uploads
                 .bytes
-                .fetch_add(answer.slice.len() as u64, Ordering::Relaxed);
+                .fetch_add(reply.slice.len() as u64, Ordering::Relaxed);
         }
         writer.close().await.map_err(|e| e.to_string())
     };
@@ -353,22 +353,22 @@ async fn serve_stream(
     produced.and(consumed)
 }
 
-/// An answer ready to be sent: the header, the slice (empty for errors), and the upload slot
-/// it holds until it is sent.
-struct Answer<'a> {
+/// A reply ready to be sent: the header, the slice (empty for errors), and the upload slot it
+/// holds until it is sent.
+struct Reply<'a> {
     header: TransferResponse,
     slice: Vec<u8>,
     _slot: Option<Slot<'a>>,
 }
 
-/// Admits and encodes the answer to one request.
-async fn answer<'a>(
+/// Admits and encodes the reply to one request.
+async fn reply<'a>(
     share: &'a Share,
     peer: PeerId,
     request: TransferRequest,
-) -> Result<Answer<'a>, String> {
+) -> Result<Reply<'a>, String> {
     let uploads = &share.inner.uploads;
-    let error = |e| Answer {
+    let error = |e| Reply {
         header: TransferResponse::Error(e),
         slice: Vec::new(),
         _slot: None,
@@ -393,7 +393,7 @@ async fn answer<'a>(
         *last ^= 0x5a;
         uploads.corrupted.fetch_add(1, Ordering::Relaxed);
     }
-    Ok(Answer {
+    Ok(Reply {
         header: TransferResponse::Slice {
             size,
             start,
@@ -515,12 +515,44 @@ pub async fn fetch(
     size: Option<u64>,
     range: Range<u64>,
 ) -> Result<Fetched, FetchError> {
+    let mut stream = open_stream(share, peer).await?;
+    write_request(&mut stream, hash, range.clone()).await?;
+    // One request on this stream: the provider sees its end once it has answered.
+    stream
+        .close()
+        .await
+        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+    let (size, encoded) = match read_answer(&mut stream, hash, size, range.clone()).await? {
+        Answer::Slice { size, encoded } => (size, encoded),
+        Answer::Refused(e) => return Err(e),
+    };
+    let bytes = tokio::task::spawn_blocking(move || {
+        verify::decode_range(hash, size, range, &encoded).map_err(|_| FetchError::Corrupt)
+    })
+    .await
+    .map_err(|e| FetchError::Unreachable(e.to_string()))??;
+    Ok(Fetched { size, bytes })
+}
+
+/// Connects to `peer` if needed and opens a `/weft/content/1` stream to it.
+pub(crate) async fn open_stream(
+    share: &Share,
+    peer: PeerId,
+) -> Result<weft_net::libp2p::Stream, FetchError> {
     connect(share, peer).await?;
     let mut control: Control = share.net().stream_control();
-    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, control.open_stream(peer, PROTOCOL))
+    tokio::time::timeout(CONNECT_TIMEOUT, control.open_stream(peer, PROTOCOL))
         .await
         .map_err(|_| FetchError::Unreachable("stream open timed out".into()))?
-        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+        .map_err(|e| FetchError::Unreachable(e.to_string()))
+}
+
+/// Writes the request for `range` of `hash`.
+pub(crate) async fn write_request(
+    writer: &mut (impl futures::AsyncWrite + Unpin),
+    hash: Key256,
+    range: Range<u64>,
+) -> Result<(), FetchError> {
     let request = TransferRequest::Range {
         hash,
         start: range.start,
@@ -528,40 +560,65 @@ pub async fn fetch(
     };
     let bytes = weft_core::wire::encode(&request, MAX_TRANSFER_FRAME)
         .map_err(|e| FetchError::Unreachable(e.to_string()))?;
-    let unreachable = |e: weft_net::framing::FrameError| FetchError::Unreachable(e.to_string());
-    write_frame(&mut stream, &bytes)
+    write_frame(writer, &bytes)
         .await
-        .map_err(unreachable)?;
-    // One request on this stream: the provider sees its end once it has answered.
-    stream
-        .close()
+        .map_err(|e| FetchError::Unreachable(e.to_string()))
+}
+
+/// One answer read off a stream.
+pub(crate) enum Answer {
+    /// A slice of the right length for the request, not yet verified, and the content size
+    /// it is to be verified against.
+    Slice {
+        /// The content size (the caller's, or the one the provider stated).
+        size: u64,
+        /// The encoded slice.
+        encoded: Vec<u8>,
+    },
+    /// The provider refused the request (busy, not found); the stream stays usable.
+    Refused(FetchError),
+}
+
+/// Reads the answer to the request for `range` of `hash`: the header, checked against the
+/// request, then exactly the slice's bytes. With `size` unknown (`None`), the provider's
+/// stated size is used.
+///
+/// # Errors
+/// [`FetchError::Unreachable`] if the stream fails, [`FetchError::Corrupt`] if the header
+/// does not decode or does not fit the request.
+pub(crate) async fn read_answer(
+    reader: &mut (impl futures::AsyncRead + Unpin),
+    hash: Key256,
+    size: Option<u64>,
+    range: Range<u64>,
+) -> Result<Answer, FetchError> {
+    let header = read_frame(reader, MAX_TRANSFER_FRAME)
         .await
         .map_err(|e| FetchError::Unreachable(e.to_string()))?;
-    let header = read_frame(&mut stream, MAX_TRANSFER_FRAME)
-        .await
-        .map_err(unreachable)?;
     let response: TransferResponse =
         wire::decode(&header, MAX_TRANSFER_FRAME).map_err(|_| FetchError::Corrupt)?;
     let stated = match &response {
         TransferResponse::Slice { size, .. } => *size,
-        TransferResponse::Error(TransferError::Busy { .. }) => return Err(FetchError::Busy),
-        TransferResponse::Error(_) => return Err(FetchError::NotFound),
+        TransferResponse::Error(TransferError::Busy { .. }) => {
+            return Ok(Answer::Refused(FetchError::Busy));
+        }
+        TransferResponse::Error(_) => return Ok(Answer::Refused(FetchError::NotFound)),
     };
     let size = size.unwrap_or(stated);
+    let request = TransferRequest::Range {
+        hash,
+        start: range.start,
+        end: range.end,
+    };
     let len = wire::expect_slice(&request, size, &response)
         .map_err(|_| FetchError::Corrupt)?
         .ok_or(FetchError::NotFound)?;
     let mut encoded = vec![0u8; usize::try_from(len).map_err(|_| FetchError::Corrupt)?];
-    stream
+    reader
         .read_exact(&mut encoded)
         .await
         .map_err(|e| FetchError::Unreachable(e.to_string()))?;
-    let bytes = tokio::task::spawn_blocking(move || {
-        verify::decode_range(hash, size, range, &encoded).map_err(|_| FetchError::Corrupt)
-    })
-    .await
-    .map_err(|e| FetchError::Unreachable(e.to_string()))??;
-    Ok(Fetched { size, bytes })
+    Ok(Answer::Slice { size, encoded })
 }
 
 /// The size of `hash` as `peer` states it, verified: the first byte is fetched with the stated

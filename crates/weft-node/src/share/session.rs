@@ -13,21 +13,16 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
-use std::time::Duration;
 
 use futures::AsyncReadExt;
 use tokio::sync::mpsc;
 use weft_core::id::Key256;
 use weft_net::PeerId;
-use weft_net::framing::{read_frame, write_frame};
 use weft_share::transfer::PieceIndex;
 use weft_share::verify;
-use weft_share::wire::{
-    self, MAX_TRANSFER_FRAME, TransferError, TransferRequest, TransferResponse,
-};
 
 use super::Share;
-use super::content::{self, FetchError};
+use super::content::{self, Answer, FetchError};
 
 /// What a session reports for one piece: the verified bytes, or why there are none.
 pub type PieceResult = (PeerId, PieceIndex, Result<Verified, FetchError>);
@@ -40,8 +35,6 @@ pub struct Verified {
     pub parts: verify::TreeParts,
 }
 
-/// Time to open the stream once connected.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pieces asked for but not yet written to the stream, at most (the plan's window per source
 /// keeps far fewer in flight).
 const ASK_QUEUE: usize = 64;
@@ -106,34 +99,26 @@ async fn run(
 ) {
     // Pieces written to the stream, in order, waiting for their answers.
     let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<Ask>();
-    let error = match open(&share, peer).await {
+    let error = match content::open_stream(&share, peer).await {
         Err(e) => e,
         Ok(stream) => {
             let (mut reader, mut writer) = stream.split();
             let write = async {
                 while let Some(ask) = asks.recv().await {
-                    let request = TransferRequest::Range {
-                        hash,
-                        start: ask.range.start,
-                        end: ask.range.end,
-                    };
-                    let bytes = weft_core::wire::encode(&request, MAX_TRANSFER_FRAME)
-                        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+                    let range = ask.range.clone();
                     // Recorded before it is written, so that a failed write reports it too.
                     if sent_tx.send(ask).is_err() {
                         break;
                     }
-                    write_frame(&mut writer, &bytes)
-                        .await
-                        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
+                    content::write_request(&mut writer, hash, range).await?;
                 }
                 Ok::<(), FetchError>(())
             };
             let read = async {
                 while let Some(ask) = sent_rx.recv().await {
                     let (piece, range) = (ask.piece, ask.range.clone());
-                    match read_answer(&mut reader, hash, size, range).await {
-                        Ok(Answer::Slice { range, encoded }) => {
+                    match content::read_answer(&mut reader, hash, Some(size), range.clone()).await {
+                        Ok(Answer::Slice { encoded, .. }) => {
                             let results = results.clone();
                             // Verified off the runtime while the next answer is read.
                             tokio::task::spawn_blocking(move || {
@@ -189,56 +174,4 @@ async fn run(
             return;
         }
     }
-}
-
-async fn open(share: &Share, peer: PeerId) -> Result<weft_net::libp2p::Stream, FetchError> {
-    content::connect(share, peer).await?;
-    let mut control = share.net().stream_control();
-    tokio::time::timeout(OPEN_TIMEOUT, control.open_stream(peer, content::PROTOCOL))
-        .await
-        .map_err(|_| FetchError::Unreachable("stream open timed out".into()))?
-        .map_err(|e| FetchError::Unreachable(e.to_string()))
-}
-
-/// One answer read off the stream.
-enum Answer {
-    /// A slice of the right length, not yet verified.
-    Slice { range: Range<u64>, encoded: Vec<u8> },
-    /// The provider refused the request (busy, not found); the stream stays usable.
-    Refused(FetchError),
-}
-
-async fn read_answer(
-    reader: &mut (impl futures::AsyncRead + Unpin),
-    hash: Key256,
-    size: u64,
-    range: Range<u64>,
-) -> Result<Answer, FetchError> {
-    let unreachable = |e: weft_net::framing::FrameError| FetchError::Unreachable(e.to_string());
-    let header = read_frame(reader, MAX_TRANSFER_FRAME)
-        .await
-        .map_err(unreachable)?;
-    let response: TransferResponse =
-        wire::decode(&header, MAX_TRANSFER_FRAME).map_err(|_| FetchError::Corrupt)?;
-    match &response {
-        TransferResponse::Error(TransferError::Busy { .. }) => {
-            return Ok(Answer::Refused(FetchError::Busy));
-        }
-        TransferResponse::Error(_) => return Ok(Answer::Refused(FetchError::NotFound)),
-        TransferResponse::Slice { .. } => {}
-    }
-    let request = TransferRequest::Range {
-        hash,
-        start: range.start,
-        end: range.end,
-    };
-    let len = wire::expect_slice(&request, size, &response)
-        .map_err(|_| FetchError::Corrupt)?
-        .ok_or(FetchError::NotFound)?;
-    let mut encoded = vec![0u8; usize::try_from(len).map_err(|_| FetchError::Corrupt)?];
-    reader
-        .read_exact(&mut encoded)
-        .await
-        .map_err(|e| FetchError::Unreachable(e.to_string()))?;
-    Ok(Answer::Slice { range, encoded })
 }
