@@ -9,49 +9,24 @@
 #[path = "kademlia_vnet.rs"]
 mod vnet;
 
+#[allow(dead_code, reason = "each test file uses part of the shared helpers")]
+#[path = "support/kademlia.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vnet::VNet;
 use weft_core::id::Key256;
 use weft_overlay::kademlia::{
     Body, Command, Config, Contact, Event, KadKey, Kademlia, Message, QueryResult,
 };
 use weft_overlay::{Engine, Time};
 
-type Net = VNet<Kademlia<u64, u32>>;
-
-fn quiet_config() -> Config {
-    Config {
-        refresh_interval: None,
-        republish_interval: None,
-        ..Config::default()
-    }
-}
-
-/// Sorted random ids; the address of a node is its index in this list.
-fn ids(seed: u64, n: usize) -> Vec<(u64, u32)> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut v: Vec<u64> = (0..n).map(|_| rng.random()).collect();
-    v.sort_unstable();
-    v.dedup();
-    v.into_iter()
-        .enumerate()
-        .map(|(i, k)| (k, i as u32))
-        .collect()
-}
-
-fn converged(seed: u64, n: usize, config: Config) -> (Net, Vec<(u64, u32)>) {
-    let nodes = ids(seed, n);
-    let mut net = VNet::new(seed, (5, 50));
-    for e in Kademlia::converged_network(Arc::new(config), seed, &nodes) {
-        net.add(e);
-    }
-    (net, nodes)
-}
+use support::{Net, converged, ids, quiet_config};
+use vnet::VNet;
 
 fn finished(
     net: &Net,

@@ -11,6 +11,10 @@
 #[path = "kademlia_vnet.rs"]
 mod vnet;
 
+#[allow(dead_code, reason = "each test file uses part of the shared helpers")]
+#[path = "support/kademlia.rs"]
+mod support;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,42 +22,13 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vnet::VNet;
 use weft_overlay::kademlia::{
     Body, Command, Config, Contact, Event, Kademlia, MAX_POSTING_LEN, MAX_POSTINGS_PER_STORE,
     Message, Posting, PostingValue, QueryError, QueryResult,
 };
 use weft_overlay::{Engine, Time};
 
-type Net = VNet<Kademlia<u64, u32>>;
-
-fn quiet_config() -> Config {
-    Config {
-        refresh_interval: None,
-        republish_interval: None,
-        ..Config::default()
-    }
-}
-
-fn ids(seed: u64, n: usize) -> Vec<(u64, u32)> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut v: Vec<u64> = (0..n).map(|_| rng.random()).collect();
-    v.sort_unstable();
-    v.dedup();
-    v.into_iter()
-        .enumerate()
-        .map(|(i, k)| (k, i as u32))
-        .collect()
-}
-
-fn converged(seed: u64, n: usize, config: Config) -> (Net, Vec<(u64, u32)>) {
-    let nodes = ids(seed, n);
-    let mut net = VNet::new(seed, (5, 50));
-    for e in Kademlia::converged_network(Arc::new(config), seed, &nodes) {
-        net.add(e);
-    }
-    (net, nodes)
-}
+use support::{Net, converged, quiet_config};
 
 fn run_query(net: &mut Net, node: u32, cmd: Command<u64>) -> QueryResult<u64, u32> {
     let id = net.command(node, cmd);

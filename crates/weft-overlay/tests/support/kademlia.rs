@@ -1,0 +1,44 @@
+//! Kademlia networks for the engine tests (`kademlia`, `kademlia_postings`), on the shared
+//! virtual-time driver. Included with `#[path]` next to `mod vnet`.
+
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use weft_overlay::kademlia::{Config, Kademlia};
+
+use super::vnet::VNet;
+
+/// A virtual network of Kademlia engines with `u64` ids and `u32` addresses.
+pub type Net = VNet<Kademlia<u64, u32>>;
+
+/// The default configuration without the refresh and republish timers.
+pub fn quiet_config() -> Config {
+    Config {
+        refresh_interval: None,
+        republish_interval: None,
+        ..Config::default()
+    }
+}
+
+/// Sorted random ids; the address of a node is its index in this list.
+pub fn ids(seed: u64, n: usize) -> Vec<(u64, u32)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut v: Vec<u64> = (0..n).map(|_| rng.random()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.into_iter()
+        .enumerate()
+        .map(|(i, k)| (k, i as u32))
+        .collect()
+}
+
+/// `n` nodes with full routing tables, as after a long stable run, and their ids.
+pub fn converged(seed: u64, n: usize, config: Config) -> (Net, Vec<(u64, u32)>) {
+    let nodes = ids(seed, n);
+    let mut net = VNet::new(seed, (5, 50));
+    for e in Kademlia::converged_network(Arc::new(config), seed, &nodes) {
+        net.add(e);
+    }
+    (net, nodes)
+}
