@@ -93,6 +93,18 @@ row() { # scenario tool seconds bytes rss_mb [note [more RESULT fields]]
   rows+=("$(fmt "$1" "$2" "$3" "$rate" "$5" "${6:-}")")
   results+=("RESULT transfer scenario=$1 tool=$2 size_mb=$size_mb seconds=$3 MBps=$rate rss_mb=$5${7:+ $7}")
 }
+# One row for a run of N downloaders whose times are in secs_all and peak RSS in rss_all (the
+# caller's arrays): seconds = the slowest, MB/s = N x the file over that, each one's time in
+# the note.
+swarm_row() { # scenario tool downloaders note [how the downloaders met]
+  local slow; slow=$(max_of "${secs_all[@]}"); [ -z "$slow" ] && slow=-
+  local note=$4
+  if [ "$3" -gt 1 ]; then
+    note="$3 downloaders${5:+ ($5)}, MB/s aggregate; each $(printf "%s\n" "${secs_all[@]}" | sort -g | paste -sd/)s; $note"
+  fi
+  row "$1" "$2" "$slow" "$(($3 * bytes))" "$(max_of "${rss_all[@]}")" "$note" \
+    "downloaders=$3 fastest_s=$(min_of "${secs_all[@]}")"
+}
 skip() { rows+=("$(fmt "$1" "$2" - - - "$3")"); }   # scenario tool why
 
 mkdir -p "$work/src"
@@ -229,14 +241,7 @@ weft_scenario() { # scenario sources downloader...
     rss_all+=("$(hwm_mb "${node_pid[$d]}")")
     rm -f "$work/$d.out"
   done
-  local slow; slow=$(max_of "${secs_all[@]}")
-  [ -z "$slow" ] && slow=-
-  local note="sources_used=$(IFS=,; echo "${used_all[*]:-}"), $ok, node peak RSS"
-  if [ $# -gt 1 ]; then
-    note="$# downloaders, MB/s aggregate; each $(printf "%s\n" "${secs_all[@]}" | sort -g | paste -sd/)s; $note"
-  fi
-  row "$sc" weft "$slow" "$(($# * bytes))" "$(max_of "${rss_all[@]}")" "$note" \
-    "downloaders=$# fastest_s=$(min_of "${secs_all[@]}")"
+  swarm_row "$sc" weft $# "sources_used=$(IFS=,; echo "${used_all[*]:-}"), $ok, node peak RSS"
   for d in "$@"; do stop_node "$d"; done   # they share the file now: no extra sources later
 }
 
@@ -347,11 +352,7 @@ print(int(m.group(1)) if m else 0)" 2>/dev/null || echo 0)
   for i in $(seq 1 "$nl"); do
     [ -s "$work/bt/done$i" ] && { cmp -s "$file" "$work/bt/out$i/bench-data.bin" || ok=DIFFERS; }
   done
-  local slow; slow=$(max_of "${secs_all[@]}"); [ -z "$slow" ] && slow=-
-  local note="$ns seeder(s), opentracker, ${piece_kb} KiB pieces, $ok"
-  [ "$nl" -gt 1 ] && note="$nl downloaders, MB/s aggregate; each $(printf "%s\n" "${secs_all[@]}" | sort -g | paste -sd/)s; $note"
-  row "$sc" aria2-bt "$slow" "$((nl * bytes))" "$(max_of "${rss_all[@]}")" "$note" \
-    "downloaders=$nl fastest_s=$(min_of "${secs_all[@]}")"
+  swarm_row "$sc" aria2-bt "$nl" "$ns seeder(s), opentracker, ${piece_kb} KiB pieces, $ok"
   rm -rf "$work/bt"
 }
 if [ -n "$transfers" ] && tool aria2-bt; then
@@ -409,11 +410,8 @@ lt_run() { # scenario seeders leechers
   for i in $(seq 1 "$nl"); do
     [ -s "$work/lt/out$i/bench-data.bin" ] && { cmp -s "$file" "$work/lt/out$i/bench-data.bin" || ok=DIFFERS; }
   done
-  local slow; slow=$(max_of "${secs_all[@]}"); [ -z "$slow" ] && slow=-
-  local note="$ns seeder(s), peers by hand, ${piece_kb} KiB pieces, $ok"
-  [ "$nl" -gt 1 ] && note="$nl downloaders (also connected to each other), MB/s aggregate; each $(printf "%s\n" "${secs_all[@]}" | sort -g | paste -sd/)s; $note"
-  row "$sc" "libtorrent-$lt_version" "$slow" "$((nl * bytes))" "$(max_of "${rss_all[@]}")" "$note" \
-    "downloaders=$nl fastest_s=$(min_of "${secs_all[@]}")"
+  swarm_row "$sc" "libtorrent-$lt_version" "$nl" "$ns seeder(s), peers by hand, ${piece_kb} KiB pieces, $ok" \
+    "also connected to each other"
   rm -rf "$work/lt"
 }
 if [ -n "$transfers" ] && tool libtorrent; then
