@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
@@ -283,37 +284,49 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     let mut failed: BTreeMap<PeerId, Instant> = BTreeMap::new();
     // Sources whose probe did not verify: never asked again in this run.
     let mut bad: BTreeSet<PeerId> = BTreeSet::new();
+    // Candidates are probed at once, as they are found: a stale provider that no longer
+    // answers (a dial waits up to 10 s) must not hold up the others.
+    let mut probes = futures::stream::FuturesUnordered::new();
+    let mut probing: BTreeSet<PeerId> = BTreeSet::new();
     let size = loop {
-        let next = tokio::time::timeout_at(deadline.into(), found_rx.recv()).await;
-        let peer = match next {
-            Ok(Some(p)) => p,
-            Ok(None) | Err(_) => {
+        tokio::select! {
+            next = found_rx.recv() => {
+                let Some(peer) = next else {
+                    return Err(format!("no source found for {hash}"));
+                };
+                let waiting = failed.get(&peer).is_some_and(|t| *t > Instant::now());
+                if waiting || bad.contains(&peer) || !probing.insert(peer) {
+                    continue;
+                }
+                probes.push(async move { (peer, content::probe_size(share, peer, hash).await) });
+            }
+            Some((peer, result)) = probes.next(), if !probes.is_empty() => {
+                probing.remove(&peer);
+                match result {
+                    Ok(size) => {
+                        candidates.push(peer);
+                        break size;
+                    }
+                    Err(e) => {
+                        info!(%peer, %hash, "source refused or failed the size probe: {e}");
+                        if e == FetchError::Corrupt {
+                            warn!(%peer, %hash, "source sent data that does not match the hash; banned");
+                            d.update(|s| s.banned_peers.push(peer.to_string()));
+                            bad.insert(peer);
+                        }
+                        failed.insert(peer, Instant::now() + Duration::from_secs(2));
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(deadline.into()), if probes.is_empty() => {
                 return Err(format!(
                     "no source found for {hash} within {} s",
                     req.timeout.as_secs()
                 ));
             }
-        };
-        let waiting = failed.get(&peer).is_some_and(|t| *t > Instant::now());
-        if waiting || bad.contains(&peer) || candidates.contains(&peer) {
-            continue;
-        }
-        match content::probe_size(share, peer, hash).await {
-            Ok(size) => {
-                candidates.push(peer);
-                break size;
-            }
-            Err(e) => {
-                info!(%peer, %hash, "source refused or failed the size probe: {e}");
-                if e == FetchError::Corrupt {
-                    warn!(%peer, %hash, "source sent data that does not match the hash; banned");
-                    d.update(|s| s.banned_peers.push(peer.to_string()));
-                    bad.insert(peer);
-                }
-                failed.insert(peer, Instant::now() + Duration::from_secs(2));
-            }
         }
     };
+    drop(probes);
     d.update(|s| {
         s.state = "downloading";
         s.size = Some(size);
