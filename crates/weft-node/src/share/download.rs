@@ -326,7 +326,9 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             }
         }
     };
+    // The others still being probed are sources too (the plan drops those that fail).
     drop(probes);
+    candidates.extend(probing);
     d.update(|s| {
         s.state = "downloading";
         s.size = Some(size);
