@@ -35,6 +35,8 @@ const MAX_PUBLISHED: usize = 10_000;
 const MAX_KEYWORDS: usize = 20_000;
 /// How often the publisher retries what the DHT refused.
 const RETRY_EVERY: Duration = Duration::from_secs(10);
+/// How often the publisher looks for a first peer while it has something to send.
+const PEER_POLL: Duration = Duration::from_millis(200);
 /// Least time between two re-provides of everything (see the publisher loop).
 const REPROVIDE_EVERY: Duration = Duration::from_secs(15);
 /// Longest keyword published (the overlays' bound).
@@ -173,15 +175,24 @@ pub(crate) fn spawn(share: Share) {
         let mut first = true;
         let mut last_peers = 0usize;
         let mut last_reprovide = std::time::Instant::now();
+        // What waits for a first peer is sent as soon as one connects, not a round later.
+        let mut waiting_for_peers = false;
         loop {
             if !first {
                 // Woken by a change, or now and then to retry what the DHT refused.
+                let pause = if waiting_for_peers {
+                    PEER_POLL
+                } else {
+                    RETRY_EVERY
+                };
                 tokio::select! {
                     () = share.inner.changed.notified() => {}
-                    () = tokio::time::sleep(RETRY_EVERY) => {}
+                    () = tokio::time::sleep(pause) => {}
                 }
             }
             first = false;
+            let no_peers = share.net().state().peers.is_empty();
+            waiting_for_peers = false;
             // In a small network, provider records only reach the peers connected when they
             // were made: provide everything again when the network has grown (at most every
             // REPROVIDE_EVERY), instead of waiting for the engine's hourly republish.
@@ -252,7 +263,6 @@ pub(crate) fn spawn(share: Share) {
             if posting
                 .as_ref()
                 .is_none_or(tokio::task::JoinHandle::is_finished)
-                && !share.net().state().peers.is_empty()
             {
                 let wanted = posting_sets(&entries, &keywords);
                 let puts: Vec<(Key256, Vec<PostingValue>)> = {
@@ -267,7 +277,9 @@ pub(crate) fn spawn(share: Share) {
                         .map(|k| (*k, Vec::new()));
                     changed.chain(gone).collect()
                 };
-                if !puts.is_empty() {
+                if !puts.is_empty() && no_peers {
+                    waiting_for_peers = true;
+                } else if !puts.is_empty() {
                     let dht = overlay.dht.clone();
                     let posted = posted.clone();
                     posting = Some(tokio::spawn(async move {
@@ -312,7 +324,7 @@ pub(crate) fn spawn(share: Share) {
                     }
                 }
             }
-            if !keys.is_empty() && !share.net().state().peers.is_empty() {
+            if !keys.is_empty() && !no_peers {
                 let dht = overlay.dht.clone();
                 let provided = provided.clone();
                 tokio::spawn(async move {
@@ -331,6 +343,7 @@ pub(crate) fn spawn(share: Share) {
                     debug!(keys = keys.len(), ok, "provided on the DHT");
                 });
             } else if !keys.is_empty() {
+                waiting_for_peers = true;
                 let mut done = provided.lock().unwrap_or_else(|p| p.into_inner());
                 for key in &keys {
                     done.remove(key);
