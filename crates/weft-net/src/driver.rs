@@ -164,12 +164,15 @@ impl Network {
             .with_tokio()
             .with_tcp(
                 tcp::Config::default().nodelay(true),
-                noise::Config::new,
+                (crate::tls::Config::new, noise::Config::new),
                 yamux::Config::default,
             )
             .map_err(|e| transport_err(&e))?
             .with_quic()
-            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .with_relay_client(
+                (crate::tls::Config::new, noise::Config::new),
+                yamux::Config::default,
+            )
             .map_err(|e| transport_err(&e))?
             .with_bandwidth_metrics(registry)
             .with_behaviour(|key, relay_client| {

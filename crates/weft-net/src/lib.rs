@@ -1,6 +1,6 @@
 //! The communication layer (the paper's Section 3.1): a libp2p swarm and the task that drives it.
 //!
-//! [`Network::spawn`] builds the swarm — TCP with Noise and Yamux, QUIC, identify, ping, mDNS,
+//! [`Network::spawn`] builds the swarm — TCP with TLS ([`tls`]) or Noise and Yamux, QUIC, identify, ping, mDNS,
 //! relay client (and server on request), DCUtR hole punching, AutoNAT, connection limits — and
 //! runs it on its own task. The node talks to it through a [`NetHandle`] (bounded command
 //! channel, and a shared [`NetState`] snapshot for readers such as the HTTP API) and hears from
@@ -25,6 +25,7 @@ pub mod overlay;
 pub mod pex;
 pub mod settings;
 pub mod state;
+pub mod tls;
 
 /// Most listen addresses accepted from one peer's identify message.
 pub const MAX_ADDRS_FROM_PEER: usize = 16;
