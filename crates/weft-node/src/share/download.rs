@@ -14,7 +14,6 @@
 //! which makes it a provider too.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,6 +34,7 @@ use weft_share::transfer::{
 use weft_store::rusqlite::{OptionalExtension, params};
 
 use super::content::{self, FetchError};
+use super::piece_file::PieceFile;
 use super::session::{PieceResult, Session};
 use super::{Share, open_db};
 use weft_share::verify::{Outboard, TreeBuilder, TreeParts};
@@ -347,9 +347,10 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     let tree = (resumed == 0)
         .then(|| TreeBuilder::new(hash, size, MAX_TREE_BYTES))
         .flatten();
+    let piece_bytes = usize::try_from(Config::default().piece_bytes).unwrap_or(1 << 20);
     let writer = tokio::spawn(write_pieces(
         share.clone(),
-        Arc::new(file),
+        PieceFile::new(file, &part, piece_bytes),
         hash,
         plan.resume_state().clone(),
         tree,
@@ -644,7 +645,7 @@ struct VerifiedPiece {
 /// Returns the file's hash tree when `tree` received every node.
 async fn write_pieces(
     share: Share,
-    file: Arc<std::fs::File>,
+    mut file: PieceFile,
     hash: Key256,
     mut durable: ResumeState,
     mut tree: Option<TreeBuilder>,
@@ -662,13 +663,13 @@ async fn write_pieces(
                 t.add(&p.parts);
             }
         }
-        let (share, file) = (share.clone(), file.clone());
-        durable = tokio::task::spawn_blocking(move || {
+        let share = share.clone();
+        (file, durable) = tokio::task::spawn_blocking(move || {
             for p in &batch {
-                file.write_all_at(&p.bytes, p.offset)
+                file.write_at(&p.bytes, p.offset)
                     .map_err(|e| format!("cannot write the partial file: {e}"))?;
             }
-            file.sync_data()
+            file.sync()
                 .map_err(|e| format!("cannot write the partial file: {e}"))?;
             for p in &batch {
                 durable.insert(p.piece);
@@ -680,7 +681,7 @@ async fn write_pieces(
                     params![&hash.0[..], durable.to_bytes()],
                 )
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>(durable)
+            Ok::<_, String>((file, durable))
         })
         .await
         .map_err(|e| e.to_string())??;
