@@ -99,19 +99,24 @@ mod tests {
             .collect()
     }
 
-    /// Pieces written out of order, the last one short, read back identical after a sync.
-    fn round_trip(dir: &Path) -> bool {
-        let path = dir.join("x.part");
-        let piece = 64 * 1024;
-        let size = 5 * piece + 1000;
+    fn create(path: &Path, len: u64) -> File {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&path)
+            .open(path)
             .unwrap();
-        file.set_len(size as u64).unwrap();
+        file.set_len(len).unwrap();
+        file
+    }
+
+    /// Pieces written out of order, the last one short, read back identical after a sync.
+    fn round_trip(dir: &Path) -> bool {
+        let path = dir.join("x.part");
+        let piece = 64 * 1024;
+        let size = 5 * piece + 1000;
+        let file = create(&path, size as u64);
         let mut pf = PieceFile::new(file, &path, piece);
         let direct = pf.is_direct();
         let want = pattern(size, 7);
@@ -143,14 +148,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("y.part");
         let piece = 2 * ALIGN;
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
-        file.set_len(piece as u64).unwrap();
+        let file = create(&path, piece as u64);
         // Old bytes through the page cache (as a resumed run's file may hold), new ones
         // direct: a read must see the new ones.
         file.write_all_at(&pattern(piece, 1), 0).unwrap();
