@@ -14,7 +14,6 @@
 //! an optional token-bucket rate limit that every upload draws from in turn (the bucket's lock
 //! is FIFO, so downloaders are served alternately).
 
-use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +34,7 @@ use weft_share::wire::{
     self, MAX_TRANSFER_FRAME, TransferError, TransferRequest, TransferResponse,
 };
 
+use super::per_peer::{PerPeer, Ticket};
 use super::{Share, ShareError};
 
 /// The protocol name.
@@ -42,7 +42,7 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/content/1");
 /// Inbound streams open at once (beyond the upload slots, requests on them get `Busy`).
 const MAX_INBOUND: usize = 256;
 /// Inbound streams one peer may hold open (a download uses one per source).
-const MAX_STREAMS_PER_PEER: usize = 16;
+const MAX_STREAMS_PER_PEER: u32 = 16;
 /// Time a downloader has to send its (next) request before the stream is closed.
 const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time one upload may take before the provider gives up on a slow reader.
@@ -101,7 +101,7 @@ struct Bucket {
 pub struct Uploads {
     slots: u32,
     per_peer: u32,
-    active: Mutex<BTreeMap<PeerId, u32>>,
+    active: PerPeer,
     bucket: Option<tokio::sync::Mutex<Bucket>>,
     corruption: Corruption,
     served: AtomicU64,
@@ -112,26 +112,7 @@ pub struct Uploads {
 }
 
 /// A granted upload slot; freed on drop.
-pub struct Slot<'a> {
-    uploads: &'a Uploads,
-    peer: PeerId,
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let mut active = self
-            .uploads
-            .active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = active.get_mut(&self.peer) {
-            *n -= 1;
-            if *n == 0 {
-                active.remove(&self.peer);
-            }
-        }
-    }
-}
+pub type Slot = Ticket;
 
 impl Uploads {
     /// Slots and rate from `config`.
@@ -139,7 +120,7 @@ impl Uploads {
         Uploads {
             slots: config.upload_slots.max(1),
             per_peer: config.upload_slots_per_peer.max(1),
-            active: Mutex::new(BTreeMap::new()),
+            active: PerPeer::default(),
             bucket: (config.upload_rate > 0).then(|| {
                 tokio::sync::Mutex::new(Bucket {
                     rate: config.upload_rate,
@@ -159,22 +140,15 @@ impl Uploads {
     /// A slot for `peer`, unless all are taken or `peer` holds its fair share while others
     /// are served: with `n` downloaders active, each may hold `slots / n` (at least one, at
     /// most `upload_slots_per_peer`).
-    pub fn admit(&self, peer: PeerId) -> Option<Slot<'_>> {
-        let mut active = self.active.lock().unwrap_or_else(|p| p.into_inner());
-        let total: u32 = active.values().sum();
-        let holders = u32::try_from(active.len() + usize::from(!active.contains_key(&peer)))
-            .unwrap_or(u32::MAX);
-        let fair = (self.slots / holders.max(1)).clamp(1, self.per_peer);
-        let mine = active.get(&peer).copied().unwrap_or(0);
-        if total >= self.slots || mine >= fair {
+    pub fn admit(&self, peer: PeerId) -> Option<Slot> {
+        let slot = self.active.take(peer, |c| {
+            let fair = (self.slots / c.holders.max(1)).clamp(1, self.per_peer);
+            c.total < self.slots && c.mine < fair
+        });
+        if slot.is_none() {
             self.busy.fetch_add(1, Ordering::Relaxed);
-            return None;
         }
-        *active.entry(peer).or_insert(0) += 1;
-        Some(Slot {
-            uploads: self,
-            peer,
-        })
+        slot
     }
 
     /// Waits until `bytes` may be sent under the rate limit.
@@ -237,10 +211,10 @@ pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
         .accept(PROTOCOL)
         .map_err(|_| ShareError::AlreadyRegistered("/weft/content/1"))?;
     let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
-    let per_peer: std::sync::Arc<Mutex<BTreeMap<PeerId, usize>>> = std::sync::Arc::default();
+    let streams = PerPeer::default();
     tokio::spawn(async move {
         while let Some((peer, stream)) = incoming.next().await {
-            let Some(guard) = StreamGuard::take(&per_peer, peer) else {
+            let Some(guard) = streams.take(peer, |c| c.mine < MAX_STREAMS_PER_PEER) else {
                 debug!(%peer, "content stream dropped: too many from this peer");
                 continue;
             };
@@ -260,40 +234,6 @@ pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
     Ok(())
 }
 
-/// One of a peer's open content streams, counted so that no peer holds more than
-/// [`MAX_STREAMS_PER_PEER`] of the [`MAX_INBOUND`] places.
-struct StreamGuard {
-    counts: std::sync::Arc<Mutex<BTreeMap<PeerId, usize>>>,
-    peer: PeerId,
-}
-
-impl StreamGuard {
-    fn take(counts: &std::sync::Arc<Mutex<BTreeMap<PeerId, usize>>>, peer: PeerId) -> Option<Self> {
-        let mut c = counts.lock().unwrap_or_else(|p| p.into_inner());
-        let n = c.entry(peer).or_insert(0);
-        if *n >= MAX_STREAMS_PER_PEER {
-            return None;
-        }
-        *n += 1;
-        Some(StreamGuard {
-            counts: counts.clone(),
-            peer,
-        })
-    }
-}
-
-impl Drop for StreamGuard {
-    fn drop(&mut self) {
-        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = c.get_mut(&self.peer) {
-            *n -= 1;
-            if *n == 0 {
-                c.remove(&self.peer);
-            }
-        }
-    }
-}
-
 /// Serves one stream: requests are answered in the order they arrive, each with a header and,
 /// after `Slice`, its bytes. The next request is read and encoded while the current answer is
 /// being sent, so a downloader that pipelines its requests keeps the stream busy. The stream
@@ -306,7 +246,7 @@ async fn serve_stream(
     let (mut reader, mut writer) = stream.split();
     let uploads = &share.inner.uploads;
     // One answer ready while the one before it is written.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Reply<'_>>(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Reply>(1);
     let produce = async move {
         loop {
             let frame = match tokio::time::timeout(
@@ -355,18 +295,14 @@ async fn serve_stream(
 
 /// A reply ready to be sent: the header, the slice (empty for errors), and the upload slot it
 /// holds until it is sent.
-struct Reply<'a> {
+struct Reply {
     header: TransferResponse,
     slice: Vec<u8>,
-    _slot: Option<Slot<'a>>,
+    _slot: Option<Slot>,
 }
 
 /// Admits and encodes the reply to one request.
-async fn reply<'a>(
-    share: &'a Share,
-    peer: PeerId,
-    request: TransferRequest,
-) -> Result<Reply<'a>, String> {
+async fn reply(share: &Share, peer: PeerId, request: TransferRequest) -> Result<Reply, String> {
     let uploads = &share.inner.uploads;
     let error = |e| Reply {
         header: TransferResponse::Error(e),
@@ -646,17 +582,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_peer_holds_a_bounded_number_of_streams() {
-        let counts: std::sync::Arc<Mutex<BTreeMap<PeerId, usize>>> = std::sync::Arc::default();
-        let (a, b) = (PeerId::random(), PeerId::random());
-        let held: Vec<StreamGuard> = (0..MAX_STREAMS_PER_PEER)
-            .map(|_| StreamGuard::take(&counts, a).unwrap())
-            .collect();
-        assert!(StreamGuard::take(&counts, a).is_none());
-        let other = StreamGuard::take(&counts, b).expect("another peer is not affected");
-        drop(held);
-        assert!(StreamGuard::take(&counts, a).is_some());
-        drop(other);
-        assert!(counts.lock().unwrap().is_empty(), "counts are released");
+    fn uploads_share_the_slots_fairly() {
+        let config = ShareConfig {
+            upload_slots: 4,
+            upload_slots_per_peer: 3,
+            upload_rate: 0,
+        };
+        let up = Uploads::new(&config, Corruption::None);
+        let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
+        // Alone, a peer may hold up to its per-peer cap.
+        let mut a_slots: Vec<Slot> = (0..3).map(|_| up.admit(a).unwrap()).collect();
+        assert!(up.admit(a).is_none(), "per-peer cap");
+        // A second downloader gets a slot; then each may hold 4 / 2 = 2.
+        let b1 = up.admit(b).unwrap();
+        assert!(up.admit(c).is_none(), "all 4 slots taken");
+        a_slots.pop();
+        assert!(
+            up.admit(a).is_none(),
+            "a holds its fair share (2) while b is served"
+        );
+        let _b2 = up.admit(b).unwrap();
+        assert!(up.admit(b).is_none());
+        drop((a_slots, b1));
+        assert_eq!(up.stats().busy, 4);
     }
 }

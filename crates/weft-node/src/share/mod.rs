@@ -23,6 +23,7 @@
 pub mod content;
 pub mod download;
 pub mod indexer;
+pub mod per_peer;
 pub mod piece_file;
 pub mod publish;
 pub mod routes;
