@@ -14,6 +14,8 @@
 #   aria2-http  1to1 only: aria2 over plain HTTP from `python3 -m http.server` -- NOT BitTorrent
 #   iperf3      the physical limit: `iperf3 -c 127.0.0.1`, one TCP stream (and, for 4to1/1to4,
 #               4 parallel streams), the same number of bytes
+#   tls         the limit with encryption: the file over one TLS 1.3 connection, memory to
+#               memory, OpenSSL through Python's ssl (bench/tls_stream.py), no hashing, no disk
 # and `index`: indexing with `weft share` against `b3sum`, one big file and MANY_FILES (2000)
 # files of 32 KiB (files/s, MB/s). The peak RSS column is the downloader's (for weft the whole
 # node's VmHWM; in 1to4 the largest of the four).
@@ -22,7 +24,7 @@
 #
 # Usage: SIZE_MB=1024 bench/transfer.sh          (or bench/transfer.sh 256)
 #   SCENARIOS="1to1 4to1 1to4 index"   which scenarios (default all of them)
-#   TOOLS="iperf3 weft aria2-bt libtorrent aria2-http"   which tools (default all)
+#   TOOLS="iperf3 tls weft aria2-bt libtorrent aria2-http"   which tools (default all)
 #   PIECE_KB=1024      BitTorrent piece size for both torrents (libtorrent and aria2)
 #   WEFT=path          use this weft binary instead of building one
 # Disk: the source file plus, in 1to4, four copies at once (5 x SIZE_MB MiB under /tmp).
@@ -30,7 +32,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=${SIZE_MB:-${1:-1024}}
 scenarios=${SCENARIOS:-"1to1 4to1 1to4 index"}
-tools=${TOOLS:-"iperf3 weft aria2-bt libtorrent aria2-http"}
+tools=${TOOLS:-"iperf3 tls weft aria2-bt libtorrent aria2-http"}
 piece_kb=${PIECE_KB:-1024}
 bench=$PWD/bench
 py=/usr/bin/python3   # Debian's python, which python3-libtorrent installs into
@@ -42,7 +44,7 @@ for s in $scenarios; do
   has "$s" "1to1 4to1 1to4 index" || { echo "unknown scenario '$s' (1to1 4to1 1to4 index)" >&2; exit 2; }
 done
 for t in $tools; do
-  has "$t" "iperf3 weft aria2-bt libtorrent aria2-http" || { echo "unknown tool '$t'" >&2; exit 2; }
+  has "$t" "iperf3 tls weft aria2-bt libtorrent aria2-http" || { echo "unknown tool '$t'" >&2; exit 2; }
 done
 transfers=""; for s in 1to1 4to1 1to4; do want "$s" && transfers="$transfers $s"; done
 use_weft=no
@@ -132,6 +134,21 @@ if [ -n "$transfers" ] && tool iperf3; then
     if want 4to1 || want 1to4; then iperf 4 limit; fi
   else
     skip limit iperf3 "not installed"
+  fi
+fi
+
+# --- One TLS stream: the limit with encryption (a throwaway self-signed certificate).
+if [ -n "$transfers" ] && tool tls; then
+  if need openssl openssl; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench \
+      -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+    if read -r tsecs tbytes tcipher < <($py "$bench/tls_stream.py" "$file" "$work/tls.crt" "$work/tls.key"); then
+      row limit "tls-1-stream" "$tsecs" "$tbytes" - "limit with encryption: 1 TLS 1.3 stream ($tcipher), memory to memory"
+    else
+      skip limit tls "bench/tls_stream.py failed"
+    fi
+  else
+    skip limit tls "openssl not installed"
   fi
 fi
 
