@@ -157,7 +157,10 @@ impl Uploads {
         let mut b = bucket.lock().await;
         let now = Instant::now();
         let rate = b.rate as f64;
-        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(rate);
+        // The bucket holds a tenth of a second of the rate (at least one chunk), so an idle
+        // node starts near its cap instead of with a one-second burst.
+        let burst = (rate / 10.0).max(WRITE_CHUNK as f64);
+        b.tokens = (b.tokens + now.duration_since(b.last).as_secs_f64() * rate).min(burst);
         b.last = now;
         let want = bytes as f64;
         if b.tokens < want {
