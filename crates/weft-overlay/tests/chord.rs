@@ -16,7 +16,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vnet::VNet;
+use vnet::{VNet, ids};
 use weft_overlay::QueryId;
 use weft_overlay::chord::{Chord, Command, Config, Event, Node};
 
@@ -29,17 +29,6 @@ fn static_config() -> Config {
         check_predecessor_interval: None,
         ..Config::default()
     }
-}
-
-fn ids(seed: u64, n: usize) -> Vec<(u64, u32)> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut v: Vec<u64> = (0..n).map(|_| rng.random()).collect();
-    v.sort_unstable();
-    v.dedup();
-    v.into_iter()
-        .enumerate()
-        .map(|(i, k)| (k, i as u32))
-        .collect()
 }
 
 fn successor_of(live: &[u64], key: u64) -> u64 {

@@ -25,8 +25,8 @@ use weft_overlay::kademlia::{
 };
 use weft_overlay::{Engine, Time};
 
-use support::{Net, converged, ids, quiet_config};
-use vnet::VNet;
+use support::{Net, converged, quiet_config};
+use vnet::{VNet, ids};
 
 fn finished(
     net: &Net,

@@ -10,6 +10,19 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use weft_overlay::{Engine, QueryId, Time};
 
+/// `n` sorted random ids from `seed` (duplicates dropped); the address of a node is its
+/// index in this list.
+pub fn ids(seed: u64, n: usize) -> Vec<(u64, u32)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut v: Vec<u64> = (0..n).map(|_| rng.random()).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.into_iter()
+        .enumerate()
+        .map(|(i, k)| (k, i as u32))
+        .collect()
+}
+
 enum Item<M> {
     Deliver { to: u32, from: u32, msg: M },
     Timer { node: u32 },

@@ -3,11 +3,9 @@
 
 use std::sync::Arc;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use weft_overlay::kademlia::{Config, Kademlia};
 
-use super::vnet::VNet;
+use super::vnet::{VNet, ids};
 
 /// A virtual network of Kademlia engines with `u64` ids and `u32` addresses.
 pub type Net = VNet<Kademlia<u64, u32>>;
@@ -19,18 +17,6 @@ pub fn quiet_config() -> Config {
         republish_interval: None,
         ..Config::default()
     }
-}
-
-/// Sorted random ids; the address of a node is its index in this list.
-pub fn ids(seed: u64, n: usize) -> Vec<(u64, u32)> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut v: Vec<u64> = (0..n).map(|_| rng.random()).collect();
-    v.sort_unstable();
-    v.dedup();
-    v.into_iter()
-        .enumerate()
-        .map(|(i, k)| (k, i as u32))
-        .collect()
 }
 
 /// `n` nodes with full routing tables, as after a long stable run, and their ids.
