@@ -347,7 +347,8 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     let tree = (resumed == 0)
         .then(|| TreeBuilder::new(hash, size, MAX_TREE_BYTES))
         .flatten();
-    let piece_bytes = usize::try_from(Config::default().piece_bytes).unwrap_or(1 << 20);
+    // (0, no direct writes, if a piece did not fit in memory at all)
+    let piece_bytes = usize::try_from(plan.config().piece_bytes).unwrap_or(0);
     let writer = tokio::spawn(write_pieces(
         share.clone(),
         PieceFile::new(file, &part, piece_bytes),
@@ -370,18 +371,14 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     while !plan.is_complete() {
         for r in plan.next_requests(since(t0)) {
-            let mut asked = false;
-            for _ in 0..2 {
-                let session = sessions
-                    .entry(r.peer)
-                    .or_insert_with(|| Session::start(share, r.peer, hash, size, res_tx.clone()));
-                if session.ask(r.piece, r.range.clone()) {
-                    asked = true;
-                    break;
-                }
+            // A session whose stream failed is replaced by a new one.
+            if sessions.get(&r.peer).is_some_and(Session::is_closed) {
                 sessions.remove(&r.peer);
             }
-            if !asked {
+            let session = sessions
+                .entry(r.peer)
+                .or_insert_with(|| Session::start(share, r.peer, hash, size, res_tx.clone()));
+            if !session.ask(r.piece, r.range) {
                 plan.on_piece(since(t0), &r.peer, r.piece, Err(PieceError::Interrupted));
             }
         }
