@@ -31,10 +31,16 @@ impl PieceFile {
     /// Wraps `file`, and opens `path` (the same file) a second time for direct writes of up
     /// to `max_piece` bytes. Without direct I/O every write goes through `file`.
     pub fn new(file: File, path: &Path, max_piece: usize) -> Self {
+        let direct = open_direct(path);
+        let scratch = if direct.is_some() {
+            vec![0; max_piece + ALIGN]
+        } else {
+            Vec::new()
+        };
         PieceFile {
             buffered: file,
-            direct: open_direct(path),
-            scratch: vec![0; max_piece + ALIGN],
+            direct,
+            scratch,
         }
     }
 
