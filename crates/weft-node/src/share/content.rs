@@ -40,7 +40,7 @@ use super::{Share, ShareError};
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/content/1");
 /// Inbound streams open at once (beyond the upload slots, requests on them get `Busy`).
-const MAX_INBOUND: usize = 256;
+const MAX_INBOUND: u32 = 256;
 /// Inbound streams one peer may hold open (a download uses one per source).
 const MAX_STREAMS_PER_PEER: u32 = 16;
 /// Time a downloader has to send its (next) request before the stream is closed.
@@ -213,21 +213,19 @@ pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
     let mut incoming = control
         .accept(PROTOCOL)
         .map_err(|_| ShareError::AlreadyRegistered("/weft/content/1"))?;
-    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
     let streams = PerPeer::default();
     tokio::spawn(async move {
         while let Some((peer, stream)) = incoming.next().await {
-            let Some(guard) = streams.take(peer, |c| c.mine < MAX_STREAMS_PER_PEER) else {
-                debug!(%peer, "content stream dropped: too many from this peer");
-                continue;
-            };
-            let Ok(permit) = limit.clone().try_acquire_owned() else {
-                debug!(%peer, "content stream dropped: too many inbound");
+            let open = streams.take(peer, |c| {
+                c.total < MAX_INBOUND && c.mine < MAX_STREAMS_PER_PEER
+            });
+            let Some(open) = open else {
+                debug!(%peer, "content stream dropped: too many from this peer or in all");
                 continue;
             };
             let share = share.clone();
             tokio::spawn(async move {
-                let _held = (permit, guard);
+                let _open = open;
                 if let Err(e) = serve_stream(&share, peer, stream).await {
                     debug!(%peer, "content request: {e}");
                 }
