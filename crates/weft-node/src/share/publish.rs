@@ -191,12 +191,12 @@ pub(crate) fn spawn(share: Share) {
                 }
             }
             first = false;
-            let no_peers = share.net().state().peers.is_empty();
             waiting_for_peers = false;
             // In a small network, provider records only reach the peers connected when they
             // were made: provide everything again when the network has grown (at most every
             // REPROVIDE_EVERY), instead of waiting for the engine's hourly republish.
             let peers = share.net().state().peers.len();
+            let no_peers = peers == 0;
             if peers > last_peers && last_reprovide.elapsed() >= REPROVIDE_EVERY {
                 last_peers = peers;
                 last_reprovide = std::time::Instant::now();
@@ -277,8 +277,9 @@ pub(crate) fn spawn(share: Share) {
                         .map(|k| (*k, Vec::new()));
                     changed.chain(gone).collect()
                 };
-                if !puts.is_empty() && no_peers {
-                    waiting_for_peers = true;
+                if no_peers {
+                    // Posted when the first peer connects.
+                    waiting_for_peers |= !puts.is_empty();
                 } else if !puts.is_empty() {
                     let dht = overlay.dht.clone();
                     let posted = posted.clone();
@@ -317,14 +318,22 @@ pub(crate) fn spawn(share: Share) {
             let mut keys: Vec<Key256> = Vec::new();
             {
                 let mut done = provided.lock().unwrap_or_else(|p| p.into_inner());
-                let wanted = entries.iter().map(|e| e.hash);
-                for key in wanted {
-                    if done.len() < MAX_PUBLISHED && done.insert(key) {
-                        keys.push(key);
+                for e in &entries {
+                    if done.len() + keys.len() >= MAX_PUBLISHED {
+                        break;
+                    }
+                    if !done.contains(&e.hash) {
+                        keys.push(e.hash);
                     }
                 }
+                if no_peers {
+                    // Provided when the first peer connects.
+                    waiting_for_peers |= !keys.is_empty();
+                    keys.clear();
+                }
+                done.extend(keys.iter().copied());
             }
-            if !keys.is_empty() && !no_peers {
+            if !keys.is_empty() {
                 let dht = overlay.dht.clone();
                 let provided = provided.clone();
                 tokio::spawn(async move {
@@ -342,12 +351,6 @@ pub(crate) fn spawn(share: Share) {
                     }
                     debug!(keys = keys.len(), ok, "provided on the DHT");
                 });
-            } else if !keys.is_empty() {
-                waiting_for_peers = true;
-                let mut done = provided.lock().unwrap_or_else(|p| p.into_inner());
-                for key in &keys {
-                    done.remove(key);
-                }
             }
         }
     });
