@@ -295,14 +295,7 @@ pub fn decode_range(
     range: Range<u64>,
     encoded: &[u8],
 ) -> Result<Vec<u8>, VerifyError> {
-    let mut reader = io::Cursor::new(encoded);
-    let bytes = decode_range_from(root, size, range.clone(), &mut reader)?;
-    let used = usize::try_from(reader.position()).unwrap_or(usize::MAX);
-    let extra = encoded.len().saturating_sub(used);
-    if extra > 0 {
-        return Err(VerifyError::TrailingBytes { range, extra });
-    }
-    Ok(bytes)
+    decode_whole_slice(root, size, range, encoded, None)
 }
 
 /// As [`decode_range`], reading the slice from a stream; reads at most [`encoded_len`] bytes
@@ -334,15 +327,28 @@ pub fn decode_range_with_tree(
     range: Range<u64>,
     encoded: &[u8],
 ) -> Result<(Vec<u8>, TreeParts), VerifyError> {
-    let mut reader = io::Cursor::new(encoded);
     let mut parts = TreeParts::default();
-    let bytes = decode_range_impl(root, size, range.clone(), &mut reader, Some(&mut parts))?;
+    let bytes = decode_whole_slice(root, size, range, encoded, Some(&mut parts))?;
+    Ok((bytes, parts))
+}
+
+/// Decodes a slice held in memory, which must be exactly the slice: bytes left after it are
+/// an error.
+fn decode_whole_slice(
+    root: Key256,
+    size: u64,
+    range: Range<u64>,
+    encoded: &[u8],
+    parts: Option<&mut TreeParts>,
+) -> Result<Vec<u8>, VerifyError> {
+    let mut reader = io::Cursor::new(encoded);
+    let bytes = decode_range_impl(root, size, range.clone(), &mut reader, parts)?;
     let used = usize::try_from(reader.position()).unwrap_or(usize::MAX);
     let extra = encoded.len().saturating_sub(used);
     if extra > 0 {
         return Err(VerifyError::TrailingBytes { range, extra });
     }
-    Ok((bytes, parts))
+    Ok(bytes)
 }
 
 /// Assembles the [`Outboard`] of content from the [`TreeParts`] of verified slices. Every
