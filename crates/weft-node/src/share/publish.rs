@@ -159,7 +159,8 @@ fn snapshot(share: &Share) -> Vec<ContentEntry> {
     out
 }
 
-fn usable(k: &str) -> bool {
+/// Whether `k` is a keyword the overlays accept (not empty, at most [`MAX_KEYWORD_LEN`]).
+pub(crate) fn usable(k: &str) -> bool {
     !k.is_empty() && k.len() <= MAX_KEYWORD_LEN
 }
 

@@ -31,7 +31,7 @@ use weft_overlay::flood::{Criteria, HitItem};
 use weft_share::index::{Index, SearchHit, keywords};
 use weft_share::wire::{self, MAX_SEARCH_FRAME, SearchQuery, SearchResult, SearchResults};
 
-use super::publish::{KeywordPosting, keyword_key};
+use super::publish::{KeywordPosting, keyword_key, usable};
 use super::{Share, ShareError};
 
 /// The protocol name.
@@ -192,7 +192,7 @@ async fn directory(share: &Share, words: &[String], tx: &mpsc::Sender<Hit>) {
     let Some(dir) = share.overlay().directory.clone() else {
         return;
     };
-    let words: Vec<String> = words.iter().filter(|w| w.len() <= 64).cloned().collect();
+    let words: Vec<String> = words.iter().filter(|w| usable(w)).cloned().collect();
     if words.is_empty() {
         return;
     }
@@ -216,7 +216,7 @@ async fn directory(share: &Share, words: &[String], tx: &mpsc::Sender<Hit>) {
 }
 
 async fn dht(share: &Share, words: &[String], tx: &mpsc::Sender<Hit>) {
-    let mut looked: Vec<String> = words.iter().filter(|w| w.len() <= 64).cloned().collect();
+    let mut looked: Vec<String> = words.iter().filter(|w| usable(w)).cloned().collect();
     looked.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     looked.truncate(DHT_WORDS);
     if looked.is_empty() {
