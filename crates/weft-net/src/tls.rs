@@ -245,6 +245,11 @@ fn tls12_refused() -> rustls::Error {
 #[derive(Debug)]
 struct PeerCertificate;
 
+/// What a certificate or handshake signature that fails libp2p's checks is reported as.
+fn bad_certificate() -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::BadSignature)
+}
+
 impl PeerCertificate {
     fn check(
         end_entity: &CertificateDer<'_>,
@@ -257,7 +262,7 @@ impl PeerCertificate {
         }
         certificate::parse(end_entity)
             .map(|_| ())
-            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadSignature))
+            .map_err(|_| bad_certificate())
     }
 
     fn check_signature(
@@ -265,11 +270,10 @@ impl PeerCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let bad = |_| rustls::Error::InvalidCertificate(CertificateError::BadSignature);
         certificate::parse(cert)
-            .map_err(bad)?
+            .map_err(|_| bad_certificate())?
             .verify_signature(dss.scheme, message, dss.signature())
-            .map_err(|_| rustls::Error::InvalidCertificate(CertificateError::BadSignature))?;
+            .map_err(|_| bad_certificate())?;
         Ok(HandshakeSignatureValid::assertion())
     }
 
@@ -290,6 +294,33 @@ impl PeerCertificate {
     }
 }
 
+/// The three handshake-signature methods, the same for the server and the client verifier.
+macro_rules! handshake_signatures {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            _message: &[u8],
+            _cert: &CertificateDer<'_>,
+            _dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Err(tls12_refused())
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            Self::check_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            Self::schemes()
+        }
+    };
+}
+
 impl ServerCertVerifier for PeerCertificate {
     fn verify_server_cert(
         &self,
@@ -303,27 +334,7 @@ impl ServerCertVerifier for PeerCertificate {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(tls12_refused())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Self::check_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        Self::schemes()
-    }
+    handshake_signatures!();
 }
 
 impl ClientCertVerifier for PeerCertificate {
@@ -349,27 +360,7 @@ impl ClientCertVerifier for PeerCertificate {
         Ok(ClientCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(tls12_refused())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Self::check_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        Self::schemes()
-    }
+    handshake_signatures!();
 }
 
 #[cfg(test)]
