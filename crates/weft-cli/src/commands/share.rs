@@ -11,9 +11,9 @@ use weft_node::client::{ClientError, Method};
 use super::client;
 use crate::cli::{ShareArgs, UnshareArgs};
 
-/// How often the indexing progress is polled: a local request, cheap; at 150 ms the command
-/// returned 75 ms after the job ended on average (a 1 GiB file is indexed in about 0.4 s).
-const POLL: Duration = Duration::from_millis(25);
+/// How long one status request waits for the job to end: the progress bar moves at least this
+/// often, and the command returns as soon as the job ends (the node answers at once then).
+const POLL: Duration = Duration::from_millis(100);
 
 fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     if p.is_absolute() {
@@ -48,8 +48,9 @@ pub async fn share(home: &Path, args: ShareArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         )
     };
+    let status_path = format!("/v0/share?job={job}&wait_ms={}", POLL.as_millis());
     let status = loop {
-        let s: Value = c.get("/v0/share").await?;
+        let s: Value = c.get(&status_path).await?;
         let n = |k: &str| s.get(k).and_then(Value::as_u64).unwrap_or(0);
         if s.get("job").and_then(Value::as_u64) != Some(job) {
             // Another job took over the status; ours is queued or done.
@@ -59,9 +60,9 @@ pub async fn share(home: &Path, args: ShareArgs) -> anyhow::Result<()> {
         bar.set_length(n("bytes_total"));
         bar.set_position(n("bytes_done"));
         bar.set_message(format!("{}/{} files", n("files_done"), n("files_total")));
-        match s.get("state").and_then(Value::as_str) {
-            Some("done" | "failed") => break s,
-            _ => tokio::time::sleep(POLL).await,
+        // While it runs, the next request waits for the end itself.
+        if let Some("done" | "failed") = s.get("state").and_then(Value::as_str) {
+            break s;
         }
     };
     bar.finish_and_clear();

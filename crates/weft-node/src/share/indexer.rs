@@ -3,7 +3,6 @@
 //! own database connection, so searches and uploads go on while a folder is hashed.
 
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -60,14 +59,25 @@ pub struct JobStatus {
 }
 
 /// Indexing state shared by the API and the watcher.
-#[derive(Default)]
 pub struct IndexState {
-    status: Mutex<JobStatus>,
+    /// The latest job's status; `GET /v0/share?job=N&wait_ms=M` waits on it.
+    status: tokio::sync::watch::Sender<JobStatus>,
     /// One job at a time.
     pub(crate) running: tokio::sync::Mutex<()>,
     next_job: AtomicU64,
     /// Bumped when the set of roots may have changed (the watcher re-reads them).
     generation: AtomicU64,
+}
+
+impl Default for IndexState {
+    fn default() -> Self {
+        IndexState {
+            status: tokio::sync::watch::Sender::new(JobStatus::default()),
+            running: tokio::sync::Mutex::default(),
+            next_job: AtomicU64::default(),
+            generation: AtomicU64::default(),
+        }
+    }
 }
 
 impl IndexState {
@@ -77,14 +87,21 @@ impl IndexState {
 
     /// The latest job's status.
     pub fn status(&self) -> JobStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.status.borrow().clone()
+    }
+
+    /// The latest job's status once job `job` has ended (or a later job has taken the
+    /// status over), or after `wait`, whichever is first.
+    pub async fn status_after(&self, job: u64, wait: Duration) -> JobStatus {
+        let mut rx = self.status.subscribe();
+        let ended = |s: &JobStatus| s.job > job || (s.job == job && s.state != "running");
+        // Either way the answer is the status as it is now.
+        let _ = tokio::time::timeout(wait, rx.wait_for(ended)).await;
+        self.status()
     }
 
     fn update(&self, f: impl FnOnce(&mut JobStatus)) {
-        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+        self.status.send_modify(f);
     }
 }
 
@@ -177,6 +194,12 @@ impl Share {
     pub fn job_status(&self) -> JobStatus {
         self.inner.indexer.status()
     }
+
+    /// The latest job's status once job `job` has ended, or after `wait`
+    /// ([`IndexState::status_after`]).
+    pub async fn job_status_after(&self, job: u64, wait: Duration) -> JobStatus {
+        self.inner.indexer.status_after(job, wait).await
+    }
 }
 
 /// Rescans every root at start, then watches the roots and rescans the ones that change.
@@ -247,5 +270,49 @@ pub(crate) fn spawn_watcher(share: Share) {
         });
     if let Err(e) = spawned {
         warn!("cannot start the share watcher: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(job: u64) -> impl FnOnce(&mut JobStatus) {
+        move |s| {
+            *s = JobStatus {
+                job,
+                state: "running",
+                ..JobStatus::default()
+            }
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn status_after_answers_when_the_job_ends_not_before() {
+        let state = std::sync::Arc::new(IndexState::default());
+        state.update(running(1));
+        // Still running: the answer comes after the wait, showing the job running.
+        let s = state.status_after(1, Duration::from_millis(100)).await;
+        assert_eq!((s.job, s.state), (1, "running"));
+        // The job ends while the request waits: answered then, not after the 5 s.
+        let ender = state.clone();
+        let end = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            ender.update(|s| s.state = "done");
+        });
+        let t0 = tokio::time::Instant::now();
+        let s = state.status_after(1, Duration::from_secs(5)).await;
+        assert_eq!((s.job, s.state), (1, "done"));
+        assert_eq!(t0.elapsed(), Duration::from_millis(30));
+        end.await.unwrap();
+        // Already ended, or taken over by a later job: answered at once.
+        let t0 = tokio::time::Instant::now();
+        assert_eq!(
+            state.status_after(1, Duration::from_secs(5)).await.state,
+            "done"
+        );
+        state.update(running(2));
+        assert_eq!(state.status_after(1, Duration::from_secs(5)).await.job, 2);
+        assert_eq!(t0.elapsed(), Duration::ZERO);
     }
 }

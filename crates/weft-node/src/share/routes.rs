@@ -3,7 +3,7 @@
 //! | route | what |
 //! |---|---|
 //! | `POST /v0/share` `{"paths": [...]}` | start indexing (absolute paths); answers `{"job"}` |
-//! | `GET /v0/share` | the latest indexing job's progress and result |
+//! | `GET /v0/share?job=&wait_ms=` | the latest indexing job's progress and result; with `job`, answered once that job has ended or after `wait_ms` (at most 5 s) |
 //! | `DELETE /v0/share` `{"path"}` | stop sharing a root |
 //! | `GET /v0/shared` | the shared roots |
 //! | `GET /v0/search?q=&via=&ttl=&timeout_secs=` | results as JSON lines, one per change of a group |
@@ -91,8 +91,31 @@ async fn share(State(s): State<Arc<ApiState>>, Json(body): Json<ShareBody>) -> R
     }
 }
 
-async fn share_status(State(s): State<Arc<ApiState>>) -> Response {
-    Json(s.share.job_status()).into_response()
+/// The longest `GET /v0/share` waits for a job to end.
+const SHARE_WAIT_MAX: Duration = Duration::from_secs(5);
+
+/// Query of `GET /v0/share`: with `job`, the answer waits until that job has ended, for at
+/// most `wait_ms` (capped at 5 s), so a client sees the end at once without polling fast.
+#[derive(Deserialize)]
+pub struct ShareStatusParams {
+    /// The job to wait for.
+    pub job: Option<u64>,
+    /// How long to wait for it, in milliseconds.
+    pub wait_ms: Option<u64>,
+}
+
+async fn share_status(
+    State(s): State<Arc<ApiState>>,
+    Query(p): Query<ShareStatusParams>,
+) -> Response {
+    let status = match p.job {
+        Some(job) => {
+            let wait = Duration::from_millis(p.wait_ms.unwrap_or(0)).min(SHARE_WAIT_MAX);
+            s.share.job_status_after(job, wait).await
+        }
+        None => s.share.job_status(),
+    };
+    Json(status).into_response()
 }
 
 /// Body of `DELETE /v0/share`.
