@@ -168,7 +168,8 @@ fn to_i64(n: u64) -> i64 {
 /// one next to the connection.
 pub struct Index<'c> {
     conn: &'c Connection,
-    workers: usize,
+    /// Hashing threads; `None`: one per core.
+    workers: Option<usize>,
     known: Option<scan::Known>,
 }
 
@@ -176,10 +177,9 @@ impl<'c> Index<'c> {
     /// An index over `conn`, which must have [`MIGRATIONS`] applied. Hashes on as many
     /// threads as the machine has cores.
     pub fn new(conn: &'c Connection) -> Self {
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         Index {
             conn,
-            workers,
+            workers: None,
             known: None,
         }
     }
@@ -195,7 +195,7 @@ impl<'c> Index<'c> {
 
     /// Uses `workers` hashing threads (at least one).
     pub fn with_workers(mut self, workers: usize) -> Self {
-        self.workers = workers.max(1);
+        self.workers = Some(workers.max(1));
         self
     }
 
@@ -567,7 +567,12 @@ impl<'c> Index<'c> {
         let mut first_error: Option<IndexError> = None;
         let mut batch = 0usize;
         self.conn.execute_batch("BEGIN")?;
-        scan::hash_all(jobs, self.workers, self.known.as_ref(), |found, result| {
+        // Asked here, not in `new`: the answer reads cgroup files, and an index is opened for
+        // every piece a node serves.
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        scan::hash_all(jobs, workers, self.known.as_ref(), |found, result| {
             if first_error.is_some() {
                 return;
             }
