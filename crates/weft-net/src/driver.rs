@@ -16,7 +16,7 @@ use libp2p::{
         SwarmEvent,
         dial_opts::{DialOpts, PeerCondition},
     },
-    tcp, yamux,
+    tcp,
 };
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
@@ -165,13 +165,13 @@ impl Network {
             .with_tcp(
                 tcp::Config::default().nodelay(true),
                 (crate::tls::Config::new, noise::Config::new),
-                yamux::Config::default,
+                crate::mux::Config::new,
             )
             .map_err(|e| transport_err(&e))?
             .with_quic()
             .with_relay_client(
                 (crate::tls::Config::new, noise::Config::new),
-                yamux::Config::default,
+                crate::mux::Config::new,
             )
             .map_err(|e| transport_err(&e))?
             .with_bandwidth_metrics(registry)

@@ -21,6 +21,7 @@ pub mod behaviour;
 pub mod driver;
 pub mod framing;
 pub mod keepalive;
+pub mod mux;
 pub mod overlay;
 pub mod pex;
 pub mod settings;
