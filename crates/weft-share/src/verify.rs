@@ -295,7 +295,7 @@ pub fn decode_range(
     range: Range<u64>,
     encoded: &[u8],
 ) -> Result<Vec<u8>, VerifyError> {
-    decode_whole_slice(root, size, range, encoded, None)
+    Ok(decode_range_with_tree(root, size, range, encoded)?.0)
 }
 
 /// As [`decode_range`], reading the slice from a stream; reads at most [`encoded_len`] bytes
@@ -309,7 +309,7 @@ pub fn decode_range_from(
     range: Range<u64>,
     encoded: impl Read,
 ) -> Result<Vec<u8>, VerifyError> {
-    decode_range_impl(root, size, range, encoded, None)
+    decode_range_impl(root, size, range, encoded)
 }
 
 /// The hash pairs of the tree nodes a verified slice carried, for a [`TreeBuilder`].
@@ -327,28 +327,153 @@ pub fn decode_range_with_tree(
     range: Range<u64>,
     encoded: &[u8],
 ) -> Result<(Vec<u8>, TreeParts), VerifyError> {
-    let mut parts = TreeParts::default();
-    let bytes = decode_whole_slice(root, size, range, encoded, Some(&mut parts))?;
-    Ok((bytes, parts))
+    let len = usize::try_from(range.end.saturating_sub(range.start)).map_err(|_| {
+        VerifyError::OutOfBounds {
+            range: range.clone(),
+            size,
+        }
+    })?;
+    let mut out = vec![0; len];
+    let parts = decode_range_into(root, size, range, encoded, &mut out)?;
+    Ok((out, parts))
 }
 
-/// Decodes a slice held in memory, which must be exactly the slice: bytes left after it are
-/// an error.
-fn decode_whole_slice(
+/// Verifies the encoded slice for `range`, held whole in `encoded`, and writes exactly the
+/// bytes of `range` into `out`; returns the hash pairs the slice proved.
+///
+/// Every chunk group is hashed where it lies in `encoded`, and only what verified is copied,
+/// once, into `out` (a downloader passes the buffer it writes to disk from). Nothing is
+/// written to `out` past the first group that fails.
+///
+/// # Errors
+/// As [`decode_range`]; [`VerifyError::OutOfBounds`] also if `out` is not as long as `range`.
+pub fn decode_range_into(
     root: Key256,
     size: u64,
     range: Range<u64>,
     encoded: &[u8],
-    parts: Option<&mut TreeParts>,
-) -> Result<Vec<u8>, VerifyError> {
-    let mut reader = io::Cursor::new(encoded);
-    let bytes = decode_range_impl(root, size, range.clone(), &mut reader, parts)?;
-    let used = usize::try_from(reader.position()).unwrap_or(usize::MAX);
-    let extra = encoded.len().saturating_sub(used);
-    if extra > 0 {
+    out: &mut [u8],
+) -> Result<TreeParts, VerifyError> {
+    let aligned = aligned_range(size, range.clone())?;
+    if out.len() as u64 != range.end - range.start {
+        return Err(VerifyError::OutOfBounds { range, size });
+    }
+    let mut parts = TreeParts::default();
+    if size == 0 {
+        // An empty tree has a single empty leaf and nothing to transfer.
+        if root != Key256::hash(&[]) {
+            return Err(VerifyError::Corrupt { range, offset: 0 });
+        }
+        return Ok(parts);
+    }
+    if aligned.is_empty() {
+        return Ok(parts);
+    }
+    let corrupt = |offset| VerifyError::Corrupt {
+        range: range.clone(),
+        offset,
+    };
+    let tree = BaoTree::new(size, BLOCK_SIZE);
+    let ranges = chunk_ranges(size, &aligned);
+    // Hashes still to be matched, the next one on top: the pre-order walk meets each node
+    // right after its parent proved the node's hash.
+    let mut expected = vec![blake3::Hash::from_bytes(root.0)];
+    let mut rest = encoded;
+    let mut take = |n: usize| {
+        let (head, tail) = rest.split_at_checked(n)?;
+        rest = tail;
+        Some(head)
+    };
+    // Where the next chunk group must start.
+    let mut next = aligned.start;
+    for chunk in tree.ranges_pre_order_chunks_iter_ref(&ranges, 0) {
+        let Some(want) = expected.pop() else { break };
+        match chunk {
+            BaoChunk::Parent {
+                is_root,
+                left,
+                right,
+                node,
+                ..
+            } => {
+                let pair = take(64).ok_or_else(|| VerifyError::Truncated {
+                    range: range.clone(),
+                })?;
+                let (l, r) = pair.split_at(32);
+                let l = blake3::Hash::from_slice(l).map_err(|_| corrupt(0))?;
+                let r = blake3::Hash::from_slice(r).map_err(|_| corrupt(0))?;
+                if parent_hash(&l, &r, is_root) != want {
+                    return Err(corrupt(node.chunk_range().start.to_bytes()));
+                }
+                if right {
+                    expected.push(r);
+                }
+                if left {
+                    expected.push(l);
+                }
+                parts.0.push((node, (l, r)));
+            }
+            BaoChunk::Leaf {
+                size: len,
+                is_root,
+                start_chunk,
+                ..
+            } => {
+                let at = start_chunk.to_bytes();
+                let data = take(len).ok_or_else(|| VerifyError::Truncated {
+                    range: range.clone(),
+                })?;
+                if at != next || group_hash(at, data, is_root) != want {
+                    return Err(corrupt(at));
+                }
+                next = at + len as u64;
+                // The part of this group inside `range`.
+                let from = range.start.max(at);
+                let to = range.end.min(next);
+                if from < to {
+                    let src = &data[offset_in(at, from)..offset_in(at, to)];
+                    out[offset_in(range.start, from)..offset_in(range.start, to)]
+                        .copy_from_slice(src);
+                }
+            }
+        }
+    }
+    if next != aligned.end {
+        return Err(VerifyError::Truncated { range });
+    }
+    if !rest.is_empty() {
+        let extra = rest.len();
         return Err(VerifyError::TrailingBytes { range, extra });
     }
-    Ok(bytes)
+    Ok(parts)
+}
+
+/// `at - base` as an index (both inside one slice held in memory).
+fn offset_in(base: u64, at: u64) -> usize {
+    usize::try_from(at - base).unwrap_or(usize::MAX)
+}
+
+/// The hash of a tree node from its children's.
+fn parent_hash(left: &blake3::Hash, right: &blake3::Hash, is_root: bool) -> blake3::Hash {
+    use blake3::hazmat::{Mode, merge_subtrees_non_root, merge_subtrees_root};
+    let (l, r) = (left.as_bytes(), right.as_bytes());
+    if is_root {
+        merge_subtrees_root(l, r, Mode::Hash)
+    } else {
+        blake3::Hash::from(merge_subtrees_non_root(l, r, Mode::Hash))
+    }
+}
+
+/// The hash of the chunk group `data` that starts at byte `at` of the content.
+fn group_hash(at: u64, data: &[u8], is_root: bool) -> blake3::Hash {
+    use blake3::hazmat::HasherExt;
+    if is_root {
+        return blake3::hash(data);
+    }
+    let mut h = blake3::Hasher::new();
+    h.set_input_offset(at);
+    h.update(data);
+    blake3::Hash::from(h.finalize_non_root())
 }
 
 /// Assembles the [`Outboard`] of content from the [`TreeParts`] of verified slices. Every
@@ -409,12 +534,12 @@ impl TreeBuilder {
     }
 }
 
+/// [`decode_range_from`], with `bao_tree`'s decoder.
 fn decode_range_impl(
     root: Key256,
     size: u64,
     range: Range<u64>,
     encoded: impl Read,
-    mut parts: Option<&mut TreeParts>,
 ) -> Result<Vec<u8>, VerifyError> {
     let aligned = aligned_range(size, range.clone())?;
     if size == 0 {
@@ -434,9 +559,6 @@ fn decode_range_impl(
     let mut out = Vec::with_capacity(want.min(64 << 20));
     for item in DecodeResponseIter::new(root_hash, tree, encoded, &ranges) {
         let item = item.map_err(|e| map_decode_error(e, &range))?;
-        if let (BaoContentItem::Parent(p), Some(parts)) = (&item, parts.as_deref_mut()) {
-            parts.0.push((p.node, p.pair));
-        }
         if let BaoContentItem::Leaf(leaf) = item {
             if leaf.offset != aligned.start + out.len() as u64 {
                 return Err(VerifyError::Corrupt {

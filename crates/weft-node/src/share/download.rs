@@ -34,7 +34,7 @@ use weft_share::transfer::{
 use weft_store::rusqlite::{OptionalExtension, params};
 
 use super::content::{self, FetchError};
-use super::piece_file::PieceFile;
+use super::piece_file::{PieceBuf, PieceFile};
 use super::session::{PieceResult, Session};
 use super::{Share, open_db};
 use weft_share::verify::{Outboard, TreeBuilder, TreeParts};
@@ -347,11 +347,9 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     let tree = (resumed == 0)
         .then(|| TreeBuilder::new(hash, size, MAX_TREE_BYTES))
         .flatten();
-    // (0, no direct writes, if a piece did not fit in memory at all)
-    let piece_bytes = usize::try_from(plan.config().piece_bytes).unwrap_or(0);
     let writer = tokio::spawn(write_pieces(
         share.clone(),
-        PieceFile::new(file, &part, piece_bytes),
+        PieceFile::new(file, &part),
         hash,
         plan.resume_state().clone(),
         tree,
@@ -631,7 +629,7 @@ async fn open_partial(
 struct VerifiedPiece {
     piece: PieceIndex,
     offset: u64,
-    bytes: Vec<u8>,
+    bytes: PieceBuf,
     parts: TreeParts,
 }
 

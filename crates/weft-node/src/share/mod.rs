@@ -125,6 +125,8 @@ struct Inner {
     uploads: content::Uploads,
     downloads: download::Downloads,
     recent: Mutex<RecentSources>,
+    /// Buffers that downloads verify pieces into and write them from.
+    buffers: piece_file::BufferPool,
     indexer: indexer::IndexState,
     /// Woken whenever the index changes (shared, unshared, rescanned, downloaded).
     changed: Notify,
@@ -185,6 +187,7 @@ impl Share {
                 config,
                 downloads: download::Downloads::default(),
                 recent: Mutex::new(RecentSources::default()),
+                buffers: piece_file::BufferPool::default(),
                 indexer: indexer::IndexState::default(),
                 changed: Notify::new(),
             }),

@@ -4,43 +4,104 @@
 //! write copies it into fresh page-cache pages and the sync then writes them out. In
 //! `bench/transfer.sh` that copy was the largest single cost of a downloader: 31 % of its CPU
 //! for one download, 48 % each for four at once (`perf`, `copy_folio_from_iter_atomic`).
-//! [`PieceFile`] writes whole pieces with `O_DIRECT` instead, from one reused buffer aligned
-//! to [`ALIGN`], so the bytes go from that buffer to the disk. What direct I/O cannot take (a
+//! [`PieceFile`] writes whole pieces with `O_DIRECT` instead, so the bytes go from memory to
+//! the disk. Slices are verified straight into a [`PieceBuf`] from a [`BufferPool`], aligned to
+//! [`ALIGN`], which is written as it is; any other buffer is first copied into one such. What direct I/O cannot take (a
 //! last piece whose length is not a multiple of [`ALIGN`], a file system that refuses
 //! `O_DIRECT`, such as tmpfs on older kernels) is written through the page cache as before.
 //! [`PieceFile::sync`] makes both durable.
 
 use std::fs::File;
 use std::io;
+use std::ops::{Deref, DerefMut};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// Alignment of direct writes: buffer address, file offset and length. 4 KiB covers disks
 /// with 512-byte and 4 KiB logical blocks.
 pub const ALIGN: usize = 4096;
 
+/// Buffers kept for reuse: as many as a download has pieces in flight and queued for the
+/// disk, so that a steady download allocates none.
+const POOL_KEEP: usize = 16;
+
+/// Piece buffers whose bytes start at an [`ALIGN`]ed address, kept for reuse when dropped.
+/// Cheap to clone (all clones share the buffers).
+#[derive(Clone, Default)]
+pub struct BufferPool(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl BufferPool {
+    /// A buffer of `len` bytes, aligned; its contents are whatever a previous user left.
+    pub fn take(&self, len: usize) -> PieceBuf {
+        let reused = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let vec = match reused {
+            Some(v) if v.len() >= len + ALIGN => v,
+            _ => vec![0; len + ALIGN],
+        };
+        let start = vec.as_ptr().align_offset(ALIGN).min(ALIGN);
+        PieceBuf {
+            vec,
+            start,
+            len,
+            pool: self.clone(),
+        }
+    }
+}
+
+/// A buffer from a [`BufferPool`]: `len` bytes starting at an aligned address. Goes back to
+/// the pool when dropped.
+pub struct PieceBuf {
+    vec: Vec<u8>,
+    start: usize,
+    len: usize,
+    pool: BufferPool,
+}
+
+impl Deref for PieceBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.vec[self.start..self.start + self.len]
+    }
+}
+
+impl DerefMut for PieceBuf {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.vec[self.start..self.start + self.len]
+    }
+}
+
+impl Drop for PieceBuf {
+    fn drop(&mut self) {
+        let mut kept = self.pool.0.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() < POOL_KEEP {
+            kept.push(std::mem::take(&mut self.vec));
+        }
+    }
+}
+
+impl std::fmt::Debug for PieceBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PieceBuf({} bytes)", self.len)
+    }
+}
+
 /// A partial file open for writing pieces.
 pub struct PieceFile {
     buffered: File,
     direct: Option<File>,
-    /// Reused for every direct write; holds one aligned window of up to a piece.
-    scratch: Vec<u8>,
+    /// Pieces not in an aligned buffer are copied into one from here.
+    scratch: BufferPool,
 }
 
 impl PieceFile {
-    /// Wraps `file`, and opens `path` (the same file) a second time for direct writes of up
-    /// to `max_piece` bytes. Without direct I/O every write goes through `file`.
-    pub fn new(file: File, path: &Path, max_piece: usize) -> Self {
-        let direct = open_direct(path);
-        let scratch = if direct.is_some() {
-            vec![0; max_piece + ALIGN]
-        } else {
-            Vec::new()
-        };
+    /// Wraps `file`, and opens `path` (the same file) a second time for direct writes. Without
+    /// direct I/O every write goes through `file`.
+    pub fn new(file: File, path: &Path) -> Self {
         PieceFile {
             buffered: file,
-            direct,
-            scratch,
+            direct: open_direct(path),
+            scratch: BufferPool::default(),
         }
     }
 
@@ -55,14 +116,18 @@ impl PieceFile {
     /// The write's error. A direct write the file system refuses (`EINVAL`) is retried
     /// through the page cache, and direct I/O is then left off for this file.
     pub fn write_at(&mut self, bytes: &[u8], offset: u64) -> io::Result<()> {
-        let aligned = bytes.len().is_multiple_of(ALIGN)
-            && offset.is_multiple_of(ALIGN as u64)
-            && bytes.len() + ALIGN <= self.scratch.len();
-        if let (true, Some(direct)) = (aligned, self.direct.as_ref()) {
-            let start = self.scratch.as_ptr().align_offset(ALIGN);
-            let window = &mut self.scratch[start..start + bytes.len()];
-            window.copy_from_slice(bytes);
-            match direct.write_all_at(window, offset) {
+        let whole_blocks = bytes.len().is_multiple_of(ALIGN) && offset.is_multiple_of(ALIGN as u64);
+        if let (true, Some(direct)) = (whole_blocks, self.direct.as_ref()) {
+            let copy;
+            let from = if bytes.as_ptr().align_offset(ALIGN) == 0 {
+                bytes
+            } else {
+                let mut buf = self.scratch.take(bytes.len());
+                buf.copy_from_slice(bytes);
+                copy = buf;
+                &copy
+            };
+            match direct.write_all_at(from, offset) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.direct = None,
                 Err(e) => return Err(e),
@@ -117,19 +182,31 @@ mod tests {
         file
     }
 
-    /// Pieces written out of order, the last one short, read back identical after a sync.
+    /// Pieces written out of order, the last one short, some from aligned pool buffers and
+    /// some from plain (unaligned) slices, read back identical after a sync.
     fn round_trip(dir: &Path) -> bool {
         let path = dir.join("x.part");
         let piece = 64 * 1024;
         let size = 5 * piece + 1000;
         let file = create(&path, size as u64);
-        let mut pf = PieceFile::new(file, &path, piece);
+        let mut pf = PieceFile::new(file, &path);
         let direct = pf.is_direct();
         let want = pattern(size, 7);
+        let pool = BufferPool::default();
         for i in [3usize, 0, 5, 1, 4, 2] {
-            let end = ((i + 1) * piece).min(size);
-            pf.write_at(&want[i * piece..end], (i * piece) as u64)
-                .unwrap();
+            let bytes = &want[i * piece..((i + 1) * piece).min(size)];
+            let offset = (i * piece) as u64;
+            if i % 2 == 0 {
+                let mut buf = pool.take(bytes.len());
+                assert_eq!(buf.as_ptr().align_offset(ALIGN), 0);
+                buf.copy_from_slice(bytes);
+                pf.write_at(&buf, offset).unwrap();
+            } else {
+                // One byte in, so that the slice is not aligned.
+                let mut shifted = vec![0; bytes.len() + 1];
+                shifted[1..].copy_from_slice(bytes);
+                pf.write_at(&shifted[1..], offset).unwrap();
+            }
         }
         pf.sync().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), want);
@@ -158,9 +235,26 @@ mod tests {
         // Old bytes through the page cache (as a resumed run's file may hold), new ones
         // direct: a read must see the new ones.
         file.write_all_at(&pattern(piece, 1), 0).unwrap();
-        let mut pf = PieceFile::new(file, &path, piece);
+        let mut pf = PieceFile::new(file, &path);
         pf.write_at(&pattern(piece, 2), 0).unwrap();
         pf.sync().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), pattern(piece, 2));
+    }
+
+    #[test]
+    fn pool_buffers_are_reused_and_aligned_whatever_their_length() {
+        let pool = BufferPool::default();
+        let first = pool.take(ALIGN * 3);
+        let at = first.as_ptr();
+        drop(first);
+        let again = pool.take(ALIGN * 2);
+        assert_eq!(again.as_ptr(), at, "a dropped buffer is taken again");
+        assert_eq!(again.len(), ALIGN * 2);
+        // A longer piece than any kept buffer gets a new one; both stay aligned.
+        let longer = pool.take(ALIGN * 5 + 3);
+        assert_eq!(longer.len(), ALIGN * 5 + 3);
+        for b in [&again, &longer] {
+            assert_eq!(b.as_ptr().align_offset(ALIGN), 0);
+        }
     }
 }

@@ -23,14 +23,15 @@ use weft_share::verify;
 
 use super::Share;
 use super::content::{self, Answer, FetchError};
+use super::piece_file::PieceBuf;
 
 /// What a session reports for one piece: the verified bytes, or why there are none.
 pub type PieceResult = (PeerId, PieceIndex, Result<Verified, FetchError>);
 
 /// A verified piece: its bytes and the hash pairs its slice proved (for the file's tree).
 pub struct Verified {
-    /// Exactly the bytes asked for.
-    pub bytes: Vec<u8>,
+    /// Exactly the bytes asked for, in a buffer ready for a direct write.
+    pub bytes: PieceBuf,
     /// The tree nodes the slice carried.
     pub parts: verify::TreeParts,
 }
@@ -120,12 +121,16 @@ async fn run(
                     match content::read_answer(&mut reader, hash, Some(size), range.clone()).await {
                         Ok(Answer::Slice { encoded, .. }) => {
                             let results = results.clone();
-                            // Verified off the runtime while the next answer is read.
+                            let len = usize::try_from(range.end - range.start).unwrap_or(0);
+                            let mut bytes = share.inner.buffers.take(len);
+                            // Verified off the runtime while the next answer is read, straight
+                            // into the buffer the piece is written to disk from.
                             tokio::task::spawn_blocking(move || {
-                                let got =
-                                    verify::decode_range_with_tree(hash, size, range, &encoded)
-                                        .map(|(bytes, parts)| Verified { bytes, parts })
-                                        .map_err(|_| FetchError::Corrupt);
+                                let got = verify::decode_range_into(
+                                    hash, size, range, &encoded, &mut bytes,
+                                )
+                                .map(|parts| Verified { bytes, parts })
+                                .map_err(|_| FetchError::Corrupt);
                                 let _ = results.blocking_send((peer, piece, got));
                             });
                         }

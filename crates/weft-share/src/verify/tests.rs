@@ -76,6 +76,37 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The in-place decoder agrees with `bao_tree`'s own (behind `decode_range_from`) on every
+    /// slice, intact, with a flipped byte, or cut short: same bytes, or both refuse.
+    #[test]
+    fn in_place_decoder_agrees_with_bao_tree(
+        (size, range) in size_and_range(),
+        pick in any::<prop::sample::Index>(),
+        flip in 0u8..=255,
+        cut in 0usize..3,
+    ) {
+        let data = content(size, 11);
+        let ob = Outboard::compute(&data[..], size as u64).unwrap();
+        let mut slice = Vec::new();
+        encode_range(&data[..], &ob, range.clone(), &mut slice).unwrap();
+        if !slice.is_empty() {
+            let at = pick.index(slice.len());
+            slice[at] ^= flip;
+        }
+        let slice = &slice[..slice.len().saturating_sub(cut * 100)];
+        let ours = decode_range(ob.root, ob.size, range.clone(), slice);
+        let theirs = decode_range_from(ob.root, ob.size, range.clone(), slice);
+        match (&ours, &theirs) {
+            (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+            (Err(_), Err(_)) => {}
+            _ => prop_assert!(false, "ours {:?}, bao_tree's {:?}", ours.map(|b| b.len()), theirs.map(|b| b.len())),
+        }
+    }
+}
+
 #[test]
 fn wrong_root_is_refused() {
     let data = content(100_000, 1);
