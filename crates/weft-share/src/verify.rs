@@ -327,13 +327,14 @@ pub fn decode_range_with_tree(
     range: Range<u64>,
     encoded: &[u8],
 ) -> Result<(Vec<u8>, TreeParts), VerifyError> {
-    let len = usize::try_from(range.end.saturating_sub(range.start)).map_err(|_| {
-        VerifyError::OutOfBounds {
-            range: range.clone(),
-            size,
-        }
-    })?;
-    let mut out = vec![0; len];
+    aligned_range(size, range.clone())?;
+    // Every byte of the range travels in the slice: a slice shorter than the range is cut
+    // short, whatever sizes the peer claimed, and nothing is allocated for it.
+    let len = range.end - range.start;
+    if len > encoded.len() as u64 {
+        return Err(VerifyError::Truncated { range });
+    }
+    let mut out = vec![0; usize::try_from(len).unwrap_or(0)];
     let parts = decode_range_into(root, size, range, encoded, &mut out)?;
     Ok((out, parts))
 }

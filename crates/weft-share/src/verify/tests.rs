@@ -200,3 +200,10 @@ fn tree_built_from_verified_slices_equals_the_computed_one() {
     // Too large for the memory allowed.
     assert!(TreeBuilder::new(ob.root, ob.size, 64).is_none());
 }
+
+#[test]
+fn a_huge_claimed_range_is_refused_before_anything_is_allocated() {
+    // Found by fuzzing (share_verify_range): a size a peer claims must not size a buffer.
+    let r = decode_range(Key256::hash(b"x"), u64::MAX, 0..u64::MAX / 2, &[0; 100]);
+    assert!(matches!(r, Err(VerifyError::Truncated { .. })), "{r:?}");
+}
