@@ -59,6 +59,7 @@ pub struct JobStatus {
 }
 
 /// Indexing state shared by the API and the watcher.
+#[derive(Default)]
 pub struct IndexState {
     /// The latest job's status; `GET /v0/share?job=N&wait_ms=M` waits on it.
     status: tokio::sync::watch::Sender<JobStatus>,
@@ -67,17 +68,6 @@ pub struct IndexState {
     next_job: AtomicU64,
     /// Bumped when the set of roots may have changed (the watcher re-reads them).
     generation: AtomicU64,
-}
-
-impl Default for IndexState {
-    fn default() -> Self {
-        IndexState {
-            status: tokio::sync::watch::Sender::new(JobStatus::default()),
-            running: tokio::sync::Mutex::default(),
-            next_job: AtomicU64::default(),
-            generation: AtomicU64::default(),
-        }
-    }
 }
 
 impl IndexState {
