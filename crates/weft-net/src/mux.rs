@@ -20,7 +20,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use futures::future::{self, Ready};
-use futures::{AsyncRead, AsyncWrite};
+use futures::{AsyncRead, AsyncWrite, ready};
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade, UpgradeInfo};
 use yamux::{Connection, ConnectionError, Mode, Stream};
@@ -113,12 +113,12 @@ impl<C> Muxer<C>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
+    /// The next stream the peer opened; the connection running meanwhile. A connection that
+    /// has ended is [`ConnectionError::Closed`].
     fn next_inbound(&mut self, cx: &mut Context<'_>) -> Poll<Result<Stream, ConnectionError>> {
-        match self.connection.poll_next_inbound(cx) {
-            Poll::Ready(Some(r)) => Poll::Ready(r),
-            Poll::Ready(None) => Poll::Ready(Err(ConnectionError::Closed)),
-            Poll::Pending => Poll::Pending,
-        }
+        self.connection
+            .poll_next_inbound(cx)
+            .map(|next| next.unwrap_or(Err(ConnectionError::Closed)))
     }
 }
 
@@ -160,11 +160,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Result<StreamMuxerEvent, ConnectionError>> {
         let this = self.get_mut();
-        let stream = match this.next_inbound(cx) {
-            Poll::Ready(Ok(stream)) => stream,
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        };
+        let stream = ready!(this.next_inbound(cx))?;
         if this.inbound.len() < INBOUND_BACKLOG {
             this.inbound.push_back(stream);
             if let Some(waker) = this.inbound_waker.take() {
