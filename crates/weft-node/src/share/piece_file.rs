@@ -5,9 +5,9 @@
 //! `bench/transfer.sh` that copy was the largest single cost of a downloader: 31 % of its CPU
 //! for one download, 48 % each for four at once (`perf`, `copy_folio_from_iter_atomic`).
 //! [`PieceFile`] writes whole pieces with `O_DIRECT` instead, so the bytes go from memory to
-//! the disk. Slices are verified straight into a [`PieceBuf`] from a [`BufferPool`], aligned to
-//! [`ALIGN`], which is written as it is; any other buffer is first copied into one such. What direct I/O cannot take (a
-//! last piece whose length is not a multiple of [`ALIGN`], a file system that refuses
+//! the disk. A piece is a [`PieceBuf`] from a [`BufferPool`], aligned to [`ALIGN`], which the
+//! slice was verified straight into, and which is written as it is. What direct I/O cannot
+//! take (a last piece whose length is not a multiple of [`ALIGN`], a file system that refuses
 //! `O_DIRECT`, such as tmpfs on older kernels) is written through the page cache as before.
 //! [`PieceFile::sync`] makes both durable.
 
@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 pub const ALIGN: usize = 4096;
 
 /// Buffers kept for reuse: as many as a download has pieces in flight and queued for the
-/// disk, so that a steady download allocates none.
+/// disk, so that a steady download allocates none (more at once allocate the rest).
 const POOL_KEEP: usize = 16;
 
 /// Piece buffers whose bytes start at an [`ALIGN`]ed address, kept for reuse when dropped.
@@ -90,8 +90,6 @@ impl std::fmt::Debug for PieceBuf {
 pub struct PieceFile {
     buffered: File,
     direct: Option<File>,
-    /// Pieces not in an aligned buffer are copied into one from here.
-    scratch: BufferPool,
 }
 
 impl PieceFile {
@@ -101,7 +99,6 @@ impl PieceFile {
         PieceFile {
             buffered: file,
             direct: open_direct(path),
-            scratch: BufferPool::default(),
         }
     }
 
@@ -110,30 +107,22 @@ impl PieceFile {
         self.direct.is_some()
     }
 
-    /// Writes `bytes` at `offset`.
+    /// Writes `piece` at `offset`: directly when its length and offset are whole blocks (its
+    /// address is, being a [`PieceBuf`]), else through the page cache.
     ///
     /// # Errors
     /// The write's error. A direct write the file system refuses (`EINVAL`) is retried
     /// through the page cache, and direct I/O is then left off for this file.
-    pub fn write_at(&mut self, bytes: &[u8], offset: u64) -> io::Result<()> {
-        let whole_blocks = bytes.len().is_multiple_of(ALIGN) && offset.is_multiple_of(ALIGN as u64);
+    pub fn write_at(&mut self, piece: &PieceBuf, offset: u64) -> io::Result<()> {
+        let whole_blocks = piece.len().is_multiple_of(ALIGN) && offset.is_multiple_of(ALIGN as u64);
         if let (true, Some(direct)) = (whole_blocks, self.direct.as_ref()) {
-            let copy;
-            let from = if bytes.as_ptr().align_offset(ALIGN) == 0 {
-                bytes
-            } else {
-                let mut buf = self.scratch.take(bytes.len());
-                buf.copy_from_slice(bytes);
-                copy = buf;
-                &copy
-            };
-            match direct.write_all_at(from, offset) {
+            match direct.write_all_at(piece, offset) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.direct = None,
                 Err(e) => return Err(e),
             }
         }
-        self.buffered.write_all_at(bytes, offset)
+        self.buffered.write_all_at(piece, offset)
     }
 
     /// Makes every write so far durable (direct writes may still sit in the disk's cache).
@@ -182,8 +171,14 @@ mod tests {
         file
     }
 
-    /// Pieces written out of order, the last one short, some from aligned pool buffers and
-    /// some from plain (unaligned) slices, read back identical after a sync.
+    /// A pool buffer holding `bytes`.
+    fn in_buffer(pool: &BufferPool, bytes: &[u8]) -> PieceBuf {
+        let mut buf = pool.take(bytes.len());
+        buf.copy_from_slice(bytes);
+        buf
+    }
+
+    /// Pieces written out of order, the last one short, read back identical after a sync.
     fn round_trip(dir: &Path) -> bool {
         let path = dir.join("x.part");
         let piece = 64 * 1024;
@@ -195,18 +190,9 @@ mod tests {
         let pool = BufferPool::default();
         for i in [3usize, 0, 5, 1, 4, 2] {
             let bytes = &want[i * piece..((i + 1) * piece).min(size)];
-            let offset = (i * piece) as u64;
-            if i % 2 == 0 {
-                let mut buf = pool.take(bytes.len());
-                assert_eq!(buf.as_ptr().align_offset(ALIGN), 0);
-                buf.copy_from_slice(bytes);
-                pf.write_at(&buf, offset).unwrap();
-            } else {
-                // One byte in, so that the slice is not aligned.
-                let mut shifted = vec![0; bytes.len() + 1];
-                shifted[1..].copy_from_slice(bytes);
-                pf.write_at(&shifted[1..], offset).unwrap();
-            }
+            let buf = in_buffer(&pool, bytes);
+            assert_eq!(buf.as_ptr().align_offset(ALIGN), 0);
+            pf.write_at(&buf, (i * piece) as u64).unwrap();
         }
         pf.sync().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), want);
@@ -236,7 +222,8 @@ mod tests {
         // direct: a read must see the new ones.
         file.write_all_at(&pattern(piece, 1), 0).unwrap();
         let mut pf = PieceFile::new(file, &path);
-        pf.write_at(&pattern(piece, 2), 0).unwrap();
+        pf.write_at(&in_buffer(&BufferPool::default(), &pattern(piece, 2)), 0)
+            .unwrap();
         pf.sync().unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), pattern(piece, 2));
     }
