@@ -31,11 +31,9 @@
 use std::io::{self, Read, Write};
 use std::ops::Range;
 
+use bao_tree::io::EncodeError as BaoEncodeError;
 use bao_tree::io::outboard::PostOrderMemOutboard;
-use bao_tree::io::sync::{
-    DecodeResponseIter, ReadAt, encode_ranges_validated, outboard_post_order,
-};
-use bao_tree::io::{BaoContentItem, DecodeError as BaoDecodeError, EncodeError as BaoEncodeError};
+use bao_tree::io::sync::{ReadAt, encode_ranges_validated, outboard_post_order};
 use bao_tree::iter::BaoChunk;
 use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges, TreeNode};
 use weft_core::id::Key256;
@@ -156,14 +154,6 @@ pub enum VerifyError {
         /// Bytes left over.
         extra: usize,
     },
-    /// Reading the slice failed.
-    #[error("range {}..{}: {source}", range.start, range.end)]
-    Io {
-        /// The range being verified.
-        range: Range<u64>,
-        /// The read error.
-        source: io::Error,
-    },
 }
 
 impl VerifyError {
@@ -173,8 +163,7 @@ impl VerifyError {
             VerifyError::OutOfBounds { range, .. }
             | VerifyError::Corrupt { range, .. }
             | VerifyError::Truncated { range }
-            | VerifyError::TrailingBytes { range, .. }
-            | VerifyError::Io { range, .. } => range.clone(),
+            | VerifyError::TrailingBytes { range, .. } => range.clone(),
         }
     }
 }
@@ -296,20 +285,6 @@ pub fn decode_range(
     encoded: &[u8],
 ) -> Result<Vec<u8>, VerifyError> {
     Ok(decode_range_with_tree(root, size, range, encoded)?.0)
-}
-
-/// As [`decode_range`], reading the slice from a stream; reads at most [`encoded_len`] bytes
-/// and does not check what follows.
-///
-/// # Errors
-/// [`VerifyError`] naming `range`.
-pub fn decode_range_from(
-    root: Key256,
-    size: u64,
-    range: Range<u64>,
-    encoded: impl Read,
-) -> Result<Vec<u8>, VerifyError> {
-    decode_range_impl(root, size, range, encoded)
 }
 
 /// The hash pairs of the tree nodes a verified slice carried, for a [`TreeBuilder`].
@@ -532,69 +507,6 @@ impl TreeBuilder {
             size: self.outboard.tree.size(),
             pairs: self.outboard.data,
         })
-    }
-}
-
-/// [`decode_range_from`], with `bao_tree`'s decoder.
-fn decode_range_impl(
-    root: Key256,
-    size: u64,
-    range: Range<u64>,
-    encoded: impl Read,
-) -> Result<Vec<u8>, VerifyError> {
-    let aligned = aligned_range(size, range.clone())?;
-    if size == 0 {
-        // An empty tree has a single empty leaf and nothing to transfer.
-        if root != Key256::hash(&[]) {
-            return Err(VerifyError::Corrupt { range, offset: 0 });
-        }
-        return Ok(Vec::new());
-    }
-    if aligned.is_empty() {
-        return Ok(Vec::new());
-    }
-    let tree = BaoTree::new(size, BLOCK_SIZE);
-    let ranges = chunk_ranges(size, &aligned);
-    let root_hash = blake3::Hash::from_bytes(root.0);
-    let want = usize::try_from(aligned.end - aligned.start).unwrap_or(usize::MAX);
-    let mut out = Vec::with_capacity(want.min(64 << 20));
-    for item in DecodeResponseIter::new(root_hash, tree, encoded, &ranges) {
-        let item = item.map_err(|e| map_decode_error(e, &range))?;
-        if let BaoContentItem::Leaf(leaf) = item {
-            if leaf.offset != aligned.start + out.len() as u64 {
-                return Err(VerifyError::Corrupt {
-                    range,
-                    offset: leaf.offset,
-                });
-            }
-            out.extend_from_slice(&leaf.data);
-        }
-    }
-    if out.len() != want {
-        return Err(VerifyError::Truncated { range });
-    }
-    let skip = usize::try_from(range.start - aligned.start).unwrap_or(0);
-    let len = usize::try_from(range.end - range.start).unwrap_or(0);
-    out.drain(..skip);
-    out.truncate(len);
-    Ok(out)
-}
-
-fn map_decode_error(e: BaoDecodeError, range: &Range<u64>) -> VerifyError {
-    let range = range.clone();
-    match e {
-        BaoDecodeError::ParentHashMismatch(node) => VerifyError::Corrupt {
-            range,
-            offset: node.chunk_range().start.to_bytes(),
-        },
-        BaoDecodeError::LeafHashMismatch(chunk) => VerifyError::Corrupt {
-            range,
-            offset: chunk.to_bytes(),
-        },
-        BaoDecodeError::ParentNotFound(_) | BaoDecodeError::LeafNotFound(_) => {
-            VerifyError::Truncated { range }
-        }
-        BaoDecodeError::Io(source) => VerifyError::Io { range, source },
     }
 }
 
