@@ -284,24 +284,6 @@ pub fn decode_range(
     range: Range<u64>,
     encoded: &[u8],
 ) -> Result<Vec<u8>, VerifyError> {
-    Ok(decode_range_with_tree(root, size, range, encoded)?.0)
-}
-
-/// The hash pairs of the tree nodes a verified slice carried, for a [`TreeBuilder`].
-#[derive(Debug, Default)]
-pub struct TreeParts(Vec<(TreeNode, (blake3::Hash, blake3::Hash))>);
-
-/// As [`decode_range`], also returning the hash pairs the slice proved, so that a downloader
-/// can build the content's hash tree from its slices instead of hashing the file again.
-///
-/// # Errors
-/// As [`decode_range`].
-pub fn decode_range_with_tree(
-    root: Key256,
-    size: u64,
-    range: Range<u64>,
-    encoded: &[u8],
-) -> Result<(Vec<u8>, TreeParts), VerifyError> {
     aligned_range(size, range.clone())?;
     // Every byte of the range travels in the slice: a slice shorter than the range is cut
     // short, whatever sizes the peer claimed, and nothing is allocated for it.
@@ -310,12 +292,17 @@ pub fn decode_range_with_tree(
         return Err(VerifyError::Truncated { range });
     }
     let mut out = vec![0; usize::try_from(len).unwrap_or(0)];
-    let parts = decode_range_into(root, size, range, encoded, &mut out)?;
-    Ok((out, parts))
+    decode_range_into(root, size, range, encoded, &mut out)?;
+    Ok(out)
 }
 
+/// The hash pairs of the tree nodes a verified slice carried, for a [`TreeBuilder`].
+#[derive(Debug, Default)]
+pub struct TreeParts(Vec<(TreeNode, (blake3::Hash, blake3::Hash))>);
+
 /// Verifies the encoded slice for `range`, held whole in `encoded`, and writes exactly the
-/// bytes of `range` into `out`; returns the hash pairs the slice proved.
+/// bytes of `range` into `out`; returns the hash pairs the slice proved, so that a downloader
+/// can build the content's hash tree from its slices instead of hashing the file again.
 ///
 /// Every chunk group is hashed where it lies in `encoded`, and only what verified is copied,
 /// once, into `out` (a downloader passes the buffer it writes to disk from). Nothing is

@@ -200,8 +200,9 @@ fn tree_built_from_verified_slices_equals_the_computed_one() {
             let end = (start + piece).min(size as u64);
             let mut slice = Vec::new();
             encode_range(&data[..], &ob, start..end, &mut slice).unwrap();
-            let (bytes, parts) =
-                decode_range_with_tree(ob.root, ob.size, start..end, &slice).unwrap();
+            let mut bytes = vec![0; (end - start) as usize];
+            let parts =
+                decode_range_into(ob.root, ob.size, start..end, &slice, &mut bytes).unwrap();
             assert_eq!(bytes, &data[start as usize..end as usize]);
             builder.add(&parts);
             start = end;
@@ -217,7 +218,8 @@ fn tree_built_from_verified_slices_equals_the_computed_one() {
     let mut builder = TreeBuilder::new(ob.root, ob.size, 1 << 30).unwrap();
     let mut slice = Vec::new();
     encode_range(&data[..], &ob, 0..1_048_576, &mut slice).unwrap();
-    let (_, parts) = decode_range_with_tree(ob.root, ob.size, 0..1_048_576, &slice).unwrap();
+    let mut bytes = vec![0; 1_048_576];
+    let parts = decode_range_into(ob.root, ob.size, 0..1_048_576, &slice, &mut bytes).unwrap();
     builder.add(&parts);
     assert!(builder.finish().is_none());
     // Too large for the memory allowed.
