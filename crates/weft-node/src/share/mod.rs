@@ -153,7 +153,7 @@ pub enum ShareError {
 pub fn open_db(path: &Path) -> Result<Connection, weft_store::rusqlite::Error> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    weft_store::configure(&conn)?;
     Ok(conn)
 }
 
