@@ -16,6 +16,10 @@
 #               4 parallel streams), the same number of bytes
 #   tls         the limit with encryption: the file over one TLS 1.3 connection, memory to
 #               memory, OpenSSL through Python's ssl (bench/tls_stream.py), no hashing, no disk
+#   stack       weft's own connection stack, layer by layer, memory to memory, no hashing, no
+#               disk (crates/weft-net/examples/stream_bench.rs): tcp (tokio), tls (weft's TLS
+#               upgrade: rustls, AES-GCM), libp2p (a whole weft swarm: TCP + TLS + weft's
+#               yamux, one libp2p stream) -- what a transfer pays before weft's own work
 # and `index`: indexing with `weft share` against `b3sum`, one big file and MANY_FILES (2000)
 # files of 32 KiB (files/s, MB/s). The peak RSS column is the downloader's (for weft the whole
 # node's VmHWM; in 1to4 the largest of the four).
@@ -24,7 +28,7 @@
 #
 # Usage: SIZE_MB=1024 bench/transfer.sh          (or bench/transfer.sh 256)
 #   SCENARIOS="1to1 4to1 1to4 index"   which scenarios (default all of them)
-#   TOOLS="iperf3 tls weft aria2-bt libtorrent aria2-http"   which tools (default all)
+#   TOOLS="iperf3 tls stack weft aria2-bt libtorrent aria2-http"   which tools (default all)
 #   PIECE_KB=1024      BitTorrent piece size for both torrents (libtorrent and aria2)
 #   WEFT=path          use this weft binary instead of building one
 # Disk: the source file plus, in 1to4, four copies at once (5 x SIZE_MB MiB under /tmp).
@@ -32,7 +36,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb=${SIZE_MB:-${1:-1024}}
 scenarios=${SCENARIOS:-"1to1 4to1 1to4 index"}
-tools=${TOOLS:-"iperf3 tls weft aria2-bt libtorrent aria2-http"}
+tools=${TOOLS:-"iperf3 tls stack weft aria2-bt libtorrent aria2-http"}
 piece_kb=${PIECE_KB:-1024}
 bench=$PWD/bench
 py=/usr/bin/python3   # Debian's python, which python3-libtorrent installs into
@@ -44,7 +48,7 @@ for s in $scenarios; do
   has "$s" "1to1 4to1 1to4 index" || { echo "unknown scenario '$s' (1to1 4to1 1to4 index)" >&2; exit 2; }
 done
 for t in $tools; do
-  has "$t" "iperf3 tls weft aria2-bt libtorrent aria2-http" || { echo "unknown tool '$t'" >&2; exit 2; }
+  has "$t" "iperf3 tls stack weft aria2-bt libtorrent aria2-http" || { echo "unknown tool '$t'" >&2; exit 2; }
 done
 transfers=""; for s in 1to1 4to1 1to4; do want "$s" && transfers="$transfers $s"; done
 use_weft=no
@@ -149,6 +153,24 @@ if [ -n "$transfers" ] && tool tls; then
     fi
   else
     skip limit tls "openssl not installed"
+  fi
+fi
+
+# --- weft's connection stack, layer by layer (its own sender and receiver processes).
+if [ -n "$transfers" ] && tool stack; then
+  stack_bin=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/stream_bench
+  if cargo build --release --locked -q -p weft-net --example stream_bench; then
+    for layer in tcp tls libp2p; do
+      if line=$(timeout 120 "$stack_bin" "$layer" "$size_mb" | grep '^RESULT stream'); then
+        ssecs=$(sed -E 's/.* seconds=([^ ]+).*/\1/' <<<"$line")
+        scpu=$(sed -E 's/.* sender_cpu_s=([^ ]+) receiver_cpu_s=([^ ]+).*/\1 s sender, \2 s receiver/' <<<"$line")
+        row limit "weft-$layer-stream" "$ssecs" "$bytes" - "weft's stack up to $layer, memory to memory; CPU $scpu"
+      else
+        skip limit "weft-$layer-stream" "stream_bench failed"
+      fi
+    done
+  else
+    skip limit stack "cannot build the stream_bench example"
   fi
 fi
 
