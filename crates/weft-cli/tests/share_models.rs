@@ -91,3 +91,29 @@ fn each_model_finds_and_downloads_then_survives_directory_loss() {
     }
     drop((u1, u2));
 }
+
+/// Nodes started with the defaults are all leaves: with no ultrapeer among them, each floods
+/// as a peer of the flat network, so flood search works from the first minute.
+#[test]
+fn leaves_started_with_the_defaults_find_each_other_by_flooding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start(&tmp.path().join("a"), &[], &[], None);
+    let a_addr = a.tcp_addr();
+    let boot = ["--bootstrap", a_addr.as_str()];
+    let b = start(&tmp.path().join("b"), &boot, &[], None);
+    let c = start(&tmp.path().join("c"), &boot, &[], None);
+
+    let data = sample(1 << 20, 7);
+    let hash = hash_of(&data);
+    let folder = b.home.join("papers");
+    write_file(&folder, "peer-to-peer-computing.pdf", &data);
+    assert_eq!(share(&b, &folder)["files_hashed"], 1);
+
+    search_until(&c, "peer computing", "flood", &hash, 1);
+    let out = c.home.join("got.pdf");
+    let (ok, v, err) = get(&c, &hash, &out, &[]);
+    assert!(ok, "get failed: {err}");
+    assert_eq!(v["bytes"].as_u64(), Some(data.len() as u64));
+    assert!(std::fs::read(&out).unwrap() == data, "file differs");
+    drop(a);
+}

@@ -15,6 +15,10 @@
 //!   only when the leaf's route table (QRP, [`qrp`]) matches every keyword of the query.
 //! - [`Role::Leaf`]: never forwards; sends its own queries to its ultrapeers and its route
 //!   table (a 2^16-bit vector of hashed keywords, sent as patches) whenever its keywords change.
+//!   A leaf with no ultrapeer among its neighbours has no one to shield it and no one to reach
+//!   the network through, so it acts as a peer of the flat network (it sends and forwards
+//!   queries to every neighbour) until an ultrapeer joins it: a network of leaves alone, such
+//!   as a few nodes on a LAN started with the defaults, still floods.
 //!
 //! A leaf or ultrapeer that is given its [`Capacity`] (uptime, bandwidth, reachability) runs
 //! the election of [`ElectionRule`] every [`Config::election_interval`]: a capable leaf that

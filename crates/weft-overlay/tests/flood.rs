@@ -271,6 +271,68 @@ fn hits_report_the_distance_and_queries_end_on_timeout() {
 }
 
 #[test]
+fn leaves_without_an_ultrapeer_flood_as_peers_until_one_joins() {
+    // A line of leaves 0 - 1 - 2 - 3 (nodes started with the defaults, no ultrapeer among
+    // them); node 3 holds "train".
+    let adj = vec![vec![1], vec![0, 2], vec![1, 3], vec![2], vec![]];
+    let mut roles = vec![Role::Leaf; 4];
+    roles.push(Role::Ultrapeer);
+    let mut content = vec![BTreeSet::new(); 5];
+    content[3].insert("train".to_string());
+    let mut net = Net::new(
+        topology::build(&adj, &roles, &Config::default(), 1),
+        content,
+    );
+    net.command(3, Command::SetKeywords(vec!["train".into()]));
+    let id = net.command(0, query(&["train"], None));
+    net.run();
+    assert_eq!(
+        net.hits,
+        vec![(0, id, 3, 3)],
+        "the query crossed two leaves"
+    );
+
+    // Ultrapeer 4 joins leaves 1 and 2 (the handshake: hellos, then their route tables).
+    for leaf in [1u32, 2] {
+        net.nodes[leaf as usize].handle_connected(net.now, 4);
+        net.drain(leaf);
+        net.nodes[4].handle_connected(net.now, leaf);
+        net.drain(4);
+    }
+    net.run();
+    // Leaves 1 and 2 are shielded now and forward nothing: 0 and 3, still without an
+    // ultrapeer, reach only them.
+    let before = net.sent_queries.len();
+    let id = net.command(0, query(&["train"], None));
+    net.run();
+    assert!(
+        net.hits.iter().all(|h| h.1 != id),
+        "leaf 1 no longer forwards"
+    );
+    assert_eq!(
+        net.sent_queries[before..]
+            .iter()
+            .map(|q| (q.0, q.1))
+            .collect::<Vec<_>>(),
+        vec![(0, 1)]
+    );
+    // Leaf 2 asks its ultrapeer, which finds no matching route table on leaf 1 and sends
+    // nothing on; leaf 3 is not its leaf. Once 3 joins the ultrapeer it is found through it.
+    net.nodes[3].handle_connected(net.now, 4);
+    net.drain(3);
+    net.nodes[4].handle_connected(net.now, 3);
+    net.drain(4);
+    net.run();
+    let id = net.command(2, query(&["train"], None));
+    net.run();
+    assert!(
+        net.hits.contains(&(2, id, 3, 2)),
+        "found through the ultrapeer: {:?}",
+        net.hits
+    );
+}
+
+#[test]
 fn handshake_sends_the_leaf_table_and_election_follows_capacity() {
     let mut up = Flood::new(
         0u32,

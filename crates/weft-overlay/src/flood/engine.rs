@@ -197,10 +197,18 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
         QueryId(self.counter)
     }
 
+    /// Whether this node is a leaf with at least one ultrapeer neighbour. A leaf without one
+    /// acts as a peer of the flat network (see the module documentation).
+    fn shielded(&self) -> bool {
+        self.role == Role::Leaf && self.neighbors.values().any(|n| n.role == Role::Ultrapeer)
+    }
+
     /// Sends a query to the neighbours it should reach from here: everyone but `except` for a
-    /// peer or ultrapeer (leaves only when their table matches), the ultrapeers for a leaf.
+    /// peer or ultrapeer (leaves only when their table matches), the ultrapeers for a leaf
+    /// that has some, everyone but `except` for a leaf that has none.
     fn forward(&mut self, except: Option<A>, guid: Guid, ttl: u8, hops: u8, criteria: &Criteria) {
         let keys: Vec<String> = criteria.route_keys().collect();
+        let shielded = self.shielded();
         let mut targets = Vec::new();
         for (addr, n) in &self.neighbors {
             if Some(*addr) == except {
@@ -208,7 +216,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
             }
             let send = match (self.role, n.role) {
                 (Role::Leaf, Role::Ultrapeer) => true,
-                (Role::Leaf, _) => false,
+                (Role::Leaf, _) => !shielded,
                 (_, Role::Leaf) => {
                     let ok = n
                         .table
@@ -273,7 +281,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
                 criteria: criteria.clone(),
             });
         }
-        if self.role != Role::Leaf && ttl > 1 {
+        if ttl > 1 && !self.shielded() {
             self.forward(Some(from), guid, ttl - 1, hops.saturating_add(1), &criteria);
         }
     }
