@@ -17,6 +17,7 @@ use weft_net::overlay::{Overlay, OverlayConfig};
 use weft_net::{
     Command, Multiaddr, NetEvent, NetHandle, NetSettings, Network, PeerId, parse_peer_multiaddr,
 };
+use weft_overlay::flood::{Capacity, Reachability};
 use weft_store::{Migration, Store};
 
 use crate::api::{self, ApiState, NodeSummary};
@@ -26,6 +27,8 @@ use crate::metrics::Gauges;
 
 /// How often the peer book is checked for peers to re-dial.
 const REDIAL_INTERVAL: Duration = Duration::from_secs(5);
+/// How often a leaf tells its flood engine its capacity; the ultrapeer election runs on each.
+const CAPACITY_INTERVAL: Duration = Duration::from_secs(60);
 /// How many remembered peers are dialed per check.
 const REDIAL_BATCH: u32 = 8;
 
@@ -110,6 +113,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
             "API address {api_addr} is not a loopback address; the API only listens on 127.0.0.1 or ::1"
         );
     }
+    let started = Instant::now();
     let key = home.identity()?;
     let token = home.api_token()?;
     let store = Store::open(&home.db_path(), &migrations())
@@ -149,7 +153,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         events: events.clone(),
         registry: Arc::new(registry),
         gauges,
-        started: Instant::now(),
+        started,
         api_addr: api_addr.to_string(),
         role: NodeSummary {
             mdns: config.mdns,
@@ -175,6 +179,10 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     book.forget_stale();
     let mut redial = tokio::time::interval(REDIAL_INTERVAL);
     let mut first_redial = true;
+    // A node started as a leaf may be elected ultrapeer by its capacity (FastTrack's rule);
+    // one given another role keeps it.
+    let elects = config.role == Role::Leaf;
+    let mut capacity_tick = tokio::time::interval(CAPACITY_INTERVAL);
     let mut terminate = terminate_signal()?;
     loop {
         tokio::select! {
@@ -187,6 +195,12 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
                 first_redial = false;
                 book.redial(&net, batch).await;
             }
+            _ = capacity_tick.tick(), if elects => {
+                let capacity = capacity(started.elapsed(), &net.state().nat, config.share.upload_rate);
+                if let Err(e) = overlay.flood.set_capacity(capacity).await {
+                    warn!("cannot tell the flood engine its capacity: {e}");
+                }
+            }
             _ = tokio::signal::ctrl_c() => { info!("interrupted; stopping"); break; }
             _ = terminate.recv() => { info!("terminated; stopping"); break; }
         }
@@ -198,6 +212,24 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), api_task).await;
     info!("node stopped");
     Ok(())
+}
+
+/// What the ultrapeer election weighs: uptime, the upload limit in bytes/s (unlimited, 0,
+/// counts as enough), and whether AutoNAT found the node reachable from outside (`nat`).
+fn capacity(uptime: Duration, nat: &str, upload_rate: u64) -> Capacity {
+    let bandwidth_kbps = match upload_rate {
+        0 => u32::MAX,
+        rate => u32::try_from(rate.saturating_mul(8) / 1000).unwrap_or(u32::MAX),
+    };
+    Capacity {
+        uptime,
+        bandwidth_kbps,
+        reachability: if nat == "public" {
+            Reachability::Public
+        } else {
+            Reachability::Firewalled
+        },
+    }
 }
 
 #[cfg(unix)]
@@ -350,5 +382,27 @@ impl BookKeeper {
             .await;
             dialed += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capacity_reads_the_upload_limit_and_the_nat_verdict() {
+        let hour = Duration::from_secs(3600);
+        let c = capacity(hour, "public", 0);
+        assert_eq!(c.bandwidth_kbps, u32::MAX, "no limit counts as enough");
+        assert_eq!(c.reachability, Reachability::Public);
+        assert_eq!(c.uptime, hour);
+        let c = capacity(hour, "private", 125_000);
+        assert_eq!(c.bandwidth_kbps, 1000);
+        assert_eq!(c.reachability, Reachability::Firewalled);
+        assert_eq!(
+            capacity(hour, "unknown", 1).reachability,
+            Reachability::Firewalled
+        );
+        assert_eq!(capacity(hour, "public", u64::MAX).bandwidth_kbps, u32::MAX);
     }
 }
