@@ -1,6 +1,6 @@
 //! Downloads under faults, with real processes on loopback: sources killed mid-download,
-//! sources that corrupt data, a downloader killed and restarted, and the user errors of
-//! `weft share` and `weft get`.
+//! sources that corrupt data, a downloader killed and restarted, a full disk (root only: a
+//! small tmpfs), and the user errors of `weft share` and `weft get`.
 //!
 //! Sources are slowed down with `[share] upload_rate` so that the faults land mid-transfer;
 //! corrupting sources use the test-only `WEFT_TEST_CORRUPT=every|1in50`.
@@ -201,4 +201,112 @@ fn user_errors_get_one_line_and_fail() {
     assert!(line.contains("cannot write"), "{line}");
     let line = one_error_line(&weft(&n.home, &["unshare", "/no/such/folder"]));
     assert!(line.contains("not shared"), "{line}");
+}
+
+/// Bytes `node` has uploaded, from its `/metrics`.
+fn uploaded(node: &Node) -> u64 {
+    let api = node.addrs()["api"].as_str().expect("api address").to_string();
+    let token = std::fs::read_to_string(node.home.join("api.token")).expect("api token");
+    let (status, text) = common::http_get(&api, "/metrics", Some(token.trim()));
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("weft_share_upload_bytes_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no upload counter in:\n{text}"))
+}
+
+/// A tmpfs mounted for one test (root only), unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// `None` where mounting is not allowed (a container without the capability).
+    fn mount(at: &std::path::Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).expect("mount point");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    /// Writes zeros until the file system refuses more.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.0.join("filler")).expect("filler file");
+        let block = vec![0u8; 64 << 10];
+        while f.write_all(&block).is_ok() {}
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_the_download_with_one_clear_line() {
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("SKIP full disk: needs root to mount a small tmpfs");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(full) = Tmpfs::mount(&tmp.path().join("full"), "8m") else {
+        println!("SKIP full disk: cannot mount a tmpfs here");
+        return;
+    };
+    let data = sample(2 << 20, 9);
+    let hash = hash_of(&data);
+    let (sources, dl) = network(tmp.path(), &data, &[(&[], None)]);
+    // The downloader whose data folder is on the small disk starts before it fills up.
+    let boot = sources[0].tcp_addr();
+    let dl_full = start(&full.0.join("dl"), &["--bootstrap", &boot], &[], None);
+    learn_sources(&dl, &hash, 1);
+    learn_sources(&dl_full, &hash, 1);
+    full.fill();
+
+    // The output on the full disk.
+    let out = full.0.join("out.bin");
+    let line = one_error_line(&weft(
+        &dl.home,
+        &["get", &hash, "-o", out.to_str().unwrap()],
+    ));
+    assert!(
+        line.contains("No space left on device") && line.contains("run `weft get` again"),
+        "{line}"
+    );
+    // The verified download is kept (in the data folder, on the other disk), and finishes
+    // once there is room, without a second transfer.
+    let sent = uploaded(&sources[0]);
+    std::fs::remove_file(full.0.join("filler")).unwrap();
+    let (ok, v, err) = get(&dl, &hash, &out, &[]);
+    assert!(ok, "get after making room failed: {err}");
+    assert_eq!(v["bytes"].as_u64(), Some(data.len() as u64));
+    assert!(std::fs::read(&out).unwrap() == data, "file differs");
+    assert!(partial_files(&dl).is_empty(), "{:?}", partial_files(&dl));
+    // Only the size probe's two small slices travel again.
+    let again = uploaded(&sources[0]) - sent;
+    assert!(
+        again < data.len() as u64 / 16,
+        "downloaded again: {again} bytes"
+    );
+    std::fs::remove_file(&out).unwrap();
+    full.fill();
+
+    // The output elsewhere, the node's database on the full disk.
+    let out = tmp.path().join("out.bin");
+    let line = one_error_line(&weft(
+        &dl_full.home,
+        &["get", &hash, "-o", out.to_str().unwrap()],
+    ));
+    assert!(
+        line.contains("weft.sqlite") && line.contains("full"),
+        "{line}"
+    );
+    assert!(!out.exists());
+    drop((dl, dl_full, sources));
 }

@@ -615,7 +615,7 @@ async fn open_partial(
                         "INSERT OR REPLACE INTO share_downloads(hash, size, out, state) VALUES (?1, ?2, ?3, ?4)",
                         params![&hash.0[..], i64::try_from(size).unwrap_or(i64::MAX), out, plan.resume_state().to_bytes()],
                     )
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| db_error(&share, "cannot record the download", &e))?;
                 plan
             }
         };
@@ -623,6 +623,12 @@ async fn open_partial(
     })
     .await
     .map_err(|e| e.to_string())?
+}
+
+/// `what` failed in the node's database: says which file, since the usual cause is a full
+/// disk under the node's data folder rather than under the output.
+fn db_error(share: &Share, what: &str, e: &weft_store::rusqlite::Error) -> String {
+    format!("{what} in {}: {e}", share.inner.db_path.display())
 }
 
 /// A verified piece on its way to the partial file.
@@ -675,7 +681,7 @@ async fn write_pieces(
                     "UPDATE share_downloads SET state = ?2 WHERE hash = ?1",
                     params![&hash.0[..], durable.to_bytes()],
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| db_error(&share, "cannot record verified pieces", &e))?;
             Ok::<_, String>((file, durable))
         })
         .await
@@ -714,7 +720,12 @@ async fn finish(
                 "the downloaded file hashes to {got}, not {hash}; start again"
             ));
         }
-        move_into_place(&part, &out)?;
+        move_into_place(&part, &out).map_err(|e| {
+            format!(
+                "{e}; the verified download is kept: make room and run `weft get` again to \
+                 finish it without downloading again"
+            )
+        })?;
         s.db()
             .execute("DELETE FROM share_downloads WHERE hash = ?1", [&hash.0[..]])
             .map_err(|e| e.to_string())?;
