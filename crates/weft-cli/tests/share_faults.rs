@@ -205,7 +205,10 @@ fn user_errors_get_one_line_and_fail() {
 
 /// Bytes `node` has uploaded, from its `/metrics`.
 fn uploaded(node: &Node) -> u64 {
-    let api = node.addrs()["api"].as_str().expect("api address").to_string();
+    let api = node.addrs()["api"]
+        .as_str()
+        .expect("api address")
+        .to_string();
     let token = std::fs::read_to_string(node.home.join("api.token")).expect("api token");
     let (status, text) = common::http_get(&api, "/metrics", Some(token.trim()));
     assert_eq!(status, 200, "{text}");
