@@ -19,8 +19,10 @@ use weft_core::id::Key256;
 
 use crate::verify::{GROUP_BYTES, Outboard};
 
-/// Bytes read at a time by each thread.
-const READ_BYTES: usize = 4 << 20;
+/// Bytes read at a time by each thread: small enough that a read is hashed while it is still
+/// in the CPU's caches. With 4 MiB reads, indexing one 1 GiB file took 125–131 ms warm and a
+/// median of 394 ms cold (7 runs; b3sum about 360); with 1 MiB, 113–121 ms and 372 ms.
+const READ_BYTES: usize = 1 << 20;
 /// Below this size one thread hashes the file (threads cost more than they save).
 const PARALLEL_FROM: u64 = 4 << 20;
 /// Further halvings of a large file's two subtrees for [`outboard_of_file`]: 1 gives 4 parts
