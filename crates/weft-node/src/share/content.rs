@@ -43,6 +43,8 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/content/1");
 const MAX_INBOUND: u32 = 256;
 /// Inbound streams one peer may hold open (a download uses one per source).
 const MAX_STREAMS_PER_PEER: u32 = 16;
+/// Pause before a [`fetch`] whose stream broke on a live peer is tried again.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Time a downloader has to send its (next) request before the stream is closed.
 const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time one upload may take before the provider gives up on a slow reader.
@@ -443,9 +445,35 @@ pub(crate) async fn connect(share: &Share, peer: PeerId) -> Result<(), FetchErro
 /// provider's stated size is used for verification: check it with a second range that
 /// reaches the end of the content before trusting it (see [`probe_size`]).
 ///
+/// A stream that breaks while the peer stays connected is tried once more, after
+/// [`RETRY_PAUSE`]: libp2p-stream hands inbound streams to the provider's accept loop through a
+/// channel of one slot and drops the ones that arrive while it is full, which the downloader
+/// sees as "connection is closed". With four downloaders probing one busy source at once, one
+/// of them lost its only source this way for 3 s (1 in 6 runs of a 1 -> 4 transfer; streams
+/// retried at once were dropped too).
+///
 /// # Errors
 /// [`FetchError`] saying what went wrong.
 pub async fn fetch(
+    share: &Share,
+    peer: PeerId,
+    hash: Key256,
+    size: Option<u64>,
+    range: Range<u64>,
+) -> Result<Fetched, FetchError> {
+    match fetch_once(share, peer, hash, size, range.clone()).await {
+        Err(FetchError::Unreachable(e))
+            if share.net().state().peers.contains_key(&peer.to_string()) =>
+        {
+            debug!(%peer, "stream broke on a live peer ({e}); trying once more");
+            tokio::time::sleep(RETRY_PAUSE).await;
+            fetch_once(share, peer, hash, size, range).await
+        }
+        other => other,
+    }
+}
+
+async fn fetch_once(
     share: &Share,
     peer: PeerId,
     hash: Key256,
