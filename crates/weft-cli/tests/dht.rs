@@ -121,11 +121,16 @@ fn ten_nodes_put_and_get_records() {
     let first = Node::start(&["--role", "ultrapeer"]);
     let id: Value = serde_json::from_slice(&weft(first.home(), &["id", "--json"]).stdout).unwrap();
     assert_eq!(id["node"]["role"], "ultrapeer");
+    assert_eq!(id["flood_role"], "ultrapeer", "{id}");
     let mut nodes = vec![first];
     let boot = nodes[0].listen.clone();
     for _ in 1..10 {
         nodes.push(Node::start(&["--bootstrap", &boot]));
     }
+    let leaf: Value =
+        serde_json::from_slice(&weft(nodes[1].home(), &["id", "--json"]).stdout).unwrap();
+    assert_eq!(leaf["node"]["role"], "leaf");
+    assert_eq!(leaf["flood_role"], "leaf", "{leaf}");
     // every node reaches at least a few others before the puts start (no fixed sleeps)
     let deadline = Instant::now() + Duration::from_secs(60);
     for n in &nodes {

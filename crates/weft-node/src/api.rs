@@ -29,6 +29,7 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use weft_net::overlay::{Overlay, OverlayError, dht};
 use weft_net::{ConnectedPeer, NetHandle};
+use weft_overlay::flood::Role as FloodRole;
 use weft_overlay::kademlia::{MAX_VALUE_LEN, QueryError};
 use weft_store::{PeerRecord, Store};
 
@@ -217,9 +218,18 @@ pub struct IdResponse {
     pub uptime_secs: u64,
     /// Settings.
     pub node: NodeSummary,
+    /// The flood engine's role now: `leaf`, `ultrapeer` or `peer` (a leaf may have been
+    /// elected ultrapeer); absent if the engine did not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flood_role: Option<&'static str>,
 }
 
 async fn id(State(s): State<Arc<ApiState>>) -> Json<IdResponse> {
+    let flood_role = s.overlay.flood.info().await.ok().map(|i| match i.role {
+        FloodRole::Leaf => "leaf",
+        FloodRole::Ultrapeer => "ultrapeer",
+        FloodRole::Peer => "peer",
+    });
     let net = s.net.state();
     Json(IdResponse {
         peer_id: net.peer_id,
@@ -230,6 +240,7 @@ async fn id(State(s): State<Arc<ApiState>>) -> Json<IdResponse> {
         version: env!("CARGO_PKG_VERSION"),
         uptime_secs: s.started.elapsed().as_secs(),
         node: s.role.clone(),
+        flood_role,
     })
 }
 

@@ -18,6 +18,11 @@ pub async fn id(home: &Path, json: bool) -> anyhow::Result<()> {
     println!("version    {}", s("version"));
     println!("api        http://{}", s("api"));
     println!("nat        {}", s("nat"));
+    let role = id["node"]["role"].as_str().unwrap_or("-");
+    match id.get("flood_role").and_then(Value::as_str) {
+        Some(flood) if flood != role => println!("role       {role} (flooding as {flood})"),
+        _ => println!("role       {role}"),
+    }
     for (i, a) in strings(&id, "listen").iter().enumerate() {
         println!("{}{a}", if i == 0 { "listening  " } else { "           " });
     }
