@@ -4,10 +4,9 @@
 mod common;
 mod share_support;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Node, http_get, one_error_line, weft};
+use common::{Node, api_of, http_get, metrics_of, one_error_line, weft};
 
 /// A well-formed content hash that nobody has.
 const UNKNOWN_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -144,62 +143,6 @@ fn read_events_until(api: &str, token: &str, kind: &str) -> String {
         text.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     text
-}
-
-/// The API address and token of `node`.
-fn api_of(node: &Node) -> (String, String) {
-    let api = node.addrs()["api"].as_str().expect("api").to_string();
-    let token = std::fs::read_to_string(node.home.join("api.token")).expect("api.token");
-    (api, token.trim().to_string())
-}
-
-/// Checks that `text` is OpenMetrics text (every sample belongs to a family with a `# TYPE`,
-/// has a numeric value, and the text ends with `# EOF`) and returns its samples, by name with
-/// labels.
-fn parse_openmetrics(text: &str) -> BTreeMap<String, f64> {
-    assert!(text.ends_with("# EOF\n"), "no final '# EOF':\n{text}");
-    let mut families: Vec<(String, String)> = Vec::new();
-    let mut samples = BTreeMap::new();
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').expect("# TYPE name type");
-            families.push((name.to_string(), kind.to_string()));
-            continue;
-        }
-        if line.starts_with("# HELP ") || line.starts_with("# UNIT ") {
-            continue;
-        }
-        if *line == "# EOF" {
-            assert_eq!(i + 1, lines.len(), "'# EOF' is the last line");
-            continue;
-        }
-        assert!(!line.starts_with('#'), "unknown comment: {line}");
-        let (series, value) = line.rsplit_once(' ').expect("sample: series value");
-        let value: f64 = value
-            .parse()
-            .unwrap_or_else(|_| panic!("value of '{line}' is a number"));
-        let name = series.split('{').next().expect("name");
-        let (family, kind) = families
-            .iter()
-            .rev()
-            .find(|(f, _)| name.starts_with(f.as_str()))
-            .unwrap_or_else(|| panic!("'{line}' has no # TYPE"));
-        if kind == "counter" {
-            assert!(
-                name == format!("{family}_total") || name == format!("{family}_created"),
-                "counter sample '{name}' ends in _total"
-            );
-        }
-        samples.insert(series.to_string(), value);
-    }
-    samples
-}
-
-fn metrics_of(api: &str, token: &str) -> BTreeMap<String, f64> {
-    let (status, text) = http_get(api, "/metrics", Some(token));
-    assert_eq!(status, 200, "{text}");
-    parse_openmetrics(&text)
 }
 
 #[test]

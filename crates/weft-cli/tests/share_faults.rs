@@ -205,17 +205,10 @@ fn user_errors_get_one_line_and_fail() {
 
 /// Bytes `node` has uploaded, from its `/metrics`.
 fn uploaded(node: &Node) -> u64 {
-    let api = node.addrs()["api"]
-        .as_str()
-        .expect("api address")
-        .to_string();
-    let token = std::fs::read_to_string(node.home.join("api.token")).expect("api token");
-    let (status, text) = common::http_get(&api, "/metrics", Some(token.trim()));
-    assert_eq!(status, 200, "{text}");
-    text.lines()
-        .find_map(|l| l.strip_prefix("weft_share_upload_bytes_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no upload counter in:\n{text}"))
+    let (api, token) = common::api_of(node);
+    let bytes = common::metrics_of(&api, &token)["weft_share_upload_bytes_total"];
+    // A counter of whole bytes, exact as an f64 far beyond these tests' sizes.
+    bytes as u64
 }
 
 /// A tmpfs mounted for one test (root only), unmounted when dropped.
