@@ -14,10 +14,10 @@ use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use blake3::hazmat::{ChainingValue, HasherExt, Mode, left_subtree_len, merge_subtrees_root};
+use blake3::hazmat::{ChainingValue, Mode, left_subtree_len, merge_subtrees_root};
 use weft_core::id::Key256;
 
-use crate::verify::{GROUP_BYTES, Outboard};
+use crate::verify::{GROUP_BYTES, Outboard, group_chaining_value};
 
 /// Bytes read at a time by each thread: small enough that a read is hashed while it is still
 /// in the CPU's caches. With 4 MiB reads, indexing one 1 GiB file took 125–131 ms warm and a
@@ -138,10 +138,7 @@ fn subtree_pairs(
 /// As [`subtree_pairs`] for bytes in memory; `data` is a whole subtree at `offset`.
 fn in_memory(data: &[u8], offset: u64, pairs: &mut Vec<u8>) -> ChainingValue {
     if data.len() as u64 <= GROUP_BYTES {
-        let mut h = blake3::Hasher::new();
-        h.set_input_offset(offset);
-        h.update(data);
-        return h.finalize_non_root();
+        return group_chaining_value(offset, data);
     }
     let left = usize::try_from(left_subtree_len(data.len() as u64)).unwrap_or(data.len());
     let lcv = in_memory(&data[..left], offset, pairs);

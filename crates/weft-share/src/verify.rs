@@ -429,14 +429,20 @@ fn parent_hash(left: &blake3::Hash, right: &blake3::Hash, is_root: bool) -> blak
 
 /// The hash of the chunk group `data` that starts at byte `at` of the content.
 fn group_hash(at: u64, data: &[u8], is_root: bool) -> blake3::Hash {
-    use blake3::hazmat::HasherExt;
     if is_root {
         return blake3::hash(data);
     }
+    blake3::Hash::from(group_chaining_value(at, data))
+}
+
+/// The chaining value of the chunk group `data` that starts at byte `at` of content larger
+/// than one group (a group that is not the tree's root).
+pub(crate) fn group_chaining_value(at: u64, data: &[u8]) -> blake3::hazmat::ChainingValue {
+    use blake3::hazmat::HasherExt;
     let mut h = blake3::Hasher::new();
     h.set_input_offset(at);
     h.update(data);
-    blake3::Hash::from(h.finalize_non_root())
+    h.finalize_non_root()
 }
 
 /// Assembles the [`Outboard`] of content from the [`TreeParts`] of verified slices. Every
