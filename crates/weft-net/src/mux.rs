@@ -297,11 +297,11 @@ mod tests {
     async fn interoperates_with_libp2p_yamux_both_ways() {
         let (a, b, _) = sockets();
         let ours = Config::new().muxer(a, Mode::Client);
-        let theirs = libp2p::yamux::Config::default().upgrade_inbound(b, "/yamux/1.0.0");
+        let theirs = libp2p::yamux::Config::default().upgrade_inbound(b, PROTOCOL);
         assert_eq!(carry(ours, theirs.await.unwrap(), data()).await, data());
 
         let (a, b, largest) = sockets();
-        let theirs = libp2p::yamux::Config::default().upgrade_outbound(a, "/yamux/1.0.0");
+        let theirs = libp2p::yamux::Config::default().upgrade_outbound(a, PROTOCOL);
         let ours = Config::new().muxer(b, Mode::Server);
         assert_eq!(carry(theirs.await.unwrap(), ours, data()).await, data());
         assert_eq!(
