@@ -181,7 +181,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     let mut first_redial = true;
     // A node started as a leaf may be elected ultrapeer by its capacity (FastTrack's rule);
     // one given another role keeps it.
-    let elects = config.role == Role::Leaf;
+    let stands_for_election = config.role == Role::Leaf;
     let mut capacity_tick = tokio::time::interval(CAPACITY_INTERVAL);
     let mut terminate = terminate_signal()?;
     loop {
@@ -195,7 +195,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
                 first_redial = false;
                 book.redial(&net, batch).await;
             }
-            _ = capacity_tick.tick(), if elects => {
+            _ = capacity_tick.tick(), if stands_for_election => {
                 let capacity = capacity(started.elapsed(), &net.state().nat, config.share.upload_rate);
                 if let Err(e) = overlay.flood.set_capacity(capacity).await {
                     warn!("cannot tell the flood engine its capacity: {e}");
