@@ -29,7 +29,6 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use weft_net::overlay::{Overlay, OverlayError, dht};
 use weft_net::{ConnectedPeer, NetHandle};
-use weft_overlay::flood::Role as FloodRole;
 use weft_overlay::kademlia::{MAX_VALUE_LEN, QueryError};
 use weft_store::{PeerRecord, Store};
 
@@ -225,11 +224,7 @@ pub struct IdResponse {
 }
 
 async fn id(State(s): State<Arc<ApiState>>) -> Json<IdResponse> {
-    let flood_role = s.overlay.flood.info().await.ok().map(|i| match i.role {
-        FloodRole::Leaf => "leaf",
-        FloodRole::Ultrapeer => "ultrapeer",
-        FloodRole::Peer => "peer",
-    });
+    let flood_role = s.overlay.flood.info().await.ok().map(|i| i.role.as_str());
     let net = s.net.state();
     Json(IdResponse {
         peer_id: net.peer_id,

@@ -82,6 +82,17 @@ pub enum Role {
     Leaf,
 }
 
+impl Role {
+    /// The role's name in lower case: `peer`, `ultrapeer` or `leaf`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Peer => "peer",
+            Role::Ultrapeer => "ultrapeer",
+            Role::Leaf => "leaf",
+        }
+    }
+}
+
 /// Whether other peers can dial this node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reachability {
