@@ -74,3 +74,41 @@ fn a_restarted_node_reconnects_from_its_peer_book() {
     let c = conn.iter().find(|p| p["peer_id"] == a_id.as_str()).unwrap();
     assert_eq!(c["source"], "book");
 }
+
+#[test]
+fn a_bootstrap_peer_down_at_start_is_reached_when_it_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let b_home = dir.path().join("b");
+    let b = Node::start(&b_home, &[]);
+    let b_id = b.peer_id();
+    let b_addr = b.tcp_addr();
+    let port = b_addr
+        .split('/')
+        .nth(4)
+        .expect("/ip4/127.0.0.1/tcp/PORT/p2p/ID")
+        .to_string();
+    assert!(b.stop().success());
+
+    let a = Node::start(&dir.path().join("a"), &["--bootstrap", &b_addr]);
+    // The first dial fails, and says so at the default log level.
+    poll(Duration::from_secs(30), "a to report b unreachable", || {
+        common::log_of(&a.home)
+            .contains("bootstrap peer unreachable")
+            .then_some(())
+    });
+    let back = std::time::Instant::now();
+    let b = Node::start(
+        &b_home,
+        &["--listen", &format!("/ip4/127.0.0.1/tcp/{port}")],
+    );
+    assert_eq!(b.peer_id(), b_id);
+    poll(
+        Duration::from_secs(60),
+        "a to reach b once it is back",
+        || a.connected().contains(&b_id).then_some(()),
+    );
+    println!(
+        "RESULT bootstrap_redial reached_after_ms={} backoff_initial_s=5",
+        back.elapsed().as_millis()
+    );
+}

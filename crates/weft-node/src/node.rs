@@ -1,6 +1,7 @@
 //! `weft up`: opens the data folder, starts the network and the API, keeps the peer book,
 //! and stops cleanly on SIGINT or SIGTERM.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,6 +124,18 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     })?;
     let api_addr = listener.local_addr()?;
 
+    let book = BookKeeper {
+        store: store.clone(),
+        config: config.clone(),
+        bootstrap: settings.bootstrap.iter().map(|(peer, _)| *peer).collect(),
+    };
+    book.forget_stale();
+    // In the book before the first dial, so that a bootstrap peer down at start is re-dialed
+    // with backoff like any other peer the book holds.
+    for (peer, addr) in &settings.bootstrap {
+        book.remember_bootstrap(*peer, addr);
+    }
+
     let mut registry = Registry::default();
     let gauges = Gauges::register(&mut registry);
     let (net, mut net_events, net_task) = Network::spawn(key, settings, &mut registry)?;
@@ -172,11 +185,6 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         }
     });
 
-    let book = BookKeeper {
-        store: store.clone(),
-        config: config.clone(),
-    };
-    book.forget_stale();
     let mut redial = tokio::time::interval(REDIAL_INTERVAL);
     let mut first_redial = true;
     // A node started as a leaf may be elected ultrapeer by its capacity (FastTrack's rule);
@@ -293,8 +301,9 @@ fn on_net_event(
             book.seen(peer, &addrs, Discovery::Peer);
         }
         NetEvent::DialFailed {
-            peer: Some(peer), ..
-        } => book.dial_failed(peer),
+            peer: Some(peer),
+            error,
+        } => book.dial_failed(peer, &error),
         NetEvent::DialFailed { peer: None, .. } => {}
     }
 }
@@ -318,6 +327,9 @@ fn unix_now() -> i64 {
 struct BookKeeper {
     store: Store,
     config: NodeConfig,
+    /// The peers the node was told to dial: their failures are worth a line at the default
+    /// level (at most one per backoff interval); other peers' are not.
+    bootstrap: BTreeSet<PeerId>,
 }
 
 impl BookKeeper {
@@ -332,7 +344,20 @@ impl BookKeeper {
         }
     }
 
-    fn dial_failed(&self, peer: PeerId) {
+    fn remember_bootstrap(&self, peer: PeerId, addr: &Multiaddr) {
+        let addrs = [with_peer(addr.clone(), peer).to_string()];
+        let r = self.store.peers().remember(
+            &peer.to_string(),
+            &addrs,
+            Discovery::Bootstrap,
+            unix_now(),
+        );
+        if let Err(e) = r {
+            warn!("peer book: {e}");
+        }
+    }
+
+    fn dial_failed(&self, peer: PeerId, error: &str) {
         let pb = &self.config.peer_book;
         let r = self.store.peers().dial_failed(
             &peer.to_string(),
@@ -340,8 +365,12 @@ impl BookKeeper {
             pb.backoff_initial_secs,
             pb.backoff_max_secs,
         );
-        if let Err(e) = r {
-            warn!("peer book: {e}");
+        match r {
+            Ok(Some(retry_secs)) if self.bootstrap.contains(&peer) => {
+                warn!(%peer, retry_secs, "bootstrap peer unreachable, retrying with backoff: {error}");
+            }
+            Ok(_) => {}
+            Err(e) => warn!("peer book: {e}"),
         }
     }
 

@@ -53,26 +53,7 @@ impl<'a> PeerBook<'a> {
         now: i64,
     ) -> Result<(), StoreError> {
         let conn = self.store.lock();
-        let old: Option<String> = conn
-            .query_row(
-                "SELECT addrs FROM peers WHERE peer_id = ?1",
-                [peer_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let mut merged: Vec<String> = addrs.to_vec();
-        if let Some(old) = old {
-            let old: Vec<String> =
-                serde_json::from_str(&old).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            for a in old {
-                if !merged.contains(&a) {
-                    merged.push(a);
-                }
-            }
-        }
-        merged.truncate(MAX_ADDRS_PER_PEER);
-        let json =
-            serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let json = merged_addrs(&conn, peer_id, addrs)?;
         conn.execute(
             "INSERT INTO peers(peer_id, addrs, first_seen, last_seen, source, failures, next_dial)
              VALUES (?1, ?2, ?3, ?3, ?4, 0, 0)
@@ -82,8 +63,33 @@ impl<'a> PeerBook<'a> {
         Ok(())
     }
 
+    /// Remembers `peer_id` at `addrs` without claiming it was reached: a peer the node was
+    /// told to dial (a bootstrap peer) is kept in the book from the start, so that a first dial
+    /// that fails is retried with backoff like any other. A peer already known keeps its
+    /// failure count, backoff and times; only its addresses are merged.
+    ///
+    /// # Errors
+    /// [`StoreError`] on a database error.
+    pub fn remember(
+        &self,
+        peer_id: &str,
+        addrs: &[String],
+        source: Discovery,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let conn = self.store.lock();
+        let json = merged_addrs(&conn, peer_id, addrs)?;
+        conn.execute(
+            "INSERT INTO peers(peer_id, addrs, first_seen, last_seen, source, failures, next_dial)
+             VALUES (?1, ?2, ?3, ?3, ?4, 0, 0)
+             ON CONFLICT(peer_id) DO UPDATE SET addrs = ?2",
+            params![peer_id, json, now, source.as_str()],
+        )?;
+        Ok(())
+    }
+
     /// Records a failed dial at `now`: the next attempt waits `initial · 2^failures` seconds,
-    /// at most `max` seconds.
+    /// at most `max` seconds. Returns that delay, or `None` for a peer the book does not hold.
     ///
     /// # Errors
     /// [`StoreError`] on a database error.
@@ -93,7 +99,7 @@ impl<'a> PeerBook<'a> {
         now: i64,
         initial: u64,
         max: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let conn = self.store.lock();
         let failures: Option<u32> = conn
             .query_row(
@@ -103,7 +109,7 @@ impl<'a> PeerBook<'a> {
             )
             .optional()?;
         let Some(failures) = failures else {
-            return Ok(());
+            return Ok(None);
         };
         let delay = initial.saturating_mul(1u64 << failures.min(30)).min(max);
         conn.execute(
@@ -113,7 +119,7 @@ impl<'a> PeerBook<'a> {
                 now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX))
             ],
         )?;
-        Ok(())
+        Ok(Some(delay))
     }
 
     /// Peers due for a dial at `now`, most recently seen first, at most `limit`.
@@ -188,11 +194,55 @@ impl<'a> PeerBook<'a> {
     }
 }
 
+/// `addrs` followed by the addresses the book already holds for `peer_id`, without
+/// repeats, at most [`MAX_ADDRS_PER_PEER`], as the JSON the `addrs` column keeps.
+fn merged_addrs(
+    conn: &rusqlite::Connection,
+    peer_id: &str,
+    addrs: &[String],
+) -> Result<String, StoreError> {
+    let old: Option<String> = conn
+        .query_row(
+            "SELECT addrs FROM peers WHERE peer_id = ?1",
+            [peer_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut merged: Vec<String> = addrs.to_vec();
+    if let Some(old) = old {
+        let old: Vec<String> =
+            serde_json::from_str(&old).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        for a in old {
+            if !merged.contains(&a) {
+                merged.push(a);
+            }
+        }
+    }
+    merged.truncate(MAX_ADDRS_PER_PEER);
+    serde_json::to_string(&merged).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Store;
 
     use super::*;
+
+    #[test]
+    fn a_bootstrap_peer_never_reached_backs_off_and_comes_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("db"), &[]).unwrap();
+        let book = s.peers();
+        let addr = ["/ip4/127.0.0.1/tcp/1/p2p/B".to_string()];
+        book.remember("B", &addr, Discovery::Bootstrap, 100)
+            .unwrap();
+        assert_eq!(book.dial_failed("B", 100, 5, 600).unwrap(), Some(5));
+        assert!(book.due(104, 10).unwrap().is_empty());
+        let due = book.due(105, 10).unwrap();
+        assert_eq!(due.len(), 1, "due again after the backoff");
+        assert_eq!(due[0].addrs, addr);
+        assert_eq!(book.dial_failed("nobody", 100, 5, 600).unwrap(), None);
+    }
 
     #[test]
     fn remembers_merges_and_backs_off() {
@@ -228,6 +278,21 @@ mod tests {
             book.dial_failed("A", 300, 5, 600).unwrap();
         }
         assert_eq!(book.list().unwrap()[0].next_dial, 900);
+
+        book.remember(
+            "A",
+            &["/ip4/127.0.0.1/tcp/3".into()],
+            Discovery::Bootstrap,
+            950,
+        )
+        .unwrap();
+        let a = &book.list().unwrap()[0];
+        assert_eq!(
+            (a.failures, a.next_dial, a.last_seen),
+            (42, 900, 200),
+            "backoff kept"
+        );
+        assert_eq!(a.addrs.len(), 3);
 
         book.seen("A", &[], Discovery::Book, 1000).unwrap();
         assert_eq!(book.list().unwrap()[0].failures, 0);
