@@ -37,6 +37,21 @@ pub async fn write_frame<S: AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Writes a responder's last frame, then closes the stream (a FIN, not a reset), so the reader
+/// gets the whole reply and then a clean end. A stream that is only dropped is reset, and
+/// libp2p implementations such as js-libp2p discard what they had not yet read of it.
+///
+/// # Errors
+/// [`FrameError`] if the stream fails or `bytes` exceeds `u32::MAX`.
+pub async fn write_last_frame<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+) -> Result<(), FrameError> {
+    write_frame(stream, bytes).await?;
+    stream.close().await?;
+    Ok(())
+}
+
 /// Reads one frame of at most `max` bytes.
 ///
 /// # Errors

@@ -14,7 +14,7 @@ use weft_core::peer::Discovery;
 use weft_core::wire;
 
 use crate::driver::Command;
-use crate::framing::{read_frame, write_frame};
+use crate::framing::{read_frame, write_last_frame};
 use crate::state::NetState;
 
 /// The peer-exchange protocol name.
@@ -65,7 +65,7 @@ pub async fn serve(mut control: libp2p_stream::Control, state: Arc<RwLock<NetSta
             let Ok(bytes) = wire::encode(&reply, MAX_REPLY) else {
                 return;
             };
-            let _ = tokio::time::timeout(TIMEOUT, write_frame(&mut stream, &bytes)).await;
+            let _ = tokio::time::timeout(TIMEOUT, write_last_frame(&mut stream, &bytes)).await;
         });
     }
 }

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 use weft_core::id::Key256;
 use weft_net::PeerId;
-use weft_net::framing::{read_frame, write_frame};
+use weft_net::framing::{read_frame, write_last_frame};
 use weft_net::libp2p::StreamProtocol;
 use weft_net::overlay::MatchRequest;
 use weft_overlay::flood::{Criteria, HitItem};
@@ -339,7 +339,7 @@ pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
                     };
                     let bytes = weft_core::wire::encode(&results, MAX_SEARCH_FRAME)
                         .map_err(|e| e.to_string())?;
-                    write_frame(&mut stream, &bytes)
+                    write_last_frame(&mut stream, &bytes)
                         .await
                         .map_err(|e| e.to_string())
                 };
