@@ -35,11 +35,13 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr. `RUST_LOG` overrides the default: `info` for weft itself when running a
-/// node, `warn` otherwise; libp2p's own logs only from `warn` up.
+/// node, `warn` otherwise; libp2p's own logs only from `warn` up, and none of the `yamux`
+/// crate's: every line it writes is about what the remote peer did, one per offence and
+/// unthrottled, so weft's muxer counts and logs those itself (`weft_net::mux`).
 fn init_logging(node: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if node {
-        "info,libp2p=warn,libp2p_mdns=error"
+        "info,libp2p=warn,libp2p_mdns=error,yamux=off"
     } else {
         "warn"
     };

@@ -117,12 +117,19 @@ impl std::str::FromStr for Role {
 pub struct Limits {
     /// Incoming connections still in their handshake.
     pub max_pending_incoming: u32,
+    /// Incoming connections in their handshake from one IP address: silent sockets from one
+    /// host cannot take every pending slot.
+    pub max_pending_incoming_per_ip: u32,
     /// Outgoing connections still being dialed.
     pub max_pending_outgoing: u32,
     /// Established connections in total.
     pub max_established_total: u32,
-    /// Established incoming connections.
+    /// Established incoming connections (the high water mark): a newcomer beyond it is
+    /// admitted by closing peers that speak none of weft's protocols (or never identified),
+    /// and refused if every slot is held by a weft peer.
     pub max_established_incoming: u32,
+    /// Where closing stops once the high water mark is reached (kubo's low water mark).
+    pub incoming_low_water: u32,
     /// Established connections to one peer.
     pub max_established_per_peer: u32,
     /// Seconds an idle connection is kept before it is closed (known peers are kept alive by ping).
@@ -167,9 +174,11 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_pending_incoming: 64,
+            max_pending_incoming_per_ip: 16,
             max_pending_outgoing: 64,
             max_established_total: 256,
             max_established_incoming: 192,
+            incoming_low_water: 160,
             max_established_per_peer: 2,
             idle_timeout_secs: 60,
         }

@@ -7,7 +7,9 @@ use libp2p::{
     swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
 };
 
+use crate::peer_log::PeerEvents;
 use crate::settings::NetSettings;
+use crate::slots;
 
 /// The identify protocol version weft nodes announce.
 pub const PROTOCOL_VERSION: &str = "/weft/0.1.0";
@@ -17,6 +19,8 @@ pub const PROTOCOL_VERSION: &str = "/weft/0.1.0";
 pub struct Behaviour {
     /// Connection limits (first, so it can deny before the others see a connection).
     pub limits: connection_limits::Behaviour,
+    /// Incoming slots: handshakes per address, and who gives a slot up for a newcomer.
+    pub slots: slots::Behaviour,
     /// Exchanges listen addresses, observed addresses and protocols.
     pub identify: identify::Behaviour,
     /// Liveness and round-trip time.
@@ -36,7 +40,7 @@ pub struct Behaviour {
 }
 
 impl Behaviour {
-    /// Builds the behaviour for `key` with `settings`.
+    /// Builds the behaviour for `key` with `settings`; what peers cost is counted in `events`.
     ///
     /// # Errors
     /// An I/O error if mDNS cannot bind its socket.
@@ -44,6 +48,7 @@ impl Behaviour {
         key: &Keypair,
         relay_client: relay::client::Behaviour,
         settings: &NetSettings,
+        events: &PeerEvents,
     ) -> std::io::Result<Self> {
         let peer_id = key.public().to_peer_id();
         let l = &settings.limits;
@@ -51,7 +56,7 @@ impl Behaviour {
             .with_max_pending_incoming(Some(l.max_pending_incoming))
             .with_max_pending_outgoing(Some(l.max_pending_outgoing))
             .with_max_established(Some(l.max_established_total))
-            .with_max_established_incoming(Some(l.max_established_incoming))
+            // the incoming limit is `slots`', which makes room by priority instead of refusing
             .with_max_established_per_peer(Some(l.max_established_per_peer));
         let mdns = if settings.mdns {
             Some(mdns::tokio::Behaviour::new(
@@ -66,6 +71,14 @@ impl Behaviour {
             .then(|| relay::Behaviour::new(peer_id, relay::Config::default()));
         Ok(Behaviour {
             limits: connection_limits::Behaviour::new(limits),
+            slots: slots::Behaviour::new(
+                slots::Config {
+                    max_pending_per_ip: l.max_pending_incoming_per_ip,
+                    max_incoming: l.max_established_incoming,
+                    low_water: l.incoming_low_water,
+                },
+                events,
+            ),
             identify: identify::Behaviour::new(
                 identify::Config::new(PROTOCOL_VERSION.into(), key.public())
                     .with_agent_version(format!("weft/{}", env!("CARGO_PKG_VERSION"))),

@@ -2,12 +2,13 @@
 //! reports [`NetEvent`]s.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
 use libp2p::metrics::{Metrics, Recorder};
 use libp2p::{
-    Multiaddr, PeerId, Swarm, autonat, identify,
+    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, identify,
     identity::Keypair,
     mdns,
     multiaddr::Protocol,
@@ -25,7 +26,9 @@ use tracing::{debug, info};
 use weft_core::peer::Discovery;
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::peer_log::{PeerEvents, PeerLog};
 use crate::settings::NetSettings;
+use crate::slots::ip_of;
 use crate::state::{ConnectedPeer, NetState};
 use crate::{keepalive, pex};
 
@@ -81,6 +84,8 @@ pub enum NetEvent {
         listen_addrs: Vec<Multiaddr>,
         /// Its agent string.
         agent: String,
+        /// The protocols it says it speaks (at most [`crate::MAX_PROTOCOLS_FROM_PEER`]).
+        protocols: Vec<StreamProtocol>,
     },
     /// A dial failed.
     DialFailed {
@@ -141,6 +146,9 @@ pub struct Network {
     events: mpsc::Sender<NetEvent>,
     state: Arc<RwLock<NetState>>,
     metrics: Metrics,
+    /// Lines about connections peers opened to us (and their end): at most one per remote
+    /// address per minute, so that a peer reconnecting in a loop cannot flood the log.
+    inbound_lines: (PeerLog<IpAddr>, PeerLog<IpAddr>),
     /// How peers we are dialing were found.
     dialing: HashMap<PeerId, Discovery>,
     control: libp2p_stream::Control,
@@ -160,23 +168,25 @@ impl Network {
         registry: &mut Registry,
     ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>, JoinHandle<()>), SpawnError> {
         let transport_err = |e: &dyn std::fmt::Display| SpawnError::Transport(e.to_string());
+        let peer_events = PeerEvents::register(registry);
+        let mux_events = peer_events.clone();
+        let relay_mux_events = peer_events.clone();
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(
                 tcp::Config::default().nodelay(true),
                 (crate::tls::Config::new, noise::Config::new),
-                crate::mux::Config::new,
+                move || crate::mux::Config::new().counting(&mux_events),
             )
             .map_err(|e| transport_err(&e))?
             .with_quic()
-            .with_relay_client(
-                (crate::tls::Config::new, noise::Config::new),
-                crate::mux::Config::new,
-            )
+            .with_relay_client((crate::tls::Config::new, noise::Config::new), move || {
+                crate::mux::Config::new().counting(&relay_mux_events)
+            })
             .map_err(|e| transport_err(&e))?
             .with_bandwidth_metrics(registry)
             .with_behaviour(|key, relay_client| {
-                Behaviour::new(key, relay_client, &settings)
+                Behaviour::new(key, relay_client, &settings, &peer_events)
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
             })
             .map_err(|e| transport_err(&e))?
@@ -206,6 +216,10 @@ impl Network {
             events: ev_tx,
             state: state.clone(),
             metrics: Metrics::new(registry),
+            inbound_lines: (
+                PeerLog::new("inbound_connection", peer_events.clone()),
+                PeerLog::new("inbound_closed", peer_events.clone()),
+            ),
             dialing: HashMap::new(),
             control: control.clone(),
             own_commands: cmd_tx.clone(),
@@ -299,7 +313,14 @@ impl Network {
                     None => Discovery::Inbound,
                 };
                 let addr = endpoint.get_remote_address().clone();
-                info!(peer = %peer_id, %addr, source = source.as_str(), "peer connected");
+                let logged = if outbound {
+                    Some(0)
+                } else {
+                    ip_of(&addr).map_or(Some(0), |ip| self.inbound_lines.0.event(&ip))
+                };
+                if let Some(repeats) = logged {
+                    info!(peer = %peer_id, %addr, source = source.as_str(), repeats, "peer connected");
+                }
                 let since = unix_now();
                 self.write_state(|s| {
                     s.peers.insert(
@@ -342,6 +363,7 @@ impl Network {
                 peer_id,
                 num_established,
                 cause,
+                endpoint,
                 ..
             } => {
                 if num_established > 0 {
@@ -352,7 +374,13 @@ impl Network {
                     });
                     return;
                 }
-                info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), "peer disconnected");
+                let logged = match ip_of(endpoint.get_remote_address()) {
+                    Some(ip) if endpoint.is_listener() => self.inbound_lines.1.event(&ip),
+                    _ => Some(0),
+                };
+                if let Some(repeats) = logged {
+                    info!(peer = %peer_id, cause = ?cause.map(|c| c.to_string()), repeats, "peer disconnected");
+                }
                 self.write_state(|s| {
                     s.peers.remove(&peer_id.to_string());
                 });
@@ -399,6 +427,15 @@ impl Network {
                     for a in &listen_addrs {
                         self.swarm.add_peer_address(peer_id, a.clone());
                     }
+                    let protocols: Vec<StreamProtocol> = info
+                        .protocols
+                        .into_iter()
+                        .take(crate::MAX_PROTOCOLS_FROM_PEER)
+                        .collect();
+                    self.swarm
+                        .behaviour_mut()
+                        .slots
+                        .identified(peer_id, &protocols);
                     let agent = info.agent_version;
                     self.write_state(|s| {
                         if let Some(p) = s.peers.get_mut(&peer_id.to_string()) {
@@ -412,6 +449,7 @@ impl Network {
                             peer: peer_id,
                             listen_addrs,
                             agent,
+                            protocols,
                         },
                     )
                     .await;

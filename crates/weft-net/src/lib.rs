@@ -23,13 +23,17 @@ pub mod framing;
 pub mod keepalive;
 pub mod mux;
 pub mod overlay;
+pub mod peer_log;
 pub mod pex;
 pub mod settings;
+pub mod slots;
 pub mod state;
 pub mod tls;
 
 /// Most listen addresses accepted from one peer's identify message.
 pub const MAX_ADDRS_FROM_PEER: usize = 16;
+/// Most protocols accepted from one peer's identify message.
+pub const MAX_PROTOCOLS_FROM_PEER: usize = 64;
 
 pub use driver::{Command, NetEvent, NetHandle, Network, SpawnError};
 pub use libp2p::{self, Multiaddr, PeerId, identity::Keypair};

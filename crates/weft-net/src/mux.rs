@@ -13,10 +13,19 @@
 //! The cost is head-of-line blocking: a small frame of another stream may wait behind one
 //! large frame, 128 ms at 1 MB/s. The kernel's send buffer on such a link already holds more
 //! than that.
+//!
+//! What a peer can make a connection hold is bounded here: every inbound stream may carry
+//! 256 KiB (the yamux window every stream starts with) before anyone reads it, so at most
+//! [`MAX_INBOUND_STREAMS`] inbound streams live at once per connection, from the moment yamux
+//! hands them over (still unnegotiated) until they are dropped; more are reset on arrival,
+//! counted (`weft_peer_events_total{kind="stream_refused"}`) and logged at most once per
+//! connection per minute. yamux's own limit ([`MAX_STREAMS`], both directions) and its
+//! connection window (`MAX_STREAMS` × 256 KiB, instead of 1 GiB) stay as a backstop.
 
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use futures::future::{self, Ready};
@@ -25,24 +34,44 @@ use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade, UpgradeInfo};
 use yamux::{Connection, ConnectionError, Mode, Stream};
 
+use crate::peer_log::{PeerEvents, PeerLog};
+
 /// The protocol name negotiated for the multiplexer.
 pub const PROTOCOL: &str = "/yamux/1.0.0";
 /// The largest data frame weft sends.
 pub const SPLIT_SEND_BYTES: usize = 128 * 1024;
-/// Inbound streams kept while nobody asks for them; more are refused (dropped).
-const INBOUND_BACKLOG: usize = 256;
+/// Inbound streams alive at once per connection, negotiated or not; more are reset.
+pub const MAX_INBOUND_STREAMS: usize = 32;
+/// Streams per connection in both directions, yamux's own limit (it ends the connection).
+pub const MAX_STREAMS: usize = 128;
 
-/// The multiplexer upgrade: yamux with weft's frame size.
+/// The multiplexer upgrade: yamux with weft's frame size and stream limits.
 #[derive(Clone, Debug)]
-pub struct Config(yamux::Config);
+pub struct Config {
+    yamux: yamux::Config,
+    events: PeerEvents,
+}
 
 impl Config {
-    /// yamux's defaults, but data frames of up to [`SPLIT_SEND_BYTES`].
+    /// yamux's defaults, but data frames of up to [`SPLIT_SEND_BYTES`], and the stream
+    /// limits above.
     #[must_use]
     pub fn new() -> Self {
         let mut c = yamux::Config::default();
         c.set_split_send_size(SPLIT_SEND_BYTES);
-        Config(c)
+        c.set_max_num_streams(MAX_STREAMS);
+        c.set_max_connection_receive_window(Some(MAX_STREAMS * yamux::DEFAULT_CREDIT as usize));
+        Config {
+            yamux: c,
+            events: PeerEvents::default(),
+        }
+    }
+
+    /// Counts refused streams in `events` (registered in `/metrics`).
+    #[must_use]
+    pub fn counting(mut self, events: &PeerEvents) -> Self {
+        self.events = events.clone();
+        self
     }
 
     fn muxer<C>(self, socket: C, mode: Mode) -> Muxer<C>
@@ -50,9 +79,11 @@ impl Config {
         C: AsyncRead + AsyncWrite + Unpin,
     {
         Muxer {
-            connection: Connection::new(socket, self.0, mode),
+            connection: Connection::new(socket, self.yamux, mode),
             inbound: VecDeque::new(),
             inbound_waker: None,
+            live_inbound: Arc::new(()),
+            refused: PeerLog::new("stream_refused", self.events),
         }
     }
 }
@@ -105,20 +136,76 @@ where
 /// inbound streams. Streams that arrive during a general poll wait in a backlog.
 pub struct Muxer<C> {
     connection: Connection<C>,
-    inbound: VecDeque<Stream>,
+    inbound: VecDeque<Substream>,
     inbound_waker: Option<Waker>,
+    /// One clone per live inbound stream: the count is `strong_count - 1`.
+    live_inbound: Arc<()>,
+    /// Refused streams of this connection: counted, logged once a minute.
+    refused: PeerLog<()>,
+}
+
+/// A yamux stream; an inbound one holds its place in the connection's count until dropped.
+#[derive(Debug)]
+pub struct Substream {
+    inner: Stream,
+    _inbound: Option<Arc<()>>,
+}
+
+impl AsyncRead for Substream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Substream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_close(cx)
+    }
 }
 
 impl<C> Muxer<C>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    /// The next stream the peer opened; the connection running meanwhile. A connection that
-    /// has ended is [`ConnectionError::Closed`].
-    fn next_inbound(&mut self, cx: &mut Context<'_>) -> Poll<Result<Stream, ConnectionError>> {
-        self.connection
-            .poll_next_inbound(cx)
-            .map(|next| next.unwrap_or(Err(ConnectionError::Closed)))
+    /// The next stream the peer opened within the limit; the connection running meanwhile.
+    /// Streams over [`MAX_INBOUND_STREAMS`] are reset (dropped) as they arrive. A connection
+    /// that has ended is [`ConnectionError::Closed`].
+    fn next_inbound(&mut self, cx: &mut Context<'_>) -> Poll<Result<Substream, ConnectionError>> {
+        loop {
+            let stream = match ready!(self.connection.poll_next_inbound(cx)) {
+                Some(Ok(s)) => s,
+                Some(Err(e)) => return Poll::Ready(Err(e)),
+                None => return Poll::Ready(Err(ConnectionError::Closed)),
+            };
+            let live = Arc::strong_count(&self.live_inbound) - 1;
+            if live < MAX_INBOUND_STREAMS {
+                return Poll::Ready(Ok(Substream {
+                    inner: stream,
+                    _inbound: Some(self.live_inbound.clone()),
+                }));
+            }
+            if let Some(repeats) = self.refused.event(&()) {
+                tracing::info!(
+                    %stream,
+                    repeats,
+                    "peer opened more than {MAX_INBOUND_STREAMS} streams on one connection: stream reset"
+                );
+            }
+        }
     }
 }
 
@@ -126,13 +213,13 @@ impl<C> StreamMuxer for Muxer<C>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    type Substream = Stream;
+    type Substream = Substream;
     type Error = ConnectionError;
 
     fn poll_inbound(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Stream, ConnectionError>> {
+    ) -> Poll<Result<Substream, ConnectionError>> {
         let this = self.get_mut();
         if let Some(stream) = this.inbound.pop_front() {
             return Poll::Ready(Ok(stream));
@@ -147,8 +234,14 @@ where
     fn poll_outbound(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Stream, ConnectionError>> {
-        self.get_mut().connection.poll_new_outbound(cx)
+    ) -> Poll<Result<Substream, ConnectionError>> {
+        self.get_mut()
+            .connection
+            .poll_new_outbound(cx)
+            .map_ok(|inner| Substream {
+                inner,
+                _inbound: None,
+            })
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ConnectionError>> {
@@ -160,14 +253,11 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Result<StreamMuxerEvent, ConnectionError>> {
         let this = self.get_mut();
+        // The backlog is bounded by the live inbound count (each stream in it holds a place).
         let stream = ready!(this.next_inbound(cx))?;
-        if this.inbound.len() < INBOUND_BACKLOG {
-            this.inbound.push_back(stream);
-            if let Some(waker) = this.inbound_waker.take() {
-                waker.wake();
-            }
-        } else {
-            tracing::debug!(%stream, "inbound stream backlog full: stream dropped");
+        this.inbound.push_back(stream);
+        if let Some(waker) = this.inbound_waker.take() {
+            waker.wake();
         }
         // Come back at once: the connection may have more to do, but others get a turn first.
         cx.waker().wake_by_ref();

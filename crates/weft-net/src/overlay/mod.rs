@@ -16,8 +16,9 @@
 //! ([`dht::node_key`]). Peers named in messages travel with their listen addresses
 //! ([`peers::WirePeer`]), so a node can dial a contact it has never met.
 //!
-//! The node reports what the swarm does with [`Overlay::observe`] (connections and
-//! identified listen addresses); the drivers learn connections from nothing else.
+//! The node reports what the swarm does with [`Overlay::observe`] (connections and what
+//! identify says); a driver learns of a connected peer only once identify lists its protocol
+//! ([`membership`]), so peers that do not speak it never enter its engine.
 //!
 //! Every queue and table is bounded: requests per driver, frames per peer, sender tasks and
 //! inbound streams per protocol, addresses remembered, frame sizes per protocol.
@@ -26,13 +27,14 @@ pub mod dht;
 pub mod directory;
 pub mod driver;
 pub mod flood;
+mod membership;
 pub mod peers;
 pub mod transport;
 
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use serde::Serialize;
@@ -43,6 +45,7 @@ use weft_overlay::{directory as dir_engine, flood as flood_engine, kademlia};
 
 use crate::driver::{NetEvent, NetHandle};
 use driver::{Clock, PeerChange};
+use membership::Membership;
 use peers::PeerTable;
 use transport::{Counters, Link, ProtocolStats};
 
@@ -133,7 +136,9 @@ pub struct Overlay {
     pub directory: Option<DirectoryHandle>,
     role: Role,
     peers: Arc<PeerTable>,
-    drivers: Vec<mpsc::Sender<(PeerId, PeerChange)>>,
+    /// Each driver's protocol and its connection changes.
+    drivers: Vec<(StreamProtocol, mpsc::Sender<(PeerId, PeerChange)>)>,
+    membership: Arc<Mutex<Membership>>,
     counters: [Arc<Counters>; 3],
 }
 
@@ -189,7 +194,7 @@ impl Overlay {
         )
         .map_err(registered(flood::PROTOCOL))?;
 
-        let mut drivers = vec![kad_peers, flood_peers];
+        let mut drivers = vec![(dht::PROTOCOL, kad_peers), (flood::PROTOCOL, flood_peers)];
         let dir_role = match (config.role, &config.directory) {
             (Role::Directory, _) => Some(dir_engine::Role::Server),
             (_, Some((server, addr))) => {
@@ -203,7 +208,8 @@ impl Overlay {
                 let (tx, rx) = mpsc::channel(directory::REQUEST_QUEUE);
                 let adapter =
                     directory::DirectoryAdapter::new(local, role, config.directory_engine);
-                drivers.push(
+                drivers.push((
+                    directory::PROTOCOL,
                     driver::spawn(
                         adapter,
                         link(directory::PROTOCOL, directory::MAX_FRAME, &counters[2]),
@@ -211,7 +217,7 @@ impl Overlay {
                         rx,
                     )
                     .map_err(registered(directory::PROTOCOL))?,
-                );
+                ));
                 Some(DirectoryHandle {
                     requests: tx,
                     server: role == dir_engine::Role::Server,
@@ -229,6 +235,7 @@ impl Overlay {
             role: config.role,
             peers,
             drivers,
+            membership: Arc::default(),
             counters,
         };
         Ok((overlay, match_rx))
@@ -236,7 +243,7 @@ impl Overlay {
 
     /// Tells the drivers what the swarm did. Call it with every [`NetEvent`].
     pub fn observe(&self, event: &NetEvent) {
-        let change = match event {
+        let changes: Vec<(usize, PeerId, PeerChange)> = match event {
             NetEvent::Connected {
                 peer,
                 addr,
@@ -246,28 +253,47 @@ impl Overlay {
                 if *outbound {
                     self.peers.learn(*peer, [addr.clone()]);
                 }
+                // connected, but a member of no overlay until identify says which it speaks
                 self.peers.set_connected(*peer, true);
-                Some((*peer, PeerChange::Connected))
+                Vec::new()
             }
             NetEvent::Disconnected { peer } => {
                 self.peers.set_connected(*peer, false);
-                Some((*peer, PeerChange::Disconnected))
+                self.membership()
+                    .disconnected(peer)
+                    .into_iter()
+                    .map(|i| (i, *peer, PeerChange::Disconnected))
+                    .collect()
             }
             NetEvent::Identified {
-                peer, listen_addrs, ..
+                peer,
+                listen_addrs,
+                protocols,
+                ..
             } => {
                 self.peers.learn(*peer, listen_addrs.iter().cloned());
-                None
+                let overlays: Vec<StreamProtocol> =
+                    self.drivers.iter().map(|(p, _)| p.clone()).collect();
+                self.membership()
+                    .identified(*peer, protocols, &overlays)
+                    .into_iter()
+                    .map(|(i, change)| (i, *peer, change))
+                    .collect()
             }
-            NetEvent::Listening { .. } | NetEvent::DialFailed { .. } => None,
+            NetEvent::Listening { .. } | NetEvent::DialFailed { .. } => Vec::new(),
         };
-        if let Some(change) = change {
-            for d in &self.drivers {
-                if d.try_send(change).is_err() {
-                    warn!(peer = %change.0, "overlay driver is behind; a connection change was lost");
-                }
+        for (i, peer, change) in changes {
+            let Some((protocol, driver)) = self.drivers.get(i) else {
+                continue;
+            };
+            if driver.try_send((peer, change)).is_err() {
+                warn!(%peer, %protocol, "overlay driver is behind; a connection change was lost");
             }
         }
+    }
+
+    fn membership(&self) -> std::sync::MutexGuard<'_, Membership> {
+        self.membership.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The node's role.

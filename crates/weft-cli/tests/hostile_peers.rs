@@ -1,0 +1,518 @@
+//! A real `weft up` against peers nobody here wrote: silent TCP sockets, streams that never
+//! finish negotiating, libp2p nodes that speak none of weft's protocols, junk holding every
+//! incoming slot. Each test prints its figures on a `RESULT` line and checks that the node
+//! stays up and its honest peers keep working. Everything runs on 127.0.0.0/8; every loop is
+//! bounded in count and time.
+
+mod common;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Node, api_of, log_of, metrics_of, poll, weft};
+use weft_net::libp2p::core::muxing::StreamMuxerExt;
+use weft_net::libp2p::core::transport::{DialOpts, PortUse};
+use weft_net::libp2p::core::upgrade::Version;
+use weft_net::libp2p::core::{Endpoint, Transport};
+use weft_net::libp2p::futures::{AsyncWriteExt, StreamExt, future};
+use weft_net::libp2p::swarm::SwarmEvent;
+use weft_net::libp2p::{
+    Multiaddr, SwarmBuilder, identify, identity, multiaddr::Protocol, noise, tcp, yamux,
+};
+
+/// The node's TCP address without `/p2p/`, and as a socket address.
+fn target(node: &Node) -> (Multiaddr, SocketAddr) {
+    let full: Multiaddr = node.tcp_addr().parse().expect("multiaddr");
+    let addr: Multiaddr = full
+        .iter()
+        .filter(|p| !matches!(p, Protocol::P2p(_)))
+        .collect();
+    let port = addr
+        .iter()
+        .find_map(|p| match p {
+            Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .expect("tcp port");
+    (addr, SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Peers `node` is connected to.
+fn connected_count(node: &Node) -> usize {
+    node.connected().len()
+}
+
+/// The resident set of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+/// `weft dht put KEY VALUE` on `node`; true if it was stored.
+fn dht_put(node: &Node, key: &str, value: &str) -> bool {
+    weft(&node.home, &["dht", "put", key, value])
+        .status
+        .success()
+}
+
+/// Polls `dht put` until it succeeds or `limit` passes; returns whether it did.
+fn dht_put_within(node: &Node, key: &str, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if dht_put(node, key, "v") {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// A libp2p node that speaks identify and nothing else (no weft protocol), dialing `addr`
+/// until `stop`, at most `max_dials` times.
+async fn foreign_peer(addr: Multiaddr, stop: Arc<AtomicBool>, max_dials: usize) {
+    let mut swarm = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .expect("tcp")
+        .with_behaviour(|key| {
+            identify::Behaviour::new(
+                identify::Config::new("/foreign/1".into(), key.public())
+                    .with_agent_version("foreign-test-peer".into()),
+            )
+        })
+        .expect("behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
+        .build();
+    // (re)dial on the next tick whenever not connected, at most `max_dials` times
+    let mut dials = 0;
+    let mut connected = 0u32;
+    let mut dialing = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    while !stop.load(Ordering::Relaxed) {
+        tokio::select! {
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::ConnectionEstablished { .. } => {
+                    connected += 1;
+                    dialing = false;
+                }
+                SwarmEvent::ConnectionClosed { .. } => connected = connected.saturating_sub(1),
+                SwarmEvent::OutgoingConnectionError { .. } => dialing = false,
+                _ => {}
+            },
+            _ = tick.tick() => {
+                if connected == 0 && !dialing && dials < max_dials {
+                    dials += 1;
+                    dialing = swarm.dial(addr.clone()).is_ok();
+                }
+            }
+        }
+    }
+}
+
+/// Runs `n` foreign peers against `addr` on a runtime of their own until the returned flag
+/// is set (and the runtime dropped).
+fn foreign_peers(
+    addr: &Multiaddr,
+    n: usize,
+    max_dials: usize,
+) -> (tokio::runtime::Runtime, Arc<AtomicBool>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stop = Arc::new(AtomicBool::new(false));
+    for _ in 0..n {
+        rt.spawn(foreign_peer(addr.clone(), stop.clone(), max_dials));
+    }
+    (rt, stop)
+}
+
+#[test]
+fn dht_put_works_with_many_peers_connected_that_do_not_speak_kad() {
+    // Five times the Kademlia bucket size (k = 20): were they in the routing table, the
+    // honest peer would rarely be among the k closest a lookup starts from.
+    const FOREIGN: usize = 100;
+    const PUTS: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::start(&dir.path().join("a"), &[]);
+    let (addr, _) = target(&a);
+    let (rt, stop) = foreign_peers(&addr, FOREIGN, 40);
+    poll(
+        Duration::from_secs(90),
+        "the foreign peers to connect",
+        || (connected_count(&a) >= FOREIGN).then_some(()),
+    );
+    let b = Node::start(&dir.path().join("b"), &["--bootstrap", &a.tcp_addr()]);
+    let b_id = b.peer_id();
+    poll(Duration::from_secs(30), "a to identify b", || {
+        let out = weft(&a.home, &["peers", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["connected"]
+            .as_array()?
+            .iter()
+            .any(|p| p["peer_id"] == b_id.as_str() && p["agent"].is_string())
+            .then_some(())
+    });
+    // One try per key: a failed lookup would also clear the foreign peers it tried out of
+    // the table, so retries would hide the defect.
+    let started = Instant::now();
+    let stored = (0..PUTS)
+        .filter(|i| dht_put(&a, &format!("key-{i}"), "v"))
+        .count();
+    let put_ms = started.elapsed().as_millis();
+    let got = weft(&b.home, &["dht", "get", "key-0"]);
+    println!(
+        "RESULT dht_with_foreign_peers foreign={FOREIGN} connected={} puts={PUTS} stored={stored} get_ok={} puts_ms={put_ms}",
+        connected_count(&a),
+        got.status.success(),
+    );
+    stop.store(true, Ordering::Relaxed);
+    drop(rt);
+    assert_eq!(
+        stored,
+        PUTS,
+        "dht put failed with {FOREIGN} non-kad peers connected:\n{}",
+        log_of(&a.home)
+    );
+    assert!(got.status.success(), "the honest peer holds the record");
+}
+
+#[test]
+fn honest_dials_succeed_while_silent_sockets_are_held() {
+    const SILENT: usize = 64;
+    const HONEST: usize = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::start(&dir.path().join("a"), &[]);
+    let (_, sock) = target(&a);
+    // Silent sockets from 127.0.0.2: opened a few at a time, reopened as soon as the node
+    // drops one, never a byte sent. Held for at most 90 s.
+    let stop = Arc::new(AtomicBool::new(false));
+    let opened = Arc::new(AtomicUsize::new(0));
+    let holder = {
+        let (stop, opened) = (stop.clone(), opened.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let deadline = Instant::now() + Duration::from_secs(90);
+            let mut socks: Vec<Option<TcpStream>> = (0..SILENT).map(|_| None).collect();
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                for slot in &mut socks {
+                    let alive = slot.as_mut().is_some_and(|s| {
+                        let mut b = [0u8; 64];
+                        // anything but "nothing yet" (data, EOF, reset) means it is done with
+                        matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+                    });
+                    if !alive {
+                        *slot = silent_socket(&rt, sock);
+                        if slot.is_some() {
+                            opened.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    poll(
+        Duration::from_secs(10),
+        "the silent sockets to be open",
+        || (opened.load(Ordering::Relaxed) >= SILENT).then_some(()),
+    );
+    let mut reached = 0;
+    for i in 0..HONEST {
+        let h = Node::start(
+            &dir.path().join(format!("h{i}")),
+            &["--bootstrap", &a.tcp_addr()],
+        );
+        let id = h.peer_id();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if a.connected().contains(&id) {
+                reached += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    holder.join().unwrap();
+    println!(
+        "RESULT silent_sockets held={SILENT} opened={} honest_dials={HONEST} honest_connected={reached}",
+        opened.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        reached,
+        HONEST,
+        "honest peers were locked out:\n{}",
+        log_of(&a.home)
+    );
+}
+
+/// A TCP connection from 127.0.0.2 to `to` that will never send anything; non-blocking reads.
+fn silent_socket(rt: &tokio::runtime::Runtime, to: SocketAddr) -> Option<TcpStream> {
+    let s = rt.block_on(async {
+        let s = tokio::net::TcpSocket::new_v4().ok()?;
+        s.bind(SocketAddr::from(([127, 0, 0, 2], 0))).ok()?;
+        tokio::time::timeout(Duration::from_secs(2), s.connect(to))
+            .await
+            .ok()?
+            .ok()
+    })?;
+    let s = s.into_std().ok()?;
+    s.set_nonblocking(true).ok()?;
+    Some(s)
+}
+
+#[test]
+fn an_honest_newcomer_is_admitted_while_junk_fills_the_incoming_slots() {
+    const LIMIT: usize = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let a_home = dir.path().join("a");
+    std::fs::create_dir_all(&a_home).unwrap();
+    // Junk would otherwise be closed when idle; here it holds its slots for the whole test.
+    std::fs::write(
+        a_home.join("config.toml"),
+        format!("[limits]\nmax_established_incoming = {LIMIT}\nidle_timeout_secs = 600\n"),
+    )
+    .unwrap();
+    let a = Node::start(&a_home, &[]);
+    let (addr, _) = target(&a);
+    let early = Node::start(&dir.path().join("early"), &["--bootstrap", &a.tcp_addr()]);
+    let early_id = early.peer_id();
+    poll(
+        Duration::from_secs(30),
+        "an honest peer to connect first",
+        || a.connected().contains(&early_id).then_some(()),
+    );
+    // Twice as many junk peers as slots, each redialing when dropped (at most 20 times).
+    let (rt, stop) = foreign_peers(&addr, 2 * LIMIT, 20);
+    poll(
+        Duration::from_secs(60),
+        "junk to fill the incoming slots",
+        || (connected_count(&a) >= LIMIT).then_some(()),
+    );
+    let newcomer = Node::start(&dir.path().join("new"), &["--bootstrap", &a.tcp_addr()]);
+    let new_id = newcomer.peer_id();
+    let started = Instant::now();
+    let admitted = (|| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if a.connected().contains(&new_id) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    })();
+    let still = a.connected().contains(&early_id);
+    let peer_lines = log_of(&a.home)
+        .lines()
+        .filter(|l| {
+            [
+                "peer connected",
+                "peer disconnected",
+                "closing a connection",
+                "refused",
+            ]
+            .iter()
+            .any(|w| l.contains(w))
+        })
+        .count();
+    let (api, token) = api_of(&a);
+    let m = metrics_of(&api, &token);
+    let evicted = m
+        .get("weft_peer_events_total{kind=\"evicted\"}")
+        .copied()
+        .unwrap_or(0.0);
+    println!(
+        "RESULT incoming_priority limit={LIMIT} junk={} newcomer_admitted={admitted} admit_ms={} early_kept={still} evicted={evicted} peer_log_lines={peer_lines}",
+        2 * LIMIT,
+        started.elapsed().as_millis()
+    );
+    stop.store(true, Ordering::Relaxed);
+    drop(rt);
+    assert!(admitted, "the newcomer was refused:\n{}", log_of(&a.home));
+    assert!(still, "the honest peer connected first was kept");
+    // per kind: one line per address or peer and at most 16 per minute in all
+    assert!(
+        peer_lines <= 40,
+        "{peer_lines} log lines about peers for {evicted} evictions"
+    );
+    assert!(dht_put_within(
+        &newcomer,
+        "after-junk",
+        Duration::from_secs(30)
+    ));
+}
+
+/// Opens `streams` yamux streams on one connection to `addr` (Noise, a fresh identity) that
+/// never finish multistream-select: the first `stall` send only the multistream header and
+/// wait; the others send `junk` bytes each and are never read by anyone. Holds the connection
+/// until `stop`.
+async fn unnegotiated_streams(
+    addr: Multiaddr,
+    stall: usize,
+    streams: usize,
+    junk: usize,
+    stop: Arc<AtomicBool>,
+) -> usize {
+    let key = identity::Keypair::generate_ed25519();
+    let mut transport = tcp::tokio::Transport::new(tcp::Config::default())
+        .upgrade(Version::V1)
+        .authenticate(noise::Config::new(&key).expect("noise"))
+        .multiplex(yamux::Config::default())
+        .boxed();
+    let opts = DialOpts {
+        role: Endpoint::Dialer,
+        port_use: PortUse::New,
+    };
+    let Ok(Ok((_, mut muxer))) = tokio::time::timeout(
+        Duration::from_secs(10),
+        transport.dial(addr, opts).expect("dial"),
+    )
+    .await
+    else {
+        return 0;
+    };
+    let header = b"\x13/multistream/1.0.0\n";
+    let body = vec![b'x'; junk];
+    let mut held = Vec::new();
+    let mut written = 0;
+    for i in 0..streams {
+        let open = future::poll_fn(|cx| {
+            let _ = muxer.poll_unpin(cx);
+            muxer.poll_outbound_unpin(cx)
+        });
+        let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(5), open).await else {
+            break;
+        };
+        let bytes: &[u8] = if i < stall { header } else { &body };
+        let write = s.write_all(bytes);
+        if while_driving(write, &mut muxer).await {
+            written += bytes.len();
+        }
+        held.push(s);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        let drive = future::poll_fn(|cx| muxer.poll_unpin(cx).map(|_| ()));
+        let _ = tokio::time::timeout(Duration::from_millis(100), drive).await;
+    }
+    written
+}
+
+/// Runs `fut` while driving `muxer`; true if `fut` finished within 5 s without error.
+async fn while_driving<F, M>(fut: F, muxer: &mut M) -> bool
+where
+    F: std::future::Future<Output = std::io::Result<()>>,
+    M: weft_net::libp2p::core::muxing::StreamMuxer + Unpin,
+{
+    let mut fut = std::pin::pin!(fut);
+    let run = future::poll_fn(|cx| {
+        let _ = muxer.poll_unpin(cx);
+        fut.as_mut().poll(cx)
+    });
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), run).await,
+        Ok(Ok(()))
+    )
+}
+
+#[test]
+fn streams_that_never_negotiate_pin_bounded_memory_and_few_log_lines() {
+    const CONNECTIONS: usize = 12;
+    const STALL: usize = 300;
+    const STREAMS: usize = 540;
+    const JUNK: usize = 250 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::start(&dir.path().join("a"), &[]);
+    let b = Node::start(&dir.path().join("b"), &["--bootstrap", &a.tcp_addr()]);
+    let b_id = b.peer_id();
+    poll(Duration::from_secs(30), "b to connect to a", || {
+        a.connected().contains(&b_id).then_some(())
+    });
+    let (addr, _) = target(&a);
+    let pid = a.child.id();
+    let before = rss_kib(pid);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let attacks: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            rt.spawn(unnegotiated_streams(
+                addr.clone(),
+                STALL,
+                STREAMS,
+                JUNK,
+                stop.clone(),
+            ))
+        })
+        .collect();
+    // Sample the node's memory while the connections are held: 40 samples, 100 ms apart.
+    let mut peak = before;
+    for _ in 0..40 {
+        peak = peak.max(rss_kib(pid));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let put_ok = dht_put_within(&a, "under-attack", Duration::from_secs(30));
+    stop.store(true, Ordering::Relaxed);
+    let written: usize = attacks
+        .into_iter()
+        .map(|h| rt.block_on(h).unwrap_or(0))
+        .sum();
+    drop(rt);
+    let alive = a.connected().contains(&b_id);
+    let log = log_of(&a.home);
+    let stream_lines = log
+        .lines()
+        .filter(|l| l.contains("streams on one connection"))
+        .count();
+    let error_lines = log.lines().filter(|l| l.contains("ERROR")).count();
+    let (api, token) = api_of(&a);
+    let m = metrics_of(&api, &token);
+    let refused = m
+        .get("weft_peer_events_total{kind=\"stream_refused\"}")
+        .copied()
+        .unwrap_or(0.0);
+    let growth_mib = peak.saturating_sub(before) / 1024;
+    println!(
+        "RESULT unnegotiated_streams connections={CONNECTIONS} streams_per_connection={STREAMS} attacker_bytes_mib={} rss_before_mib={} rss_peak_mib={} growth_per_connection_mib={} refused={refused} stream_log_lines={stream_lines} error_lines={error_lines} honest_put_ok={put_ok}",
+        written >> 20,
+        before / 1024,
+        peak / 1024,
+        growth_mib / CONNECTIONS as u64
+    );
+    assert!(
+        growth_mib / (CONNECTIONS as u64) <= 12,
+        "a connection pinned {} MiB",
+        growth_mib / CONNECTIONS as u64
+    );
+    assert_eq!(error_lines, 0, "peers wrote ERROR lines:\n{log}");
+    assert!(
+        stream_lines <= CONNECTIONS,
+        "{stream_lines} log lines for {CONNECTIONS} hostile connections"
+    );
+    assert!(refused > 0.0, "refused streams are counted in /metrics");
+    assert!(put_ok && alive, "the honest peer kept working");
+    assert!(rss_kib(pid) > 0, "the node is still up");
+}
