@@ -176,8 +176,13 @@ fn dht_put_works_with_many_peers_connected_that_do_not_speak_kad() {
         .count();
     let put_ms = started.elapsed().as_millis();
     let got = weft(&b.home, &["dht", "get", "key-0"]);
+    // what the foreign peers wrote in the node's log by connecting
+    let connect_lines = log_of(&a.home)
+        .lines()
+        .filter(|l| l.contains("peer connected") || l.contains("peer disconnected"))
+        .count();
     println!(
-        "RESULT dht_with_foreign_peers foreign={FOREIGN} connected={} puts={PUTS} stored={stored} get_ok={} puts_ms={put_ms}",
+        "RESULT dht_with_foreign_peers foreign={FOREIGN} connected={} puts={PUTS} stored={stored} get_ok={} puts_ms={put_ms} connect_log_lines={connect_lines}",
         connected_count(&a),
         got.status.success(),
     );
@@ -190,6 +195,12 @@ fn dht_put_works_with_many_peers_connected_that_do_not_speak_kad() {
         log_of(&a.home)
     );
     assert!(got.status.success(), "the honest peer holds the record");
+    // one line per remote address per minute (all come from 127.0.0.1 here), and the node's
+    // own dial of b
+    assert!(
+        connect_lines <= 4,
+        "{connect_lines} connect lines for {FOREIGN} peers from one address"
+    );
 }
 
 #[test]
