@@ -18,7 +18,7 @@
 //!
 //! The node reports what the swarm does with [`Overlay::observe`] (connections and what
 //! identify says); a driver learns of a connected peer only once identify lists its protocol
-//! ([`membership`]), so peers that do not speak it never enter its engine.
+//! (`membership.rs`), so peers that do not speak it never enter its engine.
 //!
 //! Every queue and table is bounded: requests per driver, frames per peer, sender tasks and
 //! inbound streams per protocol, addresses remembered, frame sizes per protocol.
