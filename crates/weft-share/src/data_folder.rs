@@ -50,26 +50,43 @@ pub(crate) fn file_id(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
     }
 }
 
+/// The secrets of a data folder, whose hard links elsewhere are never shared either.
+pub const SECRET_FILES: &[&str] = &["identity.key", "api.token"];
+
 /// The node's own data folder, and the test every path to share or serve goes through.
 #[derive(Clone, Debug, Default)]
 pub struct DataFolders {
     /// The node's own folder, canonical, with its device and inode.
     own: Option<(PathBuf, Option<(u64, u64)>)>,
+    /// Device and inode of the node's own [`SECRET_FILES`] (a hard link has the same).
+    secrets: Vec<(u64, u64)>,
 }
 
 impl DataFolders {
     /// Only folders recognised by what they hold (no own folder known).
     pub fn recognised() -> Self {
-        DataFolders { own: None }
+        DataFolders::default()
     }
 
     /// The data folder `dir` of this node, and any folder recognised by what it holds.
     pub fn with_own(dir: &Path) -> Self {
         let canonical = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         let id = std::fs::metadata(&canonical).ok().and_then(|m| file_id(&m));
+        let secrets = SECRET_FILES
+            .iter()
+            .filter_map(|name| std::fs::metadata(canonical.join(name)).ok())
+            .filter_map(|m| file_id(&m))
+            .collect();
         DataFolders {
             own: Some((canonical, id)),
+            secrets,
         }
+    }
+
+    /// True if `meta` is the metadata of one of the node's own secrets, by whatever name (a
+    /// hard link to `identity.key` in a shared folder, say).
+    pub fn is_own_secret(&self, meta: &std::fs::Metadata) -> bool {
+        file_id(meta).is_some_and(|id| self.secrets.contains(&id))
     }
 
     /// The node's own data folder (canonical), if known.
@@ -156,5 +173,11 @@ mod tests {
         let meta = std::fs::metadata(&own).unwrap();
         assert!(guard.is_data_folder(Path::new("/elsewhere/by/a/bind/mount"), Some(&meta)));
         assert!(!guard.is_data_folder(&root, std::fs::metadata(&root).ok().as_ref()));
+        // A hard link to a secret is the secret.
+        std::fs::write(own.join("identity.key"), b"key").unwrap();
+        std::fs::hard_link(own.join("identity.key"), root.join("photo.jpg")).unwrap();
+        let guard = DataFolders::with_own(&own);
+        assert!(guard.is_own_secret(&std::fs::metadata(root.join("photo.jpg")).unwrap()));
+        assert!(!guard.is_own_secret(&std::fs::metadata(&root).unwrap()));
     }
 }

@@ -35,7 +35,7 @@ pub struct UnreadableFile {
 pub struct SkippedPath {
     /// Its path.
     pub path: String,
-    /// The rule, as one word: `data_folder`, `hidden`, `ignored`, `link_outside`,
+    /// The rule, as one word: `data_folder`, `secret`, `hidden`, `ignored`, `link_outside`,
     /// `link_into_data_folder`, `link_to_folder`, `link_loop`, `link_broken`, `special`,
     /// `not_utf8`, `too_deep`.
     pub kind: &'static str,

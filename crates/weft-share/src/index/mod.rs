@@ -151,6 +151,9 @@ pub enum SkipReason {
     /// A weft data folder: never shared.
     #[error("a weft data folder (it holds a node's private key and API token): never shared")]
     DataFolder,
+    /// A hard link to the node's own `identity.key` or `api.token`.
+    #[error("the node's own identity.key or api.token (a hard link to it): never shared")]
+    Secret,
     /// The name starts with `.`.
     #[error("hidden (the name starts with '.'); a .weftignore line !NAME shares it")]
     Hidden,
@@ -205,6 +208,7 @@ impl SkipReason {
     pub fn kind(&self) -> &'static str {
         match self {
             SkipReason::DataFolder => "data_folder",
+            SkipReason::Secret => "secret",
             SkipReason::Hidden => "hidden",
             SkipReason::Ignored { .. } => "ignored",
             SkipReason::LinkOutside { .. } => "link_outside",

@@ -20,25 +20,41 @@ struct Row {
 
 impl Index<'_> {
     /// A path whose file holds the content `hash` now, to serve from; `None` if no shared file
-    /// does any more. Files whose stamp changed are rehashed first (and re-recorded under
-    /// their new hash); files that are gone, or that now lie outside their root or in a weft
-    /// data folder (a link or folder replaced since the scan), are forgotten. Never returns a
-    /// path in a data folder.
+    /// does any more. A file whose stamp is unchanged (the same inode, untouched since a walk
+    /// checked its path) is served as it is; one whose stamp changed is checked again — its
+    /// real path must lie in its root and in no weft data folder, or it is forgotten — and
+    /// rehashed (re-recorded under its new hash); files that are gone are forgotten. A folder
+    /// that becomes a data folder after its files were indexed is dropped by the next scan
+    /// (the watcher's).
     ///
     /// # Errors
     /// A database error.
     pub fn recheck(&self, hash: &Key256) -> Result<Option<PathBuf>, IndexError> {
         let rows = self.rows_with(hash)?;
-        let guard = self.data_folders();
+        let mut guard = None;
         let mut changed = false;
         let mut found = None;
         for row in rows {
             let abs = file_path(Path::new(&row.root), &row.rel);
-            let shareable = std::fs::canonicalize(&abs)
+            let meta = std::fs::metadata(&abs)
                 .ok()
-                .filter(|c| c.starts_with(&row.root) && guard.containing(c).is_none());
-            let meta = shareable.and_then(|_| std::fs::metadata(&abs).ok());
-            let Some(meta) = meta.filter(std::fs::Metadata::is_file) else {
+                .filter(std::fs::Metadata::is_file);
+            let stamp = meta.as_ref().map(Stamp::of);
+            // The same inode, unchanged since a walk (or an earlier recheck) checked its path:
+            // served without the path checks below, which cost dozens of `lstat`s per piece.
+            if stamp.is_some() && row.stamp == stamp {
+                found = Some(abs);
+                break;
+            }
+            // Something changed: the path must still lead to a file inside the root and
+            // outside every data folder (a folder may have been swapped for a link).
+            let guard = guard.get_or_insert_with(|| self.data_folders());
+            let shareable = std::fs::canonicalize(&abs).ok().is_some_and(|c| {
+                c.starts_with(&row.root)
+                    && guard.containing(&c).is_none()
+                    && !meta.as_ref().is_some_and(|m| guard.is_own_secret(m))
+            });
+            let (Some(stamp), true) = (stamp, shareable) else {
                 self.delete_file(row.id)?;
                 changed = true;
                 continue;
@@ -48,12 +64,8 @@ impl Index<'_> {
                 abs,
                 rel: row.rel,
                 name: row.name,
-                stamp: Stamp::of(&meta),
+                stamp,
             };
-            if row.stamp == Some(now.stamp) {
-                found = Some(now.abs);
-                break;
-            }
             match scan::hash_file(&now, self.known.as_ref()) {
                 Ok(hashed) => {
                     let same = hashed.outboard.root == *hash;

@@ -428,3 +428,39 @@ fn a_file_that_changes_while_read_says_so() {
     let e = scan::hash_file(&found, None).unwrap_err();
     assert_eq!(e, scan::CHANGED_WHILE_READ);
 }
+
+#[test]
+fn a_root_an_earlier_version_shared_inside_a_data_folder_is_dropped_at_the_rescan() {
+    let h = home();
+    let index = Index::new(&h.conn);
+    index.share(&[h.home.join("Music")], &mut |_| {}).unwrap();
+    // As an earlier version could: the data folder itself, and a folder holding it, indexed
+    // with the secrets in it.
+    h.conn
+        .execute(
+            "INSERT INTO share_roots(path) VALUES (?1)",
+            [h.data.to_str().unwrap()],
+        )
+        .unwrap();
+    let report = index.rescan(&mut |_| {}).unwrap();
+    assert_eq!(report.refused_roots, vec![h.data.clone()]);
+    let roots: Vec<PathBuf> = index
+        .shared()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(roots, vec![h.home.join("Music")]);
+    assert_eq!(indexed_names(&index), vec!["Blue Train.flac"]);
+}
+
+#[test]
+fn a_hard_link_to_the_nodes_key_is_not_shared() {
+    let h = home();
+    let music = h.home.join("Music");
+    fs::hard_link(h.data.join("identity.key"), music.join("cover.jpg")).unwrap();
+    let index = Index::new(&h.conn);
+    let report = index.share(&[&music], &mut |_| {}).unwrap();
+    assert_eq!(indexed_names(&index), vec!["Blue Train.flac"]);
+    assert_eq!(reasons(&report), vec![("cover.jpg".to_string(), "secret")]);
+}

@@ -9,7 +9,8 @@
 //!    indexed under the link's path; a link that leads outside the root, into a data folder,
 //!    nowhere, or round in a loop is skipped, and so is a link to a folder inside the root
 //!    (its files are indexed under their own paths, once);
-//! 4. FIFOs, sockets and devices are skipped;
+//! 4. FIFOs, sockets and devices are skipped, and so is a hard link to the node's own
+//!    `identity.key` or `api.token`;
 //! 5. a folder or file that is a shared root of its own is left to that root.
 //!
 //! Every path left out by rules 1 to 4 is reported with its reason.
@@ -291,6 +292,10 @@ impl Walker<'_> {
             } else if ft.is_symlink() {
                 self.link(path, rel, name);
             } else if ft.is_file() {
+                if self.guard.is_own_secret(&lmeta) {
+                    self.skip(path, SkipReason::Secret);
+                    continue;
+                }
                 self.out.found.push(Found {
                     root_id: self.root_id,
                     abs: path,
@@ -336,6 +341,9 @@ impl Walker<'_> {
         }
         if !meta.is_file() {
             return self.skip(path, SkipReason::Special(special_kind(meta.file_type())));
+        }
+        if self.guard.is_own_secret(&meta) {
+            return self.skip(path, SkipReason::Secret);
         }
         self.out.found.push(Found {
             root_id: self.root_id,
