@@ -377,7 +377,11 @@ fn a_deleted_root_is_missing_and_comes_back() {
     fs::rename(h.home.join("away"), &music).unwrap();
     assert_eq!(index.rescan(&mut |_| {}).unwrap().files_hashed, 1);
     assert!(!index.shared().unwrap()[0].missing);
-    index.unshare(&music).unwrap();
+    // A missing root can still be unshared.
+    fs::remove_dir_all(&music).unwrap();
+    index.rescan(&mut |_| {}).unwrap();
+    assert_eq!(index.unshare(&music).unwrap().root.path, music);
+    assert!(index.shared().unwrap().is_empty());
 }
 
 #[test]
