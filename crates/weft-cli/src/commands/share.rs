@@ -98,6 +98,10 @@ pub async fn share(home: &Path, args: ShareArgs) -> anyhow::Result<()> {
     for line in list("root_changes") {
         println!("{}", line.as_str().unwrap_or(""));
     }
+    for root in list("refused_roots") {
+        let root = root.as_str().unwrap_or("");
+        println!("{root}: in a weft data folder, which is never shared; no longer shared");
+    }
     for root in list("missing_roots") {
         println!(
             "{}: missing; shared again when it is back",
