@@ -229,14 +229,20 @@ fn an_in_place_edit_keeping_size_and_mtime_is_found_under_the_new_hash() {
     }
     edit_keeping_size_and_mtime(&file, &new);
     for via in ["flood", "directory", "dht"] {
-        poll(
-            Duration::from_secs(90),
-            &format!("{via}: the new hash, and not the old one"),
-            || {
-                let found = hashes_found(&c, "kind blue", via);
-                (found.contains(&new_hash) && !found.contains(&old_hash)).then_some(())
-            },
-        );
+        // Polled by hand, so that a timeout says what was found and what the source did.
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let found = hashes_found(&c, "kind blue", via);
+            if found.contains(&new_hash) && !found.contains(&old_hash) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{via}: after 90 s, found {found:?} (new {new_hash}, old {old_hash}); source log:\n{}",
+                log_of(&a.home)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     let out = files_of(&c).join("got.flac");
     let (ok, v, err) = get(&c, &new_hash, &out, &[]);
