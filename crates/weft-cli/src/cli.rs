@@ -41,8 +41,8 @@ pub enum Commands {
     Share(ShareArgs),
     /// Stop sharing a file or folder given to `weft share`.
     Unshare(UnshareArgs),
-    /// List the shared files and folders.
-    Shared(JsonArg),
+    /// List the shared files and folders (with --files, every file with its hash).
+    Shared(SharedArgs),
     /// Search the network for files; results appear as they arrive, one row per content.
     Search(SearchArgs),
     /// Download content by hash from every source at once, verified and resumable.
@@ -55,7 +55,19 @@ pub struct ShareArgs {
     /// Files or folders to share.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Print JSON (the indexing report) instead of a progress bar and a summary.
+    /// Print JSON (the indexing report, with the hashes added and the paths skipped) instead
+    /// of a progress bar, one line per file added, and a summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `weft shared` arguments.
+#[derive(Args, Debug)]
+pub struct SharedArgs {
+    /// List every shared file with its hash, size and path, instead of the roots.
+    #[arg(long)]
+    pub files: bool,
+    /// Print JSON (stable, documented in docs/cli-json.md) instead of text.
     #[arg(long)]
     pub json: bool,
 }
@@ -66,7 +78,7 @@ pub struct UnshareArgs {
     /// A file or folder given to `weft share`.
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
-    /// Print JSON: {"path", "files", "bytes"}.
+    /// Print JSON: {"path", "files", "bytes", "missing", "handed_to"}.
     #[arg(long)]
     pub json: bool,
 }

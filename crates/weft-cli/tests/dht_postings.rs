@@ -26,7 +26,7 @@ fn dht_search_answers_after_the_publisher_is_killed() {
     let data = sample(1 << 20, 7);
     let hash = hash_of(&data);
     let name = "kind-of-blue-so-what.flac";
-    let folder = publisher.home.join("music");
+    let folder = files_of(&publisher).join("music");
     write_file(&folder, name, &data);
     let report = share(&publisher, &folder);
     assert_eq!(report["files_hashed"], 1, "{report}");

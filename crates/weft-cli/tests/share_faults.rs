@@ -31,7 +31,7 @@ fn network(tmp: &std::path::Path, data: &[u8], sources: &[SourceSpec<'_>]) -> (V
             None => vec!["--role", "ultrapeer"],
         };
         let n = start(&tmp.join(format!("src{i}")), &extra, env, *config);
-        let folder = n.home.join("files");
+        let folder = files_of(&n);
         write_file(&folder, "sample.bin", data);
         share(&n, &folder);
         nodes.push(n);

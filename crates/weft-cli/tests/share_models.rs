@@ -43,7 +43,7 @@ fn each_model_finds_and_downloads_then_survives_directory_loss() {
     let hash = hash_of(&data);
     let name = "blue-train-take-two.flac";
     for n in [&a, &b] {
-        let folder = n.home.join("music");
+        let folder = files_of(n).join("music");
         write_file(&folder, name, &data);
         let report = share(n, &folder);
         assert_eq!(report["files_hashed"], 1, "{report}");
@@ -56,7 +56,7 @@ fn each_model_finds_and_downloads_then_survives_directory_loss() {
             found["names"].as_array().unwrap().iter().any(|n| n == name),
             "{found}"
         );
-        let out = node.home.join(format!("got-{via}.flac"));
+        let out = files_of(node).join(format!("got-{via}.flac"));
         let (ok, v, err) = get(node, &hash, &out, &[]);
         assert!(ok, "get via {via} failed: {err}");
         assert_eq!(v["hash"], hash.as_str());
@@ -105,12 +105,12 @@ fn leaves_started_with_the_defaults_find_each_other_by_flooding() {
 
     let data = sample(1 << 20, 7);
     let hash = hash_of(&data);
-    let folder = b.home.join("papers");
+    let folder = files_of(&b).join("papers");
     write_file(&folder, "peer-to-peer-computing.pdf", &data);
     assert_eq!(share(&b, &folder)["files_hashed"], 1);
 
     search_until(&c, "peer computing", "flood", &hash, 1);
-    let out = c.home.join("got.pdf");
+    let out = files_of(&c).join("got.pdf");
     let (ok, v, err) = get(&c, &hash, &out, &[]);
     assert!(ok, "get failed: {err}");
     assert_eq!(v["bytes"].as_u64(), Some(data.len() as u64));

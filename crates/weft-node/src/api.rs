@@ -61,6 +61,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", share::ROUTE_SHARE),
     ("delete", share::ROUTE_SHARE),
     ("get", share::ROUTE_SHARED),
+    ("get", share::ROUTE_SHARED_FILES),
     ("get", share::ROUTE_SEARCH),
     ("post", share::ROUTE_DOWNLOADS),
     ("get", share::ROUTE_DOWNLOAD),

@@ -9,6 +9,10 @@
 //! | `config.toml` | optional settings |
 //! | `addrs.json` | written once listening: peer id, listen addresses, API address |
 //! | `weft.lock` | held while a node runs here |
+//! | `WEFT-DATA-FOLDER.TAG` | written at every start: marks the folder as one weft never shares |
+//!
+//! The file names that make a folder a data folder are
+//! [`weft_share::data_folder::DATA_FOLDER_FILES`]; the index never shares such a folder.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -104,6 +108,14 @@ impl Home {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => return Err(HomeError::Locked(dir.to_path_buf())),
             Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
+        }
+        // Marks the folder before anything secret is written into it, so that no index
+        // shares it, whatever path leads to it.
+        let marker = dir.join(weft_share::data_folder::MARKER);
+        if fs::read(&marker).ok().as_deref()
+            != Some(weft_share::data_folder::MARKER_TEXT.as_bytes())
+        {
+            fs::write(&marker, weft_share::data_folder::MARKER_TEXT).map_err(io_err(&marker))?;
         }
         // A stale addrs.json from a previous run would point clients at a dead node.
         let _ = fs::remove_file(dir.join("addrs.json"));
@@ -245,6 +257,34 @@ mod tests {
         assert!(matches!(Home::open(dir.path()), Err(HomeError::Locked(_))));
         drop(home);
         assert!(Home::open(dir.path()).is_ok());
+    }
+
+    #[test]
+    fn every_secret_the_folder_holds_marks_it_as_a_data_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::open(dir.path()).unwrap();
+        assert!(
+            weft_share::data_folder::is_data_folder(dir.path()),
+            "marked at open"
+        );
+        home.identity().unwrap();
+        home.api_token().unwrap();
+        let names = [
+            "identity.key".to_string(),
+            "api.token".to_string(),
+            "weft.lock".to_string(),
+            home.db_path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned(),
+        ];
+        for name in &names {
+            assert!(
+                weft_share::data_folder::DATA_FOLDER_FILES.contains(&name.as_str()),
+                "{name} alone does not mark a data folder"
+            );
+        }
     }
 
     #[test]

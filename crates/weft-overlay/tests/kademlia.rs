@@ -370,3 +370,35 @@ fn converged_memory_per_node() {
     assert!((180..320).contains(&state), "state {state}");
     assert!(bytes < 16 * state + 1024);
 }
+
+/// A node that stops providing a key is no longer named for it: it drops its own entry at
+/// once, and once the copies on other nodes expire they are not renewed, because it stopped
+/// republishing. A key still provided is republished and found all along.
+#[test]
+fn a_key_no_longer_provided_is_not_republished() {
+    let config = Config {
+        refresh_interval: None,
+        republish_interval: Some(Duration::from_secs(600)),
+        provider_ttl: Duration::from_secs(1800),
+        ..Config::default()
+    };
+    let (mut net, _) = converged(13, 100, config);
+    let kept = u64::from_key256(&Key256::hash(b"kept.flac"));
+    let gone = u64::from_key256(&Key256::hash(b"edited.flac"));
+    for key in [kept, gone] {
+        let (added, _) = run_query(&mut net, 7, Command::AddProvider(key));
+        assert!(added.is_success(), "{added:?}");
+    }
+    let provider_keys = |net: &Net| net.node(7).unwrap().stored_counts().1;
+    let before = provider_keys(&net);
+    net.with(7, |e, _| e.stop_providing(&gone));
+    assert_eq!(provider_keys(&net), before - 1, "its own entry is gone");
+    // Past the provider TTL: only what was republished is left.
+    net.run_for(Duration::from_secs(2400));
+    let named = |net: &mut Net, key| {
+        let (r, _) = run_query(net, 50, Command::GetProviders(key));
+        matches!(r, QueryResult::GetProviders(Ok(p)) if p.iter().any(|c| c.addr == 7))
+    };
+    assert!(named(&mut net, kept), "the kept key is republished");
+    assert!(!named(&mut net, gone), "the withdrawn key was republished");
+}

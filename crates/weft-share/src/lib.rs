@@ -4,6 +4,8 @@
 //!   folders, hashing every file with a BLAKE3 hash tree, MIME types, audio tags, FTS5 keyword
 //!   search (case- and accent-folded, prefix matches) grouped by content, rescans that skip
 //!   unchanged files, and the recheck a file gets before it is served;
+//! - [`data_folder`]: recognising weft data folders, which hold a node's secrets and are never
+//!   shared;
 //! - [`hashing`]: whole-file BLAKE3 hashes, the tree's two halves on two threads;
 //! - [`verify`]: verified ranges — the encoded slice a provider sends for a byte range, and
 //!   its verification against nothing but the root hash;
@@ -45,6 +47,7 @@
 //! assert_eq!(Key256::hash(&file), hash);
 //! ```
 
+pub mod data_folder;
 pub mod hashing;
 pub mod index;
 pub mod transfer;

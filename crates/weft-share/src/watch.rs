@@ -27,13 +27,16 @@ pub struct Watcher {
     rx: Receiver<Vec<PathBuf>>,
     overflow: Arc<AtomicBool>,
     roots: Vec<PathBuf>,
+    missing: Vec<PathBuf>,
 }
 
 impl Watcher {
     /// Starts watching `roots` (canonical paths, as [`crate::index::SharedRoot::path`]).
+    /// Roots that do not exist now are not watched: [`Watcher::missing`] lists them, for the
+    /// caller to look for now and then (and make a new watcher when one is back).
     ///
     /// # Errors
-    /// [`WatchError`] if the OS watcher cannot be made or a root cannot be watched.
+    /// [`WatchError`] if the OS watcher cannot be made or an existing root cannot be watched.
     pub fn new(roots: Vec<PathBuf>) -> Result<Self, WatchError> {
         let (tx, rx): (SyncSender<Vec<PathBuf>>, _) = sync_channel(EVENT_QUEUE);
         let overflow = Arc::new(AtomicBool::new(false));
@@ -51,20 +54,38 @@ impl Watcher {
                     flag.store(true, Ordering::Relaxed);
                 }
             })?;
+        let mut missing = Vec::new();
         for root in &roots {
-            let mode = if root.is_dir() {
+            let Ok(meta) = std::fs::metadata(root) else {
+                missing.push(root.clone());
+                continue;
+            };
+            let mode = if meta.is_dir() {
                 RecursiveMode::Recursive
             } else {
                 RecursiveMode::NonRecursive
             };
-            inner.watch(root, mode)?;
+            match inner.watch(root, mode) {
+                Ok(()) => {}
+                // Gone between the check and the watch.
+                Err(e) if matches!(e.kind, notify::ErrorKind::PathNotFound) => {
+                    missing.push(root.clone());
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(Watcher {
             _inner: inner,
             rx,
             overflow,
             roots,
+            missing,
         })
+    }
+
+    /// The roots that did not exist when the watcher started (not watched).
+    pub fn missing(&self) -> &[PathBuf] {
+        &self.missing
     }
 
     /// Blocks until something changes or `timeout` passes, then waits until no event came

@@ -36,7 +36,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Dht(c) => dht::run(&home, c).await,
         Commands::Share(a) => share::share(&home, a).await,
         Commands::Unshare(a) => share::unshare(&home, a).await,
-        Commands::Shared(a) => share::shared(&home, a.json).await,
+        Commands::Shared(a) => share::shared(&home, a).await,
         Commands::Search(a) => search::run(&home, a).await,
         Commands::Get(a) => get::run(&home, a).await,
     }

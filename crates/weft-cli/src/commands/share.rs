@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 use weft_node::client::{ClientError, Method};
 
 use super::client;
-use crate::cli::{ShareArgs, UnshareArgs};
+use crate::cli::{ShareArgs, SharedArgs, UnshareArgs};
+
+/// Skipped paths `weft share` prints (the rest are counted; `--json` has up to 100).
+const SKIPPED_SHOWN: usize = 10;
 
 /// How long one status request waits for the job to end: the progress bar moves at least this
 /// often, and the command returns as soon as the job ends (the node answers at once then).
@@ -75,22 +78,59 @@ pub async fn share(home: &Path, args: ShareArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let n = |k: &str| status.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let list = |k: &str| {
+        status
+            .get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    // One line per file added, as `ipfs add` prints them: the hash to give a friend.
+    let added = list("added");
+    for a in &added {
+        println!("added {} {}", text(a, "hash"), text(a, "path"));
+    }
+    let more = n("added_count").saturating_sub(added.len() as u64);
+    if more > 0 {
+        println!("... and {more} more; `weft shared --files` lists every file with its hash");
+    }
+    for line in list("root_changes") {
+        println!("{}", line.as_str().unwrap_or(""));
+    }
+    for root in list("refused_roots") {
+        let root = root.as_str().unwrap_or("");
+        println!("{root}: in a weft data folder, which is never shared; no longer shared");
+    }
+    for root in list("missing_roots") {
+        println!(
+            "{}: missing; shared again when it is back",
+            root.as_str().unwrap_or("")
+        );
+    }
     println!(
-        "shared: {} files hashed, {} unchanged, {} removed",
+        "shared: {} files hashed, {} unchanged, {} removed, {} skipped",
         n("files_hashed"),
         n("files_unchanged"),
-        n("files_removed")
+        n("files_removed"),
+        n("skipped_count")
     );
-    let unreadable = status
-        .get("unreadable")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let skipped = list("skipped");
+    if n("skipped_count") > 0 {
+        println!("skipped (see \"Sharing files\" in the README for the rules):");
+        for k in skipped.iter().take(SKIPPED_SHOWN) {
+            println!("  {}: {}", text(k, "path"), text(k, "reason"));
+        }
+        let more = n("skipped_count").saturating_sub(SKIPPED_SHOWN.min(skipped.len()) as u64);
+        if more > 0 {
+            println!("  ... and {more} more (`weft share --json` lists up to 100)");
+        }
+    }
+    let unreadable = list("unreadable");
     if n("unreadable_count") > 0 {
         println!("{} files could not be read:", n("unreadable_count"));
         for u in &unreadable {
-            let s = |k: &str| u.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            println!("  {}: {}", s("path"), s("reason"));
+            println!("  {}: {}", text(u, "path"), text(u, "reason"));
         }
     }
     Ok(())
@@ -117,15 +157,24 @@ pub async fn unshare(home: &Path, args: UnshareArgs) -> anyhow::Result<()> {
         println!("{root}");
     } else {
         let n = root.get("files").and_then(Value::as_u64).unwrap_or(0);
-        println!("no longer sharing {} ({n} files)", path.display());
+        match root.get("handed_to").and_then(Value::as_str) {
+            Some(holder) => println!(
+                "no longer sharing {} on its own; its {n} files stay shared as part of {holder}",
+                path.display()
+            ),
+            None => println!("no longer sharing {} ({n} files)", path.display()),
+        }
     }
     Ok(())
 }
 
-/// `weft shared`.
-pub async fn shared(home: &Path, json: bool) -> anyhow::Result<()> {
+/// `weft shared [--files]`.
+pub async fn shared(home: &Path, args: SharedArgs) -> anyhow::Result<()> {
+    if args.files {
+        return shared_files(home, args.json).await;
+    }
     let roots: Value = client(home)?.get("/v0/shared").await?;
-    if json {
+    if args.json {
         println!("{}", serde_json::to_string_pretty(&roots)?);
         return Ok(());
     }
@@ -135,9 +184,51 @@ pub async fn shared(home: &Path, json: bool) -> anyhow::Result<()> {
     }
     for r in roots {
         let path = r.get("path").and_then(Value::as_str).unwrap_or("");
+        if r.get("missing").and_then(Value::as_bool) == Some(true) {
+            println!("{path}  missing (shared again when it is back; `weft unshare` stops it)");
+            continue;
+        }
         let files = r.get("files").and_then(Value::as_u64).unwrap_or(0);
         let bytes = r.get("bytes").and_then(Value::as_u64).unwrap_or(0);
         println!("{path}  {files} files  {}", indicatif::HumanBytes(bytes));
+    }
+    Ok(())
+}
+
+/// `weft shared --files`: every shared file, a page of the API at a time. With `json`, one
+/// array of `{"hash", "size", "path"}`.
+async fn shared_files(home: &Path, json: bool) -> anyhow::Result<()> {
+    let c = client(home)?;
+    let mut after = 0i64;
+    let mut all = Vec::new();
+    loop {
+        let page: Value = c.get(&format!("/v0/shared/files?after={after}")).await?;
+        let files = page
+            .get("files")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for f in files {
+            if json {
+                all.push(f);
+            } else {
+                let s = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                let size = f.get("size").and_then(Value::as_u64).unwrap_or(0);
+                println!(
+                    "{} {:>10}  {}",
+                    s("hash"),
+                    indicatif::HumanBytes(size),
+                    s("path")
+                );
+            }
+        }
+        match page.get("next_after").and_then(Value::as_i64) {
+            Some(next) if next > after => after = next,
+            _ => break,
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
     }
     Ok(())
 }

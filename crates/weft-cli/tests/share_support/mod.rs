@@ -50,6 +50,19 @@ pub fn start(home: &Path, extra: &[&str], env: &[(&str, &str)], config: Option<&
     node
 }
 
+/// A folder for `node`'s files to share, beside its data folder (never inside it: the node
+/// refuses to share anything in a weft data folder).
+pub fn files_of(node: &Node) -> PathBuf {
+    let name = node
+        .home
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = node.home.with_file_name(format!("{name}-files"));
+    std::fs::create_dir_all(&dir).expect("create the files folder");
+    dir
+}
+
 /// Deterministic pseudo-random bytes (xorshift), different for each `seed`.
 pub fn sample(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

@@ -84,6 +84,7 @@ pub(crate) enum DhtRequest {
         reply: oneshot::Sender<QueryResult<Key256, PeerId>>,
     },
     Info(oneshot::Sender<DhtInfo>),
+    StopProviding(Key256),
 }
 
 pub(crate) struct KadAdapter {
@@ -169,6 +170,7 @@ impl Adapter for KadAdapter {
                 let id = self.engine.handle_command(now, cmd);
                 self.waiting.insert(id, reply);
             }
+            DhtRequest::StopProviding(key) => self.engine.stop_providing(&key),
             DhtRequest::Info(reply) => {
                 let (records, provider_keys) = self.engine.stored_counts();
                 let (posting_keys, postings) = self.engine.posting_counts();
@@ -296,6 +298,18 @@ impl DhtHandle {
             QueryResult::AddProvider(r) => Ok(r?),
             _ => Err(OverlayError::Unexpected),
         }
+    }
+
+    /// Stops providing `key` (see `Kademlia::stop_providing`): call when the content is no
+    /// longer shared here.
+    ///
+    /// # Errors
+    /// [`OverlayError::Stopped`] if the driver has stopped.
+    pub async fn stop_providing(&self, key: Key256) -> Result<(), OverlayError> {
+        self.requests
+            .send(DhtRequest::StopProviding(key))
+            .await
+            .map_err(|_| OverlayError::Stopped)
     }
 
     /// Peers that provide `key` (empty if none was found).

@@ -381,7 +381,11 @@ fn encode(share: &Share, hash: Key256, range: Range<u64>) -> Result<(u64, Vec<u8
     let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     verify::encode_range(&file, &outboard, range, &mut out).map_err(|e| match e {
         verify::ServeError::OutOfBounds { .. } => TransferError::BadRange,
-        verify::ServeError::Changed => TransferError::NotFound,
+        verify::ServeError::Changed => {
+            // The bytes no longer match the tree: withdraw the old hash, hash the file anew.
+            share.file_changed(&path);
+            TransferError::NotFound
+        }
         verify::ServeError::Io(_) => TransferError::Internal,
     })?;
     Ok((size, out))

@@ -2,13 +2,14 @@
 //! root when something in it changes. Jobs run one at a time on a blocking thread with their
 //! own database connection, so searches and uploads go on while a folder is hashed.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Serialize;
 use tracing::{info, warn};
-use weft_share::index::{Index, ScanProgress, ScanReport};
+use weft_share::index::{Index, ScanProgress, ScanReport, check_shareable};
 use weft_share::watch::Watcher;
 
 use super::{Share, open_db};
@@ -17,8 +18,8 @@ use super::{Share, open_db};
 const WATCH_POLL: Duration = Duration::from_secs(2);
 /// Quiet time after the last event before a rescan.
 const WATCH_SETTLE: Duration = Duration::from_millis(300);
-/// Unreadable files listed in a job's status.
-const UNREADABLE_SHOWN: usize = 100;
+/// Unreadable, skipped and added files listed in a job's status (each; the rest counted).
+const LISTED_IN_STATUS: usize = 100;
 
 /// A file that could not be indexed.
 #[derive(Clone, Debug, Serialize)]
@@ -27,6 +28,30 @@ pub struct UnreadableFile {
     pub path: String,
     /// Why.
     pub reason: String,
+}
+
+/// A path left out by a rule (a data folder, hidden, ignored, a link, a FIFO...).
+#[derive(Clone, Debug, Serialize)]
+pub struct SkippedPath {
+    /// Its path.
+    pub path: String,
+    /// The rule, as one word: `data_folder`, `secret`, `hidden`, `ignored`, `link_outside`,
+    /// `link_into_data_folder`, `link_to_folder`, `link_loop`, `link_broken`, `special`,
+    /// `not_utf8`, `too_deep`.
+    pub kind: &'static str,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// A file hashed and recorded by the job: the hash to give a friend.
+#[derive(Clone, Debug, Serialize)]
+pub struct AddedFile {
+    /// The content hash (64 hex digits).
+    pub hash: String,
+    /// The size in bytes.
+    pub size: u64,
+    /// Where it is.
+    pub path: String,
 }
 
 /// The state of the latest indexing job, as `GET /v0/share` shows it.
@@ -54,6 +79,21 @@ pub struct JobStatus {
     pub unreadable: Vec<UnreadableFile>,
     /// Files that could not be read.
     pub unreadable_count: u64,
+    /// Files hashed and recorded, with their hashes (at most 100 listed; `added_count`
+    /// counts all; `weft shared --files` lists every shared file).
+    pub added: Vec<AddedFile>,
+    /// Files hashed and recorded.
+    pub added_count: u64,
+    /// Paths left out by a rule, with the reason (at most 100; `skipped_count` counts all).
+    pub skipped: Vec<SkippedPath>,
+    /// Paths left out by a rule.
+    pub skipped_count: u64,
+    /// Shared roots whose path is gone.
+    pub missing_roots: Vec<String>,
+    /// Roots in a weft data folder, shared by an earlier version: no longer shared.
+    pub refused_roots: Vec<String>,
+    /// One line per change in how roots nest (a root inside another, or holding others).
+    pub root_changes: Vec<String>,
     /// Why the job failed.
     pub error: Option<String>,
 }
@@ -96,6 +136,7 @@ impl IndexState {
 }
 
 fn apply_report(s: &mut JobStatus, r: &ScanReport) {
+    let text = |p: &Path| p.display().to_string();
     s.files_hashed = r.files_hashed;
     s.files_unchanged = r.files_unchanged;
     s.files_removed = r.files_removed;
@@ -103,12 +144,37 @@ fn apply_report(s: &mut JobStatus, r: &ScanReport) {
     s.unreadable = r
         .unreadable
         .iter()
-        .take(UNREADABLE_SHOWN)
+        .take(LISTED_IN_STATUS)
         .map(|u| UnreadableFile {
-            path: u.path.display().to_string(),
+            path: text(&u.path),
             reason: u.reason.clone(),
         })
         .collect();
+    s.added_count = r.added_count;
+    s.added = r
+        .added
+        .iter()
+        .take(LISTED_IN_STATUS)
+        .map(|a| AddedFile {
+            hash: a.hash.to_string(),
+            size: a.size,
+            path: text(&a.path),
+        })
+        .collect();
+    s.skipped_count = r.skipped_count;
+    s.skipped = r
+        .skipped
+        .iter()
+        .take(LISTED_IN_STATUS)
+        .map(|k| SkippedPath {
+            path: text(&k.path),
+            kind: k.reason.kind(),
+            reason: k.reason.to_string(),
+        })
+        .collect();
+    s.missing_roots = r.missing_roots.iter().map(|p| text(p)).collect();
+    s.refused_roots = r.refused_roots.iter().map(|p| text(p)).collect();
+    s.root_changes = r.root_changes.iter().map(ToString::to_string).collect();
 }
 
 impl Share {
@@ -116,15 +182,16 @@ impl Share {
     /// job's progress is [`IndexState::status`].
     ///
     /// # Errors
-    /// A one-line message naming the first path that does not exist or is not absolute.
+    /// A one-line message naming the first path that is not absolute or may not be shared
+    /// (missing, a FIFO or device, a link loop, in a weft data folder: see
+    /// [`check_shareable`]).
     pub fn start_share(&self, paths: Vec<PathBuf>) -> Result<u64, String> {
+        let guard = weft_share::data_folder::DataFolders::with_own(&self.inner.data_dir);
         for p in &paths {
             if !p.is_absolute() {
                 return Err(format!("{} is not an absolute path", p.display()));
             }
-            if std::fs::symlink_metadata(p).is_err() {
-                return Err(format!("{}: no such file or folder", p.display()));
-            }
+            check_shareable(p, &guard).map_err(|e| e.to_string())?;
         }
         let state = &self.inner.indexer;
         let job = state.next_job.fetch_add(1, Ordering::Relaxed) + 1;
@@ -163,6 +230,7 @@ impl Share {
                         hashed = report.files_hashed,
                         unchanged = report.files_unchanged,
                         unreadable = report.unreadable_count,
+                        skipped = report.skipped_count,
                         "shared"
                     );
                     share.inner.indexer.update(|st| {
@@ -192,7 +260,66 @@ impl Share {
     }
 }
 
-/// Rescans every root at start, then watches the roots and rescans the ones that change.
+impl Share {
+    /// Rescans `roots` in the background, one job at a time with the others (after an
+    /// unshare handed files to a holding root, or a file was found changed while served).
+    pub(crate) fn rescan_in_background(&self, roots: Vec<PathBuf>) {
+        let share = self.clone();
+        tokio::spawn(async move {
+            let _one = share.inner.indexer.running.lock().await;
+            let s = share.clone();
+            let r = tokio::task::spawn_blocking(move || {
+                let conn = open_db(&s.inner.db_path).map_err(|e| e.to_string())?;
+                Index::new(&conn)
+                    .with_workers(1)
+                    .rescan_roots(&roots, &mut |_| {})
+                    .map_err(|e| e.to_string())
+            })
+            .await;
+            match r {
+                Ok(Ok(report)) => log_rescan(&report, "rescanned"),
+                Ok(Err(e)) => warn!("rescan: {e}"),
+                Err(e) => warn!("rescan: {e}"),
+            }
+            share.index_changed();
+        });
+    }
+
+    /// Called by whatever serves `path` (as [`Index::recheck`] returned it) when its bytes
+    /// do not match the hash tree they were served under: the index forgets the file, the
+    /// publisher withdraws the old hash, and the root is scanned again, which hashes the file
+    /// anew and publishes the new hash.
+    pub(crate) fn file_changed(&self, path: &Path) {
+        let root = {
+            let conn = self.db();
+            Index::new(&conn).forget_mismatched(path)
+        };
+        match root {
+            Ok(Some(root)) => {
+                info!(path = %path.display(), "a shared file no longer matches its hash; hashing it again");
+                self.index_changed();
+                self.rescan_in_background(vec![root]);
+            }
+            Ok(None) => {}
+            Err(e) => warn!("forgetting a changed file: {e}"),
+        }
+    }
+}
+
+fn log_rescan(r: &ScanReport, what: &'static str) {
+    if r.files_hashed + r.files_removed > 0 {
+        info!(hashed = r.files_hashed, removed = r.files_removed, "{what}");
+    }
+    for root in &r.refused_roots {
+        warn!(
+            "{} lies in a weft data folder, which is never shared: no longer shared",
+            root.display()
+        );
+    }
+}
+
+/// Rescans every root at start, then watches the roots and rescans the ones that change. A
+/// root that is gone is said once, looked for every poll, and rescanned when it is back.
 pub(crate) fn spawn_watcher(share: Share) {
     let handle = tokio::runtime::Handle::current();
     let spawned = std::thread::Builder::new()
@@ -205,20 +332,14 @@ pub(crate) fn spawn_watcher(share: Share) {
             {
                 let _one = handle.block_on(share.inner.indexer.running.lock());
                 match index.rescan(&mut |_| {}) {
-                    Ok(r) if r.files_hashed + r.files_removed > 0 => {
-                        info!(
-                            hashed = r.files_hashed,
-                            removed = r.files_removed,
-                            "rescanned shared folders"
-                        )
-                    }
-                    Ok(_) => {}
+                    Ok(r) => log_rescan(&r, "rescanned shared folders"),
                     Err(e) => warn!("rescan: {e}"),
                 }
             }
             share.index_changed();
             let mut seen_generation = u64::MAX;
             let mut watcher: Option<Watcher> = None;
+            let mut said_missing: BTreeSet<PathBuf> = BTreeSet::new();
             loop {
                 let generation = share.inner.indexer.generation.load(Ordering::Relaxed);
                 if generation != seen_generation {
@@ -234,26 +355,53 @@ pub(crate) fn spawn_watcher(share: Share) {
                             None
                         }
                     };
+                    let missing: BTreeSet<PathBuf> = watcher
+                        .as_ref()
+                        .map(|w| w.missing().iter().cloned().collect())
+                        .unwrap_or_default();
+                    for root in missing.difference(&said_missing) {
+                        warn!(
+                            "shared root {} is missing; it is shared again when it is back",
+                            root.display()
+                        );
+                    }
+                    said_missing = missing;
                 }
                 let Some(w) = &watcher else {
                     std::thread::sleep(WATCH_POLL);
                     continue;
                 };
-                let changed = w.wait_changed(WATCH_POLL, WATCH_SETTLE);
+                let back: Vec<PathBuf> = w
+                    .missing()
+                    .iter()
+                    .filter(|r| std::fs::symlink_metadata(r).is_ok())
+                    .cloned()
+                    .collect();
+                let changed = if back.is_empty() {
+                    w.wait_changed(WATCH_POLL, WATCH_SETTLE)
+                } else {
+                    for root in &back {
+                        info!("shared root {} is back", root.display());
+                    }
+                    back
+                };
                 if changed.is_empty() {
                     continue;
                 }
                 let _one = handle.block_on(share.inner.indexer.running.lock());
                 match index.rescan_roots(&changed, &mut |_| {}) {
-                    Ok(r) if r.files_hashed + r.files_removed > 0 => {
-                        info!(
-                            hashed = r.files_hashed,
-                            removed = r.files_removed,
-                            "shared folder changed"
-                        );
-                        share.inner.changed.notify_one();
+                    Ok(r) => {
+                        log_rescan(&r, "shared folder changed");
+                        if r.files_hashed + r.files_removed > 0 || !r.refused_roots.is_empty() {
+                            share.inner.changed.notify_one();
+                        }
+                        // A root gone or back changes what can be watched.
+                        let gone = r.missing_roots.iter().any(|m| !said_missing.contains(m));
+                        let returned = said_missing.iter().any(|m| changed.contains(m));
+                        if gone || returned || !r.refused_roots.is_empty() {
+                            share.inner.indexer.bump_generation();
+                        }
                     }
-                    Ok(_) => {}
                     Err(e) => warn!("rescan: {e}"),
                 }
             }

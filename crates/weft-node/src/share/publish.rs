@@ -10,7 +10,8 @@
 //!   per keyword, [`MAX_POSTINGS`] postings in all), and it becomes a provider of every
 //!   content hash. The Kademlia engine republishes both before they expire. A keyword whose
 //!   contents changed is posted again (the new set replaces the old one on the holders); a
-//!   keyword left with no content is withdrawn; postings of a node that stopped expire.
+//!   keyword left with no content is withdrawn; a hash no longer shared is no longer provided
+//!   (its records on other nodes expire, not renewed); postings of a node that stopped expire.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -315,7 +316,20 @@ pub(crate) fn spawn(share: Share) {
                     }));
                 }
             }
-            // DHT: provide new hashes, in the background (each is a lookup).
+            // DHT: stop providing hashes no longer shared (a file edited or removed), so the
+            // engine stops republishing them; then provide new hashes, in the background
+            // (each is a lookup).
+            let withdrawn: Vec<Key256> = {
+                let mut done = provided.lock().unwrap_or_else(|p| p.into_inner());
+                let gone: Vec<Key256> = done.difference(&now).copied().collect();
+                for key in &gone {
+                    done.remove(key);
+                }
+                gone
+            };
+            for key in withdrawn {
+                let _ = overlay.dht.stop_providing(key).await;
+            }
             let mut keys: Vec<Key256> = Vec::new();
             {
                 let mut done = provided.lock().unwrap_or_else(|p| p.into_inner());

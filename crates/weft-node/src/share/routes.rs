@@ -4,8 +4,9 @@
 //! |---|---|
 //! | `POST /v0/share` `{"paths": [...]}` | start indexing (absolute paths); answers `{"job"}` |
 //! | `GET /v0/share?job=&wait_ms=` | the latest indexing job's progress and result; with `job`, answered once that job has ended or after `wait_ms` (at most 5 s) |
-//! | `DELETE /v0/share` `{"path"}` | stop sharing a root |
+//! | `DELETE /v0/share` `{"path"}` | stop sharing a root (a root inside another hands its files to it) |
 //! | `GET /v0/shared` | the shared roots |
+//! | `GET /v0/shared/files?after=&limit=` | the shared files with their hashes, by id, a page at a time |
 //! | `GET /v0/search?q=&via=&ttl=&timeout_secs=` | results as JSON lines, one per change of a group |
 //! | `POST /v0/downloads` `{"hash","out","force","timeout_secs"}` | start or join a download |
 //! | `GET /v0/downloads/{hash}` | a download's progress |
@@ -26,7 +27,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use weft_core::id::Key256;
-use weft_share::index::{Index, SharedRoot};
+use weft_share::index::{Index, SharedFile, SharedRoot, Unshared};
 
 use super::download::GetRequest;
 use super::search::{SearchSpec, Via};
@@ -36,6 +37,8 @@ use crate::api::ApiState;
 pub const ROUTE_SHARE: &str = "/v0/share";
 /// `GET`: shared roots.
 pub const ROUTE_SHARED: &str = "/v0/shared";
+/// `GET`: shared files with their hashes, paged.
+pub const ROUTE_SHARED_FILES: &str = "/v0/shared/files";
 /// `GET`: search (JSON lines).
 pub const ROUTE_SEARCH: &str = "/v0/search";
 /// `POST`: start a download.
@@ -68,6 +71,7 @@ pub fn router() -> Router<Arc<ApiState>> {
     Router::new()
         .route(ROUTE_SHARE, post(share).get(share_status).delete(unshare))
         .route(ROUTE_SHARED, get(shared))
+        .route(ROUTE_SHARED_FILES, get(shared_files))
         .route(ROUTE_SEARCH, get(search))
         .route(ROUTE_DOWNLOADS, post(download))
         .route(ROUTE_DOWNLOAD, get(download_status))
@@ -134,6 +138,8 @@ pub struct RootView {
     pub files: u64,
     /// Their total size.
     pub bytes: u64,
+    /// True if the path is gone (its files are forgotten until it is back).
+    pub missing: bool,
 }
 
 impl From<SharedRoot> for RootView {
@@ -142,8 +148,19 @@ impl From<SharedRoot> for RootView {
             path: r.path.display().to_string(),
             files: r.files,
             bytes: r.bytes,
+            missing: r.missing,
         }
     }
+}
+
+/// What `DELETE /v0/share` answers: the root it stopped sharing.
+#[derive(Serialize)]
+pub struct UnsharedView {
+    /// The root, with what it held.
+    #[serde(flatten)]
+    pub root: RootView,
+    /// The shared root it lay in, which took its files over (`null`: they are forgotten).
+    pub handed_to: Option<String>,
 }
 
 async fn unshare(State(s): State<Arc<ApiState>>, Json(body): Json<UnshareBody>) -> Response {
@@ -154,9 +171,17 @@ async fn unshare(State(s): State<Arc<ApiState>>, Json(body): Json<UnshareBody>) 
     })
     .await;
     match r {
-        Ok(Ok(root)) => {
+        Ok(Ok(Unshared { root, handed_to })) => {
             s.share.index_changed();
-            Json(RootView::from(root)).into_response()
+            if let Some(holder) = &handed_to {
+                // Its own rules (hidden files, .weftignore) may leave some of the files out.
+                s.share.rescan_in_background(vec![holder.clone()]);
+            }
+            Json(UnsharedView {
+                root: RootView::from(root),
+                handed_to: handed_to.map(|p| p.display().to_string()),
+            })
+            .into_response()
         }
         Ok(Err(e @ weft_share::index::IndexError::NotShared(_))) => {
             error(StatusCode::NOT_FOUND, e.to_string())
@@ -177,6 +202,69 @@ async fn shared(State(s): State<Arc<ApiState>>) -> Response {
         Ok(Ok(roots)) => {
             let v: Vec<RootView> = roots.into_iter().map(RootView::from).collect();
             Json(v).into_response()
+        }
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Query of `GET /v0/shared/files`.
+#[derive(Deserialize)]
+pub struct SharedFilesParams {
+    /// The `next_after` of the previous page (default 0: the first page).
+    pub after: Option<i64>,
+    /// Files per page (default and most: 1000).
+    pub limit: Option<usize>,
+}
+
+/// A shared file, as `GET /v0/shared/files` lists it.
+#[derive(Serialize)]
+pub struct FileView {
+    /// The content hash (64 hex digits), the one to give to `weft get`.
+    pub hash: String,
+    /// The size in bytes.
+    pub size: u64,
+    /// Where it is.
+    pub path: String,
+}
+
+/// A page of `GET /v0/shared/files`.
+#[derive(Serialize)]
+pub struct FilesPage {
+    /// The files, in the order they were indexed.
+    pub files: Vec<FileView>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    pub next_after: Option<i64>,
+}
+
+async fn shared_files(
+    State(s): State<Arc<ApiState>>,
+    Query(p): Query<SharedFilesParams>,
+) -> Response {
+    let limit = p
+        .limit
+        .unwrap_or(weft_share::index::MAX_FILES_PAGE)
+        .clamp(1, weft_share::index::MAX_FILES_PAGE);
+    let share = s.share.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        let conn = share.db();
+        Index::new(&conn).files(p.after.unwrap_or(0), limit)
+    })
+    .await;
+    match r {
+        Ok(Ok(files)) => {
+            let next_after = (files.len() == limit)
+                .then(|| files.last().map(|f| f.id))
+                .flatten();
+            let files = files
+                .into_iter()
+                .map(|f: SharedFile| FileView {
+                    hash: f.hash.to_string(),
+                    size: f.size,
+                    path: f.path.display().to_string(),
+                })
+                .collect();
+            Json(FilesPage { files, next_after }).into_response()
         }
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),

@@ -305,6 +305,16 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
         self.saw(now, key, addr);
     }
 
+    /// The node no longer has the content of `key`: it stops providing it (no more
+    /// republishing, and its local answers no longer name this node). Provider records already
+    /// on other nodes expire with their TTL, as Kademlia has no withdrawal message.
+    pub fn stop_providing(&mut self, key: &K) {
+        let local = self.local.key;
+        self.store.forget_provided(key, &local);
+        self.republish
+            .retain(|r| !matches!(r, Republish::Provider(k) if k == key));
+    }
+
     /// The node lost the peer at `addr`: it leaves the routing table and requests waiting
     /// on it fail at once.
     pub fn remove_peer(&mut self, now: Time, addr: A) {

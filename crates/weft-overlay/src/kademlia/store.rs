@@ -127,6 +127,18 @@ impl<K: KadKey, A: Copy + Ord> Store<K, A> {
         &self.provided
     }
 
+    /// Stops providing `key`: it is no longer republished, and `local` leaves its local
+    /// provider list (other providers of the key stay).
+    pub(crate) fn forget_provided(&mut self, key: &K, local: &K) {
+        self.provided.retain(|k| k != key);
+        if let Some(list) = self.providers.get_mut(key) {
+            list.retain(|p| p.contact.key != *local);
+            if list.is_empty() {
+                self.providers.remove(key);
+            }
+        }
+    }
+
     /// Keys of records this node published itself and that are still valid.
     pub(crate) fn local_records(&self, now: Time) -> Vec<(K, Box<[u8]>, Time)> {
         self.records

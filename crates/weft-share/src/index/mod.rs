@@ -8,9 +8,18 @@
 //! word prefixes). Files are not copied: the node serves them where they are, after
 //! [`Index::recheck`] confirms they still hold the content.
 //!
-//! A rescan skips files whose size and modification time are unchanged and forgets files
-//! that are gone. Files that cannot be read end up in [`ScanReport::unreadable`]; they never
-//! stop a scan.
+//! What is never shared: a weft data folder or anything in it ([`crate::data_folder`]), by
+//! whatever path it is reached; the node's own folder is the one that holds the database.
+//! What a walk skips by rule (hidden names, `.weftignore` patterns, links that leave the
+//! root, FIFOs, sockets, devices) is listed in [`ScanReport::skipped`] with its reason; the
+//! rules are in `walk.rs` and `ignore_rules.rs`.
+//!
+//! A rescan skips files whose stamp — size, modification time, inode change time, inode and
+//! device — is unchanged, and forgets files that are gone. Files that cannot be read end up in
+//! [`ScanReport::unreadable`]; they never stop a scan.
+//!
+//! Roots nest: a root shared inside another keeps its files (the deepest root holding a file
+//! owns it), and sharing or unsharing one moves rows between roots without hashing again.
 //!
 //! ```
 //! use weft_share::index::{Index, MIGRATIONS};
@@ -23,29 +32,41 @@
 //! let index = Index::new(&conn);
 //! let report = index.share(&[dir.path()], &mut |_| {}).unwrap();
 //! assert_eq!(report.files_hashed, 1);
+//! assert_eq!(report.added[0].hash, weft_core::id::Key256::hash(b"John Coltrane, 1957"));
 //! let hits = index.search("blue tra", 10).unwrap();
 //! assert_eq!(hits[0].names, vec!["Blue Train.txt".to_string()]);
 //! ```
 
+pub mod ignore_rules;
+mod recheck;
+mod roots;
 mod scan;
 mod schema;
 mod search;
+mod update;
+mod walk;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use unicode_normalization::UnicodeNormalization;
 use weft_core::id::Key256;
 
+use crate::data_folder::DataFolders;
 use crate::verify::Outboard;
-use scan::{Found, Hashed};
 
+pub use roots::{RootChange, Unshared, check_shareable};
 pub use schema::MIGRATIONS;
 pub use search::{MAX_KEYWORDS, MAX_NAMES, SearchHit, keywords};
 
+/// Most entries of each list in one [`ScanReport`] (unreadable, skipped, added); the rest are
+/// only counted.
+pub const MAX_LISTED: usize = 1000;
+
 /// Most unreadable files listed in one [`ScanReport`] (the rest are only counted).
-pub const MAX_UNREADABLE_LISTED: usize = 1000;
+pub const MAX_UNREADABLE_LISTED: usize = MAX_LISTED;
+
+/// Most files one [`Index::files`] page holds.
+pub const MAX_FILES_PAGE: usize = 1000;
 
 /// Why an index operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +77,26 @@ pub enum IndexError {
     /// A path given to share does not exist (or cannot be resolved).
     #[error("no such file or folder: {}", .0.display())]
     Missing(PathBuf),
+    /// A path given to share is a symbolic link that leads nowhere.
+    #[error("{}: broken symbolic link (to {}, which does not exist)", .0.display(), .1.display())]
+    BrokenLink(PathBuf, PathBuf),
+    /// A path given to share is a loop of symbolic links.
+    #[error("{}: symbolic link loop (the links lead back to themselves)", .0.display())]
+    LinkLoop(PathBuf),
+    /// A path given to share is neither a regular file nor a folder.
+    #[error("{}: {kind}; only regular files and folders can be shared", .0.display(), kind = .1)]
+    NotRegular(PathBuf, &'static str),
+    /// A path given to share is a weft data folder or lies in one.
+    #[error(
+        "{}: in the weft data folder {}, which holds a node's private key and API token and is never shared",
+        .path.display(), .data_folder.display()
+    )]
+    DataFolder {
+        /// The path given.
+        path: PathBuf,
+        /// The data folder it is or lies in.
+        data_folder: PathBuf,
+    },
     /// A path is not valid UTF-8.
     #[error("path is not valid UTF-8: {}", .0.display())]
     NotUtf8(PathBuf),
@@ -91,7 +132,7 @@ pub struct ScanProgress {
     pub bytes_done: u64,
     /// Bytes to hash.
     pub bytes_total: u64,
-    /// Files skipped because their size and time are unchanged.
+    /// Files skipped because their stamp is unchanged.
     pub files_unchanged: u64,
 }
 
@@ -102,6 +143,141 @@ pub struct Unreadable {
     pub path: PathBuf,
     /// The error, as text.
     pub reason: String,
+}
+
+/// Why a walk left a path out (see `walk.rs` for the rules).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SkipReason {
+    /// A weft data folder: never shared.
+    #[error("a weft data folder (it holds a node's private key and API token): never shared")]
+    DataFolder,
+    /// A hard link to the node's own `identity.key` or `api.token`.
+    #[error("the node's own identity.key or api.token (a hard link to it): never shared")]
+    Secret,
+    /// The name starts with `.`.
+    #[error("hidden (the name starts with '.'); a .weftignore line !NAME shares it")]
+    Hidden,
+    /// A pattern of a `.weftignore` or of the built-in defaults.
+    #[error("ignored by {}: {pattern}", .file.as_ref().map_or_else(|| "the built-in defaults".to_string(), |f| f.display().to_string()))]
+    Ignored {
+        /// The `.weftignore` (`None`: the defaults).
+        file: Option<PathBuf>,
+        /// The pattern as written.
+        pattern: String,
+    },
+    /// A symbolic link to something outside the shared root.
+    #[error("symbolic link to {}, outside the shared folder", .target.display())]
+    LinkOutside {
+        /// Where it leads.
+        target: PathBuf,
+    },
+    /// A symbolic link into a weft data folder.
+    #[error("symbolic link to {}, in a weft data folder: never shared", .target.display())]
+    LinkIntoDataFolder {
+        /// Where it leads.
+        target: PathBuf,
+    },
+    /// A symbolic link to a folder inside the root: its files are shared under their own path.
+    #[error("symbolic link to the folder {}, whose files are shared under their own paths", .target.display())]
+    LinkToFolder {
+        /// Where it leads.
+        target: PathBuf,
+    },
+    /// Links that lead back to themselves, or to a folder holding the link.
+    #[error("symbolic link loop")]
+    LinkLoop,
+    /// A symbolic link to nothing.
+    #[error("broken symbolic link (to {}, which does not exist)", .target.display())]
+    LinkBroken {
+        /// What it names.
+        target: PathBuf,
+    },
+    /// A FIFO, socket or device.
+    #[error("{0}, not a regular file")]
+    Special(&'static str),
+    /// The name is not valid UTF-8.
+    #[error("the name is not valid UTF-8")]
+    NotUtf8,
+    /// Deeper than `walk::MAX_DEPTH` folders below the root.
+    #[error("more than {} folders deep", walk::MAX_DEPTH)]
+    TooDeep,
+}
+
+impl SkipReason {
+    /// A stable one-word name of the reason, for JSON.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SkipReason::DataFolder => "data_folder",
+            SkipReason::Secret => "secret",
+            SkipReason::Hidden => "hidden",
+            SkipReason::Ignored { .. } => "ignored",
+            SkipReason::LinkOutside { .. } => "link_outside",
+            SkipReason::LinkIntoDataFolder { .. } => "link_into_data_folder",
+            SkipReason::LinkToFolder { .. } => "link_to_folder",
+            SkipReason::LinkLoop => "link_loop",
+            SkipReason::LinkBroken { .. } => "link_broken",
+            SkipReason::Special(_) => "special",
+            SkipReason::NotUtf8 => "not_utf8",
+            SkipReason::TooDeep => "too_deep",
+        }
+    }
+}
+
+/// A path a walk left out, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The path (a folder left out counts once, not once per file in it).
+    pub path: PathBuf,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// A file a scan hashed and recorded (new, or changed since the last scan).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddedFile {
+    /// Its content hash, the one to give to `weft get`.
+    pub hash: Key256,
+    /// Its size.
+    pub size: u64,
+    /// Where it is.
+    pub path: PathBuf,
+}
+
+/// The first [`MAX_LISTED`] items of a list, and how many there were in all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed<T> {
+    /// The first items.
+    pub items: Vec<T>,
+    /// All items, listed or not.
+    pub count: u64,
+}
+
+impl<T> Default for Listed<T> {
+    fn default() -> Self {
+        Listed {
+            items: Vec::new(),
+            count: 0,
+        }
+    }
+}
+
+impl<T> Listed<T> {
+    /// Counts `item`, and keeps it if fewer than [`MAX_LISTED`] are kept.
+    pub fn push(&mut self, item: T) {
+        self.count += 1;
+        if self.items.len() < MAX_LISTED {
+            self.items.push(item);
+        }
+    }
+
+    /// Counts and keeps (within the bound) everything of `other`.
+    pub fn extend(&mut self, other: Listed<T>) {
+        let uncounted = other.count.saturating_sub(other.items.len() as u64);
+        for item in other.items {
+            self.push(item);
+        }
+        self.count += uncounted;
+    }
 }
 
 /// What a scan did.
@@ -115,12 +291,27 @@ pub struct ScanReport {
     pub bytes_hashed: u64,
     /// Files skipped as unchanged.
     pub files_unchanged: u64,
-    /// Entries removed because their file is gone.
+    /// Entries removed because their file is gone (or is now left out by a rule).
     pub files_removed: u64,
     /// Files that could not be read (at most [`MAX_UNREADABLE_LISTED`]).
     pub unreadable: Vec<Unreadable>,
     /// All unreadable files, including those not listed.
     pub unreadable_count: u64,
+    /// Paths left out by a rule, with the reason (at most [`MAX_LISTED`]).
+    pub skipped: Vec<Skipped>,
+    /// All paths left out.
+    pub skipped_count: u64,
+    /// Files hashed and recorded, with their hashes (at most [`MAX_LISTED`]).
+    pub added: Vec<AddedFile>,
+    /// All files hashed and recorded (= `files_hashed`).
+    pub added_count: u64,
+    /// Roots whose path is gone (their files are forgotten; the root stays shared and is
+    /// scanned again when it comes back).
+    pub missing_roots: Vec<PathBuf>,
+    /// Roots that lie in a weft data folder (shared by an earlier version): no longer shared.
+    pub refused_roots: Vec<PathBuf>,
+    /// How shared roots nest, when sharing changed that.
+    pub root_changes: Vec<RootChange>,
 }
 
 /// A shared root with what it holds.
@@ -132,6 +323,21 @@ pub struct SharedRoot {
     pub files: u64,
     /// Their total size.
     pub bytes: u64,
+    /// True if the path does not exist now (its files are forgotten until it comes back).
+    pub missing: bool,
+}
+
+/// One shared file, as [`Index::files`] lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedFile {
+    /// Its row id: pass the last one of a page as `after` for the next page.
+    pub id: i64,
+    /// Its content hash.
+    pub hash: Key256,
+    /// Its size.
+    pub size: u64,
+    /// Where it is.
+    pub path: PathBuf,
 }
 
 /// One distinct content in the index, for publishing to a directory or the DHT.
@@ -162,6 +368,15 @@ fn path_text(path: &Path) -> Result<&str, IndexError> {
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// `root` joined with the '/'-separated `rel` (`root` itself when `rel` is empty).
+fn file_path(root: &Path, rel: &str) -> PathBuf {
+    if rel.is_empty() {
+        root.to_path_buf()
+    } else {
+        root.join(rel)
+    }
 }
 
 /// The local index over a borrowed connection. Cheap to make; make one per operation or keep
@@ -199,116 +414,13 @@ impl<'c> Index<'c> {
         self
     }
 
-    /// Shares `paths` (folders or files) and scans them. A path inside a shared root rescans
-    /// that root; a path that contains shared roots replaces them.
-    ///
-    /// `progress` is called after walking and after every file hashed.
-    ///
-    /// # Errors
-    /// [`IndexError::Missing`] if any path does not exist (nothing is shared then),
-    /// [`IndexError::NotUtf8`], or a database error.
-    pub fn share<P: AsRef<Path>>(
-        &self,
-        paths: &[P],
-        progress: &mut dyn FnMut(&ScanProgress),
-    ) -> Result<ScanReport, IndexError> {
-        let mut canonical = Vec::with_capacity(paths.len());
-        for p in paths {
-            let p = p.as_ref();
-            let c = std::fs::canonicalize(p).map_err(|_| IndexError::Missing(p.to_path_buf()))?;
-            path_text(&c)?;
-            canonical.push(c);
+    /// The data folders this index never shares: any recognised by what it holds, and the
+    /// node's own, the folder of the database file.
+    pub fn data_folders(&self) -> DataFolders {
+        match self.conn.path().map(Path::new).and_then(Path::parent) {
+            Some(dir) if !dir.as_os_str().is_empty() => DataFolders::with_own(dir),
+            _ => DataFolders::recognised(),
         }
-        let mut scan: BTreeMap<i64, PathBuf> = BTreeMap::new();
-        for path in canonical {
-            let roots = self.roots()?;
-            if let Some((id, root)) = roots.iter().find(|(_, r)| path.starts_with(r)) {
-                scan.insert(*id, root.clone());
-                continue;
-            }
-            for (id, _) in roots.iter().filter(|(_, r)| r.starts_with(&path)) {
-                self.delete_root(*id)?;
-                scan.remove(id);
-            }
-            self.conn.execute(
-                "INSERT INTO share_roots(path) VALUES (?1)",
-                [path_text(&path)?],
-            )?;
-            scan.insert(self.conn.last_insert_rowid(), path);
-        }
-        self.scan(scan.into_iter().collect(), progress)
-    }
-
-    /// Rescans every shared root (call on start and when the watcher reports changes).
-    ///
-    /// # Errors
-    /// A database error.
-    pub fn rescan(
-        &self,
-        progress: &mut dyn FnMut(&ScanProgress),
-    ) -> Result<ScanReport, IndexError> {
-        let roots = self.roots()?;
-        self.scan(roots, progress)
-    }
-
-    /// Rescans the shared roots among `roots` (as reported by [`crate::watch::Watcher`]).
-    ///
-    /// # Errors
-    /// A database error.
-    pub fn rescan_roots(
-        &self,
-        roots: &[PathBuf],
-        progress: &mut dyn FnMut(&ScanProgress),
-    ) -> Result<ScanReport, IndexError> {
-        let selected = self
-            .roots()?
-            .into_iter()
-            .filter(|(_, r)| roots.contains(r))
-            .collect();
-        self.scan(selected, progress)
-    }
-
-    /// Stops sharing the root `path` and forgets its files.
-    ///
-    /// # Errors
-    /// [`IndexError::NotShared`] if `path` is not a shared root, or a database error.
-    pub fn unshare(&self, path: &Path) -> Result<SharedRoot, IndexError> {
-        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        let shared = self.shared()?;
-        let Some(root) = shared
-            .into_iter()
-            .find(|r| r.path == canonical || r.path == path)
-        else {
-            return Err(IndexError::NotShared(path.to_path_buf()));
-        };
-        let id: i64 = self.conn.query_row(
-            "SELECT id FROM share_roots WHERE path = ?1",
-            [path_text(&root.path)?],
-            |r| r.get(0),
-        )?;
-        self.delete_root(id)?;
-        self.collect_outboards()?;
-        Ok(root)
-    }
-
-    /// The shared roots with their file counts and sizes, by path.
-    ///
-    /// # Errors
-    /// A database error.
-    pub fn shared(&self) -> Result<Vec<SharedRoot>, IndexError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT r.path, count(f.id), coalesce(sum(f.size), 0)
-             FROM share_roots r LEFT JOIN share_files f ON f.root_id = r.id
-             GROUP BY r.id ORDER BY r.path",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(SharedRoot {
-                path: PathBuf::from(r.get::<_, String>(0)?),
-                files: u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
-                bytes: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Local files matching every word of `query` (as prefixes), grouped by content, best
@@ -342,78 +454,40 @@ impl<'c> Index<'c> {
             .map_err(|_| IndexError::Malformed("outboard"))
     }
 
-    /// A path whose file holds the content `hash` now, to serve from; `None` if no shared file
-    /// does any more. Files whose size or time changed are rehashed first (and re-recorded
-    /// under their new hash); files that are gone are forgotten.
+    /// Shared files by row id, `limit` (at most [`MAX_FILES_PAGE`]) after the id `after`,
+    /// for `weft shared --files`.
     ///
     /// # Errors
-    /// A database error.
-    pub fn recheck(&self, hash: &Key256) -> Result<Option<PathBuf>, IndexError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT f.id, f.root_id, r.path, f.rel_path, f.name, f.size, f.mtime_ns
-             FROM share_files f JOIN share_roots r ON r.id = f.root_id
-             WHERE f.hash = ?1 ORDER BY f.id",
-        )?;
-        let rows = stmt
-            .query_map([&hash.0[..]], |r| {
+    /// A database error, or [`IndexError::Malformed`] for a stored hash of the wrong size.
+    pub fn files(&self, after: i64, limit: usize) -> Result<Vec<SharedFile>, IndexError> {
+        let limit = to_i64(limit.min(MAX_FILES_PAGE) as u64);
+        let rows = self
+            .conn
+            .prepare_cached(
+                "SELECT f.id, f.hash, f.size, r.path, f.rel_path
+                 FROM share_files f JOIN share_roots r ON r.id = f.root_id
+                 WHERE f.id > ?1 ORDER BY f.id LIMIT ?2",
+            )?
+            .query_map(params![after, limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, i64>(6)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut changed = false;
-        let mut found = None;
-        for (id, root_id, root, rel, name, size, mtime_ns) in rows {
-            let abs = if rel.is_empty() {
-                PathBuf::from(&root)
-            } else {
-                Path::new(&root).join(&rel)
-            };
-            let Ok(meta) = std::fs::metadata(&abs) else {
-                self.conn
-                    .execute("DELETE FROM share_files WHERE id = ?1", [id])?;
-                changed = true;
-                continue;
-            };
-            let now = Found {
-                root_id,
-                abs,
-                rel,
-                name,
-                size: meta.len(),
-                mtime_ns: scan::mtime_ns(&meta),
-            };
-            if to_i64(now.size) == size && now.mtime_ns == mtime_ns {
-                found = Some(now.abs);
-                break;
-            }
-            match scan::hash_file(&now, self.known.as_ref()) {
-                Ok(hashed) => {
-                    let same = hashed.outboard.root == *hash;
-                    self.record(&now, &hashed)?;
-                    changed |= !same;
-                    if same {
-                        found = Some(now.abs);
-                        break;
-                    }
-                }
-                Err(_) => {
-                    self.conn
-                        .execute("DELETE FROM share_files WHERE id = ?1", [id])?;
-                    changed = true;
-                }
-            }
-        }
-        if changed {
-            self.collect_outboards()?;
-        }
-        Ok(found)
+        rows.into_iter()
+            .map(|(id, hash, size, root, rel)| {
+                Ok(SharedFile {
+                    id,
+                    hash: hash_from_blob(&hash)?,
+                    size: u64::try_from(size).unwrap_or(0),
+                    path: file_path(Path::new(&root), &rel),
+                })
+            })
+            .collect()
     }
 
     /// One distinct content, if a shared file has it.
@@ -499,172 +573,9 @@ impl<'c> Index<'c> {
             keywords: keywords(&text),
         })
     }
-
-    fn roots(&self) -> Result<Vec<(i64, PathBuf)>, IndexError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, path FROM share_roots ORDER BY path")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, PathBuf::from(r.get::<_, String>(1)?)))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    fn delete_root(&self, id: i64) -> Result<(), IndexError> {
-        self.conn
-            .execute("DELETE FROM share_files WHERE root_id = ?1", [id])?;
-        self.conn
-            .execute("DELETE FROM share_roots WHERE id = ?1", [id])?;
-        Ok(())
-    }
-
-    fn collect_outboards(&self) -> Result<(), IndexError> {
-        self.conn.execute(
-            "DELETE FROM share_outboards WHERE hash NOT IN (SELECT hash FROM share_files)",
-            [],
-        )?;
-        Ok(())
-    }
-
-    fn scan(
-        &self,
-        roots: Vec<(i64, PathBuf)>,
-        progress: &mut dyn FnMut(&ScanProgress),
-    ) -> Result<ScanReport, IndexError> {
-        let mut report = ScanReport {
-            roots: roots.iter().map(|(_, p)| p.clone()).collect(),
-            ..Default::default()
-        };
-        let mut unreadable = Vec::new();
-        let mut jobs = Vec::new();
-        for (root_id, root) in &roots {
-            let found = scan::walk(*root_id, root, &mut unreadable);
-            let known = self.known_files(*root_id)?;
-            let seen: BTreeSet<&str> = found.iter().map(|f| f.rel.as_str()).collect();
-            for (rel, (id, _, _)) in &known {
-                if !seen.contains(rel.as_str()) {
-                    self.conn
-                        .execute("DELETE FROM share_files WHERE id = ?1", [id])?;
-                    report.files_removed += 1;
-                }
-            }
-            for f in found {
-                match known.get(&f.rel) {
-                    Some(&(_, size, mtime)) if size == to_i64(f.size) && mtime == f.mtime_ns => {
-                        report.files_unchanged += 1;
-                    }
-                    _ => jobs.push(f),
-                }
-            }
-        }
-        let mut state = ScanProgress {
-            files_total: jobs.len() as u64,
-            bytes_total: jobs.iter().map(|f| f.size).sum(),
-            files_unchanged: report.files_unchanged,
-            ..Default::default()
-        };
-        progress(&state);
-        let mut first_error: Option<IndexError> = None;
-        let mut batch = 0usize;
-        self.conn.execute_batch("BEGIN")?;
-        // Asked here, not in `new`: the answer reads cgroup files, and an index is opened for
-        // every piece a node serves.
-        let workers = self
-            .workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        scan::hash_all(jobs, workers, self.known.as_ref(), |found, result| {
-            if first_error.is_some() {
-                return;
-            }
-            match result {
-                Ok(hashed) => match self.record(&found, &hashed) {
-                    Ok(()) => {
-                        report.files_hashed += 1;
-                        report.bytes_hashed += found.size;
-                    }
-                    Err(e) => first_error = Some(e),
-                },
-                Err(reason) => unreadable.push(Unreadable {
-                    path: found.abs.clone(),
-                    reason,
-                }),
-            }
-            batch += 1;
-            if batch >= 256 {
-                batch = 0;
-                if let Err(e) = self.conn.execute_batch("COMMIT; BEGIN") {
-                    first_error = Some(e.into());
-                }
-            }
-            state.files_done += 1;
-            state.bytes_done += found.size;
-            progress(&state);
-        });
-        if let Some(e) = first_error {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            return Err(e);
-        }
-        self.conn.execute_batch("COMMIT")?;
-        self.collect_outboards()?;
-        report.unreadable_count = unreadable.len() as u64;
-        unreadable.truncate(MAX_UNREADABLE_LISTED);
-        report.unreadable = unreadable;
-        Ok(report)
-    }
-
-    /// rel_path → (id, size, mtime_ns) of the files recorded under a root.
-    fn known_files(&self, root_id: i64) -> Result<BTreeMap<String, (i64, i64, i64)>, IndexError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT rel_path, id, size, mtime_ns FROM share_files WHERE root_id = ?1",
-        )?;
-        let rows = stmt.query_map([root_id], |r| {
-            Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Inserts or updates one file, its outboard and its keywords.
-    fn record(&self, f: &Found, h: &Hashed) -> Result<(), IndexError> {
-        let hash = &h.outboard.root.0[..];
-        self.conn
-            .prepare_cached("INSERT INTO share_outboards(hash, size, pairs) VALUES (?1, ?2, ?3) ON CONFLICT(hash) DO NOTHING")?
-            .execute(params![hash, to_i64(h.outboard.size), h.outboard.pairs])?;
-        let t = &h.tags;
-        let id: i64 = self.conn.prepare_cached(
-            "INSERT INTO share_files(root_id, rel_path, name, size, mtime_ns, mime, hash, artist, title, album, year)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT(root_id, rel_path) DO UPDATE SET name = excluded.name, size = excluded.size,
-                mtime_ns = excluded.mtime_ns, mime = excluded.mime, hash = excluded.hash,
-                artist = excluded.artist, title = excluded.title, album = excluded.album, year = excluded.year
-             RETURNING id",
-        )?.query_row(
-            params![f.root_id, f.rel, f.name, to_i64(f.size), f.mtime_ns, h.mime, hash, t.artist, t.title, t.album, t.year],
-            |r| r.get(0),
-        )?;
-        let dir = f.rel.rsplit_once('/').map_or("", |(d, _)| d);
-        let tags: Vec<&str> = [&t.artist, &t.title, &t.album]
-            .into_iter()
-            .flatten()
-            .map(String::as_str)
-            .collect();
-        let year = t.year.map(|y| y.to_string()).unwrap_or_default();
-        let tag_text = format!("{} {}", tags.join(" "), year);
-        self.conn
-            .prepare_cached("DELETE FROM share_fts WHERE rowid = ?1")?
-            .execute([id])?;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO share_fts(rowid, name, path, tags) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![
-                id,
-                f.name.nfc().collect::<String>(),
-                dir.nfc().collect::<String>(),
-                tag_text.nfc().collect::<String>()
-            ])?;
-        Ok(())
-    }
 }
 
+#[cfg(test)]
+mod safety_tests;
 #[cfg(test)]
 mod tests;

@@ -1,27 +1,15 @@
-//! Walking shared folders and hashing files, several files at a time.
+//! Hashing the files a walk found, several files at a time.
 
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::time::UNIX_EPOCH;
 
 use lofty::prelude::{Accessor, TaggedFileExt};
 
-use super::{MediaTags, Unreadable};
+use super::MediaTags;
+use super::walk::{Found, Stamp};
 use crate::verify::Outboard;
-
-/// A file found on disk.
-#[derive(Clone, Debug)]
-pub(crate) struct Found {
-    pub root_id: i64,
-    pub abs: PathBuf,
-    /// Path relative to the root, '/'-separated; empty when the root is this file.
-    pub rel: String,
-    pub name: String,
-    pub size: u64,
-    pub mtime_ns: i64,
-}
 
 /// What hashing one file produced.
 #[derive(Debug)]
@@ -29,72 +17,6 @@ pub(crate) struct Hashed {
     pub outboard: Outboard,
     pub mime: String,
     pub tags: MediaTags,
-}
-
-/// Nanoseconds since the Unix epoch of the file's modification time (negative before 1970,
-/// zero if the platform has none).
-pub(crate) fn mtime_ns(meta: &Metadata) -> i64 {
-    let Ok(modified) = meta.modified() else {
-        return 0;
-    };
-    match modified.duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
-        Err(e) => -i64::try_from(e.duration().as_nanos()).unwrap_or(i64::MAX),
-    }
-}
-
-/// Walks `root` (a folder or a single file) without following symbolic links.
-pub(crate) fn walk(root_id: i64, root: &Path, unreadable: &mut Vec<Unreadable>) -> Vec<Found> {
-    let mut out = Vec::new();
-    for entry in walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .sort_by_file_name()
-    {
-        let entry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                let path = e.path().unwrap_or(root).to_path_buf();
-                unreadable.push(Unreadable {
-                    path,
-                    reason: e.to_string(),
-                });
-                continue;
-            }
-        };
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(e) => {
-                unreadable.push(Unreadable {
-                    path: entry.path().to_path_buf(),
-                    reason: e.to_string(),
-                });
-                continue;
-            }
-        };
-        let rel_path = entry.path().strip_prefix(root).unwrap_or(Path::new(""));
-        let (Some(rel), Some(name)) = (
-            rel_path.to_str(),
-            entry.path().file_name().and_then(|n| n.to_str()),
-        ) else {
-            unreadable.push(Unreadable {
-                path: entry.path().to_path_buf(),
-                reason: "path is not valid UTF-8".into(),
-            });
-            continue;
-        };
-        out.push(Found {
-            root_id,
-            abs: entry.path().to_path_buf(),
-            rel: rel.replace(std::path::MAIN_SEPARATOR, "/"),
-            name: name.to_string(),
-            size: meta.len(),
-            mtime_ns: mtime_ns(&meta),
-        });
-    }
-    out
 }
 
 /// A file whose hash tree is already known (see [`super::Index::with_known_tree`]).
@@ -106,20 +28,30 @@ pub(crate) struct Known {
     pub outboard: Outboard,
 }
 
-/// Hashes one file and reads its tags; fails if the file changed while it was read. A file
-/// whose hash tree is `known` (same path and size) is not read.
+/// What a scan says of a file that changed while it was read.
+pub(crate) const CHANGED_WHILE_READ: &str =
+    "changed while it was read; it is hashed again once it stops changing";
+
+/// Hashes one file and reads its tags; fails if the file changed while it was read (its
+/// stamp differs after, or it ended early). A file whose hash tree is `known` (same path and
+/// size) is not read.
 pub(crate) fn hash_file(found: &Found, known: Option<&Known>) -> Result<Hashed, String> {
     let file = File::open(&found.abs).map_err(|e| e.to_string())?;
+    let size = found.stamp.size;
     let outboard = match known {
-        Some(k) if k.path == found.abs && k.outboard.size == found.size => k.outboard.clone(),
+        Some(k) if k.path == found.abs && k.outboard.size == size => Ok(k.outboard.clone()),
         // Large files are hashed on two threads (small ones, the common case in a music
         // folder, on one, several files at a time).
-        _ => crate::hashing::outboard_of_file(&file, found.size).map_err(|e| e.to_string())?,
+        _ => crate::hashing::outboard_of_file(&file, size),
     };
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if meta.len() != found.size || mtime_ns(&meta) != found.mtime_ns {
-        return Err("file changed while it was hashed".into());
+    let after = file.metadata().map(|m| Stamp::of(&m));
+    if after.as_ref().ok() != Some(&found.stamp) {
+        return Err(CHANGED_WHILE_READ.into());
     }
+    let outboard = outboard.map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => CHANGED_WHILE_READ.to_string(),
+        _ => e.to_string(),
+    })?;
     let mime = mime_guess::from_path(&found.abs).first_or_octet_stream();
     let tags = if mime.type_() == mime_guess::mime::AUDIO {
         read_tags(&found.abs)

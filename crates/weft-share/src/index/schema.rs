@@ -6,9 +6,10 @@
 //! its hash.
 
 /// `(name, SQL)` pairs, applied in order. Names are unique across weft's crates.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "share_0001_index",
-    "CREATE TABLE share_roots (
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "share_0001_index",
+        "CREATE TABLE share_roots (
         id       INTEGER PRIMARY KEY,
         path     TEXT NOT NULL UNIQUE,            -- canonical absolute path (file or folder)
         added_at INTEGER NOT NULL DEFAULT (unixepoch())
@@ -41,4 +42,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[(
     CREATE TRIGGER share_files_fts_delete AFTER DELETE ON share_files BEGIN
         DELETE FROM share_fts WHERE rowid = old.id;
     END;",
-)];
+    ),
+    // The rest of a file's stamp: an edit that keeps size and mtime changes the inode change
+    // time, and a file replaced by another has another inode. Rows from before have NULLs,
+    // which match nothing: they are hashed again once.
+    (
+        "share_0002_file_stamp",
+        "ALTER TABLE share_files ADD COLUMN ctime_ns INTEGER;  -- inode change time, ns
+        ALTER TABLE share_files ADD COLUMN ino INTEGER;         -- inode number (as i64)
+        ALTER TABLE share_files ADD COLUMN dev INTEGER;         -- device (as i64)",
+    ),
+];

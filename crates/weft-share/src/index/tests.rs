@@ -3,7 +3,10 @@ use std::fs;
 use std::time::{Duration, SystemTime};
 
 fn open_db(dir: &Path) -> Connection {
-    let conn = Connection::open(dir.join("weft.sqlite")).unwrap();
+    // In a data folder of its own: the folder of the database is never shared.
+    let data = dir.join("data");
+    fs::create_dir_all(&data).unwrap();
+    let conn = Connection::open(data.join("weft.sqlite")).unwrap();
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .unwrap();
@@ -167,8 +170,20 @@ fn unreadable_files_are_reported_not_fatal() {
         .share(&[&fx.share], &mut |_| {})
         .unwrap();
     assert_eq!(report.files_hashed, 6);
-    assert_eq!(report.unreadable_count, 1);
-    assert_eq!(report.unreadable[0].path, bad);
+    assert_eq!(report.skipped_count, 1);
+    assert_eq!(report.skipped[0].path, bad);
+    assert_eq!(report.skipped[0].reason, SkipReason::NotUtf8);
+    // A folder that cannot be read is reported, and the rest shared.
+    let closed = fx.share.join("closed");
+    write(&closed.join("inside.txt"), b"inside");
+    fs::set_permissions(&closed, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let report = Index::new(&fx.conn).rescan(&mut |_| {}).unwrap();
+    fs::set_permissions(&closed, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    if report.unreadable_count == 0 {
+        // root reads every folder: nothing to see here.
+        return;
+    }
+    assert_eq!(report.unreadable[0].path, closed);
 }
 
 #[test]
@@ -191,25 +206,65 @@ fn shared_unshare_and_missing_paths() {
         vec![SharedRoot {
             path: fx.share.clone(),
             files: 6,
-            bytes: 200_053
+            bytes: 200_053,
+            missing: false,
         }]
     );
 
-    // A path inside a root rescans the root; a path around roots replaces them.
-    let inner = index
-        .share(&[fx.share.join("Coltrane")], &mut |_| {})
-        .unwrap();
-    assert_eq!(inner.roots, vec![fx.share.clone()]);
-    assert_eq!(inner.files_unchanged, 6);
+    // A path inside a root becomes a root of its own, taking its files along unhashed.
+    let coltrane = fx.share.join("Coltrane");
+    let inner = index.share(&[&coltrane], &mut |_| {}).unwrap();
+    assert_eq!(inner.roots, vec![coltrane.clone()]);
+    assert_eq!((inner.files_hashed, inner.files_unchanged), (0, 2));
+    assert_eq!(
+        inner.root_changes,
+        vec![RootChange::SplitFrom {
+            root: coltrane.clone(),
+            parent: fx.share.clone(),
+            files: 2
+        }]
+    );
+    let counts: Vec<(PathBuf, u64)> = index
+        .shared()
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.path, r.files))
+        .collect();
+    assert_eq!(counts, vec![(fx.share.clone(), 4), (coltrane.clone(), 2)]);
+    assert_eq!(index.rescan(&mut |_| {}).unwrap().files_unchanged, 6);
+    // The folder part of a moved file's path is still searchable from its new root.
+    assert_eq!(index.search("coltrane blue", 10).unwrap().len(), 0);
+    assert_eq!(index.search("giant", 10).unwrap().len(), 1);
+
+    // Unsharing it hands its files back, unhashed.
+    let back = index.unshare(&coltrane).unwrap();
+    assert_eq!(back.handed_to, Some(fx.share.clone()));
+    assert_eq!(back.root.files, 2);
+    let again = index.rescan(&mut |_| {}).unwrap();
+    assert_eq!((again.files_hashed, again.files_unchanged), (0, 6));
+    assert_eq!(index.search("coltrane blue", 10).unwrap().len(), 1);
+
     let parent = fx.share.parent().unwrap().to_path_buf();
-    index.share(&[&parent], &mut |_| {}).unwrap();
+    let around = index.share(&[&parent], &mut |_| {}).unwrap();
+    assert_eq!(around.files_hashed, 0, "the data folder is left out");
+    assert!(
+        around
+            .skipped
+            .iter()
+            .any(|s| s.reason == SkipReason::DataFolder),
+        "{around:?}"
+    );
     let shared = index.shared().unwrap();
-    assert_eq!(shared.len(), 1);
-    assert_eq!(shared[0].path, parent);
-    assert!(shared[0].files >= 6, "{shared:?}");
+    assert_eq!(shared.len(), 2, "the music folder stays a root: {shared:?}");
+    assert_eq!(
+        (shared[0].path.clone(), shared[0].files),
+        (parent.clone(), 0)
+    );
 
     let gone = index.unshare(&parent).unwrap();
-    assert_eq!(gone.path, parent);
+    assert_eq!((gone.root.path, gone.handed_to), (parent.clone(), None));
+    assert_eq!(index.shared().unwrap().len(), 1);
+    index.unshare(&fx.share).unwrap();
     assert!(index.shared().unwrap().is_empty());
     assert!(index.search("blue", 10).unwrap().is_empty());
     assert!(index.contents(None, 100).unwrap().is_empty());
