@@ -56,11 +56,17 @@ pub enum BuildMode {
 
 /// One routing or location algorithm, as the experiment runner drives it.
 pub trait Algorithm {
-    /// The engine type.
-    type E: Engine<Addr = u32>;
+    /// The engine type; its messages are encoded into the trace hash.
+    type E: Engine<Addr = u32, Message: serde::Serialize>;
 
     /// The name used on the command line and in reports.
     fn name(&self) -> &'static str;
+
+    /// What runs, for the trace hash and the report: the name and the parameters that change
+    /// the run (e.g. `pastry b=4 L=16 M=16 prefix`). The default is the name.
+    fn label(&self) -> String {
+        self.name().to_string()
+    }
 
     /// Names each message for the trace and says whether it is lookup traffic.
     fn classify(msg: &MessageOf<Self>) -> MessageClass;

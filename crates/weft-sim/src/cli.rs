@@ -26,7 +26,7 @@ use crate::workload::KeyDist;
 /// `nodes`, `lookups`, `success_rate` (0..1), `mean_hops`, `p50_hops`, `p99_hops`,
 /// `expected_hops` (literature; null when none), `mean_messages` (per lookup), `mean_state`
 /// (table entries per node), `expected_state`, `mean_latency_ms` (virtual time), `events`
-/// (trace length), `wall_s`, `peak_rss_mb` (VmHWM), and extra fields: `timeouts`, `failures`,
+/// (trace length), `wall_s`, `peak_rss_mb` (resident memory the run added), and extra fields: `timeouts`, `failures`,
 /// `abandoned`, `messages_lost`, `nodes_end`, `virtual_s`, `events_per_s`, `trace_hash`,
 /// `hops_formula`, `state_formula`, `churn_per_hour`. Presets add fields, see `--preset`.
 #[derive(Clone, Debug, clap::Args)]
@@ -130,19 +130,34 @@ pub const MAX_NODES: usize = 4_000_000;
 /// # Errors
 ///
 /// Bad arguments (one line each: `--nodes 0`, an unknown algorithm or preset, `--preset` with
-/// `--algo`, a malformed `--latency`), and failures to write plots.
+/// `--algo`, a malformed `--latency`, a `--plot` that is a file or cannot be written), and
+/// failures to write plots.
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
-    let report = execute(&args)?;
+    run_to(&args, &mut std::io::stdout().lock())
+}
+
+/// [`run`], printing to `out`.
+///
+/// # Errors
+///
+/// As [`run`]; arguments are all checked, the plot directory included, before any run starts
+/// or anything is printed.
+pub fn run_to(args: &SimArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    Plan::from_args(args)?;
+    if let Some(dir) = &args.plot {
+        presets::prepare_plot_dir(dir)?;
+    }
+    let report = execute(args)?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
-        print!("{}", report.table());
+        write!(out, "{}", report.table())?;
     }
     if let Some(dir) = &args.plot {
         let written = presets::plot(dir, &report)?;
         if !args.json {
             for p in written {
-                println!("wrote {}", p.display());
+                writeln!(out, "wrote {}", p.display())?;
             }
         }
     }

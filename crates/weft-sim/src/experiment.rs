@@ -130,7 +130,7 @@ pub struct RunResult {
     pub peak_queue: usize,
     /// Wall-clock seconds.
     pub wall_s: f64,
-    /// Peak resident memory in MiB (process-wide; reset before the run where Linux allows).
+    /// Resident memory the run added at its peak, in MiB ([`memory::Meter::peak_rss_mb`]).
     pub peak_rss_mb: Option<f64>,
     /// The algorithm's own figures ([`Algorithm::extra`]).
     pub extra: std::collections::BTreeMap<String, serde_json::Value>,
@@ -266,9 +266,8 @@ struct Lookups {
 
 /// Runs one experiment of `algo` under `cfg`; `progress` advances by one per finished lookup.
 pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> RunResult {
-    memory::reset_peak_rss();
-    let wall = std::time::Instant::now();
-    let mut sim = Simulation::<A::E>::new(cfg.seed, cfg.network, A::classify);
+    let meter = memory::Meter::start();
+    let mut sim = Simulation::<A::E>::new(&algo.label(), cfg.seed, cfg.network, A::classify);
     let mut live = LiveSet::default();
     algo.instrument(&mut sim);
 
@@ -288,26 +287,28 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                 sim.command(first, cmd);
             }
             live.insert(first);
+            // One node has nobody to join: its maintenance timers would keep the loop below
+            // busy forever.
             if cfg.nodes > 1 {
                 sim.schedule_control(sim.now() + cfg.join_interval, tag::make(tag::BUILD_JOIN, 0));
-            }
-            loop {
-                match sim.step() {
-                    Step::Control(t) if tag::split(t).0 == tag::BUILD_JOIN => {
-                        join_one(algo, cfg, &mut sim, &mut live, false);
-                        if sim.len() < cfg.nodes {
-                            sim.schedule_control(
-                                sim.now() + cfg.join_interval,
-                                tag::make(tag::BUILD_JOIN, 0),
-                            );
-                        } else {
-                            break;
+                loop {
+                    match sim.step() {
+                        Step::Control(t) if tag::split(t).0 == tag::BUILD_JOIN => {
+                            join_one(algo, cfg, &mut sim, &mut live, false);
+                            if sim.len() < cfg.nodes {
+                                sim.schedule_control(
+                                    sim.now() + cfg.join_interval,
+                                    tag::make(tag::BUILD_JOIN, 0),
+                                );
+                            } else {
+                                break;
+                            }
                         }
+                        Step::Idle => break,
+                        _ => {}
                     }
-                    Step::Idle => break,
-                    _ => {}
+                    pump(algo, &mut sim);
                 }
-                pump(algo, &mut sim);
             }
         }
     }
@@ -458,8 +459,8 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         trace_hash: sim.trace_hash(),
         virtual_end: sim.now(),
         peak_queue: sim.queue_len().1,
-        wall_s: wall.elapsed().as_secs_f64(),
-        peak_rss_mb: memory::peak_rss_mb(),
+        wall_s: meter.wall_s(),
+        peak_rss_mb: meter.peak_rss_mb(),
     }
 }
 

@@ -19,8 +19,9 @@
 //!   Lookups are injected at a fixed rate with at most 1,000 in flight, so the event queue
 //!   stays bounded at any network size.
 //! - **Determinism** ([`trace`]): everything random comes from seeded ChaCha8 generators, in
-//!   event order; `trace_hash` is BLAKE3 over every delivered event's
-//!   `(time, seq, kind, from, to)`. Same seed, same hash; a golden test pins one.
+//!   event order; `trace_hash` is BLAKE3 over the run's label (algorithm and parameters)
+//!   and every delivered event's `(time, seq, kind, from, to)` with the message's encoded
+//!   contents. Same seed, same hash; a golden test pins one.
 //! - **Adapters** ([`algorithm`], [`algos`]): per algorithm, how to build a converged overlay
 //!   (fast constructors for large N) or grow it through the join protocol (small N, churn),
 //!   how to turn a key into a lookup, how to read outcomes, state and the expected figures.
@@ -28,6 +29,9 @@
 //! - **Output** ([`report`], [`plot`], [`presets`]): one JSON object or a table with measured
 //!   and expected side by side; SVG charts (SVG only: the bitmap backend would need system
 //!   fonts).
+//! - **Purity**: like the engines, the crate reads no clock and draws no ambient randomness
+//!   (its `clippy.toml` bans both, and `HashMap`); the report's wall-clock and memory figures
+//!   come from [`memory::Meter`] and never feed back into a run.
 //!
 //! # Memory
 //!

@@ -61,8 +61,9 @@ pub struct RunRecord {
     pub events: u64,
     /// Wall-clock seconds of the run (build included).
     pub wall_s: f64,
-    /// Peak resident memory of the process in MiB (`VmHWM`, reset before each run where
-    /// Linux allows it; `null` without `/proc`).
+    /// Resident memory the run added at its peak, in MiB: `VmHWM` (reset before the run)
+    /// less `VmRSS` when it started, so a run does not carry an earlier run's memory (it may
+    /// read low when it reuses heap an earlier run freed); `null` without `/proc`.
     pub peak_rss_mb: Option<f64>,
     /// Run-specific extra fields (e.g. `churn_per_hour`, `timeouts`, preset fields).
     #[serde(flatten)]

@@ -16,7 +16,7 @@ use crate::simulation::MessageClass;
 use crate::workload::Draw;
 
 /// A message between ring nodes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum RingMessage {
     /// Walk towards `target`.
     Find {

@@ -41,10 +41,14 @@ fn median(mut xs: Vec<u32>) -> u32 {
 pub fn run(plan: &Plan, progress: &ProgressBar) -> anyhow::Result<PresetRuns> {
     let n = plan.nodes.first().copied().unwrap_or(NODES);
     let requests = plan.lookups.unwrap_or(1000);
-    memory::reset_peak_rss();
-    let wall = std::time::Instant::now();
+    let meter = memory::Meter::start();
     let algo = FreenetAlgo::clarke(plan.seed);
-    let mut sim = Simulation::new(plan.seed, plan.network, FreenetAlgo::classify);
+    let mut sim = Simulation::new(
+        algo.label().as_str(),
+        plan.seed,
+        plan.network,
+        FreenetAlgo::classify,
+    );
     sim.extend(algo.build_converged(n, plan.seed));
     progress.set_message("freenet ring");
     progress.set_length(requests as u64);
@@ -132,8 +136,8 @@ pub fn run(plan: &Plan, progress: &ProgressBar) -> anyhow::Result<PresetRuns> {
         trace_hash: sim.trace_hash(),
         virtual_end: sim.now(),
         peak_queue: sim.queue_len().1,
-        wall_s: wall.elapsed().as_secs_f64(),
-        peak_rss_mb: memory::peak_rss_mb(),
+        wall_s: meter.wall_s(),
+        peak_rss_mb: meter.peak_rss_mb(),
         extra: BTreeMap::new(),
     };
     let mut rec = RunRecord::from_result(&result);

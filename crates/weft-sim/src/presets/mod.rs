@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use indicatif::ProgressBar;
 
 use crate::cli::Plan;
@@ -293,14 +293,37 @@ pub fn directory_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
     )]
 }
 
+/// Makes sure charts can be written into `dir`: creates it if missing and writes (then
+/// removes) a probe file. `weft sim` calls it before any run, so a bad `--plot` costs no
+/// simulation time.
+///
+/// # Errors
+///
+/// One line: `dir` is a file, or it cannot be created or written.
+pub fn prepare_plot_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "--plot: {} is a file; give a directory (it is created if missing)",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        anyhow::anyhow!("--plot: cannot create the directory {}: {e}", dir.display())
+    })?;
+    let probe = dir.join(".weft-sim-write-check");
+    std::fs::write(&probe, b"")
+        .map_err(|e| anyhow::anyhow!("--plot: cannot write into {}: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 /// Writes the charts `report` supports into `dir`; returns the files written.
 ///
 /// # Errors
 ///
 /// The directory or a file cannot be written.
 pub fn plot(dir: &Path, report: &Report) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("--plot: cannot create {}", dir.display()))?;
+    prepare_plot_dir(dir)?;
     let mut charts = match report.preset.as_deref() {
         Some("gnutella") => gnutella_charts(&report.runs),
         Some("freenet-ring") => freenet_charts(&report.runs),
