@@ -25,6 +25,9 @@
 //! - **Adapters** ([`algorithm`], [`algos`]): per algorithm, how to build a converged overlay
 //!   (fast constructors for large N) or grow it through the join protocol (small N, churn),
 //!   how to turn a key into a lookup, how to read outcomes, state and the expected figures.
+//! - **Oracle** ([`oracle`]): every answer is checked against the truth from the global view
+//!   (Chord's successor, Pastry's numerically closest node, Kademlia's `k` closest, CAN's
+//!   zone owner, Freenet's data); the report separates answered from answered correctly.
 //! - **Runner** ([`experiment`]): build, settle, inject lookups (with churn), collect.
 //! - **Output** ([`report`], [`plot`], [`presets`]): one JSON object or a table with measured
 //!   and expected side by side; SVG charts (SVG only: the bitmap backend would need system
@@ -91,6 +94,7 @@ pub mod cli;
 pub mod experiment;
 pub mod memory;
 pub mod network;
+pub mod oracle;
 pub mod plot;
 pub mod presets;
 pub mod queue;

@@ -74,6 +74,16 @@ fn lookups_survive_churn_with_repair() {
             "{algo} under churn: stuck timers {}",
             r.counters.stuck_timers
         );
+        eprintln!(
+            "{algo} under churn: {} left, {} joined; answered {:.3}, correct {:.3}",
+            r.departed,
+            r.joined,
+            r.answered_rate(),
+            r.success_rate()
+        );
+        // Every answer was judged, and a correct answer is an answer.
+        assert!(r.checked && r.correct + r.wrong == r.successes);
+        assert!(r.departed > 0 && r.joined > 0);
         assert!(
             r.success_rate() > 0.8,
             "{algo} under churn: {}",

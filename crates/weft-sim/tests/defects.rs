@@ -111,6 +111,11 @@ fn the_trace_hash_names_what_ran() {
     let pastry = hash(&[&base[..], &["pastry"]].concat());
     assert_eq!(pastry, hash(&[&base[..], &["pastry"]].concat()));
     assert_ne!(pastry, hash(&[&base[..], &["chord"]].concat()));
+    assert_ne!(
+        pastry,
+        hash(&[&base[..], &["pastry", "--pastry-b", "2"]].concat())
+    );
+    assert_ne!(pastry, hash(&[&base[..], &["tapestry"]].concat()));
 }
 
 /// weft-sim is a pure crate: its clippy.toml bans the clock, ambient randomness and

@@ -67,4 +67,4 @@ fn golden_trace_hash() {
     assert_eq!(r.trace_hash, GOLDEN, "events {}", r.events);
 }
 
-const GOLDEN: &str = "d0af973399c275751a7157694e028b7bb507e07f3024aef642a1b3b3e18f1def";
+const GOLDEN: &str = "a8546464eda707caaca20e0aba3d862b32bf3d001716c0c5e6ca8ddae92c2cd8";

@@ -79,13 +79,15 @@ pub fn run(preset: Preset, plan: &Plan, progress: &ProgressBar) -> anyhow::Resul
         Preset::Table3 => {
             let mut runs = Vec::new();
             for n in plan.sizes_or(&[1000, 10_000, 100_000]) {
-                for algo in ["chord", "can", "pastry", "kademlia"] {
+                for (algo, params) in table3_variants(plan) {
                     let cfg = plan.config(algo, n);
                     progress.set_message(format!("{algo} N={n}"));
                     progress.set_length(cfg.lookups as u64);
                     progress.set_position(0);
-                    let r = crate::algos::run_named(algo, &cfg, progress)?;
-                    runs.push(RunRecord::from_result(&r));
+                    let r = crate::algos::run_with(algo, &params, &cfg, progress)?;
+                    let mut rec = RunRecord::from_result(&r);
+                    plan.annotate(&mut rec);
+                    runs.push(rec);
                 }
             }
             Ok(PresetRuns {
@@ -97,6 +99,26 @@ pub fn run(preset: Preset, plan: &Plan, progress: &ProgressBar) -> anyhow::Resul
         Preset::FreenetRing => freenet_ring::run(plan, progress),
         Preset::Directory => directory::run(plan, progress),
     }
+}
+
+/// The runs of Table 3 at one size: Chord, CAN for d = 2, 3, 4, Pastry for b = 2, 3, 4,
+/// Tapestry and Kademlia (a `--can-d` or `--pastry-b` given replaces its sweep).
+pub fn table3_variants(plan: &Plan) -> Vec<(&'static str, crate::algos::Params)> {
+    let base = plan.params();
+    let dims: Vec<usize> = plan.can_d.map_or(vec![2, 3, 4], |d| vec![d]);
+    let bits: Vec<u32> = plan.pastry_b.map_or(vec![2, 3, 4], |b| vec![b]);
+    let mut v = vec![("chord", base)];
+    v.extend(
+        dims.into_iter()
+            .map(|can_d| ("can", crate::algos::Params { can_d, ..base })),
+    );
+    v.extend(
+        bits.into_iter()
+            .map(|pastry_b| ("pastry", crate::algos::Params { pastry_b, ..base })),
+    );
+    v.push(("tapestry", base));
+    v.push(("kademlia", base));
+    v
 }
 
 fn colour_of(algo: &str) -> usize {
