@@ -118,6 +118,33 @@ fn the_trace_hash_names_what_ran() {
     assert_ne!(pastry, hash(&[&base[..], &["tapestry"]].concat()));
 }
 
+/// Churn used to start after the settle phase, with lookups over a few seconds of virtual
+/// time: almost no session ended while they ran. Under churn the lookups are now spread over
+/// a window (600 s by default) and the departures inside it are counted and printed.
+#[test]
+fn churn_turns_sessions_over_while_lookups_run() {
+    let report = execute(&args(&[
+        "--algo",
+        "chord",
+        "--nodes",
+        "150",
+        "--lookups",
+        "200",
+        "--churn",
+        "0.693",
+    ]))
+    .unwrap();
+    let r = &report.runs[0];
+    let departed = r.extra["departed_in_window"].as_u64().unwrap();
+    let joined = r.extra["joined_in_window"].as_u64().unwrap();
+    // 150 nodes, one-hour median sessions, 600 s: about 17 expected to leave.
+    assert!(departed >= 8, "{departed} left in the window");
+    assert!(joined >= 5, "{joined} joined in the window");
+    assert!(r.extra["window_s"].as_f64().unwrap() >= 590.0);
+    assert_eq!(r.extra["departure"], "crash");
+    assert!(report.table().contains("left,"));
+}
+
 /// weft-sim is a pure crate: its clippy.toml bans the clock, ambient randomness and
 /// `HashMap` as weft-overlay's does (it had none of these bans).
 #[test]
