@@ -12,12 +12,14 @@
 //! - **Network** ([`network`]): one-way latency per message (log-normal, median 50 ms, σ 0.5,
 //!   by default; uniform or constant on request) and independent loss.
 //! - **Churn** ([`churn`]): sessions drawn from an exponential (or Pareto, log-normal)
-//!   distribution; a node whose session ends crashes (or leaves gracefully where the engine
-//!   needs it: CAN) and a fresh node with a new identity joins through a random live node
-//!   about 10 s later. Addresses are never reused.
+//!   distribution; a node whose session ends crashes (every algorithm; with
+//!   [`churn::Departure::Graceful`] it runs its engine's leave protocol first) and a fresh
+//!   node with a new identity joins through a random live node about 10 s later. Addresses
+//!   are never reused. Under churn the lookups are spread over a window (600 s by default) so
+//!   that sessions turn over while they run; departures and joins inside it are reported.
 //! - **Workload** ([`workload`]): uniform random keys, or a catalogue with Zipf popularity.
-//!   Lookups are injected at a fixed rate with at most 1,000 in flight, so the event queue
-//!   stays bounded at any network size.
+//!   Lookups are injected at a fixed rate (or spread over the window) with at most 1,000 in
+//!   flight, so the event queue stays bounded at any network size.
 //! - **Determinism** ([`trace`]): everything random comes from seeded ChaCha8 generators, in
 //!   event order; `trace_hash` is BLAKE3 over the run's label (algorithm and parameters)
 //!   and every delivered event's `(time, seq, kind, from, to)` with the message's encoded

@@ -3,20 +3,11 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap what they set up")]
 
-use clap::Parser;
-use weft_sim::cli::{SimArgs, execute};
+mod support;
 
-#[derive(Parser)]
-struct Weft {
-    #[command(flatten)]
-    sim: SimArgs,
-}
+use support::args;
 
-fn args(line: &[&str]) -> SimArgs {
-    let mut argv = vec!["weft-sim"];
-    argv.extend_from_slice(line);
-    Weft::try_parse_from(argv).unwrap().sim
-}
+use weft_sim::cli::execute;
 
 fn error_of(line: &[&str]) -> String {
     let e = execute(&args(line)).unwrap_err().to_string();

@@ -2,20 +2,11 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap what they set up")]
 
-use clap::Parser;
-use weft_sim::cli::{SimArgs, execute, run_to};
+mod support;
 
-#[derive(Parser)]
-struct Weft {
-    #[command(flatten)]
-    sim: SimArgs,
-}
+use support::args;
 
-fn args(line: &[&str]) -> SimArgs {
-    let mut argv = vec!["weft-sim"];
-    argv.extend_from_slice(line);
-    Weft::try_parse_from(argv).unwrap().sim
-}
+use weft_sim::cli::{execute, run_to};
 
 /// `--nodes 1` used to spin forever in the join build for Chord and Pastry (their
 /// maintenance timers kept the loop busy waiting for joins that never come).
@@ -40,16 +31,19 @@ fn a_plot_path_that_is_a_file_fails_first_with_one_clear_line() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("plots");
     std::fs::write(&file, b"not a directory").unwrap();
-    let a = args(&[
-        "--algo",
-        "ring",
-        "--nodes",
-        "50",
-        "--lookups",
-        "20",
-        "--plot",
-        file.to_str().unwrap(),
-    ]);
+    let ring_plotted_to = |plot: &std::path::Path| {
+        args(&[
+            "--algo",
+            "ring",
+            "--nodes",
+            "50",
+            "--lookups",
+            "20",
+            "--plot",
+            plot.to_str().unwrap(),
+        ])
+    };
+    let a = ring_plotted_to(&file);
     let mut out = Vec::new();
     let e = run_to(&a, &mut out).unwrap_err().to_string();
     assert!(
@@ -60,16 +54,7 @@ fn a_plot_path_that_is_a_file_fails_first_with_one_clear_line() {
     assert_eq!(e.lines().count(), 1, "{e}");
     assert!(e.contains("--plot") && e.contains("is a file"), "{e}");
     // A directory works and its charts are listed.
-    let ok = args(&[
-        "--algo",
-        "ring",
-        "--nodes",
-        "50",
-        "--lookups",
-        "20",
-        "--plot",
-        dir.join("charts").to_str().unwrap(),
-    ]);
+    let ok = ring_plotted_to(&dir.join("charts"));
     let mut out = Vec::new();
     run_to(&ok, &mut out).unwrap();
     assert!(String::from_utf8(out).unwrap().contains("hops.svg"));

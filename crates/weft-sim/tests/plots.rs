@@ -4,21 +4,17 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap what they set up")]
 
-use clap::Parser;
-use weft_sim::cli::{SimArgs, run_to};
+mod support;
 
-#[derive(Parser)]
-struct Weft {
-    #[command(flatten)]
-    sim: SimArgs,
-}
+use support::args;
+
+use weft_sim::cli::run_to;
 
 #[test]
 fn table3_charts_have_one_panel_per_algorithm_and_render_to_png() {
     let dir = std::env::temp_dir().join(format!("weft-sim-plots-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let argv = [
-        "weft-sim",
+    let args = args(&[
         "--preset",
         "table3",
         "--nodes",
@@ -29,8 +25,7 @@ fn table3_charts_have_one_panel_per_algorithm_and_render_to_png() {
         "converged",
         "--plot",
         dir.to_str().unwrap(),
-    ];
-    let args = Weft::try_parse_from(argv).unwrap().sim;
+    ]);
     run_to(&args, &mut Vec::new()).unwrap();
     let svg = std::fs::read_to_string(dir.join("hops.svg")).unwrap();
     let texts = texts(&svg);
