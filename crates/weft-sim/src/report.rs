@@ -273,7 +273,15 @@ impl Report {
                 if let (Some(g), Some(why)) =
                     (extra_f64(r, key), extra_str(r, &format!("{key}_reason")))
                 {
-                    gaps.entry((r.label.clone(), figure, why.to_string()))
+                    let churned = extra_f64(r, "churn_per_hour").is_some_and(|c| c > 0.0);
+                    let why = if churned {
+                        format!(
+                            "{why} (and under churn: re-routes around dead nodes, and tables that lost entries, move every figure)"
+                        )
+                    } else {
+                        why.to_string()
+                    };
+                    gaps.entry((r.label.clone(), figure, why))
                         .or_default()
                         .push(format!("{} at N={}", pct(Some(g)), r.nodes));
                 }

@@ -211,7 +211,7 @@ impl Algorithm for KademliaAlgo {
             state_formula: "k·(log2(N/k)+1)",
             source: "Maymounkov and Mazières 2002, §2.3–2.4 (O(log N) rounds, k-buckets); the mean derived here",
             table3: None,
-            hops_gap: "the mean is derived for a full table; small networks have few rounds, so the fixed last hop and chance early hits weigh more",
+            hops_gap: "the mean is derived for full, live tables: a small network has few rounds, so its fixed last hop weighs more",
             state_gap: "",
         }
     }
