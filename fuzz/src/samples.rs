@@ -238,6 +238,9 @@ pub fn chord() -> Vec<chord::Message<u32>> {
             node: cn(2),
             pred: Some(cn(6)),
             succs: vec![cn(6), cn(3)],
+        },        Message::Ack {
+            req: 0,
+            origin: cn(6).id,
         },
     ]
 }
@@ -291,6 +294,9 @@ pub fn pastry() -> Vec<pastry::Message<u32>> {
         Message::Leaving {
             node: pn(1),
             leaves: vec![pn(6)],
+        },        Message::Ack {
+            req: 0,
+            origin: pn(6).id,
         },
     ]
 }

@@ -42,6 +42,13 @@ pub struct Config {
     pub max_lookups: usize,
     /// Forwards after which a message is dropped (4096).
     pub max_hops: u32,
+    /// How long a join may take before it is sent again (10 s). A join answered after that
+    /// and answered again would leave the first zone handed over unowned, so keep it well
+    /// above a join's round trip.
+    pub join_timeout: std::time::Duration,
+    /// Times a join that got no zone before its deadline is sent again through the same
+    /// node (a bootstrap that had not joined yet itself drops join requests) (3).
+    pub join_retries: u32,
 }
 
 impl Default for Config {
@@ -51,6 +58,8 @@ impl Default for Config {
             lookup_timeout: std::time::Duration::from_secs(10),
             max_lookups: 64,
             max_hops: 4096,
+            join_timeout: std::time::Duration::from_secs(10),
+            join_retries: 3,
         }
     }
 }

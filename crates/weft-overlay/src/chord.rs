@@ -11,8 +11,12 @@
 //! Lookups are recursive: each node forwards the request to the closest preceding finger
 //! of the key, and the key's predecessor answers the origin directly. `hops` is the number
 //! of times the request was forwarded (0 when the origin's own successor owns the key);
-//! the literature's ½·log2 N counts the same thing. A lookup whose request is lost (a
-//! crashed node on the path) fails when its deadline passes.
+//! the literature's ½·log2 N counts the same thing. Each forward is acknowledged by the next
+//! node ([`Message::Ack`]); a forward not acknowledged within [`Config::hop_timeout`] marks
+//! that node dead (it is forgotten from fingers and successors) and the request goes to the
+//! next best finger or successor instead, up to [`Config::hop_retries`] times per node: the
+//! successor list is what keeps a lookup going around a crashed node (Stoica et al., §5.3).
+//! A lookup whose request is lost all the same fails when its deadline passes.
 //!
 //! Nodes join through any live node ([`Command::Join`]), leave gracefully
 //! ([`Command::Leave`]: predecessor and successor are told to link up) or crash (the
@@ -56,6 +60,13 @@ pub struct Config {
     pub max_lookups: usize,
     /// A request forwarded more often than this is dropped (128).
     pub max_hops: u32,
+    /// How long the next node may take to acknowledge a forwarded lookup before it is
+    /// taken for dead and the lookup goes elsewhere (1 s).
+    pub hop_timeout: Duration,
+    /// Times one node re-routes one lookup around unacknowledged hops (3).
+    pub hop_retries: u32,
+    /// Forwards awaiting an acknowledgement at once; further forwards go unwatched (256).
+    pub max_forwards: usize,
 }
 
 impl Default for Config {
@@ -69,6 +80,9 @@ impl Default for Config {
             lookup_timeout: Duration::from_secs(10),
             max_lookups: 64,
             max_hops: 128,
+            hop_timeout: Duration::from_secs(1),
+            hop_retries: 3,
+            max_forwards: 256,
         }
     }
 }
@@ -185,6 +199,13 @@ pub enum Message<A> {
         pred: Option<Node<A>>,
         /// Its successors (for its predecessor).
         succs: Vec<Node<A>>,
+    },
+    /// "I have your forwarded lookup": sent back to whoever forwarded a `Lookup`.
+    Ack {
+        /// The origin's request id.
+        req: u64,
+        /// The origin's position.
+        origin: u64,
     },
 }
 

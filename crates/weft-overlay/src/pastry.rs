@@ -2,7 +2,8 @@
 //! Tapestry's suffix routing as its mirror image.
 //!
 //! Ids are 64-bit (the node uses `prefix_u64` of a [`Key256`](weft_core::id::Key256)),
-//! read as `64 / b` digits of `b` bits. A [`Pastry`] node keeps
+//! read as `⌊64 / b⌋` digits of `b` bits (when `b` does not divide 64, the lowest `64 mod b`
+//! bits are no digit: the leaf set resolves them). A [`Pastry`] node keeps
 //! - a routing table: row `l`, column `c` holds a node sharing the first `l` digits with it
 //!   and having digit `c` at position `l` (the proximity-closest such node known);
 //! - a leaf set: the `L/2` numerically closest nodes on each side of it on the circle;
@@ -14,7 +15,15 @@
 //! within the leaf set's range it goes to the closest leaf (or stays); otherwise to the
 //! routing-table entry sharing one more digit with `k`; otherwise to any known node that
 //! shares as many digits and is numerically closer. `hops` counts forwards; the
-//! literature bound is ⌈log_{2^b} N⌉.
+//! literature gives ⌈log_{2^b} N⌉ (Rowstron and Druschel: the expected number of steps under
+//! normal operation, not a bound: when the numerically closest node does not share the
+//! key's last resolved digit, one more leaf-set hop reaches it).
+//!
+//! Each forward is acknowledged by the next node ([`Message::Ack`]); a forward not
+//! acknowledged within [`Config::hop_timeout`] marks that node dead (it is removed from
+//! every table and the leaf set is refilled) and the message goes to the next best node
+//! instead, up to [`Config::hop_retries`] times per node, as the Pastry paper repairs
+//! routes around failed nodes (§2.4).
 //!
 //! **Suffix (Tapestry) mode**: with [`Config::suffix`], digits are resolved from the least
 //! significant end. This is implemented literally as the mirror image: every id and key is
@@ -49,7 +58,7 @@ pub struct Node<A> {
 /// Settings of a Pastry node. Share one `Arc<Config>` among simulated nodes.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Bits per digit, `b`: 1, 2, 4 or 8 (4).
+    /// Bits per digit, `b`: 1..=8 (4).
     pub b: u32,
     /// Leaf set size `L`, half on each side (16).
     pub leaf_set: usize,
@@ -67,6 +76,13 @@ pub struct Config {
     pub max_lookups: usize,
     /// Forwards after which a message is dropped (64).
     pub max_hops: u32,
+    /// How long the next node may take to acknowledge a forwarded message before it is
+    /// taken for dead and the message goes elsewhere (1 s).
+    pub hop_timeout: Duration,
+    /// Times one node re-routes one message around unacknowledged hops (3).
+    pub hop_retries: u32,
+    /// Forwards awaiting an acknowledgement at once; further forwards go unwatched (256).
+    pub max_forwards: usize,
 }
 
 impl Default for Config {
@@ -81,6 +97,9 @@ impl Default for Config {
             lookup_timeout: Duration::from_secs(10),
             max_lookups: 64,
             max_hops: 64,
+            hop_timeout: Duration::from_secs(1),
+            hop_retries: 3,
+            max_forwards: 256,
         }
     }
 }
@@ -96,8 +115,8 @@ impl Config {
     /// # Errors
     /// A message naming the bad setting.
     pub fn validate(&self) -> Result<(), String> {
-        if ![1, 2, 4, 8].contains(&self.b) {
-            return Err(format!("pastry b must be 1, 2, 4 or 8, not {}", self.b));
+        if !(1..=8).contains(&self.b) {
+            return Err(format!("pastry b must be 1..=8, not {}", self.b));
         }
         if self.leaf_set < 2 || !self.leaf_set.is_multiple_of(2) || self.leaf_set > 64 {
             return Err(format!(
@@ -236,5 +255,12 @@ pub enum Message<A> {
         node: Node<A>,
         /// Its leaf set.
         leaves: Vec<Node<A>>,
+    },
+    /// "I have your forwarded message": sent back to whoever forwarded a `Route`.
+    Ack {
+        /// The origin's request id.
+        req: u64,
+        /// The origin's position.
+        origin: u64,
     },
 }

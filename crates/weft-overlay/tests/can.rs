@@ -175,6 +175,28 @@ fn converged_network_partitions_and_routes_in_d_over_4_n_to_the_1_over_d() {
     }
 }
 
+/// A join sent through a node that has no zone yet is dropped there; the joiner used to
+/// wait forever. It now asks again after its deadline, and gets a zone once its bootstrap has.
+#[test]
+fn a_join_through_a_node_not_yet_joined_is_retried() {
+    let config = Arc::new(Config::default());
+    let mut net: Net = VNet::new(4, (1, 20));
+    let first = net.add(Can::new(config.clone(), 0, true, 1));
+    let early = net.add(Can::new(config.clone(), 1, false, 2));
+    let late = net.add(Can::new(config.clone(), 2, false, 3));
+    net.command(late, Command::Join(early));
+    net.run_for(Duration::from_secs(1));
+    assert!(net.node(late).unwrap().zones().is_empty());
+    net.command(early, Command::Join(first));
+    net.run_for(Duration::from_secs(30));
+    assert!(!net.node(early).unwrap().zones().is_empty());
+    assert!(
+        !net.node(late).unwrap().zones().is_empty(),
+        "the join through a node that had not joined yet was never retried"
+    );
+    assert_partition(&net, config.dims);
+}
+
 #[test]
 fn converged_memory_per_node() {
     let config = Arc::new(Config::default());

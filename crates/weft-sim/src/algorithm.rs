@@ -8,6 +8,7 @@
 use weft_core::time::Time;
 use weft_overlay::{Engine, QueryId};
 
+use crate::oracle::{Answer, Truth, Verdict};
 use crate::simulation::{MessageClass, Simulation};
 use crate::workload::Draw;
 
@@ -19,30 +20,43 @@ pub type CommandOf<A> = <<A as Algorithm>::E as Engine>::Command;
 pub type EventOf<A> = <<A as Algorithm>::E as Engine>::Event;
 
 /// How a lookup ended, as the engine reported it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// Found: the key's owner (or the content) was reached.
+    /// Answered: the engine says it reached the key's owner (or the content); the oracle
+    /// judges whether it did ([`Algorithm::check`]).
     Success {
         /// Overlay hops the lookup took (the engine's own count).
         hops: u32,
         /// Messages the lookup used, when the engine counts them per query.
         messages: Option<u32>,
+        /// What it answered.
+        answer: Answer,
     },
     /// The engine gave up (no route, TTL exhausted, all candidates timed out).
     Failure,
 }
 
-/// The literature's figures for one algorithm at one size.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+/// The literature's figures for one algorithm at one size, with where they come from and,
+/// where the simulator measures something else, why.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Expected {
     /// Expected mean hops per lookup, when the literature gives one.
     pub hops: Option<f64>,
     /// Expected routing state per node (table entries), when the literature gives one.
     pub state: Option<f64>,
-    /// The hops formula, for the report (e.g. `"½·log2 N"`).
+    /// The hops formula the figure is computed from, for the report (e.g. `"½·log2 N"`).
     pub hops_formula: &'static str,
     /// The state formula, for the report.
     pub state_formula: &'static str,
+    /// Where the formulas come from: the algorithm's own paper.
+    pub source: &'static str,
+    /// The survey's Table 3 entries `(hops, state)`, for algorithms it lists.
+    pub table3: Option<(&'static str, &'static str)>,
+    /// Why measured hops differ from the formula, when they differ by more than 15 %
+    /// (printed only then): what the simulator found.
+    pub hops_gap: &'static str,
+    /// Why measured state differs from the formula by more than 15 %.
+    pub state_gap: &'static str,
 }
 
 /// How the overlay is brought up before lookups start.
@@ -56,11 +70,17 @@ pub enum BuildMode {
 
 /// One routing or location algorithm, as the experiment runner drives it.
 pub trait Algorithm {
-    /// The engine type.
-    type E: Engine<Addr = u32>;
+    /// The engine type; its messages are encoded into the trace hash.
+    type E: Engine<Addr = u32, Message: serde::Serialize>;
 
     /// The name used on the command line and in reports.
     fn name(&self) -> &'static str;
+
+    /// What runs, for the trace hash and the report: the name and the parameters that change
+    /// the run (e.g. `pastry b=4 L=16 M=16 prefix`). The default is the name.
+    fn label(&self) -> String {
+        self.name().to_string()
+    }
 
     /// Names each message for the trace and says whether it is lookup traffic.
     fn classify(msg: &MessageOf<Self>) -> MessageClass;
@@ -85,8 +105,9 @@ pub trait Algorithm {
         None
     }
 
-    /// The command a node is given when its session ends, for engines that must leave
-    /// gracefully; `None` (the default) makes departures crashes.
+    /// The command that makes a node leave gracefully (hand over its state, tell its
+    /// neighbours), given when its session ends under [`crate::churn::Departure::Graceful`];
+    /// `None` (the default: the engine has no leave) makes every departure a crash.
     fn graceful_leave(&self) -> Option<CommandOf<Self>> {
         None
     }
@@ -139,6 +160,45 @@ pub trait Algorithm {
     /// of this and its configured settle time. The default is zero.
     fn settle_after_joins(&self) -> std::time::Duration {
         std::time::Duration::ZERO
+    }
+
+    /// Where `engine` sits in the oracle's [`Truth`] (its position on the id circle), for
+    /// algorithms whose oracle reads one; `None` (the default) leaves it out.
+    fn position(&self, _engine: &Self::E) -> Option<u64> {
+        None
+    }
+
+    /// The right answer now to a lookup of `draw` from `origin`, from the global view:
+    /// `truth` indexes every live node's [`Algorithm::position`], `sim` has every live
+    /// engine. The runner takes it when a lookup starts, so an answer true then counts as
+    /// correct even if churn changed the truth before the answer arrived. The default has no
+    /// oracle (`None`).
+    fn truth_now(
+        &self,
+        _truth: &Truth,
+        _sim: &Simulation<Self::E>,
+        _draw: &Draw,
+        _origin: u32,
+    ) -> Option<Answer> {
+        None
+    }
+
+    /// Judges `answer` to the lookup of `draw` from `origin` against the truth now. The
+    /// default compares it with [`Algorithm::truth_now`] ([`Verdict::Unchecked`] without
+    /// one); algorithms whose answer is cheaper to check than the truth is to find (CAN's zone
+    /// owner, Freenet's data) check it directly.
+    fn check(
+        &self,
+        truth: &Truth,
+        sim: &Simulation<Self::E>,
+        draw: &Draw,
+        origin: u32,
+        answer: &Answer,
+    ) -> Verdict {
+        match self.truth_now(truth, sim, draw, origin) {
+            Some(t) => Verdict::of(t.same_as(answer)),
+            None => Verdict::Unchecked,
+        }
     }
 
     /// Routing state held by `engine` (table entries).

@@ -1,7 +1,8 @@
 //! The churn model: how long nodes stay, and how soon a departed node is replaced.
 //!
 //! With churn on, every node draws a session length when it starts; when the session ends the
-//! node crashes (it disappears without a word, the hardest case for repair protocols), and a
+//! node crashes (it disappears without a word, the hardest case for repair protocols; or,
+//! with [`Departure::Graceful`], runs its engine's leave protocol first), and a
 //! fresh node with a new identity joins through a random live node after a short replacement
 //! delay, so the population stays close to `N`. Addresses are never reused: a joining node gets
 //! a new index, so a message still addressed to the departed node is simply lost.
@@ -66,6 +67,28 @@ impl SessionLength {
     }
 }
 
+/// How a node whose session ends goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Departure {
+    /// It vanishes without a word: the hardest case, what repair protocols are for.
+    #[default]
+    Crash,
+    /// It runs the engine's leave protocol first (where the engine has one; a crash
+    /// otherwise).
+    Graceful,
+}
+
+impl Departure {
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Departure::Crash => "crash",
+            Departure::Graceful => "graceful",
+        }
+    }
+}
+
 /// Session lengths and replacement delay.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct ChurnModel {
@@ -73,6 +96,8 @@ pub struct ChurnModel {
     pub session: SessionLength,
     /// Mean delay (exponential) between a departure and the join of its replacement.
     pub replace_mean: Duration,
+    /// Crash or leave.
+    pub departure: Departure,
 }
 
 impl ChurnModel {
@@ -85,6 +110,7 @@ impl ChurnModel {
                 median_s: 3600.0 * std::f64::consts::LN_2 / rate_per_hour,
             },
             replace_mean: Duration::from_secs(10),
+            departure: Departure::Crash,
         })
     }
 

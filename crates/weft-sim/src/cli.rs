@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::algorithm::BuildMode;
 use crate::algos;
-use crate::churn::{ChurnModel, SessionLength};
+use crate::churn::{ChurnModel, Departure, SessionLength};
 use crate::experiment::RunConfig;
 use crate::network::{Latency, NetworkModel};
 use crate::presets::{self, Preset};
@@ -23,17 +23,24 @@ use crate::workload::KeyDist;
 /// Every run is deterministic: the same arguments and `--seed` give the same `trace_hash`.
 ///
 /// `--json` prints one object: `{"seed", "trace_hash", "runs": [...]}`; each run has `algo`,
-/// `nodes`, `lookups`, `success_rate` (0..1), `mean_hops`, `p50_hops`, `p99_hops`,
-/// `expected_hops` (literature; null when none), `mean_messages` (per lookup), `mean_state`
-/// (table entries per node), `expected_state`, `mean_latency_ms` (virtual time), `events`
-/// (trace length), `wall_s`, `peak_rss_mb` (VmHWM), and extra fields: `timeouts`, `failures`,
-/// `abandoned`, `messages_lost`, `nodes_end`, `virtual_s`, `events_per_s`, `trace_hash`,
-/// `hops_formula`, `state_formula`, `churn_per_hour`. Presets add fields, see `--preset`.
+/// `label` (algorithm and parameters), `nodes`, `lookups`, `success_rate` (correct answers
+/// over lookups whose origin stayed, 0..1: every answer is checked against the truth by an
+/// oracle), `answered_rate` (answered, correct or not), `correct`, `wrong`, `oracle` (false
+/// where success is the engine's word: flood, directory), `mean_hops`, `p50_hops`,
+/// `p99_hops`, `expected_hops` (literature; null when none), `mean_messages` (per lookup),
+/// `mean_state` (table entries per node), `expected_state`, `mean_latency_ms` (virtual
+/// time), `events` (trace length), `wall_s`, `peak_rss_mb` (resident memory the run added),
+/// and extra fields: `timeouts`, `failures`, `abandoned`, `messages_lost`, `nodes_end`,
+/// `departed_in_window` and `joined_in_window` (churn while lookups ran), `window_s`,
+/// `virtual_s`, `events_per_s`, `trace_hash`, `hops_formula`, `state_formula`,
+/// `formula_source`, `table3_hops`, `table3_state`, `hops_gap` and `state_gap` (measured over
+/// expected, less 1), `hops_gap_reason` and `state_gap_reason` (beyond 15 %),
+/// `churn_per_hour`, `departure`. Presets add fields, see `--preset`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct SimArgs {
-    /// Algorithms to run, comma-separated: chord, can, pastry, kademlia, flood, freenet,
-    /// directory (and `ring`, the simulator's successor-only baseline). Default: chord, can,
-    /// pastry, kademlia.
+    /// Algorithms to run, comma-separated: chord, can, pastry, tapestry (Pastry's engine with
+    /// Tapestry's suffix routing), kademlia, flood, freenet, directory (and `ring`, the
+    /// simulator's successor-only baseline). Default: chord, can, pastry, kademlia.
     #[arg(long, value_delimiter = ',')]
     pub algo: Vec<String>,
 
@@ -59,6 +66,35 @@ pub struct SimArgs {
     /// Session length distribution under churn: exponential or pareto (shape 1.5, same median).
     #[arg(long, default_value = "exponential")]
     pub sessions: String,
+
+    /// How a node whose session ends goes: crash (vanishes without a word) or graceful (runs
+    /// its engine's leave protocol first: chord, can, pastry, tapestry; the others crash).
+    #[arg(long, default_value = "crash")]
+    pub leave: String,
+
+    /// Spread the lookups evenly over this many seconds of virtual time instead of injecting
+    /// them at --rate, so that sessions turn over while they run. Default under --churn: 600
+    /// (about 11 % of the nodes leave in that window at one-hour median sessions); none
+    /// otherwise.
+    #[arg(long)]
+    pub window: Option<f64>,
+
+    /// Pastry's (and Tapestry's) bits per digit b, 1..=8 (default 4; --preset table3 runs
+    /// b = 2, 3, 4 unless given).
+    #[arg(long)]
+    pub pastry_b: Option<u32>,
+
+    /// CAN's dimensions d, 1..=8 (default 2; --preset table3 runs d = 2, 3, 4 unless given).
+    #[arg(long)]
+    pub can_d: Option<usize>,
+
+    /// Kademlia's bucket size and replication k, 1..=64 (default 20).
+    #[arg(long)]
+    pub kad_k: Option<usize>,
+
+    /// Kademlia's lookup parallelism α, 1..=k (default 3).
+    #[arg(long)]
+    pub kad_alpha: Option<usize>,
 
     /// Lookup keys: uniform (a fresh random key each) or zipf (a catalogue of 10,000 items
     /// with Zipf popularity, exponent 0.9).
@@ -92,8 +128,8 @@ pub struct SimArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
 
-    /// A preset experiment: table3 (chord, can, pastry, kademlia at 10^3..10^5 nodes: the
-    /// paper's Table 3), gnutella (flooding: messages and queries at the last hop for TTL 1..7,
+    /// A preset experiment: table3 (chord, can for d = 2..4, pastry for b = 2..4, tapestry
+    /// and kademlia at 10^3..10^5 nodes: the paper's Table 3), gnutella (flooding: messages and queries at the last hop for TTL 1..7,
     /// two topologies, and the ultrapeer+QRP reduction), freenet-ring (1,000 nodes that start in
     /// a ring: request path length as routing tables learn), directory (server state and load
     /// against users). Cannot be combined with --algo.
@@ -110,6 +146,12 @@ impl Default for SimArgs {
             seed: 1,
             churn: 0.0,
             sessions: "exponential".into(),
+            leave: "crash".into(),
+            window: None,
+            pastry_b: None,
+            can_d: None,
+            kad_k: None,
+            kad_alpha: None,
             keys: "uniform".into(),
             latency: "lognormal:50:0.5".into(),
             loss: 0.0,
@@ -130,19 +172,34 @@ pub const MAX_NODES: usize = 4_000_000;
 /// # Errors
 ///
 /// Bad arguments (one line each: `--nodes 0`, an unknown algorithm or preset, `--preset` with
-/// `--algo`, a malformed `--latency`), and failures to write plots.
+/// `--algo`, a malformed `--latency`, a `--plot` that is a file or cannot be written), and
+/// failures to write plots.
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
-    let report = execute(&args)?;
+    run_to(&args, &mut std::io::stdout().lock())
+}
+
+/// [`run`], printing to `out`.
+///
+/// # Errors
+///
+/// As [`run`]; arguments are all checked, the plot directory included, before any run starts
+/// or anything is printed.
+pub fn run_to(args: &SimArgs, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    Plan::from_args(args)?;
+    if let Some(dir) = &args.plot {
+        presets::prepare_plot_dir(dir)?;
+    }
+    let report = execute(args)?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        writeln!(out, "{}", serde_json::to_string(&report)?)?;
     } else {
-        print!("{}", report.table());
+        write!(out, "{}", report.table())?;
     }
     if let Some(dir) = &args.plot {
         let written = presets::plot(dir, &report)?;
         if !args.json {
             for p in written {
-                println!("wrote {}", p.display());
+                writeln!(out, "wrote {}", p.display())?;
             }
         }
     }
@@ -168,10 +225,9 @@ pub fn execute(args: &SimArgs) -> anyhow::Result<Report> {
                     progress.set_message(format!("{algo} N={n}"));
                     progress.set_length(cfg.lookups as u64);
                     progress.set_position(0);
-                    let r = algos::run_named(algo, &cfg, &progress)?;
+                    let r = algos::run_with(algo, &plan.params(), &cfg, &progress)?;
                     let mut rec = RunRecord::from_result(&r);
-                    rec.extra
-                        .insert("churn_per_hour".into(), plan.churn_rate.into());
+                    plan.annotate(&mut rec);
                     runs.push(rec);
                 }
             }
@@ -235,6 +291,16 @@ pub struct Plan {
     pub network: NetworkModel,
     /// Lookup rate.
     pub rate: f64,
+    /// The lookup window under churn (or when asked).
+    pub window: Option<Duration>,
+    /// Pastry's b, if given.
+    pub pastry_b: Option<u32>,
+    /// CAN's d, if given.
+    pub can_d: Option<usize>,
+    /// Kademlia's k.
+    pub kad_k: usize,
+    /// Kademlia's α.
+    pub kad_alpha: usize,
     /// `None` for auto.
     pub build: Option<BuildMode>,
     /// The preset, if any.
@@ -291,8 +357,44 @@ impl Plan {
         if !(args.rate > 0.0 && args.rate.is_finite()) {
             bail!("--rate: must be > 0 lookups per second, got {}", args.rate);
         }
+        let departure = match args.leave.as_str() {
+            "crash" => Departure::Crash,
+            "graceful" => Departure::Graceful,
+            other => bail!("--leave: unknown departure {other:?} (crash, graceful)"),
+        };
+        if let Some(b) = args.pastry_b
+            && !(1..=8).contains(&b)
+        {
+            bail!("--pastry-b: bits per digit must be 1..=8, got {b}");
+        }
+        if let Some(d) = args.can_d
+            && !(1..=weft_overlay::can::MAX_DIMS).contains(&d)
+        {
+            bail!(
+                "--can-d: dimensions must be 1..={}, got {d}",
+                weft_overlay::can::MAX_DIMS
+            );
+        }
+        let defaults = algos::Params::default();
+        let kad_k = args.kad_k.unwrap_or(defaults.kad_k);
+        if !(1..=64).contains(&kad_k) {
+            bail!("--kad-k: bucket size must be 1..=64, got {kad_k}");
+        }
+        let kad_alpha = args.kad_alpha.unwrap_or(defaults.kad_alpha);
+        if !(1..=kad_k).contains(&kad_alpha) {
+            bail!("--kad-alpha: parallelism must be 1..=k ({kad_k}), got {kad_alpha}");
+        }
+        let window = match args.window {
+            Some(w) if !(w > 0.0 && w <= 30.0 * 86_400.0) => {
+                bail!("--window: must be > 0 seconds and at most 30 days, got {w}")
+            }
+            Some(w) => Some(Duration::from_secs_f64(w)),
+            None if args.churn > 0.0 => Some(Duration::from_secs(600)),
+            None => None,
+        };
         let mut churn = ChurnModel::from_rate(args.churn);
         if let Some(c) = &mut churn {
+            c.departure = departure;
             let median_s = c.session.median_s();
             c.session = match args.sessions.as_str() {
                 "exponential" | "exp" => c.session,
@@ -335,9 +437,36 @@ impl Plan {
                 loss: args.loss,
             },
             rate: args.rate,
+            window,
+            pastry_b: args.pastry_b,
+            can_d: args.can_d,
+            kad_k,
+            kad_alpha,
             build,
             preset,
         })
+    }
+
+    /// Adds the run-level churn fields to `rec`: `churn_per_hour` and, under churn,
+    /// `departure` (`crash` or `graceful`).
+    pub fn annotate(&self, rec: &mut RunRecord) {
+        rec.extra
+            .insert("churn_per_hour".into(), self.churn_rate.into());
+        if let Some(c) = &self.churn {
+            rec.extra
+                .insert("departure".into(), c.departure.name().into());
+        }
+    }
+
+    /// The algorithm parameters: those given, else the defaults.
+    pub fn params(&self) -> algos::Params {
+        let d = algos::Params::default();
+        algos::Params {
+            pastry_b: self.pastry_b.unwrap_or(d.pastry_b),
+            can_d: self.can_d.unwrap_or(d.can_d),
+            kad_k: self.kad_k,
+            kad_alpha: self.kad_alpha,
+        }
     }
 
     /// The run configuration for `algo` at `n` nodes (defaults: 1,000 lookups).
@@ -347,6 +476,7 @@ impl Plan {
         cfg.churn = self.churn;
         cfg.keys = self.keys;
         cfg.rate = self.rate;
+        cfg.window = self.window;
         cfg.build = self.build.unwrap_or(
             if self.churn.is_some() || (n <= algos::JOIN_LIMIT && algos::has_join(algo)) {
                 BuildMode::Join

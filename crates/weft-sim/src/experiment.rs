@@ -9,11 +9,14 @@
 //!    live node.
 //! 2. **Settle.** The algorithm's [`Algorithm::prepare`] runs, then the simulation runs for
 //!    [`RunConfig::settle`] (stabilization, refresh, publishes reaching their holders).
-//! 3. **Lookups.** One lookup every `1/rate` seconds of virtual time from a random live node, for
-//!    a key drawn from the workload; while [`RunConfig::max_in_flight`] lookups are
-//!    outstanding, injection waits. A lookup with no outcome after
-//!    [`RunConfig::lookup_timeout`] counts as failed. With churn, every node's session ends at a
-//!    drawn time (the node crashes) and a fresh node joins after a short delay.
+//! 3. **Lookups.** One lookup every `1/rate` seconds of virtual time (or spread evenly over
+//!    [`RunConfig::window`]) from a random live node, for a key drawn from the workload; while
+//!    [`RunConfig::max_in_flight`] lookups are outstanding, injection waits. A lookup with no
+//!    outcome after [`RunConfig::lookup_timeout`] counts as failed. Every answer is judged by
+//!    the algorithm's oracle ([`Algorithm::check`]) against the live nodes at that moment. With
+//!    churn, every node's session ends at a drawn time (the node crashes, or leaves
+//!    gracefully) and a fresh node joins after a short delay; departures and joins inside the
+//!    window are counted.
 //! 4. The run stops when every lookup has an outcome.
 
 use std::collections::BTreeMap;
@@ -25,9 +28,10 @@ use weft_core::time::Time;
 use weft_overlay::QueryId;
 
 use crate::algorithm::{Algorithm, BuildMode, Expected, Outcome};
-use crate::churn::ChurnModel;
+use crate::churn::{ChurnModel, Departure};
 use crate::memory;
 use crate::network::NetworkModel;
+use crate::oracle::{Truth, Verdict};
 use crate::simulation::{Counters, Simulation, Step};
 use crate::workload::{KeyDist, Workload};
 
@@ -48,6 +52,9 @@ pub struct RunConfig {
     pub keys: KeyDist,
     /// Lookups per second of virtual time.
     pub rate: f64,
+    /// Spread the lookups evenly over this much virtual time instead of injecting them at
+    /// `rate` (so that churn turns sessions over while they run).
+    pub window: Option<Duration>,
     /// Most lookups outstanding at once.
     pub max_in_flight: usize,
     /// A lookup with no outcome after this long failed.
@@ -77,6 +84,7 @@ impl RunConfig {
             churn: None,
             keys: KeyDist::Uniform,
             rate: 200.0,
+            window: None,
             max_in_flight: 1000,
             lookup_timeout: Duration::from_secs(900),
             build: BuildMode::Converged,
@@ -92,14 +100,29 @@ impl RunConfig {
 pub struct RunResult {
     /// Algorithm name.
     pub algo: &'static str,
+    /// What ran: the name and its parameters ([`Algorithm::label`]).
+    pub label: String,
     /// Nodes asked for.
     pub nodes: usize,
     /// Live nodes at the end.
     pub nodes_end: usize,
     /// Lookups issued.
     pub lookups: usize,
-    /// Lookups that succeeded.
+    /// Lookups the engine answered (found, in its own word).
     pub successes: usize,
+    /// Answers the oracle found correct.
+    pub correct: usize,
+    /// Answers the oracle found wrong.
+    pub wrong: usize,
+    /// Whether the algorithm has an oracle (otherwise `correct` and `wrong` are 0 and the
+    /// engine's word is all there is).
+    pub checked: bool,
+    /// Nodes that left while lookups ran (churn).
+    pub departed: usize,
+    /// Nodes that joined while lookups ran (churn).
+    pub joined: usize,
+    /// Virtual time from the first lookup to the last outcome.
+    pub window: Duration,
     /// Lookups the engine reported as failed.
     pub failures: usize,
     /// Lookups with no outcome before the timeout.
@@ -130,20 +153,35 @@ pub struct RunResult {
     pub peak_queue: usize,
     /// Wall-clock seconds.
     pub wall_s: f64,
-    /// Peak resident memory in MiB (process-wide; reset before the run where Linux allows).
+    /// Resident memory the run added at its peak, in MiB ([`memory::Meter::peak_rss_mb`]).
     pub peak_rss_mb: Option<f64>,
     /// The algorithm's own figures ([`Algorithm::extra`]).
     pub extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl RunResult {
-    /// Successes over decided lookups (issued minus abandoned); 0 when none were decided.
+    /// Correct answers over decided lookups (issued minus abandoned), or answers for an
+    /// algorithm without an oracle; 0 when none were decided.
     pub fn success_rate(&self) -> f64 {
+        let good = if self.checked {
+            self.correct
+        } else {
+            self.successes
+        };
+        self.share(good)
+    }
+
+    /// Answered lookups (correct or not) over decided lookups.
+    pub fn answered_rate(&self) -> f64 {
+        self.share(self.successes)
+    }
+
+    fn share(&self, count: usize) -> f64 {
         let decided = self.lookups.saturating_sub(self.abandoned);
         if decided == 0 {
             0.0
         } else {
-            self.successes as f64 / decided as f64
+            count as f64 / decided as f64
         }
     }
 
@@ -211,6 +249,9 @@ struct InFlight {
     started: Time,
     origin: u32,
     query: QueryId,
+    draw: crate::workload::Draw,
+    /// The right answer when the lookup started, if the algorithm has an oracle.
+    truth_at_start: Option<crate::oracle::Answer>,
 }
 
 /// Live node indices with O(1) random choice and removal.
@@ -256,9 +297,14 @@ struct Lookups {
     injected: usize,
     finished: usize,
     successes: usize,
+    correct: usize,
+    wrong: usize,
+    checked: bool,
     failures: usize,
     timeouts: usize,
     abandoned: usize,
+    departed: usize,
+    joined: usize,
     hops: Vec<u32>,
     latency_ms: Vec<f64>,
     messages: Vec<u32>,
@@ -266,10 +312,10 @@ struct Lookups {
 
 /// Runs one experiment of `algo` under `cfg`; `progress` advances by one per finished lookup.
 pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> RunResult {
-    memory::reset_peak_rss();
-    let wall = std::time::Instant::now();
-    let mut sim = Simulation::<A::E>::new(cfg.seed, cfg.network, A::classify);
+    let meter = memory::Meter::start();
+    let mut sim = Simulation::<A::E>::new(&algo.label(), cfg.seed, cfg.network, A::classify);
     let mut live = LiveSet::default();
+    let mut truth = Truth::default();
     algo.instrument(&mut sim);
 
     // 1. Build.
@@ -278,6 +324,11 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
             sim.extend(algo.build_converged(cfg.nodes, cfg.seed));
             for i in 0..cfg.nodes as u32 {
                 live.insert(i);
+            }
+            for (i, e) in sim.live() {
+                if let Some(p) = algo.position(e) {
+                    truth.insert(p, i);
+                }
             }
         }
         BuildMode::Join => {
@@ -288,26 +339,31 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                 sim.command(first, cmd);
             }
             live.insert(first);
+            if let Some(p) = sim.engine(first).and_then(|e| algo.position(e)) {
+                truth.insert(p, first);
+            }
+            // One node has nobody to join: its maintenance timers would keep the loop below
+            // busy forever.
             if cfg.nodes > 1 {
                 sim.schedule_control(sim.now() + cfg.join_interval, tag::make(tag::BUILD_JOIN, 0));
-            }
-            loop {
-                match sim.step() {
-                    Step::Control(t) if tag::split(t).0 == tag::BUILD_JOIN => {
-                        join_one(algo, cfg, &mut sim, &mut live, false);
-                        if sim.len() < cfg.nodes {
-                            sim.schedule_control(
-                                sim.now() + cfg.join_interval,
-                                tag::make(tag::BUILD_JOIN, 0),
-                            );
-                        } else {
-                            break;
+                loop {
+                    match sim.step() {
+                        Step::Control(t) if tag::split(t).0 == tag::BUILD_JOIN => {
+                            join_one(algo, cfg, &mut sim, &mut live, &mut truth, false);
+                            if sim.len() < cfg.nodes {
+                                sim.schedule_control(
+                                    sim.now() + cfg.join_interval,
+                                    tag::make(tag::BUILD_JOIN, 0),
+                                );
+                            } else {
+                                break;
+                            }
                         }
+                        Step::Idle => break,
+                        _ => {}
                     }
-                    Step::Idle => break,
-                    _ => {}
+                    pump(algo, &mut sim);
                 }
-                pump(algo, &mut sim);
             }
         }
     }
@@ -338,16 +394,25 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         }
     }
     let workload = Workload::new(cfg.seed, cfg.keys);
-    let interval = Duration::from_secs_f64(1.0 / cfg.rate.max(1e-6));
+    let interval = match cfg.window {
+        Some(w) if cfg.lookups > 0 => w / cfg.lookups as u32,
+        _ => Duration::from_secs_f64(1.0 / cfg.rate.max(1e-6)),
+    };
+    let window_start = sim.now();
     let mut lk = Lookups {
         by_query: BTreeMap::new(),
         in_flight: BTreeMap::new(),
         injected: 0,
         finished: 0,
         successes: 0,
+        correct: 0,
+        wrong: 0,
+        checked: false,
         failures: 0,
         timeouts: 0,
         abandoned: 0,
+        departed: 0,
+        joined: 0,
         hops: Vec::with_capacity(cfg.lookups),
         latency_ms: Vec::with_capacity(cfg.lookups),
         messages: Vec::new(),
@@ -366,7 +431,7 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                         if lk.in_flight.len() >= cfg.max_in_flight {
                             sim.schedule_control(sim.now() + interval, t);
                         } else {
-                            inject(algo, cfg, &workload, &mut sim, &live, &mut lk);
+                            inject(algo, cfg, &workload, &mut sim, &live, &truth, &mut lk);
                             if lk.injected < cfg.lookups {
                                 sim.schedule_control(sim.now() + interval, t);
                             }
@@ -382,10 +447,17 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                     }
                     tag::LEAVE => {
                         let node = index as u32;
-                        if let Some(cmd) = algo.graceful_leave() {
+                        let graceful = cfg
+                            .churn
+                            .is_some_and(|c| c.departure == Departure::Graceful);
+                        if graceful && let Some(cmd) = algo.graceful_leave() {
                             sim.command(node, cmd);
                         }
-                        if sim.leave(node).is_some() {
+                        if let Some(gone) = sim.leave(node) {
+                            lk.departed += 1;
+                            if let Some(p) = algo.position(&gone) {
+                                truth.remove(p, node);
+                            }
                             live.remove(node);
                             algo.on_leave(&mut sim, node);
                             let gone: Vec<u32> = lk
@@ -408,17 +480,21 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                             }
                         }
                     }
-                    tag::JOIN => join_one(algo, cfg, &mut sim, &mut live, true),
+                    tag::JOIN => {
+                        lk.joined += 1;
+                        join_one(algo, cfg, &mut sim, &mut live, &mut truth, true);
+                    }
                     _ => {}
                 }
             }
         }
-        collect(algo, &mut sim, &mut lk, progress);
+        collect(algo, &mut sim, &truth, &mut lk, progress);
     }
+    let window = sim.now().saturating_since(window_start);
     if !cfg.drain.is_zero() {
         let end = sim.now() + cfg.drain;
         while sim.step_until(end) != Step::Idle {
-            collect(algo, &mut sim, &mut lk, progress);
+            collect(algo, &mut sim, &truth, &mut lk, progress);
         }
     }
     // Lookups still outstanding when nothing more can happen time out.
@@ -436,10 +512,17 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
     RunResult {
         extra,
         algo: algo.name(),
+        label: algo.label(),
         nodes: cfg.nodes,
         nodes_end: sim.alive(),
         lookups: lk.injected,
         successes: lk.successes,
+        correct: lk.correct,
+        wrong: lk.wrong,
+        checked: lk.checked,
+        departed: lk.departed,
+        joined: lk.joined,
+        window,
         failures: lk.failures,
         timeouts: lk.timeouts,
         abandoned: lk.abandoned,
@@ -458,8 +541,8 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         trace_hash: sim.trace_hash(),
         virtual_end: sim.now(),
         peak_queue: sim.queue_len().1,
-        wall_s: wall.elapsed().as_secs_f64(),
-        peak_rss_mb: memory::peak_rss_mb(),
+        wall_s: meter.wall_s(),
+        peak_rss_mb: meter.peak_rss_mb(),
     }
 }
 
@@ -468,6 +551,7 @@ fn join_one<A: Algorithm>(
     cfg: &RunConfig,
     sim: &mut Simulation<A::E>,
     live: &mut LiveSet,
+    truth: &mut Truth,
     churned: bool,
 ) {
     let index = sim.len() as u32;
@@ -479,6 +563,9 @@ fn join_one<A: Algorithm>(
         sim.command(i, cmd);
     }
     live.insert(i);
+    if let Some(p) = sim.engine(i).and_then(|e| algo.position(e)) {
+        truth.insert(p, i);
+    }
     if churned && let Some(churn) = &cfg.churn {
         let at = sim.now() + churn.session.sample(sim.rng());
         sim.schedule_control(at, tag::make(tag::LEAVE, u64::from(i)));
@@ -491,6 +578,7 @@ fn inject<A: Algorithm>(
     workload: &Workload,
     sim: &mut Simulation<A::E>,
     live: &LiveSet,
+    truth: &Truth,
     lk: &mut Lookups,
 ) {
     let index = lk.injected as u32;
@@ -504,6 +592,7 @@ fn inject<A: Algorithm>(
     let draw = workload.next(sim.rng());
     let cmd = algo.lookup(&draw, origin);
     let started = sim.now();
+    let truth_at_start = algo.truth_now(truth, sim, &draw, origin);
     match sim.command(origin, cmd) {
         Some(query) => {
             lk.by_query.insert((origin, query), index);
@@ -513,6 +602,8 @@ fn inject<A: Algorithm>(
                     started,
                     origin,
                     query,
+                    draw,
+                    truth_at_start,
                 },
             );
             sim.schedule_control(
@@ -530,11 +621,13 @@ fn inject<A: Algorithm>(
 fn collect<A: Algorithm>(
     algo: &A,
     sim: &mut Simulation<A::E>,
+    truth: &Truth,
     lk: &mut Lookups,
     progress: &ProgressBar,
 ) {
     let now = sim.now();
-    for (node, ev) in pump(algo, sim) {
+    let events = pump(algo, sim);
+    for (node, ev) in events {
         let Some((query, outcome)) = algo.outcome(&ev) else {
             continue;
         };
@@ -547,8 +640,29 @@ fn collect<A: Algorithm>(
         lk.finished += 1;
         progress.inc(1);
         match outcome {
-            Outcome::Success { hops, messages } => {
+            Outcome::Success {
+                hops,
+                messages,
+                answer,
+            } => {
                 lk.successes += 1;
+                let verdict = match algo.check(truth, sim, &f.draw, f.origin, &answer) {
+                    Verdict::Wrong if f.truth_at_start.is_some_and(|t| t.same_as(&answer)) => {
+                        Verdict::Correct
+                    }
+                    v => v,
+                };
+                match verdict {
+                    Verdict::Correct => {
+                        lk.checked = true;
+                        lk.correct += 1;
+                    }
+                    Verdict::Wrong => {
+                        lk.checked = true;
+                        lk.wrong += 1;
+                    }
+                    Verdict::Unchecked => {}
+                }
                 lk.hops.push(hops);
                 lk.latency_ms
                     .push(now.saturating_since(f.started).as_secs_f64() * 1000.0);

@@ -12,22 +12,31 @@
 //! - **Network** ([`network`]): one-way latency per message (log-normal, median 50 ms, σ 0.5,
 //!   by default; uniform or constant on request) and independent loss.
 //! - **Churn** ([`churn`]): sessions drawn from an exponential (or Pareto, log-normal)
-//!   distribution; a node whose session ends crashes (or leaves gracefully where the engine
-//!   needs it: CAN) and a fresh node with a new identity joins through a random live node
-//!   about 10 s later. Addresses are never reused.
+//!   distribution; a node whose session ends crashes (every algorithm; with
+//!   [`churn::Departure::Graceful`] it runs its engine's leave protocol first) and a fresh
+//!   node with a new identity joins through a random live node about 10 s later. Addresses
+//!   are never reused. Under churn the lookups are spread over a window (600 s by default) so
+//!   that sessions turn over while they run; departures and joins inside it are reported.
 //! - **Workload** ([`workload`]): uniform random keys, or a catalogue with Zipf popularity.
-//!   Lookups are injected at a fixed rate with at most 1,000 in flight, so the event queue
-//!   stays bounded at any network size.
+//!   Lookups are injected at a fixed rate (or spread over the window) with at most 1,000 in
+//!   flight, so the event queue stays bounded at any network size.
 //! - **Determinism** ([`trace`]): everything random comes from seeded ChaCha8 generators, in
-//!   event order; `trace_hash` is BLAKE3 over every delivered event's
-//!   `(time, seq, kind, from, to)`. Same seed, same hash; a golden test pins one.
+//!   event order; `trace_hash` is BLAKE3 over the run's label (algorithm and parameters)
+//!   and every delivered event's `(time, seq, kind, from, to)` with the message's encoded
+//!   contents. Same seed, same hash; a golden test pins one.
 //! - **Adapters** ([`algorithm`], [`algos`]): per algorithm, how to build a converged overlay
 //!   (fast constructors for large N) or grow it through the join protocol (small N, churn),
 //!   how to turn a key into a lookup, how to read outcomes, state and the expected figures.
+//! - **Oracle** ([`oracle`]): every answer is checked against the truth from the global view
+//!   (Chord's successor, Pastry's numerically closest node, Kademlia's `k` closest, CAN's
+//!   zone owner, Freenet's data); the report separates answered from answered correctly.
 //! - **Runner** ([`experiment`]): build, settle, inject lookups (with churn), collect.
 //! - **Output** ([`report`], [`plot`], [`presets`]): one JSON object or a table with measured
 //!   and expected side by side; SVG charts (SVG only: the bitmap backend would need system
 //!   fonts).
+//! - **Purity**: like the engines, the crate reads no clock and draws no ambient randomness
+//!   (its `clippy.toml` bans both, and `HashMap`); the report's wall-clock and memory figures
+//!   come from [`memory::Meter`] and never feed back into a run.
 //!
 //! # Memory
 //!
@@ -87,6 +96,7 @@ pub mod cli;
 pub mod experiment;
 pub mod memory;
 pub mod network;
+pub mod oracle;
 pub mod plot;
 pub mod presets;
 pub mod queue;

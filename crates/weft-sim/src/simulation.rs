@@ -15,7 +15,7 @@
 //! Control events ([`Simulation::schedule_control`]) are handed back to the caller
 //! ([`Step::Control`]), which uses them to inject lookups, make nodes leave and join, and stop.
 //!
-//! Every delivered event is recorded in the [`TraceHash`].
+//! Every delivered event is recorded in the [`TraceHash`], a message with its contents.
 //!
 //! # Memory
 //!
@@ -83,7 +83,7 @@ pub enum Step {
 }
 
 /// A discrete-event simulation of engines of type `E`, addressed by their index.
-pub struct Simulation<E: Engine<Addr = u32>> {
+pub struct Simulation<E: Engine<Addr = u32, Message: serde::Serialize>> {
     engines: Vec<Option<E>>,
     alive: usize,
     timers: TimerHeap,
@@ -99,15 +99,19 @@ pub struct Simulation<E: Engine<Addr = u32>> {
     observer: Option<Observer<E::Message>>,
     /// The last timer fired (node, time) and how often in a row.
     last_timer: (u32, Time, u32),
+    /// Reused buffer for encoding a delivered message into the trace.
+    scratch: Vec<u8>,
 }
 
 /// A function shown every delivered message: `(time, from, to, message)`.
 pub type Observer<M> = Box<dyn FnMut(Time, u32, u32, &M)>;
 
-impl<E: Engine<Addr = u32>> Simulation<E> {
-    /// An empty simulation at time zero. `seed` fixes the network's draws; `classify` names
-    /// each message for the trace and the counters.
+impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
+    /// An empty simulation at time zero. `label` (what runs: the algorithm and its
+    /// parameters) opens the trace; `seed` fixes the network's draws; `classify` names each
+    /// message for the trace and the counters.
     pub fn new(
+        label: &str,
         seed: u64,
         network: NetworkModel,
         classify: fn(&E::Message) -> MessageClass,
@@ -121,12 +125,13 @@ impl<E: Engine<Addr = u32>> Simulation<E> {
             next_seq: 0,
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5157_5f6e_6574_776b),
             network,
-            trace: TraceHash::default(),
+            trace: TraceHash::new(label),
             classify,
             counters: Counters::default(),
             events: Vec::new(),
             observer: None,
             last_timer: (u32::MAX, Time::ZERO, 0),
+            scratch: Vec::new(),
         }
     }
 
@@ -291,8 +296,20 @@ impl<E: Engine<Addr = u32>> Simulation<E> {
                 match self.engines.get_mut(to as usize).and_then(Option::as_mut) {
                     Some(e) => {
                         let kind = (self.classify)(&msg).kind;
-                        self.trace
-                            .record(due.at.as_micros(), due.seq, kind, from, to);
+                        // Our own engines' messages always encode; should one not, its
+                        // contents are left out of the hash rather than stopping the run.
+                        let mut buf = std::mem::take(&mut self.scratch);
+                        buf.clear();
+                        let buf = postcard::to_extend(&msg, buf).unwrap_or_default();
+                        self.trace.record_message(
+                            due.at.as_micros(),
+                            due.seq,
+                            kind,
+                            from,
+                            to,
+                            &buf,
+                        );
+                        self.scratch = buf;
                         self.counters.delivered += 1;
                         if let Some(obs) = self.observer.as_mut() {
                             obs(due.at, from, to, &msg);

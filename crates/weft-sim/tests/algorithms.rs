@@ -74,6 +74,16 @@ fn lookups_survive_churn_with_repair() {
             "{algo} under churn: stuck timers {}",
             r.counters.stuck_timers
         );
+        eprintln!(
+            "{algo} under churn: {} left, {} joined; answered {:.3}, correct {:.3}",
+            r.departed,
+            r.joined,
+            r.answered_rate(),
+            r.success_rate()
+        );
+        // Every answer was judged, and a correct answer is an answer.
+        assert!(r.checked && r.correct + r.wrong == r.successes);
+        assert!(r.departed > 0 && r.joined > 0);
         assert!(
             r.success_rate() > 0.8,
             "{algo} under churn: {}",
@@ -106,4 +116,31 @@ fn flood_and_freenet_find_catalogue_items() {
     assert!(f.mean_messages() > 100.0);
     let fr = run("freenet", 300, 100, BuildMode::Converged);
     assert!(fr.success_rate() > 0.5, "freenet {}", fr.success_rate());
+}
+
+/// The freenet-ring summary used to report one seed's first tenth, whose median mixed
+/// hundreds of HTL-limited hops with short paths: now five seeds, HTL-limited requests
+/// counted apart, and the fall from the first requests to the last shows.
+#[test]
+fn freenet_ring_summary_shows_the_fall_over_several_seeds() {
+    use weft_sim::cli::{SimArgs, execute};
+    let args = SimArgs {
+        preset: Some("freenet-ring".into()),
+        nodes: vec![200],
+        lookups: Some(300),
+        ..SimArgs::default()
+    };
+    let report = execute(&args).unwrap();
+    assert_eq!(report.runs.len(), 5);
+    let x = &report.extra;
+    let start = x["path_length_start"].as_u64().unwrap();
+    let end = x["path_length_end"].as_u64().unwrap();
+    eprintln!(
+        "freenet ring: path {start} -> {end}, htl-limited {} -> {}",
+        x["htl_limited_start"], x["htl_limited_end"]
+    );
+    assert!(start > end, "path length {start} -> {end}");
+    assert!(x["htl_limited_start"].as_f64().unwrap() >= x["htl_limited_end"].as_f64().unwrap());
+    assert_eq!(x["by_seed"].as_array().unwrap().len(), 5);
+    assert!(x["success_end"].as_f64().unwrap() > 0.9);
 }

@@ -3,20 +3,11 @@
 
 #![allow(clippy::unwrap_used, reason = "tests unwrap what they set up")]
 
-use clap::Parser;
-use weft_sim::cli::{SimArgs, execute};
+mod support;
 
-#[derive(Parser)]
-struct Weft {
-    #[command(flatten)]
-    sim: SimArgs,
-}
+use support::args;
 
-fn args(line: &[&str]) -> SimArgs {
-    let mut argv = vec!["weft-sim"];
-    argv.extend_from_slice(line);
-    Weft::try_parse_from(argv).unwrap().sim
-}
+use weft_sim::cli::execute;
 
 fn error_of(line: &[&str]) -> String {
     let e = execute(&args(line)).unwrap_err().to_string();
@@ -36,6 +27,12 @@ fn bad_input_gets_one_clear_line() {
     assert!(error_of(&["--churn=-1"]).contains("--churn"));
     assert!(error_of(&["--lookups", "0"]).contains("--lookups"));
     assert!(error_of(&["--build", "converged", "--churn", "1"]).contains("--churn"));
+    assert!(error_of(&["--pastry-b", "9"]).contains("--pastry-b"));
+    assert!(error_of(&["--can-d", "0"]).contains("--can-d"));
+    assert!(error_of(&["--kad-k", "0"]).contains("--kad-k"));
+    assert!(error_of(&["--kad-k", "4", "--kad-alpha", "5"]).contains("--kad-alpha"));
+    assert!(error_of(&["--leave", "politely"]).contains("--leave"));
+    assert!(error_of(&["--window", "0"]).contains("--window"));
 }
 
 #[test]
@@ -72,12 +69,23 @@ fn json_report_has_the_documented_fields() {
         "events",
         "wall_s",
         "peak_rss_mb",
+        "label",
+        "answered_rate",
+        "correct",
+        "wrong",
+        "oracle",
+        "departed_in_window",
+        "joined_in_window",
+        "window_s",
+        "hops_gap",
     ] {
         assert!(runs[0].get(key).is_some(), "missing {key}");
     }
     assert_eq!(runs[1]["nodes"], 100);
     assert_eq!(runs[1]["lookups"], 200);
     assert_eq!(runs[1]["success_rate"], 1.0);
+    assert_eq!(runs[1]["correct"], 200);
+    assert_eq!(runs[1]["oracle"], true);
     // Same arguments, same trace.
     let again = execute(&args(&[
         "--algo",

@@ -12,12 +12,14 @@ use super::{Command, Config, Event, LookupError, MAX_ENTRIES, Message};
 use crate::{Engine, QueryId};
 
 #[derive(Clone, Copy, Debug)]
-struct Lookup {
+struct Lookup<A> {
     id: QueryId,
     req: u64,
     key: u64,
     deadline: Time,
     join: bool,
+    /// For a join: the bootstrap node, the join point and the tries left.
+    retry: Option<(A, Point, u32)>,
 }
 
 /// A CAN node. See the [module docs](super).
@@ -27,7 +29,7 @@ pub struct Can<A> {
     me: A,
     zones: Vec<Zone>,
     neighbours: Vec<(A, Zone)>,
-    lookups: Vec<Lookup>,
+    lookups: Vec<Lookup<A>>,
     outbox: VecDeque<(A, Message<A>)>,
     events: VecDeque<Event<A>>,
     next_req: u64,
@@ -351,13 +353,19 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
         }
         let req = self.next_req;
         self.next_req += 1;
-        let deadline = now + self.config.lookup_timeout;
+        let deadline = now
+            + if join {
+                self.config.join_timeout
+            } else {
+                self.config.lookup_timeout
+            };
         self.lookups.push(Lookup {
             id,
             req,
             key,
             deadline,
             join,
+            retry: via.map(|a| (a, point, self.config.join_retries)),
         });
         match via {
             Some(addr) => {
@@ -441,6 +449,26 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Can<A> {
         while i < self.lookups.len() {
             if now >= self.lookups[i].deadline {
                 let l = self.lookups.remove(i);
+                if let Some((via, point, tries)) = l.retry
+                    && tries > 0
+                    && self.zones.is_empty()
+                {
+                    // the join was lost (or its bootstrap had no zone yet): ask again
+                    self.lookups.push(Lookup {
+                        deadline: now + self.config.join_timeout,
+                        retry: Some((via, point, tries - 1)),
+                        ..l
+                    });
+                    let msg = Message::Route {
+                        req: l.req,
+                        point,
+                        origin: self.me,
+                        hops: 1,
+                        join: true,
+                    };
+                    self.send(via, msg);
+                    continue;
+                }
                 if !l.join {
                     let result = Err(LookupError::Timeout);
                     self.events.push_back(Event::LookupFinished {

@@ -30,6 +30,20 @@ struct Lookup {
     purpose: Purpose,
 }
 
+/// A lookup this node forwarded, awaiting the next node's acknowledgement.
+#[derive(Clone, Copy, Debug)]
+struct Forward<A> {
+    origin: Node<A>,
+    req: u64,
+    key: u64,
+    /// Forwards before this one.
+    hops: u32,
+    next: Node<A>,
+    deadline: Time,
+    /// Re-routes of this lookup by this node so far.
+    retries: u32,
+}
+
 /// A request to a neighbour awaiting its answer.
 #[derive(Clone, Copy, Debug)]
 struct Probe {
@@ -49,6 +63,7 @@ pub struct Chord<A> {
     fingers: Box<[Node<A>]>,
     next_finger: u8,
     lookups: Vec<Lookup>,
+    forwards: Vec<Forward<A>>,
     stabilize_probe: Option<Probe>,
     pred_probe: Option<Probe>,
     outbox: VecDeque<(A, Message<A>)>,
@@ -86,6 +101,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             fingers: vec![me; 64].into_boxed_slice(),
             next_finger: 0,
             lookups: Vec::new(),
+            forwards: Vec::new(),
             stabilize_probe: None,
             pred_probe: None,
             outbox: VecDeque::new(),
@@ -202,8 +218,9 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             .copied()
     }
 
-    /// One routing step for a lookup of `key`: answer the origin, or forward.
-    fn route(&mut self, req: u64, key: u64, origin: Node<A>, hops: u32) {
+    /// One routing step for a lookup of `key`: answer the origin, or forward (watching for
+    /// the next node's acknowledgement). `retries`: re-routes of it by this node so far.
+    fn route(&mut self, now: Time, req: u64, key: u64, origin: Node<A>, hops: u32, retries: u32) {
         let owner = if self
             .pred
             .is_some_and(|p| in_arc_closed(key, p.id, self.me.id))
@@ -231,6 +248,17 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             }
             (None, Some(next)) => {
                 if hops < self.config.max_hops {
+                    if self.forwards.len() < self.config.max_forwards {
+                        self.forwards.push(Forward {
+                            origin,
+                            req,
+                            key,
+                            hops,
+                            next,
+                            deadline: now + self.config.hop_timeout,
+                            retries,
+                        });
+                    }
                     self.send(
                         next.addr,
                         Message::Lookup {
@@ -279,9 +307,24 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
                     hops: 1,
                 },
             ),
-            None => self.route(req, key, self.me, 0),
+            None => self.route(now, req, key, self.me, 0, 0),
         }
         id
+    }
+
+    /// Forwards whose next node did not acknowledge in time: that node is taken for dead
+    /// and forgotten, and the lookup is routed again without it.
+    fn reroute_unacknowledged(&mut self, now: Time) {
+        let late: Vec<Forward<A>> = self
+            .forwards
+            .extract_if(.., |f| now >= f.deadline)
+            .collect();
+        for f in late {
+            self.forget(f.next.id);
+            if f.retries < self.config.hop_retries {
+                self.route(now, f.req, f.key, f.origin, f.hops, f.retries + 1);
+            }
+        }
     }
 
     fn on_found(&mut self, req: u64, owner: Node<A>, hops: u32) {
@@ -341,6 +384,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
     }
 
     fn maintain(&mut self, now: Time) {
+        self.reroute_unacknowledged(now);
         if let Some(p) = self.stabilize_probe
             && now >= p.deadline
         {
@@ -417,7 +461,25 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 key,
                 origin,
                 hops,
-            } => self.route(req, key, origin, hops),
+            } => {
+                self.send(
+                    from,
+                    Message::Ack {
+                        req,
+                        origin: origin.id,
+                    },
+                );
+                self.route(now, req, key, origin, hops, 0);
+            }
+            Message::Ack { req, origin } => {
+                if let Some(i) = self
+                    .forwards
+                    .iter()
+                    .position(|f| f.req == req && f.origin.id == origin && f.next.addr == from)
+                {
+                    self.forwards.swap_remove(i);
+                }
+            }
             Message::Found { req, owner, hops } => self.on_found(req, owner, hops),
             Message::GetNeighbours { req, from: asker } => {
                 let mut succs = self.succs.clone();
@@ -500,7 +562,6 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 }
             }
         }
-        let _ = now;
     }
 
     fn handle_timeout(&mut self, now: Time) {
@@ -551,6 +612,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 }
                 self.left = true;
                 self.lookups.clear();
+                self.forwards.clear();
                 self.stabilize_probe = None;
                 self.pred_probe = None;
                 id
@@ -576,6 +638,9 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
         }
         for l in &self.lookups {
             t = t.min(l.deadline);
+        }
+        for f in &self.forwards {
+            t = t.min(f.deadline);
         }
         (t != Time::MAX).then_some(t)
     }

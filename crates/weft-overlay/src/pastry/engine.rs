@@ -20,6 +20,21 @@ struct Lookup {
     join: bool,
 }
 
+/// A message this node forwarded, awaiting the next node's acknowledgement.
+#[derive(Clone, Copy, Debug)]
+struct Forward<A> {
+    origin: Node<A>,
+    req: u64,
+    key: u64,
+    /// Forwards before this one.
+    hops: u32,
+    join: bool,
+    next: Node<A>,
+    deadline: Time,
+    /// Re-routes of this message by this node so far.
+    retries: u32,
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Probe<A> {
     node: Node<A>,
@@ -33,6 +48,7 @@ pub struct Pastry<A> {
     config: Arc<Config>,
     state: State<A>,
     lookups: Vec<Lookup>,
+    forwards: Vec<Forward<A>>,
     probes: Vec<Probe<A>>,
     outbox: VecDeque<(A, Message<A>)>,
     events: VecDeque<Event<A>>,
@@ -66,6 +82,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
         Pastry {
             state: State::new(me, config.b, config.leaf_set, config.neighbourhood),
             lookups: Vec::new(),
+            forwards: Vec::new(),
             probes: Vec::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
@@ -239,7 +256,22 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
             .min_by_key(|n| (ring_distance(n.id, key), n.id))
     }
 
-    fn route(&mut self, req: u64, key: u64, origin: Node<A>, hops: u32, join: bool) {
+    /// One routing step: hand a joiner our state, forward (watching for the next node's
+    /// acknowledgement), or deliver. `retries`: re-routes of it by this node so far.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one routing step's whole context"
+    )]
+    fn route(
+        &mut self,
+        now: Time,
+        req: u64,
+        key: u64,
+        origin: Node<A>,
+        hops: u32,
+        join: bool,
+        retries: u32,
+    ) {
         if join && origin.id != self.state.me.id {
             // every node on a join path hands the newcomer its state
             let mut nodes = self.state.all();
@@ -261,6 +293,18 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
         }
         match self.next_hop(key).filter(|n| !(join && n.id == origin.id)) {
             Some(next) if hops < self.config.max_hops => {
+                if self.forwards.len() < self.config.max_forwards {
+                    self.forwards.push(Forward {
+                        origin,
+                        req,
+                        key,
+                        hops,
+                        join,
+                        next,
+                        deadline: now + self.config.hop_timeout,
+                        retries,
+                    });
+                }
                 let msg = Message::Route {
                     req,
                     key,
@@ -334,28 +378,49 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
                     },
                 );
             }
-            None => self.route(req, key, me, 0, false),
+            None => self.route(now, req, key, me, 0, false, 0),
         }
         id
     }
 
+    /// Forwards whose next node did not acknowledge in time: that node is taken for dead,
+    /// removed from every table (its leaf-set side refilled), and the message routed again.
+    fn reroute_unacknowledged(&mut self, now: Time) {
+        let late: Vec<Forward<A>> = self
+            .forwards
+            .extract_if(.., |f| now >= f.deadline)
+            .collect();
+        for f in late {
+            self.forget_dead(f.next.id);
+            if f.retries < self.config.hop_retries {
+                self.route(now, f.req, f.key, f.origin, f.hops, f.join, f.retries + 1);
+            }
+        }
+    }
+
+    /// Removes a node found dead and asks the farthest leaves for more to refill the set.
+    fn forget_dead(&mut self, id: u64) {
+        self.state.forget(id);
+        let me = self.state.me;
+        for far in [
+            self.state.cw.last().copied(),
+            self.state.ccw.last().copied(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            self.send(far.addr, Message::GetLeaves { from: me });
+        }
+    }
+
     fn maintain(&mut self, now: Time) {
+        self.reroute_unacknowledged(now);
         let mut i = 0;
         while i < self.probes.len() {
             if now >= self.probes[i].deadline {
                 let p = self.probes.remove(i);
-                self.state.forget(p.node.id);
                 // refill the side that lost a leaf from its farthest remaining leaf
-                let me = self.state.me;
-                for far in [
-                    self.state.cw.last().copied(),
-                    self.state.ccw.last().copied(),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    self.send(far.addr, Message::GetLeaves { from: me });
-                }
+                self.forget_dead(p.node.id);
             } else {
                 i += 1;
             }
@@ -397,7 +462,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
     type Command = Command<A>;
     type Event = Event<A>;
 
-    fn handle_message(&mut self, _now: Time, from: A, msg: Message<A>) {
+    fn handle_message(&mut self, now: Time, from: A, msg: Message<A>) {
         if self.left {
             return;
         }
@@ -409,7 +474,14 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
                 hops,
                 join,
             } => {
-                self.route(req, key, origin, hops, join);
+                self.send(
+                    from,
+                    Message::Ack {
+                        req,
+                        origin: origin.id,
+                    },
+                );
+                self.route(now, req, key, origin, hops, join, 0);
                 if join {
                     self.state.learn(origin);
                 }
@@ -451,6 +523,15 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
             Message::Leaves { nodes } => {
                 for n in nodes.into_iter().take(MAX_NODES_PER_MESSAGE) {
                     self.state.learn(n);
+                }
+            }
+            Message::Ack { req, origin } => {
+                if let Some(i) = self
+                    .forwards
+                    .iter()
+                    .position(|f| f.req == req && f.origin.id == origin && f.next.addr == from)
+                {
+                    self.forwards.swap_remove(i);
                 }
             }
             Message::Leaving { node, leaves } => {
@@ -511,6 +592,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
                 }
                 self.left = true;
                 self.lookups.clear();
+                self.forwards.clear();
                 self.probes.clear();
                 id
             }
@@ -534,6 +616,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
             .iter()
             .map(|p| p.deadline)
             .chain(self.lookups.iter().map(|l| l.deadline))
+            .chain(self.forwards.iter().map(|f| f.deadline))
             .fold(self.next_maintenance, Time::min);
         (t != Time::MAX).then_some(t)
     }

@@ -88,11 +88,15 @@ impl<A: Copy + Ord> State<A> {
             return;
         }
         let l = shared_digits(n.id, self.me.id, self.bits);
-        let c = digit(n.id, l, self.bits);
-        match self.slot(l, c) {
-            Some(cur) if cur.id == n.id => self.set_slot(l, c, n),
-            Some(cur) if proximity(cur.id, self.me.id) <= proximity(n.id, self.me.id) => {}
-            _ => self.set_slot(l, c, n),
+        // Ids that share every whole digit (b not dividing 64) differ only below the last
+        // digit: no routing-table slot, the leaf set holds them.
+        if l < 64 / self.bits {
+            let c = digit(n.id, l, self.bits);
+            match self.slot(l, c) {
+                Some(cur) if cur.id == n.id => self.set_slot(l, c, n),
+                Some(cur) if proximity(cur.id, self.me.id) <= proximity(n.id, self.me.id) => {}
+                _ => self.set_slot(l, c, n),
+            }
         }
         let me = self.me.id;
         insert_sorted(&mut self.cw, n, self.half_leaves, |x| x.id.wrapping_sub(me));

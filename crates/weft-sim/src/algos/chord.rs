@@ -2,8 +2,10 @@
 //!
 //! Node ids are 64-bit positions (`BLAKE3(seed ‖ "chord" ‖ index)`); a lookup asks for the
 //! successor of the key's first 64 bits and its hops are the engine's forwards (0 when the
-//! origin's successor owns the key). Lookups are recursive, so messages per lookup are the
-//! forwards plus the answer.
+//! origin's successor owns the key). Lookups are recursive and each forward is acknowledged
+//! (so a dead hop is routed around), so messages per lookup are `2·hops + 1`: the forwards,
+//! their acknowledgements and the answer (re-routes around dead hops come on top, counted in
+//! the run's lookup traffic).
 //!
 //! # Expected figures
 //!
@@ -23,7 +25,8 @@ use weft_overlay::QueryId;
 use weft_overlay::chord::{Chord, Command, Config, Event, Message, Node};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
-use crate::simulation::MessageClass;
+use crate::oracle::{Answer, Truth};
+use crate::simulation::{MessageClass, Simulation};
 use crate::workload::Draw;
 
 /// Chord with a shared configuration.
@@ -57,6 +60,10 @@ impl Algorithm for ChordAlgo {
         "chord"
     }
 
+    fn label(&self) -> String {
+        format!("chord r={}", self.config.successors)
+    }
+
     fn classify(msg: &Message<u32>) -> MessageClass {
         let (kind, lookup) = match msg {
             Message::Lookup { .. } => (1, true),
@@ -67,6 +74,7 @@ impl Algorithm for ChordAlgo {
             Message::Ping { .. } => (6, false),
             Message::Pong { .. } => (7, false),
             Message::Leaving { .. } => (8, false),
+            Message::Ack { .. } => (9, true),
         };
         MessageClass { kind, lookup }
     }
@@ -117,14 +125,15 @@ impl Algorithm for ChordAlgo {
         match ev {
             Event::LookupFinished {
                 id,
-                result: Ok(_),
+                result: Ok(owner),
                 hops,
                 ..
             } => Some((
                 *id,
                 Outcome::Success {
                     hops: *hops,
-                    messages: Some(hops + 1),
+                    messages: Some(2 * hops + 1),
+                    answer: Answer::Node(owner.addr),
                 },
             )),
             Event::LookupFinished {
@@ -136,6 +145,21 @@ impl Algorithm for ChordAlgo {
 
     fn settle_after_joins(&self) -> Duration {
         self.config.fix_fingers_interval.unwrap_or(Duration::ZERO) * 64
+    }
+
+    fn position(&self, engine: &Chord<u32>) -> Option<u64> {
+        Some(engine.local().id)
+    }
+
+    /// The key's successor among the live nodes.
+    fn truth_now(
+        &self,
+        truth: &Truth,
+        _sim: &Simulation<Chord<u32>>,
+        draw: &Draw,
+        _origin: u32,
+    ) -> Option<Answer> {
+        truth.successor(draw.key.prefix_u64()).map(Answer::Node)
     }
 
     fn state_size(&self, engine: &Chord<u32>) -> usize {
@@ -151,7 +175,11 @@ impl Algorithm for ChordAlgo {
                 ((n / r).log2().max(0.0) + r + 1.0).min(n - 1.0)
             }),
             hops_formula: "½·log2 N",
-            state_formula: "log2(N/r) + r + 1 (r=8)",
+            state_formula: "log2(N/r) + r + 1",
+            source: "Stoica et al. 2001, §6.2 (hops ½·log2 N); §4.3 (fingers, r successors)",
+            table3: Some(("log N", "log N")),
+            hops_gap: "",
+            state_gap: "",
         }
     }
 }

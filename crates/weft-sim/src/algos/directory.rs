@@ -156,6 +156,7 @@ impl Algorithm for DirectoryAlgo {
                 Outcome::Success {
                     hops: 1,
                     messages: Some(2),
+                    answer: crate::oracle::Answer::Unjudged,
                 },
             )),
             Event::Results { id, .. } | Event::QueryFailed { id } | Event::Refused { id, .. } => {
@@ -201,6 +202,7 @@ impl Algorithm for DirectoryAlgo {
             state: None,
             hops_formula: "1 (client→server), 2 messages",
             state_formula: "server: users·(1+2·items)",
+            ..Expected::default()
         }
     }
 }

@@ -290,6 +290,7 @@ impl Algorithm for FloodAlgo {
                 Outcome::Success {
                     hops: u32::from(*hops),
                     messages: None,
+                    answer: crate::oracle::Answer::Unjudged,
                 },
             )),
             Event::QueryDone { id, .. } | Event::Refused { id, .. } => {
@@ -317,6 +318,7 @@ impl Algorithm for FloodAlgo {
             state: Some(degree),
             hops_formula: "none (first hit)",
             state_formula: "degree (+ GUID cache)",
+            ..Expected::default()
         }
     }
 }

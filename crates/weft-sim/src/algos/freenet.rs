@@ -16,6 +16,7 @@ use weft_overlay::QueryId;
 use weft_overlay::freenet::{self, Command, Config, Event, Freenet, Message};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
+use crate::oracle::{Answer, Truth, Verdict};
 use crate::simulation::{MessageClass, Simulation};
 use crate::workload::{Draw, item_key};
 
@@ -54,6 +55,11 @@ impl FreenetAlgo {
     /// The data inserted under item `i` (a small fixed-size payload naming the item).
     pub fn data_of(i: u64) -> Vec<u8> {
         i.to_le_bytes().to_vec()
+    }
+
+    /// The catalogue item a lookup of `draw` requests.
+    pub fn item_of(&self, draw: &Draw) -> u64 {
+        draw.item.unwrap_or(draw.key.prefix_u64()) % self.preload.max(1)
     }
 }
 
@@ -108,7 +114,7 @@ impl Algorithm for FreenetAlgo {
     }
 
     fn lookup(&self, draw: &Draw, _origin: u32) -> Command {
-        let item = draw.item.unwrap_or(draw.key.prefix_u64()) % self.preload.max(1);
+        let item = self.item_of(draw);
         Command::Request {
             key: item_key(self.seed, item),
             htl: Some(self.request_htl),
@@ -117,16 +123,31 @@ impl Algorithm for FreenetAlgo {
 
     fn outcome(&self, ev: &Event) -> Option<(QueryId, Outcome)> {
         match ev {
-            Event::Found { id, hops, .. } => Some((
+            Event::Found { id, hops, data, .. } => Some((
                 *id,
                 Outcome::Success {
                     hops: u32::from(*hops),
                     messages: None,
+                    answer: Answer::Content(data.clone()),
                 },
             )),
             Event::NotFound { id, .. } | Event::Refused { id, .. } => Some((*id, Outcome::Failure)),
             Event::Inserted { .. } => None,
         }
+    }
+
+    /// Correct when the data that came back is the item's (inserted as
+    /// [`FreenetAlgo::data_of`]).
+    fn check(
+        &self,
+        _truth: &Truth,
+        _sim: &Simulation<Freenet<u32>>,
+        draw: &Draw,
+        _origin: u32,
+        answer: &Answer,
+    ) -> Verdict {
+        let item = self.item_of(draw);
+        Verdict::of(matches!(answer, Answer::Content(d) if *d == Self::data_of(item)))
     }
 
     fn state_size(&self, engine: &Freenet<u32>) -> usize {
@@ -139,6 +160,7 @@ impl Algorithm for FreenetAlgo {
             state: None,
             hops_formula: "none (learns)",
             state_formula: "bounded by its tables",
+            ..Expected::default()
         }
     }
 }

@@ -14,11 +14,13 @@ pub mod kademlia;
 pub mod pastry;
 pub mod ring;
 
-/// Every algorithm name `--algo` accepts.
+/// Every algorithm name `--algo` accepts (`tapestry` is the Pastry engine with Tapestry's
+/// suffix routing).
 pub const ALL: &[&str] = &[
     "chord",
     "can",
     "pastry",
+    "tapestry",
     "kademlia",
     "flood",
     "freenet",
@@ -37,12 +39,50 @@ pub fn has_join(algo: &str) -> bool {
     !matches!(algo, "ring" | "flood")
 }
 
-/// Runs `algo` under `cfg`.
+/// The parameters the paper varies, one set for a whole invocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Pastry's (and Tapestry's) bits per digit `b`, 1..=8 (4).
+    pub pastry_b: u32,
+    /// CAN's dimensions `d`, 1..=8 (2).
+    pub can_d: usize,
+    /// Kademlia's bucket size `k` (20).
+    pub kad_k: usize,
+    /// Kademlia's lookup parallelism `α` (3).
+    pub kad_alpha: usize,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            pastry_b: 4,
+            can_d: 2,
+            kad_k: 20,
+            kad_alpha: 3,
+        }
+    }
+}
+
+/// Runs `algo` under `cfg` with the default [`Params`].
+///
+/// # Errors
+///
+/// As [`run_with`].
+pub fn run_named(algo: &str, cfg: &RunConfig, progress: &ProgressBar) -> anyhow::Result<RunResult> {
+    run_with(algo, &Params::default(), cfg, progress)
+}
+
+/// Runs `algo` with `params` under `cfg`.
 ///
 /// # Errors
 ///
 /// An unknown name, or an algorithm whose engine is not available in this build.
-pub fn run_named(algo: &str, cfg: &RunConfig, progress: &ProgressBar) -> anyhow::Result<RunResult> {
+pub fn run_with(
+    algo: &str,
+    params: &Params,
+    cfg: &RunConfig,
+    progress: &ProgressBar,
+) -> anyhow::Result<RunResult> {
     match algo {
         "ring" => {
             if cfg.churn.is_some() {
@@ -58,14 +98,23 @@ pub fn run_named(algo: &str, cfg: &RunConfig, progress: &ProgressBar) -> anyhow:
                 progress,
             ))
         }
-        "can" => Ok(experiment::run(&can::CanAlgo::new(), cfg, progress)),
+        "can" => Ok(experiment::run(
+            &can::CanAlgo::with_dims(params.can_d),
+            cfg,
+            progress,
+        )),
         "chord" => Ok(experiment::run(
             &chord::ChordAlgo::new(cfg.seed),
             cfg,
             progress,
         )),
         "pastry" => Ok(experiment::run(
-            &pastry::PastryAlgo::new(cfg.seed),
+            &pastry::PastryAlgo::with(cfg.seed, params.pastry_b, false),
+            cfg,
+            progress,
+        )),
+        "tapestry" => Ok(experiment::run(
+            &pastry::PastryAlgo::with(cfg.seed, params.pastry_b, true),
             cfg,
             progress,
         )),
@@ -119,7 +168,7 @@ pub fn run_named(algo: &str, cfg: &RunConfig, progress: &ProgressBar) -> anyhow:
             Ok(experiment::run(&algo, &cfg, progress))
         }
         "kademlia" => Ok(experiment::run(
-            &kademlia::KademliaAlgo::new(cfg.seed),
+            &kademlia::KademliaAlgo::with(cfg.seed, params.kad_k, params.kad_alpha),
             cfg,
             progress,
         )),

@@ -12,11 +12,12 @@ use weft_core::time::Time;
 use weft_overlay::{Engine, QueryId};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
-use crate::simulation::MessageClass;
+use crate::oracle::{Answer, Truth};
+use crate::simulation::{MessageClass, Simulation};
 use crate::workload::Draw;
 
 /// A message between ring nodes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum RingMessage {
     /// Walk towards `target`.
     Find {
@@ -35,6 +36,8 @@ pub enum RingMessage {
         query: QueryId,
         /// Hops the walk took.
         hops: u32,
+        /// The node that owns the key (the sender).
+        owner: u32,
     },
     /// Keep-alive to the successor.
     Ping,
@@ -51,6 +54,8 @@ pub struct RingFound {
     pub query: QueryId,
     /// Hops the walk took.
     pub hops: u32,
+    /// The node that owns the key.
+    pub owner: u32,
 }
 
 /// One ring node.
@@ -82,11 +87,12 @@ impl RingNode {
 
     fn forward(&mut self, origin: u32, query: QueryId, target: u32, hops: u32) {
         if target == self.index {
+            let owner = self.index;
             if origin == self.index {
-                self.events.push_back(RingFound { query, hops });
+                self.events.push_back(RingFound { query, hops, owner });
             } else {
                 self.outbox
-                    .push_back((origin, RingMessage::Found { query, hops }));
+                    .push_back((origin, RingMessage::Found { query, hops, owner }));
             }
         } else {
             self.outbox.push_back((
@@ -116,7 +122,9 @@ impl Engine for RingNode {
                 target,
                 hops,
             } => self.forward(origin, query, target, hops),
-            RingMessage::Found { query, hops } => self.events.push_back(RingFound { query, hops }),
+            RingMessage::Found { query, hops, owner } => {
+                self.events.push_back(RingFound { query, hops, owner })
+            }
             RingMessage::Ping => {}
         }
     }
@@ -204,8 +212,21 @@ impl Algorithm for Ring {
             Outcome::Success {
                 hops: ev.hops,
                 messages: None,
+                answer: Answer::Node(ev.owner),
             },
         ))
+    }
+
+    /// The node at the key's position on the ring.
+    fn truth_now(
+        &self,
+        _truth: &Truth,
+        _sim: &Simulation<RingNode>,
+        draw: &Draw,
+        origin: u32,
+    ) -> Option<Answer> {
+        let RingLookup(target) = self.lookup(draw, origin);
+        Some(Answer::Node(target))
     }
 
     fn state_size(&self, _engine: &RingNode) -> usize {
@@ -218,6 +239,7 @@ impl Algorithm for Ring {
             state: Some(1.0),
             hops_formula: "(N−1)/2",
             state_formula: "1",
+            ..Expected::default()
         }
     }
 }

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use indicatif::ProgressBar;
 
 use crate::cli::Plan;
-use crate::plot::{self, Chart, Series};
+use crate::plot::{Chart, Figure, Series};
 use crate::report::{Report, RunRecord};
 
 pub mod directory;
@@ -79,13 +79,15 @@ pub fn run(preset: Preset, plan: &Plan, progress: &ProgressBar) -> anyhow::Resul
         Preset::Table3 => {
             let mut runs = Vec::new();
             for n in plan.sizes_or(&[1000, 10_000, 100_000]) {
-                for algo in ["chord", "can", "pastry", "kademlia"] {
+                for (algo, params) in table3_variants(plan) {
                     let cfg = plan.config(algo, n);
                     progress.set_message(format!("{algo} N={n}"));
                     progress.set_length(cfg.lookups as u64);
                     progress.set_position(0);
-                    let r = crate::algos::run_named(algo, &cfg, progress)?;
-                    runs.push(RunRecord::from_result(&r));
+                    let r = crate::algos::run_with(algo, &params, &cfg, progress)?;
+                    let mut rec = RunRecord::from_result(&r);
+                    plan.annotate(&mut rec);
+                    runs.push(rec);
                 }
             }
             Ok(PresetRuns {
@@ -99,6 +101,26 @@ pub fn run(preset: Preset, plan: &Plan, progress: &ProgressBar) -> anyhow::Resul
     }
 }
 
+/// The runs of Table 3 at one size: Chord, CAN for d = 2, 3, 4, Pastry for b = 2, 3, 4,
+/// Tapestry and Kademlia (a `--can-d` or `--pastry-b` given replaces its sweep).
+pub fn table3_variants(plan: &Plan) -> Vec<(&'static str, crate::algos::Params)> {
+    let base = plan.params();
+    let dims: Vec<usize> = plan.can_d.map_or(vec![2, 3, 4], |d| vec![d]);
+    let bits: Vec<u32> = plan.pastry_b.map_or(vec![2, 3, 4], |b| vec![b]);
+    let mut v = vec![("chord", base)];
+    v.extend(
+        dims.into_iter()
+            .map(|can_d| ("can", crate::algos::Params { can_d, ..base })),
+    );
+    v.extend(
+        bits.into_iter()
+            .map(|pastry_b| ("pastry", crate::algos::Params { pastry_b, ..base })),
+    );
+    v.push(("tapestry", base));
+    v.push(("kademlia", base));
+    v
+}
+
 fn colour_of(algo: &str) -> usize {
     crate::algos::ALL
         .iter()
@@ -106,74 +128,76 @@ fn colour_of(algo: &str) -> usize {
         .unwrap_or(0)
 }
 
-/// Charts of hops and state against N, one measured and one expected line per algorithm.
-pub fn table3_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
-    let mut by_algo: BTreeMap<&str, Vec<&RunRecord>> = BTreeMap::new();
-    for r in runs {
-        by_algo.entry(r.algo.as_str()).or_default().push(r);
+/// Hops and state against N: one panel per algorithm (and parameter set), each on its own
+/// scale, measured solid with markers, the formula dashed.
+pub fn table3_charts(runs: &[RunRecord]) -> Vec<(&'static str, Figure)> {
+    let mut by_label: BTreeMap<(usize, &str), Vec<&RunRecord>> = BTreeMap::new();
+    for r in runs.iter().filter(|r| r.algo != "directory") {
+        by_label
+            .entry((colour_of(&r.algo), r.label.as_str()))
+            .or_default()
+            .push(r);
     }
     let mut hops = Vec::new();
     let mut state = Vec::new();
-    for (algo, mut rs) in by_algo {
+    for ((c, label), mut rs) in by_label {
         rs.sort_by_key(|r| r.nodes);
-        let c = colour_of(algo);
         let pts = |f: &dyn Fn(&RunRecord) -> Option<f64>| -> Vec<(f64, f64)> {
             rs.iter()
                 .filter_map(|r| f(r).map(|y| (r.nodes as f64, y)))
                 .collect()
         };
-        hops.push(Series {
-            name: format!("{algo} measured"),
-            points: pts(&|r| Some(r.mean_hops)),
-            dashed: false,
-            colour: c,
-        });
-        let e = pts(&|r| r.expected_hops);
-        if !e.is_empty() {
-            hops.push(Series {
-                name: format!("{algo} expected"),
-                points: e,
-                dashed: true,
-                colour: c,
-            });
-        }
-        state.push(Series {
-            name: format!("{algo} measured"),
-            points: pts(&|r| Some(r.mean_state)),
-            dashed: false,
-            colour: c,
-        });
-        let e = pts(&|r| r.expected_state);
-        if !e.is_empty() {
-            state.push(Series {
-                name: format!("{algo} expected"),
-                points: e,
-                dashed: true,
-                colour: c,
-            });
-        }
+        let panel = |y_label: &str, measured: Vec<(f64, f64)>, expected: Vec<(f64, f64)>| Chart {
+            title: label.to_string(),
+            x_label: "nodes N".into(),
+            y_label: y_label.into(),
+            log_x: true,
+            log_y: false,
+            series: vec![
+                Series {
+                    name: "measured".into(),
+                    points: measured,
+                    dashed: false,
+                    colour: c,
+                },
+                Series {
+                    name: "expected".into(),
+                    points: expected,
+                    dashed: true,
+                    colour: c,
+                },
+            ],
+        };
+        hops.push(panel(
+            "mean hops",
+            pts(&|r| Some(r.mean_hops)),
+            pts(&|r| r.expected_hops),
+        ));
+        state.push(panel(
+            "entries per node",
+            pts(&|r| Some(r.mean_state)),
+            pts(&|r| r.expected_state),
+        ));
     }
+    let legend = vec![
+        ("measured".to_string(), false),
+        ("expected (formula)".to_string(), true),
+    ];
     vec![
         (
             "hops.svg",
-            Chart {
+            Figure::Panels {
                 title: "Mean lookup hops against N (Table 3)".into(),
-                x_label: "nodes N".into(),
-                y_label: "mean hops".into(),
-                log_x: true,
-                log_y: false,
-                series: hops,
+                panels: hops,
+                legend: legend.clone(),
             },
         ),
         (
             "state.svg",
-            Chart {
+            Figure::Panels {
                 title: "Routing state per node against N (Table 3)".into(),
-                x_label: "nodes N".into(),
-                y_label: "table entries per node".into(),
-                log_x: true,
-                log_y: true,
-                series: state,
+                panels: state,
+                legend,
             },
         ),
     ]
@@ -184,7 +208,7 @@ fn extra_f64(r: &RunRecord, key: &str) -> Option<f64> {
 }
 
 /// Messages (and queries at the last hop) per query against TTL, one line per topology.
-pub fn gnutella_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
+pub fn gnutella_charts(runs: &[RunRecord]) -> Vec<(&'static str, Figure)> {
     let mut by_topo: BTreeMap<String, Vec<&RunRecord>> = BTreeMap::new();
     for r in runs
         .iter()
@@ -220,47 +244,51 @@ pub fn gnutella_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
     }
     vec![(
         "flood-messages.svg",
-        Chart {
+        Figure::Single(Chart {
             title: "Flooding: messages per query against TTL".into(),
             x_label: "TTL".into(),
             y_label: "messages per query".into(),
             log_x: false,
             log_y: true,
             series,
-        },
+        }),
     )]
 }
 
-/// Request path length over time for the Freenet ring.
-pub fn freenet_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
+/// Request path length over time for the Freenet ring, one line per seed.
+pub fn freenet_charts(runs: &[RunRecord]) -> Vec<(&'static str, Figure)> {
     let series = runs
         .iter()
-        .filter_map(|r| r.extra.get("path_length_series")?.as_array())
-        .map(|pts| Series {
-            name: "median request path length".into(),
+        .enumerate()
+        .filter_map(|(i, r)| Some((i, r, r.extra.get("path_length_series")?.as_array()?)))
+        .map(|(i, r, pts)| Series {
+            name: match r.extra.get("seed").and_then(serde_json::Value::as_u64) {
+                Some(seed) => format!("seed {seed}"),
+                None => "median request path length".into(),
+            },
             points: pts
                 .iter()
                 .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?.max(0.5))))
                 .collect(),
             dashed: false,
-            colour: 5,
+            colour: i,
         })
         .collect();
     vec![(
         "freenet-path-length.svg",
-        Chart {
+        Figure::Single(Chart {
             title: "Freenet ring: request path length as routing tables learn".into(),
             x_label: "requests".into(),
-            y_label: "hops (median over a window)".into(),
+            y_label: "hops (median over a window, HTL-limited left out)".into(),
             log_x: false,
             log_y: true,
             series,
-        },
+        }),
     )]
 }
 
 /// Server state against users for the directory, measured and expected.
-pub fn directory_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
+pub fn directory_charts(runs: &[RunRecord]) -> Vec<(&'static str, Figure)> {
     let rs: Vec<&RunRecord> = runs.iter().filter(|r| r.algo == "directory").collect();
     let pts = |key: &str| -> Vec<(f64, f64)> {
         rs.iter()
@@ -269,7 +297,7 @@ pub fn directory_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
     };
     vec![(
         "directory-server-state.svg",
-        Chart {
+        Figure::Single(Chart {
             title: "Directory: server state against users".into(),
             x_label: "users".into(),
             y_label: "server entries".into(),
@@ -289,8 +317,32 @@ pub fn directory_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
                     colour: 6,
                 },
             ],
-        },
+        }),
     )]
+}
+
+/// Makes sure charts can be written into `dir`: creates it if missing and writes (then
+/// removes) a probe file. `weft sim` calls it before any run, so a bad `--plot` costs no
+/// simulation time.
+///
+/// # Errors
+///
+/// One line: `dir` is a file, or it cannot be created or written.
+pub fn prepare_plot_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "--plot: {} is a file; give a directory (it is created if missing)",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).map_err(|e| {
+        anyhow::anyhow!("--plot: cannot create the directory {}: {e}", dir.display())
+    })?;
+    let probe = dir.join(".weft-sim-write-check");
+    std::fs::write(&probe, b"")
+        .map_err(|e| anyhow::anyhow!("--plot: cannot write into {}: {e}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }
 
 /// Writes the charts `report` supports into `dir`; returns the files written.
@@ -299,8 +351,7 @@ pub fn directory_charts(runs: &[RunRecord]) -> Vec<(&'static str, Chart)> {
 ///
 /// The directory or a file cannot be written.
 pub fn plot(dir: &Path, report: &Report) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("--plot: cannot create {}", dir.display()))?;
+    prepare_plot_dir(dir)?;
     let mut charts = match report.preset.as_deref() {
         Some("gnutella") => gnutella_charts(&report.runs),
         Some("freenet-ring") => freenet_charts(&report.runs),
@@ -311,11 +362,11 @@ pub fn plot(dir: &Path, report: &Report) -> anyhow::Result<Vec<PathBuf>> {
             c
         }
     };
-    charts.retain(|(_, c)| c.series.iter().any(|s| !s.points.is_empty()));
+    charts.retain(|(_, c)| c.has_points());
     let mut written = Vec::new();
-    for (file, chart) in charts {
+    for (file, figure) in charts {
         let path = dir.join(file);
-        plot::write_svg(&path, &chart)?;
+        figure.write_svg(&path)?;
         written.push(path);
     }
     Ok(written)
