@@ -24,7 +24,10 @@
 # files of 32 KiB (files/s, MB/s). The peak RSS column is the downloader's (for weft the whole
 # node's VmHWM; in 1to4 the largest of the four).
 # Prints one table and `RESULT transfer ...` lines; asserts nothing. Missing tools are
-# installed with apt-get when possible, else reported and skipped.
+# installed (Debian packages with apt-get; b3sum with `cargo install` where apt-get cannot) and
+# named on stderr and under the table; a tool that cannot be installed is reported and its rows
+# skipped, and the bench stops with one line if it lacks what every run needs (python3, b3sum,
+# ss, cmp).
 #
 # Usage: SIZE_MB=1024 bench/transfer.sh          (or bench/transfer.sh 256)
 #   SCENARIOS="1to1 4to1 1to4 index"   which scenarios (default all of them)
@@ -71,11 +74,50 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-need() { # command apt-package
-  command -v "$1" >/dev/null 2>&1 && return 0
-  apt-get install -y -q "$2" >/dev/null 2>&1 || true
-  command -v "$1" >/dev/null 2>&1
+# Installing what is missing: Debian packages with apt-get (its lists refreshed once, before the
+# first install), crates with `cargo install`; each one installed is said on stderr and again
+# under the table.
+installed=()
+apt_refreshed=no
+apt_install() { # package
+  command -v apt-get >/dev/null 2>&1 || return 1
+  if [ "$apt_refreshed" = no ]; then
+    apt-get update -qq >>"$work/install.log" 2>&1 || true
+    apt_refreshed=yes
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >>"$work/install.log" 2>&1
 }
+cargo_install() { # crate command
+  command -v cargo >/dev/null 2>&1 || return 1
+  cargo install --locked -q "$1" >>"$work/install.log" 2>&1 || return 1
+  export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+  command -v "$2" >/dev/null 2>&1
+}
+# Succeeds when COMMAND runs (the full path for one outside PATH), installing it first from the
+# Debian package, else from the crate when one is named; says what it did.
+need() { # command apt-package [crate]
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "transfer bench: $1 is missing; installing the Debian package $2" >&2
+  if apt_install "$2" && command -v "$1" >/dev/null 2>&1; then
+    installed+=("$2 (apt-get, for $1)"); echo "transfer bench: installed $2" >&2; return 0
+  fi
+  if [ -n "${3:-}" ]; then
+    echo "transfer bench: apt-get could not install $2; building the crate $3 with cargo install" >&2
+    if cargo_install "$3" "$1"; then
+      installed+=("$3 (cargo install, for $1)"); echo "transfer bench: installed $3" >&2; return 0
+    fi
+  fi
+  echo "transfer bench: cannot install $1 (see $work/install.log)" >&2
+  return 1
+}
+# Like need, for what every run uses: without it the bench stops here with that one line.
+require() { # command apt-package [crate]
+  need "$@" || { echo "transfer bench: $1 is needed; install it and run again" >&2; exit 1; }
+}
+require "$py" python3
+require b3sum b3sum b3sum
+require ss iproute2
+require cmp diffutils
 now() { date +%s%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 mbps() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", n / 1e6 / s; else print "-" }'; }
@@ -298,7 +340,7 @@ fi
 
 # --- aria2 over plain HTTP (python3 -m http.server): not BitTorrent.
 if want 1to1 && tool aria2-http; then
-  if need aria2c aria2; then
+  if need aria2c aria2 && need /usr/bin/time time; then
     port=$(free_port)
     $py -m http.server --bind 127.0.0.1 --directory "$work/src" "$port" >/dev/null 2>&1 &
     http_pid=$!; pids+=($http_pid)
@@ -315,7 +357,7 @@ if want 1to1 && tool aria2-http; then
     rm -rf "$work/aria"
     kill "$http_pid" 2>/dev/null || true
   else
-    skip 1to1 aria2-http "aria2 not installed"
+    skip 1to1 aria2-http "aria2 or GNU time not installable"
   fi
 fi
 
@@ -454,7 +496,10 @@ lt_run() { # scenario seeders leechers
   rm -rf "$work/lt"
 }
 if [ -n "$transfers" ] && tool libtorrent; then
-  if $py -c 'import libtorrent' 2>/dev/null || { apt-get install -y -q python3-libtorrent >/dev/null 2>&1 && $py -c 'import libtorrent' 2>/dev/null; }; then
+  if $py -c 'import libtorrent' 2>/dev/null || {
+       echo "transfer bench: python3's libtorrent is missing; installing the Debian package python3-libtorrent" >&2
+       apt_install python3-libtorrent && $py -c 'import libtorrent' 2>/dev/null &&
+         installed+=("python3-libtorrent (apt-get)") && echo "transfer bench: installed python3-libtorrent" >&2; }; then
     lt_version=$($py -c 'import libtorrent; print(libtorrent.__version__)')
     $py "$bench/libtorrent_transfer.py" make "$file" "$work/lt.torrent" "$piece_bytes"
     want 1to1 && lt_run 1to1 1 1
@@ -474,5 +519,6 @@ done
 [ "${#index_rows[@]}" -gt 0 ] && printf '%s\n' "${index_rows[@]}"
 echo "(1to4: seconds = slowest of the 4 downloaders from a common start -- libtorrent's each from its own"
 echo " session start; MB/s = 4 x size / that. aria2-bt includes its tracker announce and first unchoke.)"
+[ "${#installed[@]}" -gt 0 ] && echo "installed for this run: ${installed[*]}"
 echo
 printf '%s\n' "${results[@]}"
