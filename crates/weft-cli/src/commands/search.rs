@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::client;
 use crate::cli::{SearchArgs, Via};
+use crate::output::{OutputError, outln};
 
 /// Extra time the command waits beyond the search's own timeout.
 const SLACK: Duration = Duration::from_secs(10);
@@ -39,10 +40,13 @@ pub async fn run(home: &Path, args: SearchArgs) -> anyhow::Result<()> {
     let mut order: Vec<String> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     if !args.json {
-        println!(
+        outln!(
             "{:<64}  {:>10}  {:>7}  {:<14}  NAME",
-            "HASH", "SIZE", "SOURCES", "VIA"
-        );
+            "HASH",
+            "SIZE",
+            "SOURCES",
+            "VIA"
+        )?;
     }
     while let Some(chunk) = resp.chunk().await.unwrap_or(None) {
         buf.extend_from_slice(&chunk);
@@ -61,7 +65,7 @@ pub async fn run(home: &Path, args: SearchArgs) -> anyhow::Result<()> {
             if !groups.contains_key(&hash) {
                 order.push(hash.clone());
                 if !args.json {
-                    print_row(&group);
+                    print_row(&group)?;
                 }
             }
             groups.insert(hash, group);
@@ -70,14 +74,14 @@ pub async fn run(home: &Path, args: SearchArgs) -> anyhow::Result<()> {
     if args.json {
         let mut all: Vec<Value> = order.iter().filter_map(|h| groups.remove(h)).collect();
         all.sort_by_key(|g| std::cmp::Reverse(g.get("sources").and_then(Value::as_u64)));
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?)?;
     } else {
-        println!("{} results", order.len());
+        outln!("{} results", order.len())?;
     }
     Ok(())
 }
 
-fn print_row(g: &Value) {
+fn print_row(g: &Value) -> Result<(), OutputError> {
     let hash = g.get("hash").and_then(Value::as_str).unwrap_or("");
     let size = g.get("size").and_then(Value::as_u64).unwrap_or(0);
     let sources = g.get("sources").and_then(Value::as_u64).unwrap_or(0);
@@ -99,10 +103,10 @@ fn print_row(g: &Value) {
         1 => names[0].clone(),
         n => format!("{} (+{} names)", names[0], n - 1),
     };
-    println!(
+    outln!(
         "{hash:<64}  {:>10}  {sources:>7}  {via:<14}  {name}",
         indicatif::HumanBytes(size).to_string()
-    );
+    )
 }
 
 /// Percent-encodes a query-string value.

@@ -10,6 +10,7 @@ use weft_node::client::{ClientError, Method};
 
 use super::client;
 use crate::cli::{ShareArgs, UnshareArgs};
+use crate::output::outln;
 
 /// How long one status request waits for the job to end: the progress bar moves at least this
 /// often, and the command returns as soon as the job ends (the node answers at once then).
@@ -71,26 +72,26 @@ pub async fn share(home: &Path, args: ShareArgs) -> anyhow::Result<()> {
         bail!("indexing failed: {e}");
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        outln!("{}", serde_json::to_string_pretty(&status)?)?;
         return Ok(());
     }
     let n = |k: &str| status.get(k).and_then(Value::as_u64).unwrap_or(0);
-    println!(
+    outln!(
         "shared: {} files hashed, {} unchanged, {} removed",
         n("files_hashed"),
         n("files_unchanged"),
         n("files_removed")
-    );
+    )?;
     let unreadable = status
         .get("unreadable")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
     if n("unreadable_count") > 0 {
-        println!("{} files could not be read:", n("unreadable_count"));
+        outln!("{} files could not be read:", n("unreadable_count"))?;
         for u in &unreadable {
             let s = |k: &str| u.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            println!("  {}: {}", s("path"), s("reason"));
+            outln!("  {}: {}", s("path"), s("reason"))?;
         }
     }
     Ok(())
@@ -114,10 +115,10 @@ pub async fn unshare(home: &Path, args: UnshareArgs) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
     if args.json {
-        println!("{root}");
+        outln!("{root}")?;
     } else {
         let n = root.get("files").and_then(Value::as_u64).unwrap_or(0);
-        println!("no longer sharing {} ({n} files)", path.display());
+        outln!("no longer sharing {} ({n} files)", path.display())?;
     }
     Ok(())
 }
@@ -126,18 +127,18 @@ pub async fn unshare(home: &Path, args: UnshareArgs) -> anyhow::Result<()> {
 pub async fn shared(home: &Path, json: bool) -> anyhow::Result<()> {
     let roots: Value = client(home)?.get("/v0/shared").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&roots)?);
+        outln!("{}", serde_json::to_string_pretty(&roots)?)?;
         return Ok(());
     }
     let roots = roots.as_array().cloned().unwrap_or_default();
     if roots.is_empty() {
-        println!("nothing shared; share files with `weft share PATH...`");
+        outln!("nothing shared; share files with `weft share PATH...`")?;
     }
     for r in roots {
         let path = r.get("path").and_then(Value::as_str).unwrap_or("");
         let files = r.get("files").and_then(Value::as_u64).unwrap_or(0);
         let bytes = r.get("bytes").and_then(Value::as_u64).unwrap_or(0);
-        println!("{path}  {files} files  {}", indicatif::HumanBytes(bytes));
+        outln!("{path}  {files} files  {}", indicatif::HumanBytes(bytes))?;
     }
     Ok(())
 }
