@@ -291,7 +291,7 @@ wait_sources() { # home n
   local found=0
   for _ in $(seq 1 20); do
     found=$(timeout 20 "$weft" --home "$1" search bench data --timeout 2 --json 2>/dev/null \
-      | $py -c "import json,sys; print(max([r['sources'] for r in json.load(sys.stdin) if r['hash']=='$hash'] or [0]))" 2>/dev/null || echo 0)
+      | $py -c "import json,sys; print(max([r['sources'] for r in json.load(sys.stdin)['results'] if r['hash']=='$hash'] or [0]))" 2>/dev/null || echo 0)
     [ "$found" -ge "$2" ] && return 0
   done
   echo "$(basename "$1") sees $found of $2 sources after 20 searches; going on" >&2

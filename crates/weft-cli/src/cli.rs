@@ -97,7 +97,12 @@ pub struct SearchArgs {
     /// Seconds to wait for answers.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub timeout: u64,
-    /// Print a JSON array of {"hash", "size", "names", "sources", "via"} at the end.
+    /// Show at most N results (1 to 1000); when more exist, a last line says so.
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub limit: u16,
+    /// Print JSON at the end: {"results": [{"hash", "size", "names", "sources", "via"}],
+    /// "limit", "cut", "cut_by"} (docs/cli-json.md).
     #[arg(long)]
     pub json: bool,
 }

@@ -3,8 +3,7 @@
 mod common;
 
 use std::io::Read;
-use std::os::fd::OwnedFd;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{Node, log_of, poll};
@@ -26,24 +25,13 @@ fn a_log_written_to_a_file_holds_no_escape_codes() {
 /// Runs `weft up` with stderr on a terminal (a pty) until it has logged that it listens;
 /// returns what it wrote there.
 fn log_on_a_terminal(no_color: Option<&str>) -> String {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let pty = nix::pty::openpty(None, None).expect("a pty");
-    let mut cmd = Command::new(common::weft_bin());
-    cmd.arg("--home")
-        .arg(dir.path())
-        .args([
-            "up",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--api",
-            "127.0.0.1:0",
-        ])
-        .arg("--no-mdns")
-        .env("RUST_LOG", "info,libp2p=warn")
-        .env_remove("NO_COLOR")
+    let mut cmd = common::up_command(dir.path(), &[]);
+    cmd.env_remove("NO_COLOR")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::from(OwnedFd::from(pty.slave)));
+        .stderr(Stdio::from(pty.slave));
     if let Some(v) = no_color {
         cmd.env("NO_COLOR", v);
     }

@@ -429,7 +429,13 @@ async fn search_until(
     loop {
         let args = ["search", words, "--via", via, "--timeout", "3", "--json"];
         match weft_json(exe, home, &args, Duration::from_secs(20)).await {
-            Ok(v) => last = v.as_array().cloned().unwrap_or_default(),
+            Ok(v) => {
+                last = v
+                    .get("results")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            }
             Err(e) => outln!("  search failed: {e:#}; trying again")?,
         }
         let complete = want.iter().all(|(hash, sources)| {

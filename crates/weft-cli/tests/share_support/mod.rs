@@ -91,20 +91,26 @@ pub fn share(node: &Node, path: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("share --json is JSON")
 }
 
-/// `weft search WORDS --via VIA --json` once.
+/// `weft search WORDS --via VIA --json` once: its results.
 pub fn search(node: &Node, words: &str, via: &str, timeout: u64) -> Vec<Value> {
+    search_answer(node, words, via, timeout, &[])["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `weft search WORDS --via VIA --json EXTRA...` once: the whole answer (`Null` if it failed).
+pub fn search_answer(node: &Node, words: &str, via: &str, timeout: u64, extra: &[&str]) -> Value {
     let t = timeout.to_string();
     let mut args = vec!["search"];
     args.extend(words.split(' '));
     args.extend(["--via", via, "--timeout", &t, "--json"]);
+    args.extend(extra);
     let out = weft(&node.home, &args);
     if !out.status.success() {
-        return Vec::new();
+        return Value::Null;
     }
-    serde_json::from_slice::<Value>(&out.stdout)
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
+    serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
 }
 
 /// Searches until `hash` is found with at least `sources` sources (bounded).

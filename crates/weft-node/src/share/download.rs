@@ -542,6 +542,7 @@ async fn discover(share: Share, hash: Key256, tx: mpsc::Sender<PeerId>) {
         let criteria = Criteria {
             keywords: Vec::new(),
             hash: Some(hash),
+            max_items: 1,
         };
         if let Ok(mut hits) = share.overlay().flood.query(criteria, None).await {
             let collect = async {
