@@ -3,12 +3,12 @@
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Node, poll, weft, weft_bin};
+use crate::common::{Node, poll, up_command, weft};
 
 /// Starts `weft up` on loopback in `home` with `extra` flags, `env` variables and, if given,
 /// a `config.toml`.
@@ -22,22 +22,8 @@ pub fn start(home: &Path, extra: &[&str], env: &[(&str, &str)], config: Option<&
         .append(true)
         .open(home.join("test-node.log"))
         .expect("log file");
-    let mut cmd = Command::new(weft_bin());
-    cmd.arg("--home")
-        .arg(home)
-        .args([
-            "up",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--api",
-            "127.0.0.1:0",
-            "--no-mdns",
-        ])
-        .args(extra)
-        .env("RUST_LOG", "info,libp2p=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log);
+    let mut cmd = up_command(home, extra);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
     for (k, v) in env {
         cmd.env(k, v);
     }
