@@ -125,6 +125,8 @@ def query_api(home, model, words, want, timeout, stop_on_hit=False, on_first=Non
                     g = json.loads(line)
                 except ValueError:
                     continue
+                if "hash" not in g:  # a {"cut": ...} line: results were held back
+                    continue
                 if first is None:
                     first = now
                     if on_first:
@@ -147,7 +149,7 @@ def query_cli(weft, home, model, words, want, timeout):
                             "--timeout", str(timeout), "--json"],
                            capture_output=True, timeout=timeout + 20, text=True)
         done = time.monotonic() - t0
-        rows = json.loads(p.stdout) if p.returncode == 0 else []
+        rows = json.loads(p.stdout)["results"] if p.returncode == 0 else []
         err = None if p.returncode == 0 else p.stderr.strip()[:200]
     except Exception as e:
         done, rows, err = time.monotonic() - t0, [], str(e)

@@ -24,9 +24,19 @@
 # files of 32 KiB (files/s, MB/s). The peak RSS column is the downloader's (for weft the whole
 # node's VmHWM; in 1to4 the largest of the four).
 # Prints one table and `RESULT transfer ...` lines; asserts nothing. Missing tools are
-# installed with apt-get when possible, else reported and skipped.
+# installed (Debian packages with apt-get; b3sum with `cargo install` where apt-get cannot) and
+# named on stderr and under the table; a tool that cannot be installed is reported and its rows
+# skipped, and the bench stops with one line if it lacks what every run needs (python3, b3sum,
+# ss, cmp).
 #
 # Usage: SIZE_MB=1024 bench/transfer.sh          (or bench/transfer.sh 256)
+#   RUNS=3             runs of each scenario with each tool (default 3): the table shows the
+#                      fastest, the median and the slowest, so that a slow tail cannot hide
+#                      behind one good run; every run has its RESULT line
+#   TIMELINES=slow     per-source timelines of weft's downloads (bytes per half second,
+#                      stalls, broken streams, timeouts, cool-downs, rediscovery, inbound
+#                      streams the sources dropped): `slow` (default) prints them for every run
+#                      at least 1.3 x the scenario's fastest, `all` for every run, `none` never
 #   SCENARIOS="1to1 4to1 1to4 index"   which scenarios (default all of them)
 #   TOOLS="iperf3 tls stack weft aria2-bt libtorrent aria2-http"   which tools (default all)
 #   PIECE_KB=1024      BitTorrent piece size for both torrents (libtorrent and aria2)
@@ -38,6 +48,10 @@ size_mb=${SIZE_MB:-${1:-1024}}
 scenarios=${SCENARIOS:-"1to1 4to1 1to4 index"}
 tools=${TOOLS:-"iperf3 tls stack weft aria2-bt libtorrent aria2-http"}
 piece_kb=${PIECE_KB:-1024}
+runs=${RUNS:-3}
+timelines=${TIMELINES:-slow}
+case "$runs" in ''|*[!0-9]*|0) echo "RUNS must be a positive number (got '$runs')" >&2; exit 2 ;; esac
+case "$timelines" in slow|all|none) ;; *) echo "TIMELINES must be slow, all or none" >&2; exit 2 ;; esac
 bench=$PWD/bench
 py=/usr/bin/python3   # Debian's python, which python3-libtorrent installs into
 
@@ -71,18 +85,57 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-need() { # command apt-package
-  command -v "$1" >/dev/null 2>&1 && return 0
-  apt-get install -y -q "$2" >/dev/null 2>&1 || true
-  command -v "$1" >/dev/null 2>&1
+# Installing what is missing: Debian packages with apt-get (its lists refreshed once, before the
+# first install), crates with `cargo install`; each one installed is said on stderr and again
+# under the table.
+installed=()
+apt_refreshed=no
+apt_install() { # package
+  command -v apt-get >/dev/null 2>&1 || return 1
+  if [ "$apt_refreshed" = no ]; then
+    apt-get update -qq >>"$work/install.log" 2>&1 || true
+    apt_refreshed=yes
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >>"$work/install.log" 2>&1
 }
+cargo_install() { # crate command
+  command -v cargo >/dev/null 2>&1 || return 1
+  cargo install --locked -q "$1" >>"$work/install.log" 2>&1 || return 1
+  export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+  command -v "$2" >/dev/null 2>&1
+}
+# Succeeds when COMMAND runs (the full path for one outside PATH), installing it first from the
+# Debian package, else from the crate when one is named; says what it did.
+need() { # command apt-package [crate]
+  command -v "$1" >/dev/null 2>&1 && return 0
+  echo "transfer bench: $1 is missing; installing the Debian package $2" >&2
+  if apt_install "$2" && command -v "$1" >/dev/null 2>&1; then
+    installed+=("$2 (apt-get, for $1)"); echo "transfer bench: installed $2" >&2; return 0
+  fi
+  if [ -n "${3:-}" ]; then
+    echo "transfer bench: apt-get could not install $2; building the crate $3 with cargo install" >&2
+    if cargo_install "$3" "$1"; then
+      installed+=("$3 (cargo install, for $1)"); echo "transfer bench: installed $3" >&2; return 0
+    fi
+  fi
+  echo "transfer bench: cannot install $1 (see $work/install.log)" >&2
+  return 1
+}
+# Like need, for what every run uses: without it the bench stops here with that one line.
+require() { # command apt-package [crate]
+  need "$@" || { echo "transfer bench: $1 is needed; install it and run again" >&2; exit 1; }
+}
+require "$py" python3
+require b3sum b3sum b3sum
+require ss iproute2
+require cmp diffutils
 now() { date +%s%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 mbps() { awk -v n="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", n / 1e6 / s; else print "-" }'; }
 free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 hwm_mb() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo -; }
-max_of() { printf '%s\n' "$@" | grep -v '^-$' | sort -g | tail -1; }
-min_of() { printf '%s\n' "$@" | grep -v '^-$' | sort -g | head -1; }
+max_of() { printf '%s\n' "$@" | { grep -v '^-$' || true; } | sort -g | tail -1; }
+min_of() { printf '%s\n' "$@" | { grep -v '^-$' || true; } | sort -g | head -1; }
 listening() { ss -ltn 2>/dev/null | grep -q "127.0.0.1:$1 "; }
 wait_listen() { for _ in $(seq 1 100); do listening "$1" && return 0; sleep 0.1; done; return 1; }
 drop_caches() {
@@ -93,17 +146,49 @@ dropped=no
 
 rows=()
 results=()
-fmt() { printf '%-10s %-24s %9s %9s %11s  %s' "$@"; }
+# Runs of each (scenario, tool), in the order first seen: their seconds, and the bytes, peak
+# RSS (the largest) and note of the last run.
+declare -A run_secs run_bytes run_rss run_note
+run_keys=()
+run_no=1   # the run being measured, for the RESULT lines
+fmt() { printf '%-10s %-24s %4s %8s %8s %8s %9s %11s  %s' "$@"; }
 row() { # scenario tool seconds bytes rss_mb [note [more RESULT fields]]
-  local rate; rate=$(mbps "$4" "$3")
-  rows+=("$(fmt "$1" "$2" "$3" "$rate" "$5" "${6:-}")")
-  results+=("RESULT transfer scenario=$1 tool=$2 size_mb=$size_mb seconds=$3 MBps=$rate rss_mb=$5${7:+ $7}")
+  local k="$1|$2" rate; rate=$(mbps "$4" "$3")
+  [ -n "${run_secs[$k]+set}" ] || run_keys+=("$k")
+  run_secs[$k]="${run_secs[$k]:-} $3"
+  run_bytes[$k]=$4
+  run_note[$k]=${6:-}
+  run_rss[$k]=$(max_of "${run_rss[$k]:--}" "$5"); [ -z "${run_rss[$k]}" ] && run_rss[$k]=-
+  results+=("RESULT transfer scenario=$1 tool=$2 size_mb=$size_mb run=$run_no seconds=$3 MBps=$rate rss_mb=$5${7:+ $7}")
+}
+# min, median and max of numbers (dashes, failed runs, left out), or dashes.
+spread() {
+  printf '%s\n' "$@" | { grep -v '^-$' || true; } | sort -g | awk '
+    { v[NR] = $1 }
+    END { if (NR == 0) { print "- - -"; exit }
+          m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+          printf "%s %.3f %s\n", v[1], m, v[NR] }'
+}
+# The table's rows: one per (scenario, tool) with its runs' spread.
+summarize() {
+  local k sc tool n lo med hi
+  for k in "${run_keys[@]}"; do
+    sc=${k%%|*}; tool=${k#*|}
+    # shellcheck disable=SC2086
+    set -- ${run_secs[$k]}
+    n=$(printf '%s\n' "$@" | grep -vc '^-$' || true)
+    read -r lo med hi < <(spread "$@")
+    rows+=("$(fmt "$sc" "$tool" "$n/$#" "$lo" "$med" "$hi" "$(mbps "${run_bytes[$k]}" "$med")" "${run_rss[$k]}" "${run_note[$k]}")")
+    results+=("RESULT transfer-spread scenario=$sc tool=$tool size_mb=$size_mb runs=$# ok=$n min_s=$lo median_s=$med max_s=$hi")
+  done
 }
 # One row for a run of N downloaders whose times are in secs_all and peak RSS in rss_all (the
 # caller's arrays): seconds = the slowest, MB/s = N x the file over that, each one's time in
 # the note.
 swarm_row() { # scenario tool downloaders note [how the downloaders met]
+  # A run in which any downloader failed has no time.
   local slow; slow=$(max_of "${secs_all[@]}"); [ -z "$slow" ] && slow=-
+  case " ${secs_all[*]} " in *" - "*) slow=- ;; esac
   local note=$4
   if [ "$3" -gt 1 ]; then
     note="$3 downloaders${5:+ ($5)}, MB/s aggregate; each $(printf "%s\n" "${secs_all[@]}" | sort -g | paste -sd/)s; $note"
@@ -111,7 +196,7 @@ swarm_row() { # scenario tool downloaders note [how the downloaders met]
   row "$1" "$2" "$slow" "$(($3 * bytes))" "$(max_of "${rss_all[@]}")" "$note" \
     "downloaders=$3 fastest_s=$(min_of "${secs_all[@]}")"
 }
-skip() { rows+=("$(fmt "$1" "$2" - - - "$3")"); }   # scenario tool why
+skip() { rows+=("$(fmt "$1" "$2" - - - - - - "$3")"); }   # scenario tool why
 
 mkdir -p "$work/src"
 file=$work/src/bench-data.bin
@@ -134,8 +219,10 @@ iperf() { # streams scenario-label
 }
 if [ -n "$transfers" ] && tool iperf3; then
   if need iperf3 iperf3; then
-    iperf 1 limit
-    if want 4to1 || want 1to4; then iperf 4 limit; fi
+    for run_no in $(seq 1 "$runs"); do
+      iperf 1 limit
+      if want 4to1 || want 1to4; then iperf 4 limit; fi
+    done
   else
     skip limit iperf3 "not installed"
   fi
@@ -146,11 +233,13 @@ if [ -n "$transfers" ] && tool tls; then
   if need openssl openssl; then
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench \
       -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
-    if read -r tsecs tbytes tcipher < <($py "$bench/tls_stream.py" "$file" "$work/tls.crt" "$work/tls.key"); then
-      row limit "tls-1-stream" "$tsecs" "$tbytes" - "limit with encryption: 1 TLS 1.3 stream ($tcipher), memory to memory"
-    else
-      skip limit tls "bench/tls_stream.py failed"
-    fi
+    for run_no in $(seq 1 "$runs"); do
+      if read -r tsecs tbytes tcipher < <($py "$bench/tls_stream.py" "$file" "$work/tls.crt" "$work/tls.key"); then
+        row limit "tls-1-stream" "$tsecs" "$tbytes" - "limit with encryption: 1 TLS 1.3 stream ($tcipher), memory to memory"
+      else
+        row limit "tls-1-stream" - "$bytes" - "bench/tls_stream.py failed"
+      fi
+    done
   else
     skip limit tls "openssl not installed"
   fi
@@ -160,27 +249,33 @@ fi
 if [ -n "$transfers" ] && tool stack; then
   stack_bin=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/stream_bench
   if cargo build --release --locked -q -p weft-net --example stream_bench; then
-    for layer in tcp tls libp2p; do
-      if line=$(timeout 120 "$stack_bin" "$layer" "$size_mb" | grep '^RESULT stream'); then
-        ssecs=$(sed -E 's/.* seconds=([^ ]+).*/\1/' <<<"$line")
-        scpu=$(sed -E 's/.* sender_cpu_s=([^ ]+) receiver_cpu_s=([^ ]+).*/\1 s sender, \2 s receiver/' <<<"$line")
-        row limit "weft-$layer-stream" "$ssecs" "$bytes" - "weft's stack up to $layer, memory to memory; CPU $scpu"
-      else
-        skip limit "weft-$layer-stream" "stream_bench failed"
-      fi
+    for run_no in $(seq 1 "$runs"); do
+      for layer in tcp tls libp2p; do
+        if line=$(timeout 120 "$stack_bin" "$layer" "$size_mb" | grep '^RESULT stream'); then
+          ssecs=$(sed -E 's/.* seconds=([^ ]+).*/\1/' <<<"$line")
+          scpu=$(sed -E 's/.* sender_cpu_s=([^ ]+) receiver_cpu_s=([^ ]+).*/\1 s sender, \2 s receiver/' <<<"$line")
+          row limit "weft-$layer-stream" "$ssecs" "$bytes" - "weft's stack up to $layer, memory to memory; CPU $scpu"
+        else
+          row limit "weft-$layer-stream" - "$bytes" - "stream_bench failed"
+        fi
+      done
     done
   else
     skip limit stack "cannot build the stream_bench example"
   fi
 fi
 
-# --- weft nodes: every node starts before anything is shared, so that DHT provider records
-# reach the downloaders. s0 is the source (s1..s3 too in 4to1); d1 downloads 1 -> 1, d2
-# 4 -> 1, q1..q4 1 -> 4.
-start_node() { # home [extra...]
-  local home=$1; shift
+# --- weft nodes: s0 is the source (s1..s3 too in 4to1), started before anything is shared;
+# each run of a scenario starts fresh downloaders (d1 downloads 1 -> 1, d2 4 -> 1, q1..q4
+# 1 -> 4; named NAME-rRUN) and stops them after it, so that no run finds the file on an
+# earlier run's downloader. Downloaders log their per-source timeline (weft::timeline), the
+# sources the inbound streams libp2p-stream drops.
+source_log="warn,libp2p_stream=debug"
+downloader_log="warn,weft::timeline=debug"
+start_node() { # log-filter home [extra...]
+  local filter=$1 home=$2; shift 2
   mkdir -p "$home"
-  RUST_LOG=warn "$weft" --home "$home" up --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 --no-mdns "$@" 2>"$home.log" &
+  RUST_LOG=$filter "$weft" --home "$home" up --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 --no-mdns "$@" 2>"$home.log" &
   pids+=($!)
   for _ in $(seq 1 2000); do [ -s "$home/addrs.json" ] && return 0; sleep 0.01; done
   echo "node $home did not start; see $home.log" >&2; exit 1
@@ -189,16 +284,13 @@ tcp_addr() { $py -c "import json; print([a for a in json.load(open('$1/addrs.jso
 declare -A node_pid
 weft_transfers=no; { tool weft && [ -n "$transfers" ]; } && weft_transfers=yes
 if [ "$use_weft" = yes ]; then
-  start_node "$work/s0"; node_pid[s0]=${pids[-1]}
+  start_node "$source_log" "$work/s0"; node_pid[s0]=${pids[-1]}
   boot=$(tcp_addr "$work/s0")
-  names=()
-  if [ "$weft_transfers" = yes ]; then
-    want 1to1 && names+=(d1)
-    want 4to1 && names+=(s1 s2 s3 d2)
-    want 1to4 && names+=(q1 q2 q3 q4)
+  if [ "$weft_transfers" = yes ] && want 4to1; then
+    for n in s1 s2 s3; do
+      start_node "$source_log" "$work/$n" --bootstrap "$boot"; node_pid[$n]=${pids[-1]}
+    done
   fi
-  for n in "${names[@]}"; do start_node "$work/$n" --bootstrap "$boot"; node_pid[$n]=${pids[-1]}; done
-  sleep 2
 fi
 
 # --- Indexing: b3sum against weft share.
@@ -231,7 +323,7 @@ for i in range($many):
   drop_caches
   t0=$(now); (cd "$work/many" && find . -type f -print0 | xargs -0 b3sum > /dev/null); t1=$(now)
   mb3=$(secs "$t0" "$t1")
-  start_node "$work/ix"; ix_pid=${pids[-1]}
+  start_node warn "$work/ix"; ix_pid=${pids[-1]}
   drop_caches
   t0=$(now); "$weft" --home "$work/ix" share "$work/many" --json > /dev/null; t1=$(now)
   mws=$(secs "$t0" "$t1")
@@ -249,15 +341,45 @@ wait_sources() { # home n
   local found=0
   for _ in $(seq 1 20); do
     found=$(timeout 20 "$weft" --home "$1" search bench data --timeout 2 --json 2>/dev/null \
-      | $py -c "import json,sys; print(max([r['sources'] for r in json.load(sys.stdin) if r['hash']=='$hash'] or [0]))" 2>/dev/null || echo 0)
+      | $py -c "import json,sys; print(max([r['sources'] for r in json.load(sys.stdin)['results'] if r['hash']=='$hash'] or [0]))" 2>/dev/null || echo 0)
     [ "$found" -ge "$2" ] && return 0
   done
   echo "$(basename "$1") sees $found of $2 sources after 20 searches; going on" >&2
 }
 stop_node() { kill "${node_pid[$1]}" 2>/dev/null || true; wait "${node_pid[$1]}" 2>/dev/null || true; }
 
-# Downloads with weft from the nodes named after the scenario; times them all from one start.
+# RUNS runs of a weft scenario, each with fresh downloaders; then the per-source timelines of
+# the slow runs (TIMELINES).
+timeline_out=()
 weft_scenario() { # scenario sources downloader...
+  local sc=$1 nsrc=$2; shift 2
+  local d names run_times=() slowest=()
+  for run_no in $(seq 1 "$runs"); do
+    names=()
+    for d in "$@"; do
+      names+=("$d-r$run_no")
+      start_node "$downloader_log" "$work/$d-r$run_no" --bootstrap "$boot"
+      node_pid[$d-r$run_no]=${pids[-1]}
+    done
+    weft_run "$sc" "$nsrc" "${names[@]}"
+    run_times+=("$weft_slow"); slowest+=("$weft_slowest")
+  done
+  [ "$timelines" = none ] && return
+  local fastest; fastest=$(min_of "${run_times[@]}")
+  local i srcs=("$work/s0.log"); [ "$nsrc" -gt 1 ] && srcs+=("$work/s1.log" "$work/s2.log" "$work/s3.log")
+  for i in "${!run_times[@]}"; do
+    local t=${run_times[$i]}
+    if [ "$timelines" = all ] || [ "$t" = - ] || [ -z "$fastest" ] ||
+       awk -v t="$t" -v f="$fastest" 'BEGIN { exit !(t >= 1.3 * f) }'; then
+      timeline_out+=("$sc run $((i + 1)): ${t}s (fastest ${fastest:--}s), downloader ${slowest[$i]}"
+                     "$($py "$bench/timeline.py" "$work/${slowest[$i]}.log" "${srcs[@]}" 2>&1)")
+    fi
+  done
+}
+
+# One run: downloads with weft on the downloaders named, timed from one start; sets weft_slow
+# (seconds of the slowest, or -) and weft_slowest (its name).
+weft_run() { # scenario sources downloader...
   local sc=$1 nsrc=$2; shift 2
   local d secs_all=() rss_all=() used_all=() ok=identical gp=() ends=()
   for d in "$@"; do wait_sources "$work/$d" "$nsrc"; done
@@ -281,6 +403,12 @@ weft_scenario() { # scenario sources downloader...
     rm -f "$work/$d.out"
   done
   swarm_row "$sc" weft $# "sources_used=$(IFS=,; echo "${used_all[*]:-}"), $ok, node peak RSS"
+  weft_slow=$(max_of "${secs_all[@]}"); [ -z "$weft_slow" ] && weft_slow=-
+  weft_slowest=$1
+  local i; for i in "${!secs_all[@]}"; do
+    [ "${secs_all[$i]}" = "$weft_slow" ] && weft_slowest=${*:$((i + 1)):1}
+  done
+  [ "$ok" = identical ] || weft_slow=-
   for d in "$@"; do stop_node "$d"; done   # they share the file now: no extra sources later
 }
 
@@ -292,30 +420,35 @@ if [ "$weft_transfers" = yes ]; then
     weft_scenario 4to1 4 d2
   fi
 fi
+run_no=1
 if [ "$use_weft" = yes ]; then
   for n in "${!node_pid[@]}"; do stop_node "$n"; done
 fi
 
 # --- aria2 over plain HTTP (python3 -m http.server): not BitTorrent.
 if want 1to1 && tool aria2-http; then
-  if need aria2c aria2; then
+  if need aria2c aria2 && need /usr/bin/time time; then
     port=$(free_port)
     $py -m http.server --bind 127.0.0.1 --directory "$work/src" "$port" >/dev/null 2>&1 &
     http_pid=$!; pids+=($http_pid)
     wait_listen "$port" || true
-    mkdir -p "$work/aria"
-    drop_caches
-    t0=$(now)
-    timeout "$get_limit" /usr/bin/time -v -o "$work/aria.time" aria2c -q -x1 -s1 --file-allocation=none \
-      -d "$work/aria" -o out.bin "http://127.0.0.1:$port/bench-data.bin" || true
-    t1=$(now)
-    cmp -s "$file" "$work/aria/out.bin" && ok=identical || ok=DIFFERS
-    rss=$(awk -F: '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$work/aria.time")
-    row 1to1 aria2-http-not-bt "$(secs "$t0" "$t1")" "$bytes" "$rss" "plain HTTP from python http.server, one connection, $ok"
-    rm -rf "$work/aria"
+    for run_no in $(seq 1 "$runs"); do
+      mkdir -p "$work/aria"
+      drop_caches
+      t0=$(now)
+      timeout "$get_limit" /usr/bin/time -v -o "$work/aria.time" aria2c -q -x1 -s1 --file-allocation=none \
+        -d "$work/aria" -o out.bin "http://127.0.0.1:$port/bench-data.bin" || true
+      t1=$(now)
+      cmp -s "$file" "$work/aria/out.bin" && ok=identical || ok=DIFFERS
+      rss=$(awk -F: '/Maximum resident set size/ { printf "%.1f", $2 / 1024 }' "$work/aria.time")
+      tsec=$(secs "$t0" "$t1"); [ "$ok" = identical ] || tsec=-
+      row 1to1 aria2-http-not-bt "$tsec" "$bytes" "$rss" "plain HTTP from python http.server, one connection, $ok"
+      rm -rf "$work/aria"
+    done
+    run_no=1
     kill "$http_pid" 2>/dev/null || true
   else
-    skip 1to1 aria2-http "aria2 not installed"
+    skip 1to1 aria2-http "aria2 or GNU time not installable"
   fi
 fi
 
@@ -396,9 +529,12 @@ print(int(m.group(1)) if m else 0)" 2>/dev/null || echo 0)
 }
 if [ -n "$transfers" ] && tool aria2-bt; then
   if need aria2c aria2 && need mktorrent mktorrent && need opentracker opentracker; then
-    want 1to1 && bt_aria2 1to1 1 1
-    want 4to1 && bt_aria2 4to1 4 1
-    want 1to4 && bt_aria2 1to4 1 4
+    for run_no in $(seq 1 "$runs"); do
+      want 1to1 && bt_aria2 1to1 1 1
+      want 4to1 && bt_aria2 4to1 4 1
+      want 1to4 && bt_aria2 1to4 1 4
+    done
+    run_no=1
   else
     for s in $transfers; do skip "$s" aria2-bt "aria2c, mktorrent or opentracker not installable"; done
   fi
@@ -454,25 +590,39 @@ lt_run() { # scenario seeders leechers
   rm -rf "$work/lt"
 }
 if [ -n "$transfers" ] && tool libtorrent; then
-  if $py -c 'import libtorrent' 2>/dev/null || { apt-get install -y -q python3-libtorrent >/dev/null 2>&1 && $py -c 'import libtorrent' 2>/dev/null; }; then
+  if $py -c 'import libtorrent' 2>/dev/null || {
+       echo "transfer bench: python3's libtorrent is missing; installing the Debian package python3-libtorrent" >&2
+       apt_install python3-libtorrent && $py -c 'import libtorrent' 2>/dev/null &&
+         installed+=("python3-libtorrent (apt-get)") && echo "transfer bench: installed python3-libtorrent" >&2; }; then
     lt_version=$($py -c 'import libtorrent; print(libtorrent.__version__)')
     $py "$bench/libtorrent_transfer.py" make "$file" "$work/lt.torrent" "$piece_bytes"
-    want 1to1 && lt_run 1to1 1 1
-    want 4to1 && lt_run 4to1 4 1
-    want 1to4 && lt_run 1to4 1 4
+    for run_no in $(seq 1 "$runs"); do
+      want 1to1 && lt_run 1to1 1 1
+      want 4to1 && lt_run 4to1 4 1
+      want 1to4 && lt_run 1to4 1 4
+    done
+    run_no=1
   else
     for s in $transfers; do skip "$s" libtorrent "python3-libtorrent not installable"; done
   fi
 fi
 
+summarize
 echo
-echo "transfer bench: $size_mb MiB ($bytes bytes) on 127.0.0.1; caches dropped: $dropped; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-fmt scenario tool seconds "MB/s" "peak RSS MB" note; echo
+echo "transfer bench: $size_mb MiB ($bytes bytes) on 127.0.0.1; $runs runs each; caches dropped: $dropped; $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+fmt scenario tool runs "min s" "median" "max s" "MB/s med" "peak RSS MB" note; echo
 for s in limit 1to1 4to1 1to4; do
   for r in "${rows[@]}"; do case "$r" in "$s "*) echo "$r" ;; esac; done
 done
 [ "${#index_rows[@]}" -gt 0 ] && printf '%s\n' "${index_rows[@]}"
-echo "(1to4: seconds = slowest of the 4 downloaders from a common start -- libtorrent's each from its own"
-echo " session start; MB/s = 4 x size / that. aria2-bt includes its tracker announce and first unchoke.)"
+echo "(runs: successful/all; MB/s at the median run. 1to4: seconds = slowest of the 4 downloaders from a"
+echo " common start -- libtorrent's each from its own session start; MB/s = 4 x size / that. aria2-bt"
+echo " includes its tracker announce and first unchoke. The note is the last run's.)"
+if [ "${#timeline_out[@]}" -gt 0 ]; then
+  echo
+  echo "weft per-source timelines ($timelines runs):"
+  printf '%s\n' "${timeline_out[@]}"
+fi
+[ "${#installed[@]}" -gt 0 ] && echo "installed for this run: ${installed[*]}"
 echo
 printf '%s\n' "${results[@]}"

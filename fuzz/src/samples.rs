@@ -91,6 +91,7 @@ pub fn kademlia() -> Vec<KadMessage> {
                 }],
             }],
             closer: vec![c(2)],
+            more: true,
         },
     ];
     bodies
@@ -132,6 +133,7 @@ pub fn directory() -> Vec<directory::Message<u32>> {
                 size: 1,
                 score: 9,
             }],
+            more: true,
         },
         Message::Ping { nonce: 1 },
         Message::Pong { nonce: 1 },
@@ -160,6 +162,7 @@ pub fn flood() -> Vec<flood::Message<u32>> {
             criteria: Criteria {
                 keywords: vec!["blue".into(), "train".into()],
                 hash: None,
+                max_items: 64,
             },
         },
         Message::Query {
@@ -169,6 +172,7 @@ pub fn flood() -> Vec<flood::Message<u32>> {
             criteria: Criteria {
                 keywords: vec![],
                 hash: Some(k(2)),
+                max_items: 0,
             },
         },
         Message::QueryHit {
@@ -181,6 +185,7 @@ pub fn flood() -> Vec<flood::Message<u32>> {
                 name: "Blue Train.flac".into(),
                 size: 1,
             }],
+            more: true,
         },
     ];
     out.extend(qrp_updates().into_iter().map(Message::RouteTable));
@@ -437,6 +442,7 @@ pub fn search_results() -> Vec<SearchResults> {
             mime: "audio/flac".into(),
             sources: 3,
         }],
+        more: true,
     }]
 }
 

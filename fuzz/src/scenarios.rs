@@ -350,7 +350,11 @@ impl Scenario for FloodNet {
                     t => Some(t),
                 };
                 flood::Command::Query {
-                    criteria: flood::Criteria { keywords, hash },
+                    criteria: flood::Criteria {
+                        keywords,
+                        hash,
+                        max_items: u16::from(input.byte()),
+                    },
                     ttl,
                 }
             }
@@ -364,7 +368,12 @@ impl Scenario for FloodNet {
                         size: i as u64,
                     })
                     .collect();
-                flood::Command::Respond { request, items }
+                let more = input.flag();
+                flood::Command::Respond {
+                    request,
+                    items,
+                    more,
+                }
             }
             2 => flood::Command::SetKeywords(words(input, 40)),
             _ => {
@@ -409,6 +418,7 @@ impl Scenario for FloodNet {
                         name,
                         size: 42,
                     }],
+                    more: false,
                 })
             }
             _ => None,

@@ -33,7 +33,7 @@ pub enum Commands {
     Demo(DemoArgs),
     /// Run the location and routing algorithms in the discrete-event simulator
     /// (up to a million simulated peers) and compare with the literature.
-    Sim(weft_sim::cli::SimArgs),
+    Sim(Box<weft_sim::cli::SimArgs>),
     /// Store and look up records in the Kademlia DHT.
     #[command(subcommand)]
     Dht(DhtCommand),
@@ -109,7 +109,12 @@ pub struct SearchArgs {
     /// Seconds to wait for answers.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub timeout: u64,
-    /// Print a JSON array of {"hash", "size", "names", "sources", "via"} at the end.
+    /// Show at most N results (1 to 1000); when more exist, a last line says so.
+    #[arg(long, value_name = "N", default_value_t = 50,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub limit: u16,
+    /// Print JSON at the end: {"results": [{"hash", "size", "names", "sources", "via"}],
+    /// "limit", "cut", "cut_by"} (docs/cli-json.md).
     #[arg(long)]
     pub json: bool,
 }

@@ -2,7 +2,9 @@
 
 mod cli;
 mod commands;
+mod output;
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -19,16 +21,19 @@ fn main() -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            output::note(format_args!("error: cannot start the async runtime: {e}"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`weft search … | head -1`): it had what it
+        // wanted, so, like ripgrep, end quietly with success.
+        Err(e) if output::is_closed(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // One line: the outermost context, then its causes.
             let causes: Vec<String> = e.chain().map(ToString::to_string).collect();
-            eprintln!("error: {}", causes.join(": "));
+            output::note(format_args!("error: {}", causes.join(": ")));
             ExitCode::FAILURE
         }
     }
@@ -37,7 +42,9 @@ fn main() -> ExitCode {
 /// Logs go to stderr. `RUST_LOG` overrides the default: `info` for weft itself when running a
 /// node, `warn` otherwise; libp2p's own logs only from `warn` up, and none of the `yamux`
 /// crate's: every line it writes is about what the remote peer did, one per offence and
-/// unthrottled, so weft's muxer counts and logs those itself (`weft_net::mux`).
+/// unthrottled, so weft's muxer counts and logs those itself (`weft_net::mux`). Colour only
+/// when stderr is a terminal and `NO_COLOR` is unset or empty (<https://no-color.org>): a log
+/// file holds plain text.
 fn init_logging(node: bool) {
     use tracing_subscriber::EnvFilter;
     let default = if node {
@@ -49,8 +56,17 @@ fn init_logging(node: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        ))
         .with_target(false)
         .try_init();
+}
+
+/// Whether logs are coloured: on a terminal, unless `NO_COLOR` holds anything.
+fn log_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Tunes glibc's malloc for transfers, which pass 1 MiB buffers between the runtime's threads.
@@ -76,3 +92,16 @@ fn tune_malloc() {
 /// Other platforms keep their allocator's defaults.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_malloc() {}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(super::log_colour(true, None));
+        assert!(super::log_colour(true, Some(OsStr::new(""))));
+        assert!(!super::log_colour(true, Some(OsStr::new("1"))));
+        assert!(!super::log_colour(false, None));
+    }
+}

@@ -1,6 +1,10 @@
-//! Bad user input gets one clear line on stderr and a non-zero exit.
+//! Bad user input gets one clear line on stderr and a non-zero exit; an output that closes or
+//! fills up never makes a command panic.
 
 mod common;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use common::{Node, one_error_line, weft};
 
@@ -83,5 +87,117 @@ fn demo_refuses_a_bad_node_count() {
     for n in ["0", "1", "1000"] {
         let line = one_error_line(&weft(dir.path(), &["demo", "--nodes", n]));
         assert!(line.contains("--nodes"), "{line}");
+    }
+}
+
+/// Runs `weft --home HOME ARGS...` with its standard output on `stdout`.
+fn weft_with_stdout(home: &std::path::Path, args: &[&str], stdout: Stdio) -> Output {
+    Command::new(common::weft_bin())
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("weft runs")
+}
+
+/// A pipe whose reader is already gone: every write gets EPIPE.
+fn closed_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    Stdio::from(writer)
+}
+
+/// `/dev/full`: every write gets ENOSPC.
+fn full_disk() -> Stdio {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    Stdio::from(full)
+}
+
+#[test]
+fn a_closed_or_full_output_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("node"), &[]);
+    // A peer, so that the DHT commands have somewhere to store.
+    let peer = Node::start(&dir.path().join("peer"), &["--bootstrap", &node.tcp_addr()]);
+    common::poll(Duration::from_secs(30), "a connection", || {
+        node.connected().contains(&peer.peer_id()).then_some(())
+    });
+    let shared = dir.path().join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("blue-train.flac"), b"a blue train").unwrap();
+    let shared = shared.to_str().unwrap();
+    let share = || {
+        let out = weft(&node.home, &["share", shared, "--json"]);
+        assert!(out.status.success(), "{out:?}");
+    };
+    share();
+    let every_command: &[&[&str]] = &[
+        &["id"],
+        &["id", "--json"],
+        &["peers"],
+        &["peers", "--json"],
+        &["shared"],
+        &["shared", "--json"],
+        &["share", shared],
+        &["share", shared, "--json"],
+        &["unshare", shared],
+        &["unshare", shared, "--json"],
+        &["search", "blue", "--timeout", "1"],
+        &["search", "blue", "--timeout", "1", "--json"],
+        &["dht", "put", "greeting", "hello"],
+        &["dht", "put", "greeting", "hello", "--json"],
+        &["dht", "get", "greeting"],
+        &["dht", "get", "greeting", "--json"],
+        &["sim", "--algo", "chord", "--nodes", "64", "--lookups", "10"],
+        &[
+            "sim",
+            "--algo",
+            "chord",
+            "--nodes",
+            "64",
+            "--lookups",
+            "10",
+            "--json",
+        ],
+        &["demo", "--nodes", "2", "--duration", "1"],
+    ];
+    for args in every_command {
+        // A broken pipe (`weft … | head -1`): quietly, with success.
+        if args[0] == "unshare" {
+            share();
+        }
+        let out = weft_with_stdout(&node.home, args, closed_pipe());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?} on a closed pipe: {stderr}"
+        );
+        assert!(
+            stderr.trim().is_empty(),
+            "{args:?} on a closed pipe said: {stderr}"
+        );
+        // A full disk (`weft … > /dev/full`): one error line, exit 1.
+        if args[0] == "unshare" {
+            share();
+        }
+        let out = weft_with_stdout(&node.home, args, full_disk());
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?} on a full disk: {out:?}"
+        );
+        let line = one_error_line(&out);
+        assert!(
+            line.starts_with("error: cannot write the output") && line.contains("No space left"),
+            "{args:?}: {line}"
+        );
     }
 }

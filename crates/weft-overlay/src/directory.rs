@@ -160,6 +160,9 @@ pub enum Message<A> {
         query: u64,
         /// At most [`MAX_RESULTS`] hits, best first.
         hits: Vec<Hit<A>>,
+        /// More items matched than were sent (the query's `max` or the server's bounds cut
+        /// them).
+        more: bool,
     },
     /// Server to client: measure the response time.
     Ping {
@@ -254,6 +257,8 @@ pub enum Event<A> {
         id: crate::QueryId,
         /// Hits, best first.
         hits: Vec<Hit<A>>,
+        /// The server held back more matches.
+        more: bool,
     },
     /// A query got no answer in time (or the server went away).
     QueryFailed {

@@ -58,6 +58,8 @@ pub const MAX_KEYWORDS: usize = 16;
 pub const MAX_KEYWORD_LEN: usize = 64;
 /// Most items in one query hit.
 pub const MAX_HIT_ITEMS: usize = 64;
+/// Items wanted from each responder by [`Criteria::from_text`].
+pub const DEFAULT_MAX_ITEMS: u16 = 64;
 /// Longest item name in a hit, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
 /// Largest TTL any configuration may use.
@@ -205,6 +207,9 @@ pub struct Criteria {
     pub keywords: Vec<String>,
     /// A content hash (a query for sources of one item).
     pub hash: Option<Key256>,
+    /// Most items the querier wants from each responder (0 counts as 1); a responder sends
+    /// at most this and its own bound, and flags its hits `more` when it held back matches.
+    pub max_items: u16,
 }
 
 impl Criteria {
@@ -213,6 +218,7 @@ impl Criteria {
         Criteria {
             keywords: keywords(text),
             hash: None,
+            max_items: DEFAULT_MAX_ITEMS,
         }
     }
 
@@ -308,6 +314,9 @@ pub enum Message<A> {
         responder: A,
         /// The matching items.
         items: Vec<HitItem>,
+        /// The responder matched more items than it sent (the query's `max_items` or its own
+        /// bound cut them).
+        more: bool,
     },
     /// A leaf's route table, reset or patch.
     RouteTable(qrp::QrpUpdate),
@@ -389,6 +398,8 @@ pub enum Command {
         request: MatchId,
         /// Matching local items (sent in hits of at most [`MAX_HIT_ITEMS`]).
         items: Vec<HitItem>,
+        /// More items matched than `items` holds: the hits say so to the querier.
+        more: bool,
     },
     /// The keywords (and [`hash_keyword`]s) of the local content: a leaf sends them to its
     /// ultrapeers as a route table.
@@ -417,6 +428,8 @@ pub enum Event<A> {
         hops: u8,
         /// The items.
         items: Vec<HitItem>,
+        /// The responder held back more matches.
+        more: bool,
     },
     /// One of our queries timed out; later hits are dropped.
     QueryDone {

@@ -111,8 +111,8 @@ pub struct Config {
     pub max_postings: usize,
     /// Posting values held under one key at most (256).
     pub max_postings_per_key: usize,
-    /// Posting values held for one publisher under one key at most (64, and never more than
-    /// [`MAX_POSTINGS_PER_STORE`]).
+    /// Posting values held for one publisher under one key at most (256, and never more
+    /// than [`MAX_POSTINGS_PER_STORE`]).
     pub max_postings_per_publisher: usize,
     /// Keys this node publishes postings under at most (20 000).
     pub max_published_posting_keys: usize,
@@ -141,7 +141,7 @@ impl Default for Config {
             posting_ttl: Duration::from_secs(24 * 3600),
             max_postings: 32_768,
             max_postings_per_key: 256,
-            max_postings_per_publisher: 64,
+            max_postings_per_publisher: 256,
             max_published_posting_keys: 20_000,
             max_published_postings: 65_536,
             postings_quorum: 3,
@@ -224,6 +224,16 @@ pub struct Posting<K, A> {
     pub value: Vec<u8>,
 }
 
+/// What a `GetPostings` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FoundPostings<K, A> {
+    /// The postings, deduplicated by publisher and id.
+    pub postings: Vec<Posting<K, A>>,
+    /// More exist: a holder said it kept back some, or the merge dropped some at
+    /// `max_postings_per_key`.
+    pub more: bool,
+}
+
 /// The outcome of a query.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum QueryResult<K, A> {
@@ -243,7 +253,7 @@ pub enum QueryResult<K, A> {
     PutPostings(Result<usize, QueryError>),
     /// The postings found, deduplicated by publisher and id (at most
     /// `max_postings_per_key`).
-    GetPostings(Result<Vec<Posting<K, A>>, QueryError>),
+    GetPostings(Result<FoundPostings<K, A>, QueryError>),
 }
 
 impl<K, A> QueryResult<K, A> {

@@ -121,7 +121,15 @@ impl Net {
 
     fn results(&self, node: u32, id: QueryId) -> Option<&Vec<Hit<u32>>> {
         self.events.iter().find_map(|(n, e)| match e {
-            Event::Results { id: i, hits } if *n == node && *i == id => Some(hits),
+            Event::Results { id: i, hits, .. } if *n == node && *i == id => Some(hits),
+            _ => None,
+        })
+    }
+
+    /// Whether the answer to `id` said that more matched.
+    fn more(&self, node: u32, id: QueryId) -> Option<bool> {
+        self.events.iter().find_map(|(n, e)| match e {
+            Event::Results { id: i, more, .. } if *n == node && *i == id => Some(*more),
             _ => None,
         })
     }
@@ -192,6 +200,25 @@ fn publish_query_disconnect() {
     let id = net.command(3, query(&["blue"], 10));
     net.disconnect(3);
     assert!(net.events.contains(&(3, Event::QueryFailed { id })));
+}
+
+#[test]
+fn an_answer_cut_by_max_says_so() {
+    let mut net = Net::new(2, &Config::default(), |_| Duration::from_millis(10));
+    let tags: Vec<String> = (0..5).map(|i| format!("take{i}")).collect();
+    net.command(
+        1,
+        Command::Publish(tags.iter().map(|t| item(t, &["blue"])).collect()),
+    );
+    net.settle();
+    let id = net.command(2, query(&["blue"], 3));
+    net.settle();
+    assert_eq!(net.results(2, id).map(Vec::len), Some(3));
+    assert_eq!(net.more(2, id), Some(true));
+    let id = net.command(2, query(&["blue"], 5));
+    net.settle();
+    assert_eq!(net.results(2, id).map(Vec::len), Some(5));
+    assert_eq!(net.more(2, id), Some(false));
 }
 
 #[test]

@@ -28,8 +28,12 @@ struct Net {
     /// Query receipts by hop count of the message received.
     receipts_by_hops: BTreeMap<u8, u64>,
     hits: Vec<(u32, QueryId, u32, u8)>,
+    /// Items in each hit received, and its `more` flag, in the order of `hits`.
+    hit_items: Vec<(usize, bool)>,
     done: Vec<(u32, QueryId, u32)>,
     shuffle: Option<ChaCha8Rng>,
+    /// Items each node matches for a query it can answer (1 unless a test says otherwise).
+    matches_per_node: usize,
 }
 
 impl Net {
@@ -42,8 +46,10 @@ impl Net {
             sent_queries: Vec::new(),
             receipts_by_hops: BTreeMap::new(),
             hits: Vec::new(),
+            hit_items: Vec::new(),
             done: Vec::new(),
             shuffle: None,
+            matches_per_node: 1,
         }
     }
 
@@ -61,17 +67,32 @@ impl Net {
             match ev {
                 Event::MatchRequest { request, criteria } => {
                     let have = &self.content[i as usize];
-                    let items = if criteria.keywords.iter().all(|k| have.contains(k)) {
-                        vec![HitItem {
-                            hash: Key256::hash(&i.to_le_bytes()),
-                            name: format!("file-{i}"),
-                            size: 1,
-                        }]
+                    let matched = if criteria.keywords.iter().all(|k| have.contains(k)) {
+                        self.matches_per_node
                     } else {
-                        Vec::new()
+                        0
                     };
-                    self.nodes[i as usize]
-                        .handle_command(self.now, Command::Respond { request, items });
+                    // As the node does: at most the query's max_items, and say whether more
+                    // matched.
+                    let sent = matched.min(usize::from(criteria.max_items.max(1)));
+                    let items = (0..sent)
+                        .map(|k| HitItem {
+                            hash: Key256::hash(
+                                &[i.to_le_bytes(), (k as u32).to_le_bytes()].concat(),
+                            ),
+                            name: format!("file-{i}-{k}"),
+                            size: 1,
+                        })
+                        .collect();
+                    let more = matched > sent;
+                    self.nodes[i as usize].handle_command(
+                        self.now,
+                        Command::Respond {
+                            request,
+                            items,
+                            more,
+                        },
+                    );
                     // Responding only queues messages; loop again to drain them.
                     while let Some((to, msg)) = self.nodes[i as usize].poll_transmit() {
                         self.pool.push_back((i, to, msg));
@@ -81,8 +102,12 @@ impl Net {
                     id,
                     responder,
                     hops,
-                    ..
-                } => self.hits.push((i, id, responder, hops)),
+                    items,
+                    more,
+                } => {
+                    self.hits.push((i, id, responder, hops));
+                    self.hit_items.push((items.len(), more));
+                }
                 Event::QueryDone { id, hits } => self.done.push((i, id, hits)),
                 Event::Refused { .. } | Event::RoleChanged { .. } => {}
             }
@@ -127,10 +152,15 @@ impl Net {
 }
 
 fn query(words: &[&str], ttl: Option<u8>) -> Command {
+    query_at_most(words, ttl, 1)
+}
+
+fn query_at_most(words: &[&str], ttl: Option<u8>, max_items: u16) -> Command {
     Command::Query {
         criteria: Criteria {
             keywords: words.iter().map(|w| w.to_string()).collect(),
             hash: None,
+            max_items,
         },
         ttl,
     }
@@ -268,6 +298,25 @@ fn hits_report_the_distance_and_queries_end_on_timeout() {
     net.expire();
     assert!(net.hits.iter().all(|h| h.1 != id));
     assert_eq!(net.done.last(), Some(&(0, id, 0)));
+}
+
+#[test]
+fn a_cut_answer_says_so_through_every_hop() {
+    // A line 0 - 1 - 2; node 2 matches 100 items.
+    let adj = vec![vec![1], vec![0, 2], vec![1]];
+    let mut content = vec![BTreeSet::new(); 3];
+    content[2].insert("train".to_string());
+    let mut net = Net::new(topology::build(&adj, &[], &Config::default(), 1), content);
+    net.matches_per_node = 100;
+    // Asking for 100: all of them, in hits of at most 64, none flagged.
+    net.command(0, query_at_most(&["train"], None, 100));
+    net.run();
+    assert_eq!(net.hit_items, vec![(64, false), (36, false)]);
+    // Asking for 10: ten, and the hit says more matched, after a forwarding hop.
+    net.hit_items.clear();
+    net.command(0, query_at_most(&["train"], None, 10));
+    net.run();
+    assert_eq!(net.hit_items, vec![(10, true)]);
 }
 
 #[test]

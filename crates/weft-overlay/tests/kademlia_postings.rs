@@ -23,8 +23,8 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use weft_overlay::kademlia::{
-    Body, Command, Config, Contact, Event, Kademlia, MAX_POSTING_LEN, MAX_POSTINGS_PER_STORE,
-    Message, Posting, PostingValue, QueryError, QueryResult,
+    Body, Command, Config, Contact, Event, FoundPostings, Kademlia, MAX_POSTING_LEN,
+    MAX_POSTINGS_PER_STORE, Message, Posting, PostingValue, QueryError, QueryResult,
 };
 use weft_overlay::{Engine, Time};
 
@@ -93,8 +93,9 @@ fn postings_are_stored_at_the_k_closest_and_found_from_anywhere() {
     assert_eq!(holders(&net), expected, "the k closest plus the publisher");
 
     for from in [0u32, 77, 150, 299] {
-        let QueryResult::GetPostings(Ok(found)) =
-            run_query(&mut net, from, Command::GetPostings(key))
+        let QueryResult::GetPostings(Ok(FoundPostings {
+            postings: found, ..
+        })) = run_query(&mut net, from, Command::GetPostings(key))
         else {
             panic!("not found from {from}")
         };
@@ -131,7 +132,9 @@ fn withdrawal_and_replacement_reach_every_holder() {
             values: vec![value(3, "c")],
         },
     );
-    let QueryResult::GetPostings(Ok(found)) = run_query(&mut net, 40, Command::GetPostings(key))
+    let QueryResult::GetPostings(Ok(FoundPostings {
+        postings: found, ..
+    })) = run_query(&mut net, 40, Command::GetPostings(key))
     else {
         panic!()
     };
@@ -183,7 +186,9 @@ fn postings_expire_unless_republished() {
     // the second publisher dies: nobody republishes its postings
     net.kill(11);
     net.run_for(Duration::from_secs(8 * 3600));
-    let QueryResult::GetPostings(Ok(found)) = run_query(&mut net, 50, Command::GetPostings(kept))
+    let QueryResult::GetPostings(Ok(FoundPostings {
+        postings: found, ..
+    })) = run_query(&mut net, 50, Command::GetPostings(kept))
     else {
         panic!("republished postings lost")
     };
@@ -398,6 +403,7 @@ fn oversized_posting_replies_are_refused() {
             req,
             postings: vec![big],
             closer: Vec::new(),
+            more: false,
         },
     };
     assert!(msg.validate(20).is_err());
@@ -454,7 +460,7 @@ proptest! {
         for _ in 0..3 {
             let from = rng.random_range(0..nodes.len()) as u32;
             let r = run_query(&mut net, from, Command::GetPostings(key));
-            let QueryResult::GetPostings(Ok(found)) = r else { panic!("{r:?}") };
+            let QueryResult::GetPostings(Ok(FoundPostings { postings: found, .. })) = r else { panic!("{r:?}") };
             prop_assert_eq!(flat(&found), expected.clone());
             for p in &found {
                 prop_assert_eq!(nodes[p.publisher.addr as usize].0, p.publisher.key);

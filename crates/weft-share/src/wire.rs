@@ -239,6 +239,8 @@ impl Bounded for SearchResult {
 pub struct SearchResults {
     /// The results (at most [`MAX_RESULTS`]).
     pub results: Vec<SearchResult>,
+    /// More matched than were sent (the query's `max_results` or the answerer's bound).
+    pub more: bool,
 }
 
 impl Bounded for SearchResults {

@@ -4,7 +4,7 @@
 //! files, a third finds them through each location model (directory, flood, DHT) and
 //! downloads one from both sources; then the demo shows a live who-is-connected-to-whom matrix.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -17,6 +17,7 @@ use tokio::process::{Child, Command};
 use weft_node::client::Client;
 
 use crate::cli::DemoArgs;
+use crate::output::{OutputError, out, outln};
 
 /// Most nodes a demo starts.
 const MAX_NODES: u32 = 32;
@@ -117,11 +118,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     let dir = tempfile::Builder::new().prefix("weft-demo-").tempdir()?;
     let exe = std::env::current_exe().context("cannot find the weft executable")?;
-    println!(
+    outln!(
         "weft demo: starting {} nodes in {}",
         args.nodes,
         dir.path().display()
-    );
+    )?;
 
     let mut nodes: Vec<DemoNode> = Vec::new();
     let result = async {
@@ -137,7 +138,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             };
             nodes.push(start_node(&exe, &home, &spec)?);
             let addrs = wait_ready(&home, &mut nodes[i as usize].child).await?;
-            println!("  node{i:<2} {:<10} {}", role.name(), addrs.peer_id);
+            outln!("  node{i:<2} {:<10} {}", role.name(), addrs.peer_id)?;
             if bootstrap.is_none() {
                 // Node 0, the directory server, is everyone's bootstrap peer too.
                 bootstrap = addrs.listen.iter().find(|a| a.contains("/tcp/")).cloned();
@@ -151,8 +152,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .collect::<Result<_, _>>()?;
         tokio::select! {
             r = scene(&exe, &nodes, &clients) => {
-                if let Err(e) = r {
-                    println!("demo: file sharing scene stopped: {e:#}");
+                match r {
+                    // Output that cannot be written ends the demo, not just the scene.
+                    Err(e) if e.downcast_ref::<OutputError>().is_some() => return Err(e),
+                    Err(e) => outln!("demo: file sharing scene stopped: {e:#}")?,
+                    Ok(()) => {}
                 }
             }
             _ = tokio::signal::ctrl_c() => return Ok(()),
@@ -161,11 +165,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     .await;
 
-    println!("stopping {} nodes", nodes.len());
+    // The nodes are stopped even when this line cannot be written.
+    let said = outln!("stopping {} nodes", nodes.len());
     for n in &mut nodes {
         stop_node(n).await;
     }
-    result
+    result?;
+    Ok(said?)
 }
 
 fn start_node(exe: &Path, home: &Path, spec: &NodeSpec<'_>) -> anyhow::Result<DemoNode> {
@@ -250,30 +256,30 @@ async fn scene(exe: &Path, nodes: &[DemoNode], clients: &[Client]) -> anyhow::Re
             break true;
         }
         if t.elapsed() > MESH_TIMEOUT {
-            println!(
+            outln!(
                 "demo: the mesh has {links} of {} connections after {}s; going on",
                 ids.len() * (ids.len() - 1),
                 MESH_TIMEOUT.as_secs()
-            );
+            )?;
             break false;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     if formed {
-        println!(
+        outln!(
             "demo: full mesh of {} nodes in {:.1}s",
             ids.len(),
             t.elapsed().as_secs_f64()
-        );
+        )?;
     }
     if nodes.len() < SHARE_MIN_NODES as usize {
-        println!("demo: the file sharing scene needs --nodes {SHARE_MIN_NODES} or more; skipped");
+        outln!("demo: the file sharing scene needs --nodes {SHARE_MIN_NODES} or more; skipped")?;
         return Ok(());
     }
     let sharers = [&nodes[2], &nodes[3]];
     let searcher = nodes.len() - 1;
 
-    println!("\n== share: node2 and node3 index generated sample files");
+    outln!("\n== share: node2 and node3 index generated sample files")?;
     let mut originals: Vec<(String, Vec<u8>)> = Vec::new();
     for s in &SAMPLES {
         let bytes = sample_bytes(s.size, s.seed);
@@ -298,13 +304,13 @@ async fn scene(exe: &Path, nodes: &[DemoNode], clients: &[Client]) -> anyhow::Re
         )
         .await
         .with_context(|| format!("weft share on node{}", k + 2))?;
-        println!(
+        outln!(
             "  node{}  {} files, {} hashed  ({})",
             k + 2,
             held.len(),
             out.get("files_hashed").and_then(Value::as_u64).unwrap_or(0),
             held.join(", ")
-        );
+        )?;
     }
 
     let want: Vec<(String, u64)> = SAMPLES
@@ -314,25 +320,25 @@ async fn scene(exe: &Path, nodes: &[DemoNode], clients: &[Client]) -> anyhow::Re
         .map(|(s, (h, _))| (h.clone(), if s.on_both { 2 } else { 1 }))
         .collect();
     for via in ["directory", "flood", "dht"] {
-        println!("\n== node{searcher} searches \"blue\" --via {via}");
+        outln!("\n== node{searcher} searches \"blue\" --via {via}")?;
         let t = Instant::now();
         let results = search_until(exe, &nodes[searcher].home, "blue", via, &want).await?;
-        print_results(&results);
-        println!(
+        print_results(&results)?;
+        outln!(
             "  {} results through {via} in {:.2}s",
             results.len(),
             t.elapsed().as_secs_f64()
-        );
+        )?;
     }
 
     let (hash, original) = &originals[0];
-    println!(
+    outln!(
         "\n== node{searcher} downloads {} ({}) from every source \
          (the sources' uploads are capped at {}/s here, so that the progress shows)",
         SAMPLES[0].name,
         indicatif::HumanBytes(original.len() as u64),
         indicatif::HumanBytes(DEMO_UPLOAD_RATE)
-    );
+    )?;
     let out = nodes[searcher].home.join(SAMPLES[0].name);
     let t = Instant::now();
     let mut get = Command::new(exe);
@@ -352,13 +358,13 @@ async fn scene(exe: &Path, nodes: &[DemoNode], clients: &[Client]) -> anyhow::Re
         bail!("the downloaded {} differs from the original", out.display());
     }
     let secs = t.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "demo: {} — {} found through directory, flood and dht; downloaded in {secs:.1}s, \
          byte-identical to the original (blake3 {}…)\n",
         SAMPLES[0].name,
         indicatif::HumanBytes(got.len() as u64),
         &hash[..16]
-    );
+    )?;
     Ok(())
 }
 
@@ -423,8 +429,14 @@ async fn search_until(
     loop {
         let args = ["search", words, "--via", via, "--timeout", "3", "--json"];
         match weft_json(exe, home, &args, Duration::from_secs(20)).await {
-            Ok(v) => last = v.as_array().cloned().unwrap_or_default(),
-            Err(e) => println!("  search failed: {e:#}; trying again"),
+            Ok(v) => {
+                last = v
+                    .get("results")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            }
+            Err(e) => outln!("  search failed: {e:#}; trying again")?,
         }
         let complete = want.iter().all(|(hash, sources)| {
             last.iter().any(|r| {
@@ -436,7 +448,7 @@ async fn search_until(
             return Ok(last);
         }
         if t.elapsed() > SEARCH_TIMEOUT {
-            print_results(&last);
+            print_results(&last)?;
             bail!(
                 "{via} search did not find every sample with all its sources in {}s",
                 SEARCH_TIMEOUT.as_secs()
@@ -447,8 +459,8 @@ async fn search_until(
 }
 
 /// Prints search results, one row per content hash.
-fn print_results(results: &[Value]) {
-    println!("  {:<18} {:>9} {:>7}  NAMES", "HASH", "SIZE", "SOURCES");
+fn print_results(results: &[Value]) -> Result<(), OutputError> {
+    outln!("  {:<18} {:>9} {:>7}  NAMES", "HASH", "SIZE", "SOURCES")?;
     for r in results {
         let hash = r.get("hash").and_then(Value::as_str).unwrap_or("");
         let size = r.get("size").and_then(Value::as_u64).unwrap_or(0);
@@ -458,13 +470,14 @@ fn print_results(results: &[Value]) {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        println!(
+        outln!(
             "  {:<18} {:>9} {sources:>7}  {}",
             format!("{}…", hash.get(..16).unwrap_or(hash)),
             indicatif::HumanBytes(size).to_string(),
             names.join(", ")
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// The peer ids each node is connected to, or `None` for a node that does not answer.
@@ -504,18 +517,17 @@ async fn show_live(
     let tty = std::io::stdout().is_terminal();
     let mut last = String::new();
     if stop_at.is_none() {
-        println!("press Ctrl-C to stop");
+        outln!("press Ctrl-C to stop")?;
     }
     loop {
         let view = render(clients, &ids, started).await;
         // Without a terminal, print only when the matrix (all but the clock line) changes.
         let matrix = view.split_once('\n').map_or("", |(_, m)| m).to_string();
         if tty {
-            print!("\x1b[2J\x1b[H{view}");
+            out!("\x1b[2J\x1b[H{view}")?;
         } else if matrix != last {
-            print!("{view}");
+            out!("{view}")?;
         }
-        std::io::stdout().flush()?;
         last = matrix;
         if stop_at.is_some_and(|t| Instant::now() >= t) {
             return Ok(());

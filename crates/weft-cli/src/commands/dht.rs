@@ -1,6 +1,5 @@
 //! `weft dht put` and `weft dht get`.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::bail;
@@ -9,6 +8,7 @@ use weft_node::client::ClientError;
 
 use super::client;
 use crate::cli::DhtCommand;
+use crate::output::{self, outln};
 
 /// Largest value `weft dht put` sends (the DHT's limit).
 const MAX_VALUE: usize = 64 * 1024;
@@ -33,10 +33,10 @@ async fn put(home: &Path, key: &str, value: String, json: bool) -> anyhow::Resul
         .put_bytes(&format!("/v0/dht/{key}"), value.into_bytes())
         .await?;
     if json {
-        println!("{answer}");
+        outln!("{answer}")?;
     } else {
         let stored = answer.get("stored").and_then(serde_json::Value::as_u64);
-        println!("stored {key} on {} peers", stored.unwrap_or(0));
+        outln!("stored {key} on {} peers", stored.unwrap_or(0))?;
     }
     Ok(())
 }
@@ -53,12 +53,11 @@ async fn get(home: &Path, key: &str, json: bool) -> anyhow::Result<()> {
             "key": key.to_string(),
             "value": String::from_utf8_lossy(&value),
         });
-        println!("{out}");
+        outln!("{out}")?;
     } else {
-        let mut stdout = std::io::stdout().lock();
-        stdout.write_all(&value)?;
+        output::bytes(&value)?;
         if !value.ends_with(b"\n") {
-            stdout.write_all(b"\n")?;
+            output::bytes(b"\n")?;
         }
     }
     Ok(())

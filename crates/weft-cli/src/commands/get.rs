@@ -12,6 +12,7 @@ use weft_node::client::Method;
 
 use super::client;
 use crate::cli::GetArgs;
+use crate::output::outln;
 
 /// How often the progress is polled.
 const POLL: Duration = Duration::from_millis(50);
@@ -123,16 +124,16 @@ pub async fn run(home: &Path, args: GetArgs) -> anyhow::Result<()> {
             "sources_used": n("sources_used"),
             "seconds": seconds,
         });
-        println!("{v}");
+        outln!("{v}")?;
     } else {
         let rate = n("bytes") as f64 / seconds.max(0.001);
-        println!(
+        outln!(
             "{} ({}) from {} sources in {seconds:.1} s ({}/s), verified",
             out.display(),
             indicatif::HumanBytes(n("bytes")),
             n("sources_used"),
             indicatif::HumanBytes(rate as u64)
-        );
+        )?;
     }
     Ok(())
 }

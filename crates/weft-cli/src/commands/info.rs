@@ -5,26 +5,27 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::client;
+use crate::output::outln;
 
 /// `weft id`.
 pub async fn id(home: &Path, json: bool) -> anyhow::Result<()> {
     let id: Value = client(home)?.get("/v0/id").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&id)?);
+        outln!("{}", serde_json::to_string_pretty(&id)?)?;
         return Ok(());
     }
     let s = |k: &str| id.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
-    println!("peer id    {}", s("peer_id"));
-    println!("version    {}", s("version"));
-    println!("api        http://{}", s("api"));
-    println!("nat        {}", s("nat"));
+    outln!("peer id    {}", s("peer_id"))?;
+    outln!("version    {}", s("version"))?;
+    outln!("api        http://{}", s("api"))?;
+    outln!("nat        {}", s("nat"))?;
     let role = id["node"]["role"].as_str().unwrap_or("-");
     match id.get("flood_role").and_then(Value::as_str) {
-        Some(flood) if flood != role => println!("role       {role} (flooding as {flood})"),
-        _ => println!("role       {role}"),
+        Some(flood) if flood != role => outln!("role       {role} (flooding as {flood})")?,
+        _ => outln!("role       {role}")?,
     }
     for (i, a) in strings(&id, "listen").iter().enumerate() {
-        println!("{}{a}", if i == 0 { "listening  " } else { "           " });
+        outln!("{}{a}", if i == 0 { "listening  " } else { "           " })?;
     }
     Ok(())
 }
@@ -33,7 +34,7 @@ pub async fn id(home: &Path, json: bool) -> anyhow::Result<()> {
 pub async fn peers(home: &Path, json: bool) -> anyhow::Result<()> {
     let peers: Value = client(home)?.get("/v0/peers").await?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&peers)?);
+        outln!("{}", serde_json::to_string_pretty(&peers)?)?;
         return Ok(());
     }
     let connected = peers
@@ -46,10 +47,13 @@ pub async fn peers(home: &Path, json: bool) -> anyhow::Result<()> {
         .and_then(Value::as_array)
         .map_or(0, Vec::len);
     if !connected.is_empty() {
-        println!(
+        outln!(
             "{:<54} {:<9} {:<10} {:>8}  ADDRESS",
-            "PEER", "DIR", "FOUND BY", "RTT"
-        );
+            "PEER",
+            "DIR",
+            "FOUND BY",
+            "RTT"
+        )?;
     }
     for p in &connected {
         let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
@@ -57,16 +61,16 @@ pub async fn peers(home: &Path, json: bool) -> anyhow::Result<()> {
             .get("rtt_ms")
             .and_then(Value::as_f64)
             .map_or_else(|| "-".to_string(), |r| format!("{r:.1}ms"));
-        println!(
+        outln!(
             "{:<54} {:<9} {:<10} {:>8}  {}",
             s("peer_id"),
             s("direction"),
             s("source"),
             rtt,
             s("addr")
-        );
+        )?;
     }
-    println!("{} connected, {} in the peer book", connected.len(), known);
+    outln!("{} connected, {} in the peer book", connected.len(), known)?;
     Ok(())
 }
 

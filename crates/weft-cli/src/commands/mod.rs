@@ -6,6 +6,7 @@ mod get;
 mod info;
 mod search;
 mod share;
+mod sim;
 
 use std::path::Path;
 
@@ -31,8 +32,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Id(a) => info::id(&home, a.json).await,
         Commands::Peers(a) => info::peers(&home, a.json).await,
         Commands::Demo(a) => demo::run(a).await,
-        // The simulator is CPU-bound: run it off the async runtime's worker threads.
-        Commands::Sim(a) => tokio::task::spawn_blocking(move || weft_sim::cli::run(a)).await?,
+        Commands::Sim(a) => sim::run(*a).await,
         Commands::Dht(c) => dht::run(&home, c).await,
         Commands::Share(a) => share::share(&home, a).await,
         Commands::Unshare(a) => share::unshare(&home, a).await,

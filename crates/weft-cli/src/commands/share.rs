@@ -10,6 +10,7 @@ use weft_node::client::{ClientError, Method};
 
 use super::client;
 use crate::cli::{ShareArgs, SharedArgs, UnshareArgs};
+use crate::output::outln;
 
 /// Skipped paths `weft share` prints (the rest are counted; `--json` has up to 100).
 const SKIPPED_SHOWN: usize = 10;
@@ -74,7 +75,7 @@ pub async fn share(home: &Path, args: ShareArgs) -> anyhow::Result<()> {
         bail!("indexing failed: {e}");
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        outln!("{}", serde_json::to_string_pretty(&status)?)?;
         return Ok(());
     }
     let n = |k: &str| status.get(k).and_then(Value::as_u64).unwrap_or(0);
@@ -89,48 +90,48 @@ pub async fn share(home: &Path, args: ShareArgs) -> anyhow::Result<()> {
     // One line per file added, as `ipfs add` prints them: the hash to give a friend.
     let added = list("added");
     for a in &added {
-        println!("added {} {}", text(a, "hash"), text(a, "path"));
+        outln!("added {} {}", text(a, "hash"), text(a, "path"))?;
     }
     let more = n("added_count").saturating_sub(added.len() as u64);
     if more > 0 {
-        println!("... and {more} more; `weft shared --files` lists every file with its hash");
+        outln!("... and {more} more; `weft shared --files` lists every file with its hash")?;
     }
     for line in list("root_changes") {
-        println!("{}", line.as_str().unwrap_or(""));
+        outln!("{}", line.as_str().unwrap_or(""))?;
     }
     for root in list("refused_roots") {
         let root = root.as_str().unwrap_or("");
-        println!("{root}: in a weft data folder, which is never shared; no longer shared");
+        outln!("{root}: in a weft data folder, which is never shared; no longer shared")?;
     }
     for root in list("missing_roots") {
-        println!(
+        outln!(
             "{}: missing; shared again when it is back",
             root.as_str().unwrap_or("")
-        );
+        )?;
     }
-    println!(
+    outln!(
         "shared: {} files hashed, {} unchanged, {} removed, {} skipped",
         n("files_hashed"),
         n("files_unchanged"),
         n("files_removed"),
         n("skipped_count")
-    );
+    )?;
     let skipped = list("skipped");
     if n("skipped_count") > 0 {
-        println!("skipped (see \"Sharing files\" in the README for the rules):");
+        outln!("skipped (see \"Sharing files\" in the README for the rules):")?;
         for k in skipped.iter().take(SKIPPED_SHOWN) {
-            println!("  {}: {}", text(k, "path"), text(k, "reason"));
+            outln!("  {}: {}", text(k, "path"), text(k, "reason"))?;
         }
         let more = n("skipped_count").saturating_sub(SKIPPED_SHOWN.min(skipped.len()) as u64);
         if more > 0 {
-            println!("  ... and {more} more (`weft share --json` lists up to 100)");
+            outln!("  ... and {more} more (`weft share --json` lists up to 100)")?;
         }
     }
     let unreadable = list("unreadable");
     if n("unreadable_count") > 0 {
-        println!("{} files could not be read:", n("unreadable_count"));
+        outln!("{} files could not be read:", n("unreadable_count"))?;
         for u in &unreadable {
-            println!("  {}: {}", text(u, "path"), text(u, "reason"));
+            outln!("  {}: {}", text(u, "path"), text(u, "reason"))?;
         }
     }
     Ok(())
@@ -154,15 +155,15 @@ pub async fn unshare(home: &Path, args: UnshareArgs) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
     if args.json {
-        println!("{root}");
+        outln!("{root}")?;
     } else {
         let n = root.get("files").and_then(Value::as_u64).unwrap_or(0);
         match root.get("handed_to").and_then(Value::as_str) {
-            Some(holder) => println!(
+            Some(holder) => outln!(
                 "no longer sharing {} on its own; its {n} files stay shared as part of {holder}",
                 path.display()
-            ),
-            None => println!("no longer sharing {} ({n} files)", path.display()),
+            )?,
+            None => outln!("no longer sharing {} ({n} files)", path.display())?,
         }
     }
     Ok(())
@@ -175,22 +176,22 @@ pub async fn shared(home: &Path, args: SharedArgs) -> anyhow::Result<()> {
     }
     let roots: Value = client(home)?.get("/v0/shared").await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&roots)?);
+        outln!("{}", serde_json::to_string_pretty(&roots)?)?;
         return Ok(());
     }
     let roots = roots.as_array().cloned().unwrap_or_default();
     if roots.is_empty() {
-        println!("nothing shared; share files with `weft share PATH...`");
+        outln!("nothing shared; share files with `weft share PATH...`")?;
     }
     for r in roots {
         let path = r.get("path").and_then(Value::as_str).unwrap_or("");
         if r.get("missing").and_then(Value::as_bool) == Some(true) {
-            println!("{path}  missing (shared again when it is back; `weft unshare` stops it)");
+            outln!("{path}  missing (shared again when it is back; `weft unshare` stops it)")?;
             continue;
         }
         let files = r.get("files").and_then(Value::as_u64).unwrap_or(0);
         let bytes = r.get("bytes").and_then(Value::as_u64).unwrap_or(0);
-        println!("{path}  {files} files  {}", indicatif::HumanBytes(bytes));
+        outln!("{path}  {files} files  {}", indicatif::HumanBytes(bytes))?;
     }
     Ok(())
 }
@@ -214,12 +215,12 @@ async fn shared_files(home: &Path, json: bool) -> anyhow::Result<()> {
             } else {
                 let s = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("").to_string();
                 let size = f.get("size").and_then(Value::as_u64).unwrap_or(0);
-                println!(
+                outln!(
                     "{} {:>10}  {}",
                     s("hash"),
                     indicatif::HumanBytes(size),
                     s("path")
-                );
+                )?;
             }
         }
         match page.get("next_after").and_then(Value::as_i64) {
@@ -228,7 +229,7 @@ async fn shared_files(home: &Path, json: bool) -> anyhow::Result<()> {
         }
     }
     if json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        outln!("{}", serde_json::to_string_pretty(&all)?)?;
     }
     Ok(())
 }

@@ -42,6 +42,25 @@ pub fn poll<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) ->
     }
 }
 
+/// `weft --home HOME up` on loopback with a free port, no mDNS, info logs and `extra` flags,
+/// for the caller to give its standard streams and start.
+pub fn up_command(home: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(weft_bin());
+    cmd.arg("--home")
+        .arg(home)
+        .args([
+            "up",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api",
+            "127.0.0.1:0",
+            "--no-mdns",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "info,libp2p=warn");
+    cmd
+}
+
 /// A `weft up` child process with its own data folder; killed when dropped.
 pub struct Node {
     pub home: PathBuf,
@@ -57,19 +76,7 @@ impl Node {
             .append(true)
             .open(home.join("test-node.log"))
             .expect("log file");
-        let child = Command::new(weft_bin())
-            .arg("--home")
-            .arg(home)
-            .args([
-                "up",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--api",
-                "127.0.0.1:0",
-                "--no-mdns",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "info,libp2p=warn")
+        let child = up_command(home, extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

@@ -3,12 +3,12 @@
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Node, poll, weft, weft_bin};
+use crate::common::{Node, poll, up_command, weft};
 
 /// Starts `weft up` on loopback in `home` with `extra` flags, `env` variables and, if given,
 /// a `config.toml`.
@@ -22,22 +22,8 @@ pub fn start(home: &Path, extra: &[&str], env: &[(&str, &str)], config: Option<&
         .append(true)
         .open(home.join("test-node.log"))
         .expect("log file");
-    let mut cmd = Command::new(weft_bin());
-    cmd.arg("--home")
-        .arg(home)
-        .args([
-            "up",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--api",
-            "127.0.0.1:0",
-            "--no-mdns",
-        ])
-        .args(extra)
-        .env("RUST_LOG", "info,libp2p=warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log);
+    let mut cmd = up_command(home, extra);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -104,20 +90,26 @@ pub fn share(node: &Node, path: &Path) -> Value {
     serde_json::from_slice(&out.stdout).expect("share --json is JSON")
 }
 
-/// `weft search WORDS --via VIA --json` once.
+/// `weft search WORDS --via VIA --json` once: its results.
 pub fn search(node: &Node, words: &str, via: &str, timeout: u64) -> Vec<Value> {
+    search_answer(node, words, via, timeout, &[])["results"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// `weft search WORDS --via VIA --json EXTRA...` once: the whole answer (`Null` if it failed).
+pub fn search_answer(node: &Node, words: &str, via: &str, timeout: u64, extra: &[&str]) -> Value {
     let t = timeout.to_string();
     let mut args = vec!["search"];
     args.extend(words.split(' '));
     args.extend(["--via", via, "--timeout", &t, "--json"]);
+    args.extend(extra);
     let out = weft(&node.home, &args);
     if !out.status.success() {
-        return Vec::new();
+        return Value::Null;
     }
-    serde_json::from_slice::<Value>(&out.stdout)
-        .ok()
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
+    serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null)
 }
 
 /// Searches until `hash` is found with at least `sources` sources (bounded).

@@ -212,7 +212,8 @@ impl Adapter for KadAdapter {
 }
 
 /// Makes a postings reply fit in one frame: at most [`POSTING_PUBLISHER_ADDRS`] addresses per
-/// publisher, then whole publishers dropped from the end while the frame is too large.
+/// publisher, then whole publishers dropped from the end while the frame is too large (the
+/// reply then says `more`).
 fn fit_postings(wire: &mut KadWire) {
     let Body::Postings { postings, .. } = &mut wire.body else {
         return;
@@ -221,14 +222,25 @@ fn fit_postings(wire: &mut KadWire) {
         p.publisher.addr.addrs.truncate(POSTING_PUBLISHER_ADDRS);
     }
     while weft_core::wire::encode(&*wire, MAX_FRAME).is_err() {
-        let Body::Postings { postings, .. } = &mut wire.body else {
+        let Body::Postings { postings, more, .. } = &mut wire.body else {
             return;
         };
         if postings.is_empty() {
             return;
         }
         postings.truncate(postings.len() / 2);
+        *more = true;
     }
+}
+
+/// The postings found under one key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DhtPostings {
+    /// Each posting's bytes, with the peer that published it.
+    pub postings: Vec<(PeerId, Vec<u8>)>,
+    /// More exist than were found: a holder kept some back, a reply was cut to fit its
+    /// frame, or the merge dropped some at the engine's bound.
+    pub more: bool,
 }
 
 /// The handle on the DHT driver. Cheap to clone.
@@ -345,16 +357,21 @@ impl DhtHandle {
     }
 
     /// The postings held under `key`, merged from several of the closest nodes: each with
-    /// the peer that published it (empty if none was found).
+    /// the peer that published it (empty if none was found), and whether more exist.
     ///
     /// # Errors
     /// [`OverlayError::Dht`] if the lookup could not run.
-    pub async fn postings(&self, key: Key256) -> Result<Vec<(PeerId, Vec<u8>)>, OverlayError> {
+    pub async fn postings(&self, key: Key256) -> Result<DhtPostings, OverlayError> {
         match self.query(Command::GetPostings(key)).await? {
-            QueryResult::GetPostings(Ok(v)) => {
-                Ok(v.into_iter().map(|p| (p.publisher.addr, p.value)).collect())
-            }
-            QueryResult::GetPostings(Err(QueryError::NotFound)) => Ok(Vec::new()),
+            QueryResult::GetPostings(Ok(found)) => Ok(DhtPostings {
+                postings: found
+                    .postings
+                    .into_iter()
+                    .map(|p| (p.publisher.addr, p.value))
+                    .collect(),
+                more: found.more,
+            }),
+            QueryResult::GetPostings(Err(QueryError::NotFound)) => Ok(DhtPostings::default()),
             QueryResult::GetPostings(Err(e)) => Err(e.into()),
             _ => Err(OverlayError::Unexpected),
         }
@@ -447,6 +464,7 @@ mod tests {
                     })
                     .collect(),
                 closer: Vec::new(),
+                more: false,
             },
         }
     }

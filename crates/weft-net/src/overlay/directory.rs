@@ -36,20 +36,29 @@ pub type DirectoryWire = Message<WirePeer>;
 /// A directory hit: the peer that shares the item.
 pub type DirectoryHit = Hit<PeerId>;
 
+/// The server's answer to a query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryAnswer {
+    /// Hits, best first.
+    pub hits: Vec<DirectoryHit>,
+    /// The server matched more than it sent (the query's `max` or its own bounds).
+    pub more: bool,
+}
+
 pub(crate) enum DirectoryRequest {
     Publish(Vec<Item>),
     Unpublish(Vec<Key256>),
     Query {
         keywords: Vec<String>,
         max: u16,
-        reply: oneshot::Sender<Result<Vec<DirectoryHit>, OverlayError>>,
+        reply: oneshot::Sender<Result<DirectoryAnswer, OverlayError>>,
     },
     Load(oneshot::Sender<Load>),
 }
 
 pub(crate) struct DirectoryAdapter {
     engine: Directory<PeerId>,
-    waiting: BTreeMap<QueryId, oneshot::Sender<Result<Vec<DirectoryHit>, OverlayError>>>,
+    waiting: BTreeMap<QueryId, oneshot::Sender<Result<DirectoryAnswer, OverlayError>>>,
     /// Server: peers the engine was told are connected (bounded by the connections).
     clients: BTreeSet<PeerId>,
 }
@@ -91,9 +100,10 @@ fn map_message<A, B>(msg: Message<A>, f: impl FnMut(A) -> Option<B>) -> Message<
             keywords,
             max,
         },
-        Message::Results { query, hits } => Message::Results {
+        Message::Results { query, hits, more } => Message::Results {
             query,
             hits: map_hits(hits, f),
+            more,
         },
         Message::Ping { nonce } => Message::Ping { nonce },
         Message::Pong { nonce } => Message::Pong { nonce },
@@ -167,7 +177,7 @@ impl Adapter for DirectoryAdapter {
 
     fn on_event(&mut self, _now: Time, event: Event<PeerId>) {
         let (id, result) = match event {
-            Event::Results { id, hits } => (id, Ok(hits)),
+            Event::Results { id, hits, more } => (id, Ok(DirectoryAnswer { hits, more })),
             Event::QueryFailed { id } => (id, Err(OverlayError::DirectoryUnavailable)),
             Event::Refused { id, reason } => (id, Err(OverlayError::Directory(reason))),
             Event::ServerRefused { reason } => {
@@ -239,7 +249,7 @@ impl DirectoryHandle {
         &self,
         keywords: Vec<String>,
         max: u16,
-    ) -> Result<Vec<DirectoryHit>, OverlayError> {
+    ) -> Result<DirectoryAnswer, OverlayError> {
         let (reply, answer) = oneshot::channel();
         self.send(DirectoryRequest::Query {
             keywords,

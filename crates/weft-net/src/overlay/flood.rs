@@ -45,6 +45,8 @@ pub struct FloodHit {
     pub hops: u8,
     /// The items.
     pub items: Vec<HitItem>,
+    /// The responder held back more matches (our `max_items` or its own bound cut them).
+    pub more: bool,
 }
 
 /// A query from the network this node should answer from its own content.
@@ -65,6 +67,7 @@ pub(crate) enum FloodRequest {
     Respond {
         request: MatchId,
         items: Vec<HitItem>,
+        more: bool,
     },
     SetKeywords(Vec<String>),
     SetCapacity(Capacity),
@@ -113,12 +116,14 @@ fn map_message<A, B>(msg: Message<A>, f: impl FnOnce(A) -> Option<B>) -> Option<
             hops,
             responder,
             items,
+            more,
         } => Message::QueryHit {
             guid,
             ttl,
             hops,
             responder: f(responder)?,
             items,
+            more,
         },
         Message::RouteTable(u) => Message::RouteTable(u),
     })
@@ -161,9 +166,19 @@ impl Adapter for FloodAdapter {
                     .handle_command(now, flood::Command::Query { criteria, ttl });
                 self.queries.insert(id, hits);
             }
-            FloodRequest::Respond { request, items } => {
-                self.engine
-                    .handle_command(now, flood::Command::Respond { request, items });
+            FloodRequest::Respond {
+                request,
+                items,
+                more,
+            } => {
+                self.engine.handle_command(
+                    now,
+                    flood::Command::Respond {
+                        request,
+                        items,
+                        more,
+                    },
+                );
             }
             FloodRequest::SetKeywords(words) => {
                 self.engine
@@ -191,12 +206,14 @@ impl Adapter for FloodAdapter {
                 responder,
                 hops,
                 items,
+                more,
             } => {
                 if let Some(tx) = self.queries.get(&id) {
                     let hit = FloodHit {
                         responder,
                         hops,
                         items,
+                        more,
                     };
                     if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(hit) {
                         self.queries.remove(&id);
@@ -278,12 +295,23 @@ impl FloodHandle {
         Ok(rx)
     }
 
-    /// Answers a [`MatchRequest`] with matching local items (none: nothing is sent).
+    /// Answers a [`MatchRequest`] with matching local items (none: nothing is sent); `more`
+    /// tells the querier that more matched than `items` holds.
     ///
     /// # Errors
     /// [`OverlayError::Stopped`] if the driver has stopped.
-    pub async fn respond(&self, request: MatchId, items: Vec<HitItem>) -> Result<(), OverlayError> {
-        self.send(FloodRequest::Respond { request, items }).await
+    pub async fn respond(
+        &self,
+        request: MatchId,
+        items: Vec<HitItem>,
+        more: bool,
+    ) -> Result<(), OverlayError> {
+        self.send(FloodRequest::Respond {
+            request,
+            items,
+            more,
+        })
+        .await
     }
 
     /// The keywords of the local content (a leaf sends them to its ultrapeers as a route

@@ -142,7 +142,8 @@ async fn directory_and_flood_queries_cross_sockets() {
             let hits = d
                 .query(vec!["blue".into(), "train".into()], 10)
                 .await
-                .ok()?;
+                .ok()?
+                .hits;
             (!hits.is_empty()).then_some(hits)
         }
     })
@@ -155,6 +156,7 @@ async fn directory_and_flood_queries_cross_sockets() {
             .query(vec!["nothing".into()], 10)
             .await
             .unwrap()
+            .hits
             .is_empty()
     );
     let load = server
@@ -193,7 +195,7 @@ async fn directory_and_flood_queries_cross_sockets() {
             } else {
                 Vec::new()
             };
-            responder.respond(m.request, items).await.unwrap();
+            responder.respond(m.request, items, false).await.unwrap();
         }
     });
     let flood = asker.overlay.flood.clone();

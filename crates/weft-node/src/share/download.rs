@@ -22,20 +22,18 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 use weft_core::id::Key256;
 use weft_core::time::Time;
 use weft_net::PeerId;
 use weft_overlay::flood::Criteria;
 use weft_share::index::Index;
-use weft_share::transfer::{
-    AddSource, Config, PieceError, PieceIndex, PieceOutcome, Plan, ResumeState,
-};
+use weft_share::transfer::{Config, PieceError, PieceIndex, PieceOutcome, Plan, ResumeState};
 use weft_store::rusqlite::{OptionalExtension, params};
 
 use super::content::{self, FetchError};
 use super::piece_file::{PieceBuf, PieceFile};
-use super::session::{PieceResult, Session};
+use super::session::{Opened, PieceResult, Session};
 use super::{Share, open_db};
 use weft_share::verify::{Outboard, TreeBuilder, TreeParts};
 
@@ -55,6 +53,10 @@ const RESULT_QUEUE: usize = 512;
 const MAX_TREE_BYTES: u64 = 16 << 20;
 /// Verified pieces waiting for the disk at most (each is one piece of memory).
 const WRITE_QUEUE: usize = 4;
+/// The log target of a download's per-source timeline (debug level): each verified piece,
+/// each broken stream, timeout, cool-down and rediscovery, so that a slow download can be
+/// taken apart source by source (`RUST_LOG=weft::timeline=debug`; `bench/transfer.sh` does).
+pub const TIMELINE: &str = "weft::timeline";
 /// Time a download may go without any source once it started, at least.
 const MIN_STALL: Duration = Duration::from_secs(30);
 
@@ -326,9 +328,8 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             }
         }
     };
-    // The others still being probed are sources too (the plan drops those that fail).
+    // The others still being probed become sources once their session's stream opens.
     drop(probes);
-    candidates.extend(probing);
     d.update(|s| {
         s.state = "downloading";
         s.size = Some(size);
@@ -357,10 +358,23 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     ));
     let t0 = Instant::now();
     for p in candidates {
-        plan.add_source(since(t0), p);
+        let added = plan.add_source(since(t0), p);
+        debug!(target: TIMELINE, peer = %p, event = "source", added = ?added);
     }
     let (res_tx, mut res_rx) = mpsc::channel::<PieceResult>(RESULT_QUEUE);
+    let (open_tx, mut open_rx) = mpsc::channel::<Opened>(RESULT_QUEUE);
     let mut sessions: BTreeMap<PeerId, Session> = BTreeMap::new();
+    // Sources not yet reached: their session is dialing, and they join the plan only once its
+    // stream is open. A provider that went away (a stale provider record, a search hit from a
+    // node since stopped) would otherwise hold pieces, and slots of `max_in_flight`, until its
+    // dial timed out (10 s): in 4 -> 1 with four stale providers, half the slots for 10 s.
+    let mut pending: BTreeSet<PeerId> = BTreeSet::new();
+    for peer in probing {
+        pending.insert(peer);
+        let session = Session::start(share, peer, hash, size, res_tx.clone(), open_tx.clone());
+        sessions.insert(peer, session);
+        debug!(target: TIMELINE, %peer, event = "dialing");
+    }
     let mut cooldown: BTreeMap<PeerId, Instant> = BTreeMap::new();
     let mut broken: BTreeMap<PeerId, u32> = BTreeMap::new();
     let mut used: BTreeSet<PeerId> = BTreeSet::new();
@@ -373,9 +387,10 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             if sessions.get(&r.peer).is_some_and(Session::is_closed) {
                 sessions.remove(&r.peer);
             }
-            let session = sessions
-                .entry(r.peer)
-                .or_insert_with(|| Session::start(share, r.peer, hash, size, res_tx.clone()));
+            let session = sessions.entry(r.peer).or_insert_with(|| {
+                debug!(target: TIMELINE, peer = %r.peer, event = "session");
+                Session::start(share, r.peer, hash, size, res_tx.clone(), open_tx.clone())
+            });
             if !session.ask(r.piece, r.range) {
                 plan.on_piece(since(t0), &r.peer, r.piece, Err(PieceError::Interrupted));
             }
@@ -414,11 +429,18 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     Err(FetchError::NotFound) => Err(PieceError::NotFound),
                     Err(FetchError::Unreachable(_)) => Err(PieceError::Interrupted),
                 };
+                if let Err(e) = &got {
+                    debug!(target: TIMELINE, %peer, event = "failed", piece, error = %e);
+                }
                 match plan.on_piece(now, &peer, piece, result) {
                     PieceOutcome::Write { range, .. } => {
                         // Duplicates still in flight elsewhere (endgame) are discarded when
                         // they arrive.
                         let Ok(v) = got else { continue };
+                        debug!(
+                            target: TIMELINE, %peer, event = "piece", piece,
+                            bytes = range.end - range.start
+                        );
                         used.insert(peer);
                         let piece = VerifiedPiece {
                             piece,
@@ -426,9 +448,16 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                             bytes: v.bytes,
                             parts: v.parts,
                         };
+                        let waited = Instant::now();
                         if write_tx.send(piece).await.is_err() {
                             // The writer stopped on an error, which it returns.
                             break;
+                        }
+                        if waited.elapsed() > Duration::from_millis(50) {
+                            debug!(
+                                target: TIMELINE, event = "write_wait",
+                                ms = waited.elapsed().as_millis()
+                            );
                         }
                     }
                     PieceOutcome::Banned { .. } => {
@@ -451,25 +480,57 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                 sessions.remove(&peer);
                 let n = broken.entry(peer).or_insert(0);
                 *n += 1;
+                debug!(target: TIMELINE, %peer, event = "broken", count = *n, error = %e);
                 if *n >= BROKEN_STREAMS_TO_PAUSE {
                     broken.remove(&peer);
                     info!(%peer, "source vanished: {e}");
                     plan.remove_source(&peer);
                     cooldown.insert(peer, Instant::now() + COOLDOWN);
+                    debug!(
+                        target: TIMELINE, %peer, event = "cooldown",
+                        secs = COOLDOWN.as_secs_f64()
+                    );
                 }
             }
             Some(peer) = found_rx.recv() => {
-                if bad.contains(&peer) {
+                let cooled = cooldown.get(&peer).is_some_and(|until| *until > Instant::now());
+                if bad.contains(&peer) || cooled || pending.contains(&peer) {
                     continue;
                 }
-                let cooled = cooldown.get(&peer).is_some_and(|until| *until > Instant::now());
-                if !cooled && plan.add_source(since(t0), peer) == AddSource::Added {
-                    cooldown.remove(&peer);
+                if sessions.contains_key(&peer) {
+                    // A source we reach: back into the plan if it had dropped it.
+                    plan.add_source(since(t0), peer);
+                    continue;
+                }
+                if cooldown.remove(&peer).is_some() {
+                    debug!(target: TIMELINE, %peer, event = "rediscovered");
+                }
+                pending.insert(peer);
+                let session = Session::start(share, peer, hash, size, res_tx.clone(), open_tx.clone());
+                sessions.insert(peer, session);
+                debug!(target: TIMELINE, %peer, event = "dialing");
+            }
+            Some((peer, opened)) = open_rx.recv() => {
+                // Only a source not yet reached joins here; a known source's new session
+                // reports its failures through its pieces.
+                if !pending.remove(&peer) {
+                    continue;
+                }
+                match opened {
+                    Ok(()) => {
+                        let added = plan.add_source(since(t0), peer);
+                        debug!(target: TIMELINE, %peer, event = "source", added = ?added);
+                    }
+                    Err(e) => {
+                        sessions.remove(&peer);
+                        debug!(target: TIMELINE, %peer, event = "unreachable", error = %e);
+                    }
                 }
             }
             _ = tokio::time::sleep_until(wake.into()) => {
                 // A source that missed a deadline may have a stuck stream: start afresh.
-                for (peer, _) in plan.on_timeout(since(t0)) {
+                for (peer, piece) in plan.on_timeout(since(t0)) {
+                    debug!(target: TIMELINE, %peer, event = "timeout", piece);
                     sessions.remove(&peer);
                 }
             }
@@ -481,9 +542,15 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     cooldown.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
                 for peer in ready {
                     cooldown.remove(&peer);
-                    if !bad.contains(&peer) {
-                        plan.add_source(since(t0), peer);
+                    if bad.contains(&peer) || pending.contains(&peer) {
+                        continue;
                     }
+                    // It may have gone for good: it rejoins once a new stream opens.
+                    pending.insert(peer);
+                    let session =
+                        Session::start(share, peer, hash, size, res_tx.clone(), open_tx.clone());
+                    sessions.insert(peer, session);
+                    debug!(target: TIMELINE, %peer, event = "back");
                 }
             }
         }
@@ -542,6 +609,7 @@ async fn discover(share: Share, hash: Key256, tx: mpsc::Sender<PeerId>) {
         let criteria = Criteria {
             keywords: Vec::new(),
             hash: Some(hash),
+            max_items: 1,
         };
         if let Ok(mut hits) = share.overlay().flood.query(criteria, None).await {
             let collect = async {
@@ -666,12 +734,18 @@ async fn write_pieces(
         }
         let share = share.clone();
         (file, durable) = tokio::task::spawn_blocking(move || {
+            let t = Instant::now();
             for p in &batch {
                 file.write_at(&p.bytes, p.offset)
                     .map_err(|e| format!("cannot write the partial file: {e}"))?;
             }
+            let written = t.elapsed();
             file.sync()
                 .map_err(|e| format!("cannot write the partial file: {e}"))?;
+            debug!(
+                target: TIMELINE, event = "sync", pieces = batch.len(),
+                write_ms = written.as_millis(), sync_ms = (t.elapsed() - written).as_millis()
+            );
             for p in &batch {
                 durable.insert(p.piece);
             }

@@ -405,7 +405,7 @@ mod tests {
 
     #[test]
     fn one_set_per_keyword_bounded() {
-        let mut entries: Vec<ContentEntry> = (0..100)
+        let mut entries: Vec<ContentEntry> = (0..MAX_POSTINGS_PER_STORE + 36)
             .map(|i| entry(&format!("song {i}"), 10, &["song", &format!("n{i}")]))
             .collect();
         entries.push(entry("empty", 0, &["song", "empty"]));

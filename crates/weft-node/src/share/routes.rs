@@ -7,7 +7,7 @@
 //! | `DELETE /v0/share` `{"path"}` | stop sharing a root (a root inside another hands its files to it) |
 //! | `GET /v0/shared` | the shared roots |
 //! | `GET /v0/shared/files?after=&limit=` | the shared files with their hashes, by id, a page at a time |
-//! | `GET /v0/search?q=&via=&ttl=&timeout_secs=` | results as JSON lines, one per change of a group |
+//! | `GET /v0/search?q=&via=&ttl=&timeout_secs=&limit=` | results as JSON lines, one per change of a group, and `{"cut": …}` when results were held back |
 //! | `POST /v0/downloads` `{"hash","out","force","timeout_secs"}` | start or join a download |
 //! | `GET /v0/downloads/{hash}` | a download's progress |
 //! | `GET /content/{hash}` | the content, local or fetched from the network; `Range` honoured; the token may be given as `?token=` |
@@ -30,7 +30,7 @@ use weft_core::id::Key256;
 use weft_share::index::{Index, SharedFile, SharedRoot, Unshared};
 
 use super::download::GetRequest;
-use super::search::{SearchSpec, Via};
+use super::search::{DEFAULT_SEARCH_LIMIT, Found, MAX_SEARCH_LIMIT, SearchSpec, Via};
 use crate::api::ApiState;
 
 /// `POST`, `GET`, `DELETE`: share, progress, unshare.
@@ -59,8 +59,6 @@ const DEFAULT_SEARCH_SECS: u64 = 5;
 const GATEWAY_WAIT: Duration = Duration::from_secs(300);
 /// Bytes per chunk of a gateway response.
 const GATEWAY_CHUNK: usize = 64 * 1024;
-/// Groups a search reports at most.
-const MAX_GROUPS: usize = 1000;
 
 fn error(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": msg.into() }))).into_response()
@@ -282,6 +280,8 @@ pub struct SearchParams {
     pub ttl: Option<u8>,
     /// Seconds to wait for answers (default 5, at most 120).
     pub timeout_secs: Option<u64>,
+    /// Results (content groups) wanted: default 50, 1 to 1000.
+    pub limit: Option<usize>,
 }
 
 /// One line of a search answer: the state of one content's group.
@@ -297,6 +297,15 @@ pub struct ResultGroup {
     pub sources: usize,
     /// The models that found it.
     pub via: Vec<&'static str>,
+}
+
+/// A line of a search answer saying that more results exist than it reports: `cut` is the
+/// model that held some back (`flood`, `directory`, `dht`), or `limit` when this node dropped
+/// contents past the search's limit. Each appears at most once.
+#[derive(Clone, Debug, Serialize)]
+pub struct CutLine {
+    /// Who cut.
+    pub cut: &'static str,
 }
 
 #[derive(Default)]
@@ -341,43 +350,78 @@ async fn search(State(s): State<Arc<ApiState>>, Query(p): Query<SearchParams>) -
             .unwrap_or(DEFAULT_SEARCH_SECS)
             .clamp(1, MAX_SEARCH_SECS),
     );
-    let hits = s.share.search(SearchSpec {
+    let limit = p.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
+    if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("limit must be between 1 and {MAX_SEARCH_LIMIT} (got {limit})"),
+        );
+    }
+    let found = s.share.search(SearchSpec {
         text: p.q,
         via,
         ttl: p.ttl,
         timeout,
+        limit,
     });
     let groups: BTreeMap<Key256, Group> = BTreeMap::new();
-    let lines = futures::stream::unfold((hits, groups), |(mut hits, mut groups)| async move {
-        loop {
-            let hit = hits.recv().await?;
-            if !groups.contains_key(&hit.hash) && groups.len() >= MAX_GROUPS {
-                continue;
+    let cut: BTreeSet<&'static str> = BTreeSet::new();
+    let state = (found, groups, cut);
+    let lines =
+        futures::stream::unfold(state, move |(mut found, mut groups, mut cut)| async move {
+            loop {
+                let hit = match found.recv().await? {
+                    Found::Hit(hit) => hit,
+                    Found::Cut(via) => match cut_line(&mut cut, via.as_str()) {
+                        Some(line) => {
+                            return Some((Ok::<_, Infallible>(line), (found, groups, cut)));
+                        }
+                        None => continue,
+                    },
+                };
+                if !groups.contains_key(&hit.hash) && groups.len() >= limit {
+                    match cut_line(&mut cut, "limit") {
+                        Some(line) => {
+                            return Some((Ok::<_, Infallible>(line), (found, groups, cut)));
+                        }
+                        None => continue,
+                    }
+                }
+                let g = groups.entry(hit.hash).or_default();
+                g.size = hit.size;
+                let changed = g.names.insert(hit.name.clone())
+                    | g.peers.insert(hit.peer)
+                    | g.via.insert(hit.via);
+                if !changed {
+                    continue;
+                }
+                let line = ResultGroup {
+                    hash: hit.hash.to_string(),
+                    size: g.size,
+                    names: g.names.iter().cloned().collect(),
+                    sources: g.peers.len(),
+                    via: g.via.iter().map(|v| v.as_str()).collect(),
+                };
+                return Some((Ok::<_, Infallible>(json_line(&line)), (found, groups, cut)));
             }
-            let g = groups.entry(hit.hash).or_default();
-            g.size = hit.size;
-            let changed =
-                g.names.insert(hit.name.clone()) | g.peers.insert(hit.peer) | g.via.insert(hit.via);
-            if !changed {
-                continue;
-            }
-            let line = ResultGroup {
-                hash: hit.hash.to_string(),
-                size: g.size,
-                names: g.names.iter().cloned().collect(),
-                sources: g.peers.len(),
-                via: g.via.iter().map(|v| v.as_str()).collect(),
-            };
-            let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
-            bytes.push(b'\n');
-            return Some((Ok::<_, Infallible>(Bytes::from(bytes)), (hits, groups)));
-        }
-    });
+        });
     (
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(lines),
     )
         .into_response()
+}
+
+/// One JSON line.
+fn json_line<T: Serialize>(v: &T) -> Bytes {
+    let mut bytes = serde_json::to_vec(v).unwrap_or_default();
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+/// The `{"cut": by}` line, the first time `by` cut (`said` remembers who did).
+fn cut_line(said: &mut BTreeSet<&'static str>, by: &'static str) -> Option<Bytes> {
+    said.insert(by).then(|| json_line(&CutLine { cut: by }))
 }
 
 /// Body of `POST /v0/downloads`.

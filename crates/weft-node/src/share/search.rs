@@ -13,7 +13,13 @@
 //! This node also answers `/weft/search/1` ([`spawn_server`]): a peer's query run on the
 //! local index.
 //!
-//! [`search`] merges every model's hits into one channel as they arrive.
+//! [`search`] merges every model's hits into one channel as they arrive, with a word from
+//! each model that held results back ([`Found::Cut`]): a flood responder or the directory
+//! server that matched more than the search's limit or its own bound, a DHT holder that
+//! kept postings back or had to refuse some.
+//!
+//! A search asks for at most `limit` results ([`MAX_SEARCH_LIMIT`] at most); a peer's flood
+//! query gets at most [`MAX_ANSWER_ITEMS`] items from this node, whatever it asks.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +52,13 @@ const DHT_WORDS: usize = 8;
 const DHT_LOOKUPS: usize = 4;
 /// Hits buffered for the reader of a search.
 const HIT_QUEUE: usize = 1024;
+/// Results a search reports when it names no limit.
+pub const DEFAULT_SEARCH_LIMIT: usize = 50;
+/// Most results a search may ask for: the contents one search holds and reports.
+pub const MAX_SEARCH_LIMIT: usize = 1000;
+/// Most items this node sends in answer to one flood query, whatever the query asks: what a
+/// peer can make it send per query (in hits of at most 64 items).
+pub const MAX_ANSWER_ITEMS: usize = 256;
 
 /// A location model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -95,6 +108,15 @@ pub struct Hit {
     pub via: Via,
 }
 
+/// What a search reports as it goes.
+#[derive(Clone, Debug)]
+pub enum Found {
+    /// One file on one peer.
+    Hit(Hit),
+    /// This model held results back: more exist than it reported.
+    Cut(Via),
+}
+
 /// A search to run.
 #[derive(Clone, Debug)]
 pub struct SearchSpec {
@@ -106,6 +128,8 @@ pub struct SearchSpec {
     pub ttl: Option<u8>,
     /// How long to wait for answers.
     pub timeout: Duration,
+    /// Results wanted (1 to [`MAX_SEARCH_LIMIT`]): each model is asked for this many.
+    pub limit: usize,
 }
 
 impl Share {
@@ -125,10 +149,10 @@ impl Share {
         v
     }
 
-    /// Searches through the chosen models; hits arrive on the receiver as they come, which
-    /// closes when every model is done or the timeout passed. Hits are also remembered as
-    /// sources for `weft get`.
-    pub fn search(&self, spec: SearchSpec) -> mpsc::Receiver<Hit> {
+    /// Searches through the chosen models; hits arrive on the receiver as they come, and a
+    /// [`Found::Cut`] from each model that held results back. It closes when every model
+    /// is done or the timeout passed. Hits are also remembered as sources for `weft get`.
+    pub fn search(&self, spec: SearchSpec) -> mpsc::Receiver<Found> {
         let (tx, rx) = mpsc::channel(HIT_QUEUE);
         let words = keywords(&spec.text);
         for via in spec.via.iter().copied() {
@@ -139,8 +163,8 @@ impl Share {
             tokio::spawn(async move {
                 let run = async {
                     match via {
-                        Via::Flood => flood(&share, &words, spec.ttl, &tx).await,
-                        Via::Directory => directory(&share, &words, &tx).await,
+                        Via::Flood => flood(&share, &words, &spec, &tx).await,
+                        Via::Directory => directory(&share, &words, spec.limit, &tx).await,
                         Via::Dht => dht(&share, &words, &tx).await,
                     }
                 };
@@ -155,24 +179,50 @@ impl Share {
     }
 }
 
-async fn deliver(share: &Share, tx: &mpsc::Sender<Hit>, hit: Hit) -> bool {
+async fn deliver(share: &Share, tx: &mpsc::Sender<Found>, hit: Hit) -> bool {
     if hit.peer == share.local_peer_id() {
         return true;
     }
     share.remember(&hit);
-    tx.send(hit).await.is_ok()
+    tx.send(Found::Hit(hit)).await.is_ok()
 }
 
-async fn flood(share: &Share, words: &[String], ttl: Option<u8>, tx: &mpsc::Sender<Hit>) {
+/// Says once per model that it held results back.
+struct CutNotice {
+    via: Via,
+    said: bool,
+}
+
+impl CutNotice {
+    fn new(via: Via) -> Self {
+        CutNotice { via, said: false }
+    }
+
+    /// Tells the reader if `more` and not told yet; false if the reader is gone.
+    async fn note(&mut self, more: bool, tx: &mpsc::Sender<Found>) -> bool {
+        if !more || self.said {
+            return true;
+        }
+        self.said = true;
+        tx.send(Found::Cut(self.via)).await.is_ok()
+    }
+}
+
+async fn flood(share: &Share, words: &[String], spec: &SearchSpec, tx: &mpsc::Sender<Found>) {
     let criteria = Criteria {
         keywords: words.to_vec(),
         hash: None,
+        max_items: answer_size(spec.limit),
     };
-    let mut hits = match share.overlay().flood.query(criteria, ttl).await {
+    let mut hits = match share.overlay().flood.query(criteria, spec.ttl).await {
         Ok(rx) => rx,
         Err(e) => return debug!("flood search: {e}"),
     };
+    let mut cut = CutNotice::new(Via::Flood);
     while let Some(h) = hits.recv().await {
+        if !cut.note(h.more, tx).await {
+            return;
+        }
         for item in h.items {
             let hit = Hit {
                 hash: item.hash,
@@ -188,7 +238,12 @@ async fn flood(share: &Share, words: &[String], ttl: Option<u8>, tx: &mpsc::Send
     }
 }
 
-async fn directory(share: &Share, words: &[String], tx: &mpsc::Sender<Hit>) {
+/// Items asked of each flood responder for a search of `limit` results.
+fn answer_size(limit: usize) -> u16 {
+    u16::try_from(limit.clamp(1, MAX_ANSWER_ITEMS)).unwrap_or(u16::MAX)
+}
+
+async fn directory(share: &Share, words: &[String], limit: usize, tx: &mpsc::Sender<Found>) {
     let Some(dir) = share.overlay().directory.clone() else {
         return;
     };
@@ -196,9 +251,16 @@ async fn directory(share: &Share, words: &[String], tx: &mpsc::Sender<Hit>) {
     if words.is_empty() {
         return;
     }
-    match dir.query(words, 500).await {
-        Ok(hits) => {
-            for h in hits {
+    let max = limit.clamp(1, weft_overlay::directory::MAX_RESULTS);
+    match dir
+        .query(words, u16::try_from(max).unwrap_or(u16::MAX))
+        .await
+    {
+        Ok(answer) => {
+            if !CutNotice::new(Via::Directory).note(answer.more, tx).await {
+                return;
+            }
+            for h in answer.hits {
                 let hit = Hit {
                     hash: h.hash,
                     size: h.size,
@@ -215,7 +277,7 @@ async fn directory(share: &Share, words: &[String], tx: &mpsc::Sender<Hit>) {
     }
 }
 
-async fn dht(share: &Share, words: &[String], tx: &mpsc::Sender<Hit>) {
+async fn dht(share: &Share, words: &[String], tx: &mpsc::Sender<Found>) {
     let mut looked: Vec<String> = words.iter().filter(|w| usable(w)).cloned().collect();
     looked.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     looked.truncate(DHT_WORDS);
@@ -223,18 +285,24 @@ async fn dht(share: &Share, words: &[String], tx: &mpsc::Sender<Hit>) {
         return;
     }
     let dht = share.overlay().dht.clone();
-    let lists: Vec<Vec<(PeerId, KeywordPosting)>> = futures::stream::iter(looked.clone())
+    let found: Vec<(Vec<(PeerId, KeywordPosting)>, bool)> = futures::stream::iter(looked.clone())
         .map(|w: String| {
             let dht = dht.clone();
             async move {
                 match dht.postings(keyword_key(&w)).await {
-                    Ok(list) => list
-                        .into_iter()
-                        .filter_map(|(peer, bytes)| Some((peer, KeywordPosting::decode(&bytes)?)))
-                        .collect(),
+                    Ok(found) => (
+                        found
+                            .postings
+                            .into_iter()
+                            .filter_map(|(peer, bytes)| {
+                                Some((peer, KeywordPosting::decode(&bytes)?))
+                            })
+                            .collect(),
+                        found.more,
+                    ),
                     Err(e) => {
                         debug!(word = %w, "dht search: {e}");
-                        Vec::new()
+                        (Vec::new(), false)
                     }
                 }
             }
@@ -242,6 +310,11 @@ async fn dht(share: &Share, words: &[String], tx: &mpsc::Sender<Hit>) {
         .buffer_unordered(DHT_LOOKUPS)
         .collect()
         .await;
+    let more = found.iter().any(|(_, more)| *more);
+    if !CutNotice::new(Via::Dht).note(more, tx).await {
+        return;
+    }
+    let lists = found.into_iter().map(|(list, _)| list).collect();
     for (peer, p) in intersect(words, &looked, lists) {
         let hit = Hit {
             hash: p.hash,
@@ -286,10 +359,15 @@ fn intersect(
     out.into_iter().map(|((_, peer), p)| (peer, p)).collect()
 }
 
-/// Local matches of `text`, at most `max`.
-fn local_matches(share: &Share, text: &str, max: usize) -> Vec<SearchHit> {
+/// Local matches of `text`, at most `max`, and whether more matched.
+fn local_matches(share: &Share, text: &str, max: usize) -> (Vec<SearchHit>, bool) {
     let conn = share.db();
-    Index::new(&conn).search(text, max).unwrap_or_default()
+    let mut hits = Index::new(&conn)
+        .search(text, max.saturating_add(1))
+        .unwrap_or_default();
+    let more = hits.len() > max;
+    hits.truncate(max);
+    (hits, more)
 }
 
 fn to_result(h: SearchHit) -> SearchResult {
@@ -330,12 +408,13 @@ pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
                         wire::decode(&frame, MAX_SEARCH_FRAME).map_err(|e| e.to_string())?;
                     let s = share.clone();
                     let max = usize::from(query.max_results).min(wire::MAX_RESULTS);
-                    let hits =
+                    let (hits, more) =
                         tokio::task::spawn_blocking(move || local_matches(&s, &query.text, max))
                             .await
                             .map_err(|e| e.to_string())?;
                     let results = SearchResults {
                         results: hits.into_iter().map(to_result).collect(),
+                        more,
                     };
                     let bytes = weft_core::wire::encode(&results, MAX_SEARCH_FRAME)
                         .map_err(|e| e.to_string())?;
@@ -360,35 +439,37 @@ pub(crate) fn spawn_match_answerer(share: Share, mut matches: mpsc::Receiver<Mat
         while let Some(m) = matches.recv().await {
             let s = share.clone();
             let criteria = m.criteria;
-            let items = tokio::task::spawn_blocking(move || {
-                let conn = s.db();
-                let index = Index::new(&conn);
+            let (items, more) = tokio::task::spawn_blocking(move || {
                 if let Some(hash) = criteria.hash {
-                    return match index.content(&hash) {
-                        Ok(Some(e)) => vec![HitItem {
-                            hash: e.hash,
-                            name: e.names.first().cloned().unwrap_or_default(),
-                            size: e.size,
-                        }],
-                        _ => Vec::new(),
+                    let conn = s.db();
+                    return match Index::new(&conn).content(&hash) {
+                        Ok(Some(e)) => (
+                            vec![HitItem {
+                                hash: e.hash,
+                                name: e.names.first().cloned().unwrap_or_default(),
+                                size: e.size,
+                            }],
+                            false,
+                        ),
+                        _ => (Vec::new(), false),
                     };
                 }
-                let text = criteria.keywords.join(" ");
-                index
-                    .search(&text, 64)
-                    .unwrap_or_default()
+                let max = usize::from(criteria.max_items).clamp(1, MAX_ANSWER_ITEMS);
+                let (hits, more) = local_matches(&s, &criteria.keywords.join(" "), max);
+                let items = hits
                     .into_iter()
                     .map(|h| HitItem {
                         hash: h.hash,
                         name: h.names.first().cloned().unwrap_or_default(),
                         size: h.size,
                     })
-                    .collect()
+                    .collect();
+                (items, more)
             })
             .await
             .unwrap_or_default();
             if !items.is_empty() {
-                let _ = share.overlay().flood.respond(m.request, items).await;
+                let _ = share.overlay().flood.respond(m.request, items, more).await;
             }
         }
     });

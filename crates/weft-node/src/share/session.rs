@@ -28,6 +28,9 @@ use super::piece_file::PieceBuf;
 /// What a session reports for one piece: the verified bytes, or why there are none.
 pub type PieceResult = (PeerId, PieceIndex, Result<Verified, FetchError>);
 
+/// Whether a session's stream opened: `Err` says why not (the peer could not be reached).
+pub type Opened = (PeerId, Result<(), String>);
+
 /// A verified piece: its bytes and the hash pairs its slice proved (for the file's tree).
 pub struct Verified {
     /// Exactly the bytes asked for, in a buffer ready for a direct write.
@@ -60,7 +63,8 @@ impl Drop for Session {
 }
 
 impl Session {
-    /// Starts a session with `peer` for the content `hash` of `size` bytes; results go to
+    /// Starts a session with `peer` for the content `hash` of `size` bytes: it dials and
+    /// opens its stream at once and says on `opened` whether that worked; results go to
     /// `results`.
     pub fn start(
         share: &Share,
@@ -68,10 +72,11 @@ impl Session {
         hash: Key256,
         size: u64,
         results: mpsc::Sender<PieceResult>,
+        opened: mpsc::Sender<Opened>,
     ) -> Self {
         let (asks, rx) = mpsc::channel(ASK_QUEUE);
         let share = share.clone();
-        let task = tokio::spawn(run(share, peer, hash, size, rx, results));
+        let task = tokio::spawn(run(share, peer, hash, size, rx, results, opened));
         Session {
             asks,
             task: task.abort_handle(),
@@ -97,12 +102,17 @@ async fn run(
     size: u64,
     mut asks: mpsc::Receiver<Ask>,
     results: mpsc::Sender<PieceResult>,
+    opened: mpsc::Sender<Opened>,
 ) {
     // Pieces written to the stream, in order, waiting for their answers.
     let (sent_tx, mut sent_rx) = mpsc::unbounded_channel::<Ask>();
     let error = match content::open_stream(&share, peer).await {
-        Err(e) => e,
+        Err(e) => {
+            let _ = opened.send((peer, Err(e.to_string()))).await;
+            e
+        }
         Ok(stream) => {
+            let _ = opened.send((peer, Ok(()))).await;
             let (mut reader, mut writer) = stream.split();
             let write = async {
                 while let Some(ask) = asks.recv().await {

@@ -172,7 +172,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Directory<A> {
                 let max = usize::from(max)
                     .min(self.config.max_results)
                     .min(MAX_RESULTS);
-                let (hits, scanned) = self.index.query(from, &normalize(&keywords), max, now);
+                let (hits, more, scanned) = self.index.query(from, &normalize(&keywords), max, now);
                 self.load.queries += 1;
                 self.load.scanned += scanned as u64;
                 self.load.last_query_scanned = scanned as u64;
@@ -180,7 +180,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Directory<A> {
                     c.load.queries += 1;
                     c.load.scanned += scanned as u64;
                 }
-                self.send(from, Message::Results { query, hits });
+                self.send(from, Message::Results { query, hits, more });
             }
             Message::Pong { nonce } => {
                 let sent = self
@@ -203,8 +203,8 @@ impl<A: Copy + Ord + std::fmt::Debug> Directory<A> {
             return;
         }
         match msg {
-            Message::Results { query, hits } => match self.in_flight.remove(&query) {
-                Some((id, _)) => self.events.push_back(Event::Results { id, hits }),
+            Message::Results { query, hits, more } => match self.in_flight.remove(&query) {
+                Some((id, _)) => self.events.push_back(Event::Results { id, hits, more }),
                 None => self.load.refused += 1,
             },
             Message::Ping { nonce } => self.send(from, Message::Pong { nonce }),

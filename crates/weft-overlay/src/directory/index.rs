@@ -211,32 +211,35 @@ impl<A: Copy + Ord> Index<A> {
     }
 
     /// Items of other peers carrying all `keywords` (normalized), best peers first, at most
-    /// `max`; also returns the postings examined.
+    /// `max`; also returns whether more matched (beyond `max`, or past the scan bound) and the
+    /// postings examined.
     pub(crate) fn query(
         &self,
         asker: A,
         keywords: &[String],
         max: usize,
         now: Time,
-    ) -> (Vec<Hit<A>>, usize) {
+    ) -> (Vec<Hit<A>>, bool, usize) {
         if keywords.is_empty() || max == 0 {
-            return (Vec::new(), 0);
+            return (Vec::new(), false, 0);
         }
         let mut lists = Vec::with_capacity(keywords.len());
         for k in keywords {
             match self.postings.get(k) {
                 Some(l) => lists.push(l),
-                None => return (Vec::new(), 0),
+                None => return (Vec::new(), false, 0),
             }
         }
         let Some(shortest) = lists.iter().min_by_key(|l| l.len()) else {
-            return (Vec::new(), 0);
+            return (Vec::new(), false, 0);
         };
         let mut scanned = 0;
         let mut scores: BTreeMap<A, u64> = BTreeMap::new();
         let mut found: Vec<(u64, A, Key256)> = Vec::new();
+        let mut unscanned = false;
         for (peer, hash) in shortest.iter() {
             if scanned >= self.limits.scan {
+                unscanned = true;
                 break;
             }
             scanned += 1;
@@ -258,6 +261,7 @@ impl<A: Copy + Ord> Index<A> {
             }
         }
         found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let more = unscanned || found.len() > max;
         found.truncate(max);
         let hits = found
             .into_iter()
@@ -272,7 +276,7 @@ impl<A: Copy + Ord> Index<A> {
                 })
             })
             .collect();
-        (hits, scanned)
+        (hits, more, scanned)
     }
 
     /// Folds a measured round trip into the client's smoothed figure (weight 1/4).

@@ -286,7 +286,15 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
         }
     }
 
-    fn on_hit(&mut self, guid: Guid, ttl: u8, hops: u8, responder: A, items: Vec<HitItem>) {
+    fn on_hit(
+        &mut self,
+        guid: Guid,
+        ttl: u8,
+        hops: u8,
+        responder: A,
+        items: Vec<HitItem>,
+        more: bool,
+    ) {
         match self.seen.get(&guid).copied() {
             Some(Origin::Local) => match self.own.get_mut(&guid) {
                 Some(q) => {
@@ -297,6 +305,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
                         responder,
                         hops: hops.saturating_add(1),
                         items,
+                        more,
                     });
                 }
                 None => self.stats.hits_dropped += 1,
@@ -309,6 +318,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
                     hops: hops.saturating_add(1),
                     responder,
                     items,
+                    more,
                 };
                 self.transmit.push_back((back, msg));
             }
@@ -373,7 +383,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
         self.forward(None, guid, ttl, 0, &criteria);
     }
 
-    fn respond(&mut self, now: Time, request: MatchId, items: Vec<HitItem>) {
+    fn respond(&mut self, now: Time, request: MatchId, items: Vec<HitItem>, more: bool) {
         let Some(p) = self.pending.remove(&request) else {
             return;
         };
@@ -393,6 +403,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
                 hops: 0,
                 responder: self.me,
                 items: chunk.to_vec(),
+                more,
             };
             self.transmit.push_back((p.reply_to, msg));
         }
@@ -514,7 +525,8 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Flood<A> {
                 hops,
                 responder,
                 items,
-            } => self.on_hit(guid, ttl, hops, responder, items),
+                more,
+            } => self.on_hit(guid, ttl, hops, responder, items, more),
             Message::RouteTable(update) => self.on_route_table(from, update),
         }
     }
@@ -544,7 +556,11 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Flood<A> {
         let id = self.next_query_id();
         match cmd {
             Command::Query { criteria, ttl } => self.start_query(now, id, criteria, ttl),
-            Command::Respond { request, items } => self.respond(now, request, items),
+            Command::Respond {
+                request,
+                items,
+                more,
+            } => self.respond(now, request, items, more),
             Command::SetKeywords(words) => self.set_keywords(words),
             Command::SetCapacity(cap) => {
                 self.capacity = Some(cap);

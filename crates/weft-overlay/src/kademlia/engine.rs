@@ -17,7 +17,7 @@ use super::message::{
 use super::postings::PostingStore;
 use super::store::{Origin, Provider, Store, StoredRecord};
 use super::table::{Seen, Table};
-use super::{Command, Config, Event, Posting, QueryError, QueryResult, QueryStats};
+use super::{Command, Config, Event, FoundPostings, Posting, QueryError, QueryResult, QueryStats};
 use crate::{Engine, QueryId};
 
 /// What a query is for.
@@ -35,9 +35,11 @@ enum Kind<K, A> {
     },
     AddProvider,
     /// `holders`: answers that carried postings so far (the local store counts as one).
+    /// `more`: some holder kept postings back, or the merge dropped some.
     GetPostings {
         found: Vec<Posting<K, A>>,
         holders: usize,
+        more: bool,
     },
     PutPostings {
         values: Vec<PostingValue>,
@@ -50,7 +52,8 @@ enum Payload<K, A> {
     None,
     Value(Vec<u8>),
     Providers(Vec<Contact<K, A>>),
-    Postings(Vec<PublisherPostings<K, A>>),
+    /// And whether the holder kept more back.
+    Postings(Vec<PublisherPostings<K, A>>, bool),
 }
 
 /// Where a query stands.
@@ -269,6 +272,12 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     /// The valid postings held here under `key`, grouped by publisher (for tests and
     /// reports).
     pub fn local_postings(&self, key: &K, now: Time) -> Vec<PublisherPostings<K, A>> {
+        self.held_postings(key, now).0
+    }
+
+    /// The valid postings held here under `key`, and whether more are held than a reply
+    /// carries.
+    fn held_postings(&self, key: &K, now: Time) -> (Vec<PublisherPostings<K, A>>, bool) {
         self.postings
             .as_ref()
             .map(|p| p.get(key, now, self.config.max_postings_per_key))
@@ -452,7 +461,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                 self.send(from, Body::PutAck { req, stored });
             }
             Body::GetPostings { req, key } => {
-                let postings = self.local_postings(&key, now);
+                let (postings, more) = self.held_postings(&key, now);
                 let closer = self.closer(&key, &sender);
                 self.send(
                     from,
@@ -460,6 +469,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                         req,
                         postings,
                         closer,
+                        more,
                     },
                 );
             }
@@ -483,8 +493,9 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                 req,
                 postings,
                 closer,
+                more,
             } => {
-                self.on_reply(now, from, req, closer, Payload::Postings(postings));
+                self.on_reply(now, from, req, closer, Payload::Postings(postings, more));
             }
             Body::PutAck { req, stored } => self.on_ack(now, from, req, stored),
         }
@@ -537,17 +548,26 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                 self.finish(now, qi, QueryResult::GetProviders(Ok(found)));
                 return;
             }
-            (Kind::GetPostings { found, holders }, Payload::Postings(postings))
-                if postings.iter().any(|p| !p.values.is_empty()) =>
-            {
-                merge_postings(found, postings, self.config.max_postings_per_key);
+            (
+                Kind::GetPostings {
+                    found,
+                    holders,
+                    more,
+                },
+                Payload::Postings(postings, held_back),
+            ) if postings.iter().any(|p| !p.values.is_empty()) => {
+                let dropped = merge_postings(found, postings, self.config.max_postings_per_key);
+                *more |= held_back || dropped;
                 if *holders == 0 {
                     q.stats.hops = hops;
                 }
                 *holders += 1;
                 if *holders >= self.config.postings_quorum.max(1) {
                     q.iter.finish();
-                    let found = std::mem::take(found);
+                    let found = FoundPostings {
+                        postings: std::mem::take(found),
+                        more: *more,
+                    };
                     self.finish(now, qi, QueryResult::GetPostings(Ok(found)));
                     return;
                 }
@@ -697,11 +717,14 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             Kind::Bootstrap | Kind::Refresh => QueryResult::Bootstrap(Ok(self.table.len())),
             Kind::GetRecord => QueryResult::GetRecord(Err(QueryError::NotFound)),
             Kind::GetProviders { .. } => QueryResult::GetProviders(Err(QueryError::NotFound)),
-            Kind::GetPostings { found, .. } => {
+            Kind::GetPostings { found, more, .. } => {
                 if found.is_empty() {
                     QueryResult::GetPostings(Err(QueryError::NotFound))
                 } else {
-                    QueryResult::GetPostings(Ok(found.clone()))
+                    QueryResult::GetPostings(Ok(FoundPostings {
+                        postings: found.clone(),
+                        more: *more,
+                    }))
                 }
             }
             Kind::AddProvider => {
@@ -897,29 +920,31 @@ fn jitter(rng: &mut ChaCha8Rng, every: Duration) -> Duration {
 }
 
 /// Adds the values of `postings` to `found` (deduplicated by publisher and id, at most
-/// `max` in all).
+/// `max` in all); true if a new value was dropped at `max`.
 fn merge_postings<K: KadKey, A: Copy>(
     found: &mut Vec<Posting<K, A>>,
     postings: Vec<PublisherPostings<K, A>>,
     max: usize,
-) {
+) -> bool {
     for group in postings {
         for v in group.values {
-            if found.len() >= max {
-                return;
-            }
-            if !found
+            if found
                 .iter()
                 .any(|f| f.publisher.key == group.publisher.key && f.id == v.id)
             {
-                found.push(Posting {
-                    publisher: group.publisher,
-                    id: v.id,
-                    value: v.value,
-                });
+                continue;
             }
+            if found.len() >= max {
+                return true;
+            }
+            found.push(Posting {
+                publisher: group.publisher,
+                id: v.id,
+                value: v.value,
+            });
         }
     }
+    false
 }
 
 /// The outcome of a store phase that ended with `acks` acknowledgements.
@@ -1068,13 +1093,23 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
             }
             Command::GetPostings(key) => {
                 let mut found = Vec::new();
-                let local = self.local_postings(&key, now);
+                let (local, held_back) = self.held_postings(&key, now);
                 let holders = usize::from(local.iter().any(|p| !p.values.is_empty()));
-                merge_postings(&mut found, local, self.config.max_postings_per_key);
+                let dropped = merge_postings(&mut found, local, self.config.max_postings_per_key);
+                let more = held_back || dropped;
                 if self.table.len() == 0 && !found.is_empty() {
+                    let found = FoundPostings {
+                        postings: found,
+                        more,
+                    };
                     return self.immediate(now, QueryResult::GetPostings(Ok(found)));
                 }
-                self.start(now, key, Kind::GetPostings { found, holders }, false)
+                let kind = Kind::GetPostings {
+                    found,
+                    holders,
+                    more,
+                };
+                self.start(now, key, kind, false)
             }
         }
     }

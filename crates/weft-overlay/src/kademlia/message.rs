@@ -14,8 +14,9 @@ pub const MAX_CONTACTS_PER_REPLY: usize = 64;
 pub const MAX_POSTING_LEN: usize = 512;
 
 /// Most postings one publisher sends under one key in one `StorePostings` (its whole set
-/// there).
-pub const MAX_POSTINGS_PER_STORE: usize = 64;
+/// there): as many as a reply carries, so that one publisher's files under a keyword can all
+/// be found.
+pub const MAX_POSTINGS_PER_STORE: usize = 256;
 
 /// Most postings accepted in one `Postings` reply.
 pub const MAX_POSTINGS_PER_REPLY: usize = 256;
@@ -189,6 +190,8 @@ pub enum Body<K, A> {
         postings: Vec<PublisherPostings<K, A>>,
         /// Contacts closer to the key.
         closer: Vec<Contact<K, A>>,
+        /// The holder has more valid postings under the key than it sent.
+        more: bool,
     },
 }
 
@@ -352,6 +355,7 @@ impl<K: KadKey, A> Message<K, A> {
                 req,
                 postings,
                 closer,
+                more,
             } => {
                 let closer = list(closer);
                 let postings = postings
@@ -370,6 +374,7 @@ impl<K: KadKey, A> Message<K, A> {
                     req,
                     postings,
                     closer,
+                    more,
                 }
             }
         };

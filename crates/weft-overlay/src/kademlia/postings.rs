@@ -12,8 +12,11 @@
 //! - the store holds at most `max_postings` values in all (further values are refused);
 //! - this node publishes at most `max_published_posting_keys` keys and
 //!   `max_published_postings` values.
+//!
+//! A key under which any value was refused or evicted by these bounds is marked cut: its
+//! replies say `more`, so that a searcher learns that the index holds less than was posted.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use weft_core::time::Time;
 
@@ -39,6 +42,9 @@ struct Entry<K, A> {
 pub(crate) struct PostingStore<K, A> {
     held: BTreeMap<K, Vec<Entry<K, A>>>,
     total: usize,
+    /// Held keys under which a value was refused or evicted for lack of room (a subset of
+    /// `held`'s keys).
+    cut: BTreeSet<K>,
     /// Sets this node publishes, by key (republished).
     local: BTreeMap<K, Vec<PostingValue>>,
     local_total: usize,
@@ -67,6 +73,7 @@ impl<K: KadKey, A: Copy + Ord> PostingStore<K, A> {
         PostingStore {
             held: BTreeMap::new(),
             total: 0,
+            cut: BTreeSet::new(),
             local: BTreeMap::new(),
             local_total: 0,
             republish: VecDeque::new(),
@@ -95,7 +102,9 @@ impl<K: KadKey, A: Copy + Ord> PostingStore<K, A> {
             }
         }
         wanted.reverse();
+        let mut cut = wanted.len() > per_publisher;
         wanted.truncate(per_publisher);
+        let offered = wanted.len();
 
         let list = self.held.entry(key).or_default();
         // the publisher's previous set goes; a value sent again keeps its age
@@ -115,6 +124,7 @@ impl<K: KadKey, A: Copy + Ord> PostingStore<K, A> {
                 break;
             }
             if list.len() >= config.max_postings_per_key.max(1) {
+                cut = true;
                 let Some((victim, n)) = heaviest(list) else {
                     break;
                 };
@@ -147,20 +157,31 @@ impl<K: KadKey, A: Copy + Ord> PostingStore<K, A> {
             self.total += 1;
             stored += 1;
         }
+        cut |= stored < offered;
         if list.is_empty() {
             self.held.remove(&key);
+            self.cut.remove(&key);
+        } else if cut {
+            self.cut.insert(key);
         }
         stored
     }
 
-    /// The valid postings under `key`, grouped by publisher, at most `max` values.
-    pub(crate) fn get(&self, key: &K, now: Time, max: usize) -> Vec<PublisherPostings<K, A>> {
+    /// The valid postings under `key`, grouped by publisher, at most `max` values; and
+    /// whether more valid ones are held.
+    pub(crate) fn get(
+        &self,
+        key: &K,
+        now: Time,
+        max: usize,
+    ) -> (Vec<PublisherPostings<K, A>>, bool) {
         let mut out: Vec<PublisherPostings<K, A>> = Vec::new();
         let Some(list) = self.held.get(key) else {
-            return out;
+            return (out, false);
         };
         let max = max.min(MAX_POSTINGS_PER_REPLY);
-        for e in list.iter().filter(|e| e.expires > now).take(max) {
+        let mut valid = list.iter().filter(|e| e.expires > now);
+        for e in valid.by_ref().take(max) {
             let value = PostingValue {
                 id: e.id,
                 value: e.value.to_vec(),
@@ -173,15 +194,20 @@ impl<K: KadKey, A: Copy + Ord> PostingStore<K, A> {
                 }),
             }
         }
-        out
+        let more = valid.next().is_some() || self.cut.contains(key);
+        (out, more)
     }
 
     /// Drops every value expired at `now`.
     pub(crate) fn expire(&mut self, now: Time) {
         let mut total = 0;
-        self.held.retain(|_, l| {
+        let cut = &mut self.cut;
+        self.held.retain(|k, l| {
             l.retain(|e| e.expires > now);
             total += l.len();
+            if l.is_empty() {
+                cut.remove(k);
+            }
             !l.is_empty()
         });
         self.total = total;
@@ -281,19 +307,26 @@ mod tests {
         // a new set replaces the old one; duplicate ids keep the last
         let dup = [v(5, 1), v(5, 2), v(6, 1)];
         assert_eq!(s.store(&cfg, 1, c(10), &dup, t(1), t(100)), 2);
-        let got = s.get(&1, t(0), 100);
+        let (got, more) = s.get(&1, t(0), 100);
         assert_eq!(got.len(), 2);
+        assert!(!more);
+        // asked for fewer than are held: the rest is said to exist
+        let (cut, more) = s.get(&1, t(0), 2);
+        assert_eq!(cut.iter().map(|g| g.values.len()).sum::<usize>(), 2);
+        assert!(more, "a third posting is held");
         let mine = got.iter().find(|g| g.publisher.key == 10).unwrap();
         assert_eq!(mine.values[0].value, vec![5, 5], "the last duplicate wins");
         assert_eq!(s.len(), 3);
-        // per-publisher bound
+        // per-publisher bound: the key is marked cut, its replies say more
         let many: Vec<PostingValue> = (0..10).map(|i| v(i, 1)).collect();
         assert_eq!(s.store(&cfg, 2, c(10), &many, t(0), t(100)), 4);
+        assert!(s.get(&2, t(0), 100).1, "six values were refused");
+        assert!(!s.get(&1, t(0), 100).1);
         // withdraw
         assert_eq!(s.store(&cfg, 2, c(10), &[], t(0), t(100)), 0);
         assert_eq!(s.key_count(), 1);
         s.expire(t(50));
-        assert_eq!(s.get(&1, t(0), 100).len(), 1, "publisher 11 expired");
+        assert_eq!(s.get(&1, t(0), 100).0.len(), 1, "publisher 11 expired");
         assert_eq!(s.len(), 2);
     }
 
@@ -306,10 +339,16 @@ mod tests {
         let four: Vec<PostingValue> = (0..4).map(|i| v(i, 1)).collect();
         assert_eq!(s.store(&cfg, 1, c(66), &four, t(0), t(1000)), 4);
         assert_eq!(s.store(&cfg, 1, c(67), &four, t(1), t(1000)), 4);
+        assert!(!s.get(&1, t(0), 100).1, "full, nothing lost yet");
         // an honest publisher still gets in, at the heaviest one's expense
         assert_eq!(s.store(&cfg, 1, c(5), &[v(9, 1)], t(2), t(1000)), 1);
+        assert!(
+            s.get(&1, t(0), 100).1,
+            "a value was evicted: replies say more"
+        );
         let count = |s: &PostingStore<u64, u32>, p| {
             s.get(&1, t(0), 100)
+                .0
                 .iter()
                 .filter(|g| g.publisher.key == p)
                 .map(|g| g.values.len())
@@ -324,6 +363,7 @@ mod tests {
             assert_eq!(count(&s, 5), 1);
             assert!(
                 s.get(&1, t(0), 100)
+                    .0
                     .iter()
                     .map(|g| g.values.len())
                     .sum::<usize>()

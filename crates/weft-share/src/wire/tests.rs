@@ -69,8 +69,9 @@ proptest! {
         items in proptest::collection::vec(item(), 0..20),
         hashes in proptest::collection::vec(key(), 0..20),
         text in ".{0,50}",
+        more in any::<bool>(),
     ) {
-        round_trip(&SearchResults { results }, MAX_SEARCH_FRAME)?;
+        round_trip(&SearchResults { results, more }, MAX_SEARCH_FRAME)?;
         round_trip(&Publish::Add(items), MAX_SEARCH_FRAME)?;
         round_trip(&Publish::Remove(hashes), MAX_SEARCH_FRAME)?;
         round_trip(&Publish::Reset, MAX_SEARCH_FRAME)?;
@@ -127,6 +128,7 @@ fn bounds_are_enforced() {
     let bytes = encode(
         &SearchResults {
             results: vec![long_name],
+            more: false,
         },
         MAX_SEARCH_FRAME,
     )

@@ -151,7 +151,7 @@ impl Algorithm for DirectoryAlgo {
 
     fn outcome(&self, ev: &Event<u32>) -> Option<(QueryId, Outcome)> {
         match ev {
-            Event::Results { id, hits } if !hits.is_empty() => Some((
+            Event::Results { id, hits, .. } if !hits.is_empty() => Some((
                 *id,
                 Outcome::Success {
                     hops: 1,

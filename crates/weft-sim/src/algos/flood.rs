@@ -256,6 +256,7 @@ impl Algorithm for FloodAlgo {
             criteria: Criteria {
                 keywords: vec![Self::keyword(self.item_of(draw))],
                 hash: None,
+                max_items: 1,
             },
             ttl: Some(self.ttl),
         }
@@ -280,6 +281,7 @@ impl Algorithm for FloodAlgo {
         Some(Command::Respond {
             request: *request,
             items,
+            more: false,
         })
     }
 
