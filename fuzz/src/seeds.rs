@@ -262,3 +262,22 @@ pub fn engine_can() -> Vec<Vec<u8>> {
 pub fn engine_freenet() -> Vec<Vec<u8>> {
     engine(&samples::freenet())
 }
+
+/// Seeds of [`crate::share::http_range`]: a 1 MiB size, then `Range` values of every kind.
+pub fn http_range() -> Vec<Vec<u8>> {
+    let size = (1u64 << 20).to_le_bytes();
+    [
+        "bytes=0-499",
+        "bytes=500-",
+        "bytes=-500",
+        "bytes=1048576-",
+        "bytes=0-1,5-9",
+        "Bytes= 3-4 , ,",
+        "items=0-1",
+        "bytes=9-2",
+        "bytes=-0",
+    ]
+    .iter()
+    .map(|v| [&size[..], v.as_bytes()].concat())
+    .collect()
+}

@@ -5,6 +5,7 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use weft_core::id::Key256;
+use weft_share::http_range::{self, Requested};
 use weft_share::transfer::{Config, Plan, ResumeState};
 use weft_share::verify::{self, Outboard};
 use weft_share::wire::{
@@ -190,4 +191,34 @@ pub fn resume_state(data: &[u8]) {
     if let Ok(plan) = Plan::<u32>::resume(Key256::hash(b"content"), size, config, &state) {
         assert_eq!(plan.resume_state().count(), count);
     }
+}
+
+/// The content gateway reading an HTTP client's `Range` header: the first 8 bytes are the
+/// content size, the rest the header's value. A part is never empty and never leaves the
+/// content; a valid `bytes=` value is never answered with 416 unless it starts past the end.
+pub fn http_range(data: &[u8]) {
+    let mut input = Input::new(data);
+    let size = input.u64() % (1 << 50);
+    let value = input.rest();
+    match http_range::resolve(Some(value), size) {
+        Requested::Part(r) => {
+            assert!(r.start < r.end && r.end <= size, "{r:?} of {size}");
+        }
+        Requested::Unsatisfiable => {
+            // Only one range (empty list elements do not count), and it selects nothing.
+            let text = std::str::from_utf8(value).expect("416 only for text");
+            let ows = [' ', '\t'];
+            let (_, set) = text
+                .trim_matches(ows)
+                .split_once('=')
+                .expect("416 only for a range set");
+            let specs = set
+                .split(',')
+                .filter(|e| !e.trim_matches(ows).is_empty())
+                .count();
+            assert_eq!(specs, 1, "416 for {text:?}");
+        }
+        Requested::Whole => {}
+    }
+    assert_eq!(http_range::resolve(None, size), Requested::Whole);
 }

@@ -134,7 +134,7 @@ pub struct GetArgs {
     /// Seconds to look for a first source before giving up.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
-    /// Print JSON: {"hash", "bytes", "sources_used", "seconds"}.
+    /// Print JSON: {"hash", "bytes", "sources_used", "seconds", "copied_from"}.
     #[arg(long)]
     pub json: bool,
 }

@@ -66,19 +66,8 @@ fn each_model_finds_and_downloads_then_survives_directory_loss() {
         assert!(partial_files(node).is_empty(), "{:?}", partial_files(node));
         // The downloader provides the file as soon as `weft get` returns: it is indexed with
         // the hash tree assembled from the verified slices.
-        let shared = weft(&node.home, &["shared", "--json"]);
-        let shared: serde_json::Value = serde_json::from_slice(&shared.stdout).unwrap();
-        let canonical = std::fs::canonicalize(&out).unwrap();
-        assert!(
-            shared
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|r| r["path"] == canonical.to_str().unwrap()
-                    && r["files"] == 1
-                    && r["bytes"].as_u64() == Some(data.len() as u64)),
-            "{via}: {shared}"
-        );
+        let (shared, listing) = shares_file(node, &out, data.len() as u64);
+        assert!(shared, "{via}: {listing}");
     }
 
     // The directory dies: flood and DHT still answer (from a leaf that searched nothing yet).
@@ -116,4 +105,54 @@ fn leaves_started_with_the_defaults_find_each_other_by_flooding() {
     assert_eq!(v["bytes"].as_u64(), Some(data.len() as u64));
     assert!(std::fs::read(&out).unwrap() == data, "file differs");
     drop(a);
+}
+
+/// An empty file is content like any other: posted on the DHT, found by search, got (there
+/// is nothing to fetch) and shared afterwards. Content the node shares already is copied,
+/// and `weft get` says so rather than "0 B from 0 sources".
+#[test]
+fn empty_files_and_local_copies_are_reported_for_what_they_are() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = start(&tmp.path().join("a"), &[], &[], None);
+    let a_addr = a.tcp_addr();
+    let boot = ["--bootstrap", a_addr.as_str()];
+    let _b = start(&tmp.path().join("b"), &boot, &[], None);
+    let c = start(&tmp.path().join("c"), &boot, &[], None);
+
+    let folder = a.home.join("field");
+    write_file(&folder, "empty-field-notes.txt", b"");
+    let wav = sample(200_000, 3);
+    write_file(&folder, "field-recording.wav", &wav);
+    assert_eq!(share(&a, &folder)["files_hashed"], 2);
+    let empty = hash_of(b"");
+
+    for via in ["dht", "flood"] {
+        let found = search_until(&c, "empty field notes", via, &empty, 1);
+        assert_eq!(found["size"].as_u64(), Some(0), "{via}: {found}");
+    }
+    let out = c.home.join("notes.txt");
+    let (ok, v, err) = get(&c, &empty, &out, &[]);
+    assert!(ok, "{err}");
+    assert_eq!(v["bytes"].as_u64(), Some(0));
+    assert!(v["copied_from"].is_null(), "{v}");
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), 0);
+    let (shared, listing) = shares_file(&c, &out, 0);
+    assert!(shared, "the empty download is shared: {listing}");
+
+    // Content a already shares: copied, and said so, in JSON and in words.
+    let wav_hash = hash_of(&wav);
+    let (ok, v, err) = get(&a, &wav_hash, &a.home.join("copy.wav"), &[]);
+    assert!(ok, "{err}");
+    let from = v["copied_from"].as_str().unwrap_or_default();
+    assert!(from.ends_with("field-recording.wav"), "{v}");
+    assert_eq!(v["bytes"].as_u64(), Some(wav.len() as u64));
+    let copy = a.home.join("copy2.wav");
+    let human = weft(&a.home, &["get", &wav_hash, "-o", copy.to_str().unwrap()]);
+    let said = String::from_utf8_lossy(&human.stdout);
+    assert!(human.status.success(), "{said}");
+    assert!(
+        said.contains("already shared here, copied from") && said.contains("field-recording.wav"),
+        "{said}"
+    );
+    assert!(std::fs::read(&copy).unwrap() == wav);
 }

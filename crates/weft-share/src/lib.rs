@@ -7,6 +7,7 @@
 //! - [`data_folder`]: recognising weft data folders, which hold a node's secrets and are never
 //!   shared;
 //! - [`hashing`]: whole-file BLAKE3 hashes, the tree's two halves on two threads;
+//! - [`http_range`]: the HTTP `Range` header resolved against a content size (RFC 9110);
 //! - [`verify`]: verified ranges — the encoded slice a provider sends for a byte range, and
 //!   its verification against nothing but the root hash;
 //! - [`transfer`]: the sans-IO multi-source download planner (pieces, windows, endgame,
@@ -49,6 +50,7 @@
 
 pub mod data_folder;
 pub mod hashing;
+pub mod http_range;
 pub mod index;
 pub mod transfer;
 pub mod verify;

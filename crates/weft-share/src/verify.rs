@@ -273,6 +273,110 @@ pub fn encode_range(
     })
 }
 
+/// Reads `range` of the content in `data`, checks every chunk group it touches against the
+/// outboard, and appends exactly the bytes of `range` to `out`: how a node serves its own
+/// copy without trusting the file to still hold what was hashed.
+///
+/// The groups are checked by [`encode_range`]'s walk (the same as for a peer); only their
+/// data reaches `out`, never the bytes of a group that failed.
+///
+/// # Errors
+/// As [`encode_range`]: [`ServeError::Changed`] if the data does not match the outboard.
+pub fn read_verified(
+    data: impl ReadAt,
+    outboard: &Outboard,
+    range: Range<u64>,
+    out: &mut Vec<u8>,
+) -> Result<(), ServeError> {
+    let size = outboard.size;
+    let aligned = aligned_range(size, range.clone()).map_err(|_| ServeError::OutOfBounds {
+        range: range.clone(),
+        size,
+    })?;
+    if aligned.is_empty() {
+        return Ok(());
+    }
+    let tree = BaoTree::new(size, BLOCK_SIZE);
+    let parts = tree
+        .ranges_pre_order_chunks_iter_ref(&chunk_ranges(size, &aligned), 0)
+        .map(|item| match item {
+            BaoChunk::Parent { .. } => Part::Pair,
+            BaoChunk::Leaf { size, .. } => Part::Data(size as u64),
+        })
+        .collect();
+    out.reserve(usize::try_from(range.end - range.start).unwrap_or(0));
+    let leaves = GroupData {
+        parts,
+        next: 0,
+        left: 0,
+        at: aligned.start,
+        want: range.clone(),
+        out,
+    };
+    encode_range(data, outboard, range, leaves)
+}
+
+/// One item of an encoded slice, in the order [`encode_range`] writes them.
+enum Part {
+    /// A hash pair (64 bytes).
+    Pair,
+    /// A chunk group's data, this many bytes.
+    Data(u64),
+}
+
+/// A writer that takes an encoded slice and keeps only the bytes of `want` from its groups'
+/// data.
+struct GroupData<'a> {
+    parts: Vec<Part>,
+    /// The next part to start.
+    next: usize,
+    /// Bytes left of the current part (0: start the next).
+    left: u64,
+    /// Content offset of the next data byte.
+    at: u64,
+    want: Range<u64>,
+    out: &'a mut Vec<u8>,
+}
+
+impl Write for GroupData<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while !rest.is_empty() {
+            if self.left == 0 {
+                let Some(part) = self.parts.get(self.next) else {
+                    return Err(io::Error::other("more bytes than the slice holds"));
+                };
+                self.next += 1;
+                self.left = match part {
+                    Part::Pair => 64,
+                    Part::Data(n) => *n,
+                };
+                continue;
+            }
+            let n = usize::try_from(self.left)
+                .unwrap_or(usize::MAX)
+                .min(rest.len());
+            let (head, tail) = rest.split_at(n);
+            if let Some(Part::Data(_)) = self.parts.get(self.next - 1) {
+                let from = self.want.start.max(self.at);
+                let to = self.want.end.min(self.at + n as u64);
+                if from < to {
+                    self.out
+                        .extend_from_slice(&head[offset_in(self.at, from)..offset_in(self.at, to)]);
+                }
+                self.at += n as u64;
+            }
+            self.left -= n as u64;
+            rest = tail;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Verifies the encoded slice for `range` against `root` and `size` and returns exactly the
 /// bytes of `range`. The slice must be complete: trailing bytes are an error.
 ///

@@ -117,14 +117,24 @@ pub async fn run(home: &Path, args: GetArgs) -> anyhow::Result<()> {
     }
     let n = |k: &str| status.get(k).and_then(Value::as_u64).unwrap_or(0);
     let seconds = status.get("seconds").and_then(Value::as_f64).unwrap_or(0.0);
+    let copied_from = status.get("copied_from").and_then(Value::as_str);
     if args.json {
         let v = json!({
             "hash": hash,
             "bytes": n("bytes"),
             "sources_used": n("sources_used"),
             "seconds": seconds,
+            "copied_from": copied_from,
         });
         outln!("{v}")?;
+    } else if let Some(from) = copied_from {
+        outln!(
+            "{} ({}): already shared here, copied from {from}, verified",
+            out.display(),
+            indicatif::HumanBytes(n("bytes"))
+        )?;
+    } else if status.get("size").and_then(Value::as_u64) == Some(0) {
+        outln!("{} (0 B): empty content, nothing to fetch", out.display())?;
     } else {
         let rate = n("bytes") as f64 / seconds.max(0.001);
         outln!(

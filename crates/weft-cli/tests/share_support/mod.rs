@@ -150,6 +150,22 @@ pub fn download_status(node: &Node, hash: &str) -> Option<Value> {
         .flatten()
 }
 
+/// Whether `node` lists the file at `path` as a shared root of one file of `size` bytes
+/// (`weft shared --json`); returns the listing too, for messages.
+pub fn shares_file(node: &Node, path: &Path, size: u64) -> (bool, Value) {
+    let out = weft(&node.home, &["shared", "--json"]);
+    let shared: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let canonical = std::fs::canonicalize(path).expect("canonical path");
+    let found = shared.as_array().is_some_and(|roots| {
+        roots.iter().any(|r| {
+            r["path"] == canonical.to_str().expect("utf-8")
+                && r["files"] == 1
+                && r["bytes"].as_u64() == Some(size)
+        })
+    });
+    (found, shared)
+}
+
 /// Files left in the node's `downloads/` folder.
 pub fn partial_files(node: &Node) -> Vec<String> {
     std::fs::read_dir(node.home.join("downloads"))
@@ -165,4 +181,84 @@ pub fn partial_files(node: &Node) -> Vec<String> {
 pub fn kill9(mut node: Node) {
     let _ = node.child.kill();
     let _ = node.child.wait();
+}
+
+/// An answer of the node's HTTP API, read until the connection closed.
+pub struct HttpAnswer {
+    /// The status code.
+    pub status: u16,
+    /// The header lines, names lowercased (`name: value`).
+    pub headers: Vec<String>,
+    /// The body bytes that arrived (fewer than `content-length` if the transfer broke).
+    pub body: Vec<u8>,
+}
+
+impl HttpAnswer {
+    /// The value of header `name` (lowercase), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
+    }
+}
+
+/// `METHOD PATH` on the node's API with its token and `headers` (`"Name: value"`).
+pub fn http(node: &Node, method: &str, path: &str, headers: &[&str]) -> HttpAnswer {
+    use std::io::{Read, Write};
+    let (api, token) = crate::common::api_of(node);
+    let mut s = std::net::TcpStream::connect(&api).expect("connect to API");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {token}\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of the headers");
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("HTTP status line");
+    let headers = lines
+        .map(|l| match l.split_once(": ") {
+            Some((k, v)) => format!("{}: {v}", k.to_ascii_lowercase()),
+            None => l.to_ascii_lowercase(),
+        })
+        .collect();
+    HttpAnswer {
+        status,
+        headers,
+        body: buf[split + 4..].to_vec(),
+    }
+}
+
+/// Overwrites `bytes` at `offset` of the file at `path` in place, keeping its size and
+/// modification time (what a careless tool or a bit flip does).
+pub fn overwrite_keeping_mtime(path: &Path, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let mtime = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .expect("open for writing");
+    f.write_all_at(bytes, offset).expect("write in place");
+    f.set_times(std::fs::FileTimes::new().set_modified(mtime))
+        .expect("restore mtime");
+    f.sync_all().expect("sync");
+    drop(f);
+    assert_eq!(
+        std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+        Some(mtime)
+    );
 }

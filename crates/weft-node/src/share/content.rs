@@ -15,8 +15,9 @@
 //! is FIFO, so downloaders are served alternately).
 
 use std::ops::Range;
-use std::sync::Mutex;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
@@ -28,7 +29,7 @@ use weft_core::id::Key256;
 use weft_net::framing::{FrameError, read_frame, write_frame};
 use weft_net::libp2p::StreamProtocol;
 use weft_net::{Command, PeerId};
-use weft_share::index::Index;
+use weft_share::index::{Index, IndexError};
 use weft_share::verify::{self, Outboard};
 use weft_share::wire::{
     self, MAX_TRANSFER_FRAME, TransferError, TransferRequest, TransferResponse,
@@ -110,7 +111,7 @@ pub struct Uploads {
     bytes: AtomicU64,
     busy: AtomicU64,
     corrupted: AtomicU64,
-    outboards: Mutex<Vec<std::sync::Arc<Outboard>>>,
+    outboards: Mutex<Vec<Arc<Outboard>>>,
 }
 
 /// A granted upload slot; freed on drop.
@@ -194,12 +195,12 @@ impl Uploads {
         }
     }
 
-    fn cached_outboard(&self, hash: &Key256) -> Option<std::sync::Arc<Outboard>> {
+    fn cached_outboard(&self, hash: &Key256) -> Option<Arc<Outboard>> {
         let cache = self.outboards.lock().unwrap_or_else(|p| p.into_inner());
         cache.iter().find(|o| o.root == *hash).cloned()
     }
 
-    fn cache_outboard(&self, outboard: std::sync::Arc<Outboard>) {
+    fn cache_outboard(&self, outboard: Arc<Outboard>) {
         let mut cache = self.outboards.lock().unwrap_or_else(|p| p.into_inner());
         cache.retain(|o| o.root != outboard.root);
         if cache.len() >= OUTBOARD_CACHE {
@@ -352,29 +353,40 @@ async fn send_header(
     write_frame(stream, &bytes).await.map_err(|e| e.to_string())
 }
 
+/// The shared file holding `hash` (rechecked) and its hash tree, if this node shares it
+/// (blocking). Whoever reads the file for others checks what it reads against the tree: the
+/// file may have changed in a way the recheck does not see.
+///
+/// # Errors
+/// An index error.
+pub(crate) fn local_source(
+    share: &Share,
+    hash: &Key256,
+) -> Result<Option<(PathBuf, Arc<Outboard>)>, IndexError> {
+    let conn = share.db();
+    let index = Index::new(&conn);
+    let Some(path) = index.recheck(hash)? else {
+        return Ok(None);
+    };
+    let outboard = match share.inner.uploads.cached_outboard(hash) {
+        Some(o) => o,
+        None => {
+            let Some(o) = index.outboard(hash)? else {
+                return Ok(None);
+            };
+            let o = Arc::new(o);
+            share.inner.uploads.cache_outboard(o.clone());
+            o
+        }
+    };
+    Ok(Some((path, outboard)))
+}
+
 /// Reads and encodes the slice for `range` of `hash` from the shared file (blocking).
 fn encode(share: &Share, hash: Key256, range: Range<u64>) -> Result<(u64, Vec<u8>), TransferError> {
-    let (path, outboard) = {
-        let conn = share.db();
-        let index = Index::new(&conn);
-        let path = index
-            .recheck(&hash)
-            .map_err(|_| TransferError::Internal)?
-            .ok_or(TransferError::NotFound)?;
-        let outboard = match share.inner.uploads.cached_outboard(&hash) {
-            Some(o) => o,
-            None => {
-                let o = index
-                    .outboard(&hash)
-                    .map_err(|_| TransferError::Internal)?
-                    .ok_or(TransferError::NotFound)?;
-                let o = std::sync::Arc::new(o);
-                share.inner.uploads.cache_outboard(o.clone());
-                o
-            }
-        };
-        (path, outboard)
-    };
+    let (path, outboard) = local_source(share, &hash)
+        .map_err(|_| TransferError::Internal)?
+        .ok_or(TransferError::NotFound)?;
     let size = outboard.size;
     let len = verify::encoded_len(size, range.clone()).map_err(|_| TransferError::BadRange)?;
     let file = std::fs::File::open(&path).map_err(|_| TransferError::NotFound)?;
@@ -382,8 +394,7 @@ fn encode(share: &Share, hash: Key256, range: Range<u64>) -> Result<(u64, Vec<u8
     verify::encode_range(&file, &outboard, range, &mut out).map_err(|e| match e {
         verify::ServeError::OutOfBounds { .. } => TransferError::BadRange,
         verify::ServeError::Changed => {
-            // The bytes no longer match the tree: withdraw the old hash, hash the file anew.
-            share.file_changed(&path);
+            share.file_no_longer_matches(&hash, &path);
             TransferError::NotFound
         }
         verify::ServeError::Io(_) => TransferError::Internal,

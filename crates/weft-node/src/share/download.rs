@@ -1,7 +1,7 @@
 //! `weft get`: downloads run by the node, so they go on (and resume) across invocations of
 //! the command and restarts of the node.
 //!
-//! A download first looks for providers ([`discover`]: sources remembered from recent
+//! A download first looks for providers ([`super::sources`]: sources remembered from recent
 //! searches, the DHT's providers of the hash, a flood query for `urn:<hash>`), learns and
 //! verifies the size from the first provider that answers ([`super::content::probe_size`]),
 //! then runs a [`Plan`]: ranges from every source in parallel, each verified on arrival
@@ -18,22 +18,21 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tokio::task::AbortHandle;
 use tracing::{debug, info, warn};
 use weft_core::id::Key256;
 use weft_core::time::Time;
 use weft_net::PeerId;
-use weft_overlay::flood::Criteria;
 use weft_share::index::Index;
 use weft_share::transfer::{Config, PieceError, PieceIndex, PieceOutcome, Plan, ResumeState};
 use weft_store::rusqlite::{OptionalExtension, params};
 
-use super::content::{self, FetchError};
+use super::content::FetchError;
 use super::piece_file::{PieceBuf, PieceFile};
+use super::placing::{copy_local, hash_file, local_copy, move_into_place, place_bytes};
 use super::session::{Opened, PieceResult, Session};
+use super::sources::Sources;
 use super::{Share, open_db};
 use weft_share::verify::{Outboard, TreeBuilder, TreeParts};
 
@@ -44,8 +43,6 @@ const MAX_DOWNLOADS: usize = 64;
 const COOLDOWN: Duration = Duration::from_secs(3);
 /// Consecutive broken streams after which a source is set aside for [`COOLDOWN`].
 const BROKEN_STREAMS_TO_PAUSE: u32 = 3;
-/// How long a flood query for a hash collects hits.
-const FLOOD_WAIT: Duration = Duration::from_secs(3);
 /// Answers buffered from range requests.
 const RESULT_QUEUE: usize = 512;
 /// Largest hash tree assembled from a download's slices (4 MiB per GiB of content); larger
@@ -106,6 +103,8 @@ pub struct DownloadStatus {
     pub seconds: f64,
     /// Why it failed.
     pub error: Option<String>,
+    /// The shared file the content was copied from, when this node already had it.
+    pub copied_from: Option<String>,
 }
 
 /// One download.
@@ -193,6 +192,7 @@ impl Share {
                 sources_used: 0,
                 seconds: 0.0,
                 error: None,
+                copied_from: None,
             }),
             started: Instant::now(),
         });
@@ -270,66 +270,34 @@ fn instant_of(t0: Instant, t: Time) -> Instant {
 async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String> {
     let hash = req.hash;
     if hash == Key256::hash(&[]) {
-        return place_bytes(&req.out, &[]).await;
+        // Nothing to fetch: the empty file is written, then shared like any download.
+        place_bytes(&req.out, &[]).await?;
+        d.update(|s| s.size = Some(0));
+        index_file(share, req.out.clone(), None).await;
+        return Ok(());
     }
-    if let Some(local) = local_copy(share, hash).await {
-        return copy_local(&local, &req.out, hash).await;
+    // A shared copy that changed on disk is not copied: the content comes from the network.
+    if let Some(local) = local_copy(share, hash).await
+        && let Some(size) = copy_local(share, &local, &req.out, hash).await?
+    {
+        d.update(|s| {
+            s.size = Some(size);
+            s.bytes = size;
+            s.copied_from = Some(local.display().to_string());
+        });
+        return Ok(());
     }
-    let (found_tx, mut found_rx) = mpsc::channel::<PeerId>(256);
-    let discovery = tokio::spawn(discover(share.clone(), hash, found_tx));
-    let _stop = AbortOnDrop(discovery.abort_handle());
-
-    // The size, from the first provider that proves it.
-    let deadline = Instant::now() + req.timeout;
-    let mut candidates: Vec<PeerId> = Vec::new();
-    // Sources whose probe failed, not probed again before the time given.
-    let mut failed: BTreeMap<PeerId, Instant> = BTreeMap::new();
-    // Sources whose probe did not verify: never asked again in this run.
-    let mut bad: BTreeSet<PeerId> = BTreeSet::new();
-    // Candidates are probed at once, as they are found: a stale provider that no longer
-    // answers (a dial waits up to 10 s) must not hold up the others.
-    let mut probes = futures::stream::FuturesUnordered::new();
-    let mut probing: BTreeSet<PeerId> = BTreeSet::new();
-    let size = loop {
-        tokio::select! {
-            next = found_rx.recv() => {
-                let Some(peer) = next else {
-                    return Err(format!("no source found for {hash}"));
-                };
-                let waiting = failed.get(&peer).is_some_and(|t| *t > Instant::now());
-                if waiting || bad.contains(&peer) || !probing.insert(peer) {
-                    continue;
-                }
-                probes.push(async move { (peer, content::probe_size(share, peer, hash).await) });
-            }
-            Some((peer, result)) = probes.next(), if !probes.is_empty() => {
-                probing.remove(&peer);
-                match result {
-                    Ok(size) => {
-                        candidates.push(peer);
-                        break size;
-                    }
-                    Err(e) => {
-                        info!(%peer, %hash, "source refused or failed the size probe: {e}");
-                        if e == FetchError::Corrupt {
-                            warn!(%peer, %hash, "source sent data that does not match the hash; banned");
-                            d.update(|s| s.banned_peers.push(peer.to_string()));
-                            bad.insert(peer);
-                        }
-                        failed.insert(peer, Instant::now() + Duration::from_secs(2));
-                    }
-                }
-            }
-            () = tokio::time::sleep_until(deadline.into()), if probes.is_empty() => {
-                return Err(format!(
-                    "no source found for {hash} within {} s",
-                    req.timeout.as_secs()
-                ));
-            }
-        }
-    };
-    // The others still being probed become sources once their session's stream opens.
-    drop(probes);
+    let mut sources = Sources::discover(share, hash);
+    let (size, candidates) = sources
+        .first_sized(share, req.timeout, |peer| {
+            d.update(|s| s.banned_peers.push(peer.to_string()));
+        })
+        .await?;
+    // The one that proved the size is a source now; the others still being probed become
+    // sources once their session's stream opens.
+    let (first, probing) = candidates
+        .split_first()
+        .map_or((None, &[][..]), |(f, r)| (Some(*f), r));
     d.update(|s| {
         s.state = "downloading";
         s.size = Some(size);
@@ -357,7 +325,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
         write_rx,
     ));
     let t0 = Instant::now();
-    for p in candidates {
+    if let Some(p) = first {
         let added = plan.add_source(since(t0), p);
         debug!(target: TIMELINE, peer = %p, event = "source", added = ?added);
     }
@@ -369,7 +337,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     // node since stopped) would otherwise hold pieces, and slots of `max_in_flight`, until its
     // dial timed out (10 s): in 4 -> 1 with four stale providers, half the slots for 10 s.
     let mut pending: BTreeSet<PeerId> = BTreeSet::new();
-    for peer in probing {
+    for &peer in probing {
         pending.insert(peer);
         let session = Session::start(share, peer, hash, size, res_tx.clone(), open_tx.clone());
         sessions.insert(peer, session);
@@ -492,9 +460,9 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     );
                 }
             }
-            Some(peer) = found_rx.recv() => {
+            Some(peer) = sources.next() => {
                 let cooled = cooldown.get(&peer).is_some_and(|until| *until > Instant::now());
-                if bad.contains(&peer) || cooled || pending.contains(&peer) {
+                if sources.is_bad(&peer) || cooled || pending.contains(&peer) {
                     continue;
                 }
                 if sessions.contains_key(&peer) {
@@ -542,7 +510,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     cooldown.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
                 for peer in ready {
                     cooldown.remove(&peer);
-                    if bad.contains(&peer) || pending.contains(&peer) {
+                    if sources.is_bad(&peer) || pending.contains(&peer) {
                         continue;
                     }
                     // It may have gone for good: it rejoins once a new stream opens.
@@ -568,66 +536,6 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
         s.in_flight = 0;
     });
     finish(share, hash, &part, &req.out, resumed > 0, tree).await
-}
-
-struct AbortOnDrop(AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Keeps sending providers of `hash` as it finds them, until the receiver is dropped: sources
-/// of recent search results, then the DHT's providers, then the responders of a flood query
-/// as their hits arrive; again after a pause, in case the network grows.
-async fn discover(share: Share, hash: Key256, tx: mpsc::Sender<PeerId>) {
-    let local = share.local_peer_id();
-    let send = |peers: Vec<PeerId>| {
-        let tx = tx.clone();
-        async move {
-            for p in peers.into_iter().filter(|p| *p != local) {
-                if tx.send(p).await.is_err() {
-                    return false;
-                }
-            }
-            true
-        }
-    };
-    let mut round = 0u32;
-    loop {
-        let recent = share.recent().peers(&hash);
-        if !send(recent).await {
-            return;
-        }
-        let dht = share.overlay().dht.providers(hash);
-        if let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(10), dht).await
-            && !send(peers).await
-        {
-            return;
-        }
-        let criteria = Criteria {
-            keywords: Vec::new(),
-            hash: Some(hash),
-            max_items: 1,
-        };
-        if let Ok(mut hits) = share.overlay().flood.query(criteria, None).await {
-            let collect = async {
-                while let Some(h) = hits.recv().await {
-                    if h.items.iter().any(|i| i.hash == hash) && !send(vec![h.responder]).await {
-                        return false;
-                    }
-                }
-                true
-            };
-            if let Ok(false) = tokio::time::timeout(FLOOD_WAIT, collect).await {
-                return;
-            }
-        }
-        round += 1;
-        let pause = if round < 5 { 1 } else { 5 };
-        tokio::time::sleep(Duration::from_secs(pause)).await;
-    }
 }
 
 /// Opens (or resumes) the partial file and its plan.
@@ -838,69 +746,4 @@ async fn index_file(share: &Share, path: PathBuf, tree: Option<Outboard>) {
         Ok(Err(e)) => warn!("cannot index the downloaded file: {e}"),
         Err(e) => warn!("cannot index the downloaded file: {e}"),
     }
-}
-
-fn hash_file(path: &Path) -> Result<Key256, String> {
-    weft_share::hashing::hash_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-}
-
-/// Renames `from` to `to`; across file systems, copies next to `to` first, then renames.
-fn move_into_place(from: &Path, to: &Path) -> Result<(), String> {
-    if std::fs::rename(from, to).is_ok() {
-        return Ok(());
-    }
-    let tmp = temp_beside(to);
-    std::fs::copy(from, &tmp)
-        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, to))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("cannot write {}: {e}", to.display())
-        })?;
-    let _ = std::fs::remove_file(from);
-    Ok(())
-}
-
-fn temp_beside(to: &Path) -> PathBuf {
-    let name = to
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    to.with_file_name(format!(".{name}.weft-part"))
-}
-
-async fn local_copy(share: &Share, hash: Key256) -> Option<PathBuf> {
-    let s = share.clone();
-    tokio::task::spawn_blocking(move || {
-        let conn = s.db();
-        Index::new(&conn).recheck(&hash).ok().flatten()
-    })
-    .await
-    .ok()
-    .flatten()
-}
-
-async fn copy_local(from: &Path, to: &Path, hash: Key256) -> Result<(), String> {
-    if from == to {
-        return Ok(());
-    }
-    let (from, to) = (from.to_path_buf(), to.to_path_buf());
-    tokio::task::spawn_blocking(move || {
-        let tmp = temp_beside(&to);
-        std::fs::copy(&from, &tmp).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-        if hash_file(&tmp)? != hash {
-            let _ = std::fs::remove_file(&tmp);
-            return Err("the local copy changed while it was copied".into());
-        }
-        std::fs::rename(&tmp, &to).map_err(|e| format!("cannot write {}: {e}", to.display()))
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
-
-async fn place_bytes(to: &Path, bytes: &[u8]) -> Result<(), String> {
-    let tmp = temp_beside(to);
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, to))
-        .map_err(|e| format!("cannot write {}: {e}", to.display()))
 }

@@ -7,6 +7,8 @@
 //!   file, under upload slots and a rate limit; the downloader verifies every slice before
 //!   handing it on;
 //! - [`session`]: a download's stream to one source, requests pipelined, slices verified;
+//! - [`sources`]: the providers of a content (recent search results, the DHT, a flood
+//!   query) and the first that proves its size, for downloads and the gateway;
 //! - [`download`]: `weft get`, run by the node so it outlives the command: providers from recent
 //!   search results, the DHT and a flood query, ranges from several sources in parallel under a
 //!   [`weft_share::transfer::Plan`], verified pieces written to a partial file in the data
@@ -15,20 +17,24 @@
 //!   `/weft/search/1`, which answers a keyword query from the local index (used by the DHT
 //!   model, whose keyword keys point to the peers that hold matching files);
 //! - [`publish`]: tells the overlays what this node shares whenever the index changes;
-//! - [`routes`]: the HTTP API and the `/content/{hash}` gateway.
+//! - [`routes`]: the HTTP API;
+//! - [`gateway`]: the `/content/{hash}` gateway.
 //!
 //! A provider started with `WEFT_TEST_CORRUPT=every` (or `1in50`) flips a byte in every (or
 //! every 50th) slice it sends: a test-only fault injector, read once at start.
 
 pub mod content;
 pub mod download;
+pub mod gateway;
 pub mod indexer;
 pub mod per_peer;
 pub mod piece_file;
+mod placing;
 pub mod publish;
 pub mod routes;
 pub mod search;
 pub mod session;
+pub mod sources;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
@@ -130,6 +136,8 @@ struct Inner {
     indexer: indexer::IndexState,
     /// Woken whenever the index changes (shared, unshared, rescanned, downloaded).
     changed: Notify,
+    /// The gateway's answers from the network and the sizes it proved lately.
+    gateway: gateway::RemoteState,
 }
 
 /// Why the sharing service could not start.
@@ -144,6 +152,31 @@ pub enum ShareError {
     /// The data folder could not be prepared.
     #[error("cannot prepare {0}: {1}")]
     Io(PathBuf, std::io::Error),
+}
+
+/// Removes the `gateway/` folder where earlier versions kept every file the gateway fetched
+/// (never cleaned up), and stops sharing what was indexed from it.
+fn forget_legacy_gateway_folder(share: &Share, data_dir: &Path) {
+    let dir = data_dir.join("gateway");
+    if !dir.exists() {
+        return;
+    }
+    {
+        let conn = share.db();
+        let index = weft_share::index::Index::new(&conn);
+        let roots = index.shared().unwrap_or_default();
+        for root in roots.iter().filter(|r| r.path.starts_with(&dir)) {
+            if let Err(e) = index.unshare(&root.path) {
+                tracing::warn!(path = %root.path.display(), "cannot unshare: {e}");
+            }
+        }
+    }
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => tracing::info!(path = %dir.display(), "removed the old gateway folder"),
+        Err(e) => {
+            tracing::warn!(path = %dir.display(), "cannot remove the old gateway folder: {e}")
+        }
+    }
 }
 
 /// Opens a connection to the node's database for the sharing layer.
@@ -190,8 +223,10 @@ impl Share {
                 buffers: piece_file::BufferPool::default(),
                 indexer: indexer::IndexState::default(),
                 changed: Notify::new(),
+                gateway: gateway::RemoteState::default(),
             }),
         };
+        forget_legacy_gateway_folder(&share, data_dir);
         content::spawn_server(share.clone())?;
         search::spawn_server(share.clone())?;
         search::spawn_match_answerer(share.clone(), matches);
@@ -225,11 +260,6 @@ impl Share {
         self.inner.data_dir.join("downloads")
     }
 
-    /// Where the gateway keeps content fetched from the network.
-    pub(crate) fn gateway_dir(&self) -> PathBuf {
-        self.inner.data_dir.join("gateway")
-    }
-
     /// Sources remembered from search results.
     pub(crate) fn recent(&self) -> MutexGuard<'_, RecentSources> {
         self.inner.recent.lock().unwrap_or_else(|p| p.into_inner())
@@ -239,6 +269,20 @@ impl Share {
     pub(crate) fn index_changed(&self) {
         self.inner.changed.notify_one();
         self.inner.indexer.bump_generation();
+    }
+
+    /// Called (blocking) when the file at `path`, indexed as `hash`, was read and did not
+    /// match its hash tree: it changed on disk after the index's last look at its stamp.
+    /// Nothing read from it was served. The one place where a changed file goes back to the
+    /// index: it forgets the file, which withdraws the old hash, and hashes it again
+    /// ([`Share::file_changed`]); every reader refuses it meanwhile.
+    pub(crate) fn file_no_longer_matches(&self, hash: &Key256, path: &Path) {
+        tracing::warn!(
+            %hash,
+            path = %path.display(),
+            "shared file changed on disk and no longer matches its hash; not served"
+        );
+        self.file_changed(path);
     }
 
     /// Upload counters.

@@ -64,7 +64,7 @@ pub struct KeywordPosting {
     pub hash: Key256,
     /// A name of the content, at most `weft_share::wire::MAX_NAME_BYTES` bytes.
     pub name: String,
-    /// The content size, 1 to [`MAX_POSTED_SIZE`].
+    /// The content size, 0 (an empty file is content too) to [`MAX_POSTED_SIZE`].
     pub size: u64,
 }
 
@@ -82,8 +82,7 @@ impl KeywordPosting {
     }
 
     fn valid(&self) -> bool {
-        (1..=MAX_POSTED_SIZE).contains(&self.size)
-            && self.name.len() <= weft_share::wire::MAX_NAME_BYTES
+        self.size <= MAX_POSTED_SIZE && self.name.len() <= weft_share::wire::MAX_NAME_BYTES
     }
 
     /// The bytes posted.
@@ -92,7 +91,7 @@ impl KeywordPosting {
     }
 
     /// A posting from the DHT: `None` if it does not decode or says something impossible
-    /// (size 0 or over [`MAX_POSTED_SIZE`], name too long).
+    /// (size over [`MAX_POSTED_SIZE`], name too long).
     pub fn decode(bytes: &[u8]) -> Option<KeywordPosting> {
         let p: KeywordPosting = weft_core::wire::decode(bytes, MAX_POSTING_LEN).ok()?;
         p.valid().then_some(p)
@@ -395,12 +394,19 @@ mod tests {
         assert_eq!(KeywordPosting::decode(&bytes), Some(p.clone()));
         assert_eq!(KeywordPosting::decode(&bytes[..bytes.len() - 1]), None);
         assert_eq!(KeywordPosting::decode(b"garbage"), None);
-        for size in [0, MAX_POSTED_SIZE + 1] {
-            let bad = KeywordPosting { size, ..p.clone() };
-            let bytes = weft_core::wire::encode(&bad, MAX_POSTING_LEN).unwrap();
-            assert_eq!(KeywordPosting::decode(&bytes), None, "size {size}");
-            assert!(KeywordPosting::of(&entry("a", size, &["a"])).is_none());
-        }
+        let bad = KeywordPosting {
+            size: MAX_POSTED_SIZE + 1,
+            ..p.clone()
+        };
+        let bytes = weft_core::wire::encode(&bad, MAX_POSTING_LEN).unwrap();
+        assert_eq!(KeywordPosting::decode(&bytes), None);
+        assert!(KeywordPosting::of(&entry("a", MAX_POSTED_SIZE + 1, &["a"])).is_none());
+        // An empty file is posted like any other.
+        let empty = KeywordPosting::of(&entry("empty", 0, &["empty"])).unwrap();
+        assert_eq!(
+            KeywordPosting::decode(&empty.encode().unwrap()),
+            Some(empty)
+        );
     }
 
     #[test]
@@ -416,9 +422,10 @@ mod tests {
         let sets = posting_sets(&entries, &keywords);
         assert_eq!(sets[&keyword_key("song")].len(), MAX_POSTINGS_PER_STORE);
         assert_eq!(sets[&keyword_key("n7")].len(), 1);
-        assert!(
-            !sets.contains_key(&keyword_key("empty")),
-            "size 0 is not posted"
+        assert_eq!(
+            sets[&keyword_key("empty")].len(),
+            1,
+            "an empty file is posted"
         );
         for set in sets.values() {
             let ids: BTreeSet<u32> = set.iter().map(|v| v.id).collect();

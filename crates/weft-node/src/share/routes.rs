@@ -1,4 +1,4 @@
-//! The sharing part of the HTTP API and the content gateway.
+//! The sharing part of the HTTP API (the content gateway is [`super::gateway`]).
 //!
 //! | route | what |
 //! |---|---|
@@ -10,7 +10,7 @@
 //! | `GET /v0/search?q=&via=&ttl=&timeout_secs=&limit=` | results as JSON lines, one per change of a group, and `{"cut": …}` when results were held back |
 //! | `POST /v0/downloads` `{"hash","out","force","timeout_secs"}` | start or join a download |
 //! | `GET /v0/downloads/{hash}` | a download's progress |
-//! | `GET /content/{hash}` | the content, local or fetched from the network; `Range` honoured; the token may be given as `?token=` |
+//! | `GET /content/{hash}` | the content, every byte verified: local, or the range fetched from the network; `Range` per RFC 9110; the token may be given as `?token=` |
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -20,12 +20,11 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use weft_core::id::Key256;
 use weft_share::index::{Index, SharedFile, SharedRoot, Unshared};
 
@@ -55,12 +54,8 @@ pub const CONTENT_PREFIX: &str = "/content/";
 const MAX_SEARCH_SECS: u64 = 120;
 /// Default search time.
 const DEFAULT_SEARCH_SECS: u64 = 5;
-/// Longest time the gateway waits for content from the network.
-const GATEWAY_WAIT: Duration = Duration::from_secs(300);
-/// Bytes per chunk of a gateway response.
-const GATEWAY_CHUNK: usize = 64 * 1024;
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+pub(super) fn error(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": msg.into() }))).into_response()
 }
 
@@ -73,7 +68,7 @@ pub fn router() -> Router<Arc<ApiState>> {
         .route(ROUTE_SEARCH, get(search))
         .route(ROUTE_DOWNLOADS, post(download))
         .route(ROUTE_DOWNLOAD, get(download_status))
-        .route(ROUTE_CONTENT, get(content))
+        .route(ROUTE_CONTENT, get(super::gateway::content))
 }
 
 /// Body of `POST /v0/share`.
@@ -438,7 +433,7 @@ pub struct DownloadBody {
     pub timeout_secs: Option<u64>,
 }
 
-fn parse_hash(text: &str) -> Result<Key256, Box<Response>> {
+pub(super) fn parse_hash(text: &str) -> Result<Key256, Box<Response>> {
     let bad = || {
         Box::new(error(
             StatusCode::BAD_REQUEST,
@@ -479,190 +474,12 @@ async fn download_status(State(s): State<Arc<ApiState>>, Path(hash): Path<String
     }
 }
 
-/// Parses a single `bytes=` range against `size`: `Ok(None)` for no header, `Err` if it
-/// cannot be satisfied.
-fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, ()> {
-    let Some(v) = headers.get(header::RANGE) else {
-        return Ok(None);
-    };
-    let v = v.to_str().map_err(|_| ())?;
-    let spec = v.strip_prefix("bytes=").ok_or(())?;
-    if spec.contains(',') {
-        return Err(());
-    }
-    let (a, b) = spec.split_once('-').ok_or(())?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", suffix) => {
-            let n: u64 = suffix.parse().map_err(|_| ())?;
-            (size.saturating_sub(n), size)
-        }
-        (a, "") => (a.parse().map_err(|_| ())?, size),
-        (a, b) => {
-            let b: u64 = b.parse().map_err(|_| ())?;
-            (a.parse().map_err(|_| ())?, b.saturating_add(1).min(size))
-        }
-    };
-    if start >= end || start >= size {
-        return Err(());
-    }
-    Ok(Some((start, end)))
-}
-
-/// Query of `GET /content/{hash}`.
-#[derive(Deserialize)]
-struct ContentParams {
-    /// How long to look for sources of content this node lacks (1 to 300 s; default 30).
-    timeout_secs: Option<u64>,
-}
-
-async fn content(
-    State(s): State<Arc<ApiState>>,
-    Path(hash): Path<String>,
-    Query(p): Query<ContentParams>,
-    headers: HeaderMap,
-) -> Response {
-    let find_timeout = Duration::from_secs(p.timeout_secs.unwrap_or(30).clamp(1, 300));
-    let hash = match parse_hash(&hash) {
-        Ok(h) => h,
-        Err(r) => return *r,
-    };
-    let share = s.share.clone();
-    let local = tokio::task::spawn_blocking(move || {
-        let conn = share.db();
-        Index::new(&conn).recheck(&hash).ok().flatten()
-    })
-    .await
-    .ok()
-    .flatten();
-    let path = match local {
-        Some(p) => p,
-        None => match fetch_for_gateway(&s, hash, find_timeout).await {
-            Ok(p) => p,
-            Err(r) => return r,
-        },
-    };
-    serve_file(path, &headers).await
-}
-
-/// Downloads `hash` into the gateway folder (or waits for the download under way).
-async fn fetch_for_gateway(
-    s: &ApiState,
-    hash: Key256,
-    find_timeout: Duration,
-) -> Result<PathBuf, Response> {
-    let dir = s.share.gateway_dir();
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let out = dir.join(hash.to_string());
-    let req = GetRequest {
-        hash,
-        out: out.clone(),
-        force: true,
-        timeout: find_timeout,
-    };
-    s.share
-        .start_download(req)
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e))?;
-    let deadline = tokio::time::Instant::now() + GATEWAY_WAIT;
-    loop {
-        match s.share.download_status(&hash) {
-            Some(st) if st.state == "done" => return Ok(out),
-            Some(st) if st.state == "failed" => {
-                let msg = st.error.unwrap_or_else(|| "download failed".into());
-                return Err(error(StatusCode::NOT_FOUND, msg));
-            }
-            _ => {}
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "the content is still downloading; ask again later",
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn serve_file(path: PathBuf, headers: &HeaderMap) -> Response {
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
-    };
-    let size = match file.metadata().await {
-        Ok(m) => m.len(),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    };
-    let (status, start, end) = match byte_range(headers, size) {
-        Ok(None) => (StatusCode::OK, 0, size),
-        Ok(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
-        Err(()) => {
-            return (
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                [(header::CONTENT_RANGE, format!("bytes */{size}"))],
-            )
-                .into_response();
-        }
-    };
-    if start > 0
-        && let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await
-    {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-    }
-    let body = futures::stream::unfold((file, end - start), |(mut file, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let n = usize::try_from(left)
-            .unwrap_or(GATEWAY_CHUNK)
-            .min(GATEWAY_CHUNK);
-        let mut buf = vec![0u8; n];
-        match file.read_exact(&mut buf).await {
-            Ok(_) => Some((
-                Ok::<_, std::io::Error>(Bytes::from(buf)),
-                (file, left - n as u64),
-            )),
-            Err(e) => Some((Err(e), (file, 0))),
-        }
-    });
-    let mut resp = Response::builder()
-        .status(status)
-        .header(header::CONTENT_TYPE, "application/octet-stream")
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_LENGTH, end - start);
-    if status == StatusCode::PARTIAL_CONTENT {
-        resp = resp.header(
-            header::CONTENT_RANGE,
-            format!("bytes {start}-{}/{size}", end - 1),
-        );
-    }
-    resp.body(Body::from_stream(body))
-        .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn range(v: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
-        let mut h = HeaderMap::new();
-        h.insert(header::RANGE, v.parse().unwrap());
-        byte_range(&h, size)
-    }
-
     #[test]
     fn content_prefix_is_the_gateway_route_s() {
         assert_eq!(ROUTE_CONTENT, format!("{CONTENT_PREFIX}{{hash}}"));
-    }
-
-    #[test]
-    fn ranges() {
-        assert_eq!(byte_range(&HeaderMap::new(), 10), Ok(None));
-        assert_eq!(range("bytes=0-4", 10), Ok(Some((0, 5))));
-        assert_eq!(range("bytes=5-", 10), Ok(Some((5, 10))));
-        assert_eq!(range("bytes=-3", 10), Ok(Some((7, 10))));
-        assert_eq!(range("bytes=8-100", 10), Ok(Some((8, 10))));
-        assert_eq!(range("bytes=10-", 10), Err(()));
-        assert_eq!(range("bytes=0-1,3-4", 10), Err(()));
-        assert_eq!(range("items=0-1", 10), Err(()));
     }
 }

@@ -232,3 +232,50 @@ fn a_huge_claimed_range_is_refused_before_anything_is_allocated() {
     let r = decode_range(Key256::hash(b"x"), u64::MAX, 0..u64::MAX / 2, &[0; 100]);
     assert!(matches!(r, Err(VerifyError::Truncated { .. })), "{r:?}");
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// A node's own copy read through its outboard yields exactly the bytes of the range.
+    #[test]
+    fn read_verified_yields_the_range((size, range) in size_and_range(), seed in any::<u8>()) {
+        let data = content(size, seed);
+        let ob = Outboard::compute(&data[..], size as u64).unwrap();
+        let mut out = vec![7u8; 3];
+        read_verified(&data[..], &ob, range.clone(), &mut out).unwrap();
+        prop_assert_eq!(&out[..3], &[7u8; 3][..], "appended, not overwritten");
+        prop_assert_eq!(&out[3..], &data[range.start as usize..range.end as usize]);
+    }
+
+    /// A byte changed anywhere in the groups a range touches is never read out: the read
+    /// fails, and what it appended (if anything) is the unchanged groups' bytes.
+    #[test]
+    fn read_verified_refuses_a_changed_group(
+        (size, range) in size_and_range().prop_filter("non-empty", |(_, r)| !r.is_empty()),
+        pick in any::<u64>(),
+    ) {
+        let mut data = content(size, 3);
+        let ob = Outboard::compute(&data[..], size as u64).unwrap();
+        let aligned = aligned_range(size as u64, range.clone()).unwrap();
+        let at = aligned.start + pick % (aligned.end - aligned.start);
+        data[at as usize] ^= 0x01;
+        let mut out = Vec::new();
+        let r = read_verified(&data[..], &ob, range.clone(), &mut out);
+        prop_assert!(matches!(r, Err(ServeError::Changed)), "{r:?}");
+        let changed_group = at / GROUP_BYTES * GROUP_BYTES;
+        let kept = range.start + out.len() as u64;
+        prop_assert!(kept <= changed_group.max(range.start), "bytes of the changed group were read out");
+        prop_assert_eq!(&out[..], &data[range.start as usize..kept as usize]);
+    }
+}
+
+#[test]
+fn read_verified_refuses_a_shorter_file_and_out_of_bounds() {
+    let data = content(100_000, 1);
+    let ob = Outboard::compute(&data[..], 100_000).unwrap();
+    let mut out = Vec::new();
+    let r = read_verified(&data[..50_000], &ob, 0..100_000, &mut out);
+    assert!(matches!(r, Err(ServeError::Changed)), "{r:?}");
+    let r = read_verified(&data[..], &ob, 0..100_001, &mut out);
+    assert!(matches!(r, Err(ServeError::OutOfBounds { .. })), "{r:?}");
+}
