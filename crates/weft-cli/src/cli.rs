@@ -47,6 +47,91 @@ pub enum Commands {
     Search(SearchArgs),
     /// Download content by hash from every source at once, verified and resumable.
     Get(GetArgs),
+    /// Distributed computing: submit WebAssembly jobs split into work units, follow them,
+    /// collect results checked by redundancy; see who computes and their credit.
+    #[command(subcommand)]
+    Compute(ComputeCommand),
+}
+
+/// `weft compute` subcommands. JOB is the 64-hex-digit id `submit` prints.
+#[derive(Subcommand, Debug)]
+pub enum ComputeCommand {
+    /// Submit a job: one work unit per file in the inputs folder, each run by R distinct
+    /// workers and accepted once Q of them agree.
+    Submit(SubmitArgs),
+    /// Show a job's progress (all jobs without JOB).
+    Status {
+        /// The job.
+        job: Option<String>,
+        /// Print JSON: {"job","state","units","accepted","failed","running","waiting",...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a job's results: one file per unit (NAME.out, NAME the input's file name), plus
+    /// summary.json.
+    Results {
+        /// The job.
+        job: String,
+        /// The folder to write into (created if missing).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        /// Print JSON: the summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a job: running replicas are forgotten, accepted results kept.
+    Cancel {
+        /// The job.
+        job: String,
+        /// Print JSON: {"job","state"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Who computed for this node and their record, and what this node lends.
+    Workers(JsonArg),
+    /// Validated work (fuel) granted per worker, and what this node computed for others.
+    Credit(JsonArg),
+}
+
+/// `weft compute submit` arguments.
+#[derive(Args, Debug)]
+pub struct SubmitArgs {
+    /// The WebAssembly module (see examples/compute/ and the ABI in weft-compute's docs).
+    #[arg(value_name = "MODULE.wasm")]
+    pub module: PathBuf,
+    /// A folder with one input file per work unit.
+    #[arg(long, value_name = "DIR")]
+    pub inputs: PathBuf,
+    /// Distinct workers that run each unit (R).
+    #[arg(long, default_value_t = 2)]
+    pub replicas: u8,
+    /// Agreeing results needed to accept a unit (Q, at most R).
+    #[arg(long, default_value_t = 2)]
+    pub quorum: u8,
+    /// Most replicas per unit, counting those added when results disagree [default: R + 2]
+    #[arg(long, value_name = "N")]
+    pub max_replicas: Option<u8>,
+    /// The module's entry points: oneshot (weft_run) or resumable (weft_init/step/finish).
+    #[arg(long, default_value = "oneshot")]
+    pub abi: String,
+    /// Seconds a worker has for a unit before it is issued elsewhere.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub deadline: u64,
+    /// Fuel (deterministic instruction budget) per unit [default: 10000000000]
+    #[arg(long)]
+    pub fuel: Option<u64>,
+    /// Memory per unit, in MiB [default: 64]
+    #[arg(long, value_name = "MIB")]
+    pub memory: Option<u64>,
+    /// Largest output per unit, in KiB [default: 64]
+    #[arg(long, value_name = "KIB")]
+    pub output_limit: Option<u32>,
+    /// Wait until the job is done, showing its progress.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print JSON: {"job"} (with --wait, the final status).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `weft share` arguments.
@@ -187,6 +272,13 @@ pub struct UpArgs {
     /// A directory server to publish to and query, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
     #[arg(long, value_name = "MULTIADDR")]
     pub directory: Option<String>,
+    /// Lend CPU: run other peers' compute units in the WebAssembly sandbox.
+    #[arg(long)]
+    pub worker: bool,
+    /// Cores to lend with --worker [default: all but one]
+    #[arg(long, value_name = "N", requires = "worker",
+          value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub worker_cores: Option<u16>,
 }
 
 /// A `--json` switch.

@@ -21,6 +21,7 @@ fn documented_paths() -> Vec<String> {
         let mut url = path
             .replace("{key}", "weft-api-test")
             .replace("{hash}", UNKNOWN_HASH)
+            .replace("{job}", UNKNOWN_HASH)
             .replace("{id}", "0");
         let mut query = Vec::new();
         for param in op["parameters"].as_array().into_iter().flatten() {

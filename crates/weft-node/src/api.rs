@@ -32,6 +32,7 @@ use weft_net::{ConnectedPeer, NetHandle};
 use weft_overlay::kademlia::{MAX_VALUE_LEN, QueryError};
 use weft_store::{PeerRecord, Store};
 
+use crate::compute::routes as compute;
 use crate::events::ApiEvent;
 use crate::share::routes as share;
 
@@ -67,6 +68,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", share::ROUTE_DOWNLOAD),
     ("get", share::ROUTE_CONTENT),
     ("head", share::ROUTE_CONTENT),
+    ("post", compute::ROUTE_JOBS),
+    ("get", compute::ROUTE_JOBS),
+    ("get", compute::ROUTE_JOB),
+    ("delete", compute::ROUTE_JOB),
+    ("get", compute::ROUTE_RESULTS),
+    ("get", compute::ROUTE_WORKERS),
+    ("get", compute::ROUTE_CREDIT),
 ];
 
 /// What the handlers share.
@@ -95,6 +103,8 @@ pub struct ApiState {
     pub overlay: Overlay,
     /// File sharing.
     pub share: crate::share::Share,
+    /// Distributed computing.
+    pub compute: crate::compute::Compute,
 }
 
 /// Settings shown by `GET /v0/id`.
@@ -123,6 +133,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_VALUE_LEN)),
         )
         .merge(share::router())
+        .merge(compute::router())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

@@ -1,9 +1,11 @@
 //! The weft daemon: it opens a data folder ([`home`]), starts the network (`weft-net`) and
 //! the local HTTP API ([`api`]), keeps the peer book, and stops cleanly on a signal
-//! ([`node::run`]). [`client`] is the other side of the API, used by the CLI.
+//! ([`node::run`]). [`client`] is the other side of the API, used by the CLI; [`compute`] is
+//! distributed computing (jobs, the `/weft/compute/1` protocol, the worker).
 
 pub mod api;
 pub mod client;
+pub mod compute;
 pub mod events;
 pub mod home;
 pub mod metrics;

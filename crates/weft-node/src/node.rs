@@ -52,6 +52,8 @@ pub struct UpOptions {
     pub role: Option<Role>,
     /// `--directory` (a directory server's multiaddr).
     pub directory: Option<String>,
+    /// `--worker` and `--worker-cores`.
+    pub worker: crate::compute::WorkerOptions,
 }
 
 impl UpOptions {
@@ -81,7 +83,9 @@ impl UpOptions {
 
 /// Migrations of every crate that keeps tables in the node's database.
 pub fn migrations() -> Vec<Migration> {
-    crate::share::migrations()
+    let mut all = crate::share::migrations();
+    all.extend_from_slice(crate::compute::MIGRATIONS);
+    all
 }
 
 /// Runs a node until SIGINT or SIGTERM.
@@ -150,6 +154,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         config.share.clone(),
         matches,
     )?;
+    let compute = crate::compute::Compute::start(&home.db_path(), net.clone(), opts.worker)?;
     let counters = (overlay.clone(), share.clone());
     crate::metrics::NodeCounters::new(
         move || counters.0.stats(),
@@ -175,6 +180,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         },
         overlay: overlay.clone(),
         share,
+        compute: compute.clone(),
     });
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api_task = tokio::spawn(async move {
@@ -196,6 +202,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         tokio::select! {
             Some(event) = net_events.recv() => {
                 overlay.observe(&event);
+                compute.observe(&event);
                 on_net_event(&home, &book, &events, &net, api_addr, event);
             }
             _ = redial.tick() => {

@@ -87,7 +87,7 @@ impl ModuleCache {
         bytes: &[u8],
         abi: Abi,
     ) -> Result<Compiled, RunError> {
-        if let Some(c) = self.lookup(hash, abi) {
+        if let Some(c) = self.get(hash, abi) {
             return Ok(c);
         }
         if Key256::hash(bytes) != *hash {
@@ -116,7 +116,8 @@ impl ModuleCache {
         Ok(compiled)
     }
 
-    fn lookup(&self, hash: &Key256, abi: Abi) -> Option<Compiled> {
+    /// The compiled module for `hash` if it is cached (and declared with `abi`).
+    pub fn get(&self, hash: &Key256, abi: Abi) -> Option<Compiled> {
         let mut inner = self.inner.lock().ok()?;
         inner.clock += 1;
         let stamp = inner.clock;

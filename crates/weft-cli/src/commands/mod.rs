@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod compute;
 mod demo;
 mod dht;
 mod get;
@@ -26,6 +27,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 relay_server: args.relay_server,
                 role: args.role,
                 directory: args.directory,
+                worker: weft_node::compute::WorkerOptions {
+                    enabled: args.worker,
+                    cores: args.worker_cores.map(usize::from),
+                },
             })
             .await
         }
@@ -39,6 +44,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Shared(a) => share::shared(&home, a).await,
         Commands::Search(a) => search::run(&home, a).await,
         Commands::Get(a) => get::run(&home, a).await,
+        Commands::Compute(c) => compute::run(&home, c).await,
     }
 }
 
