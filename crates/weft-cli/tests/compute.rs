@@ -81,11 +81,24 @@ fn submit(home: &Path, inputs: &Path, extra: &[&str]) -> String {
     json_of(home, &args)["job"].as_str().unwrap().to_string()
 }
 
-fn wait_done(home: &Path, job: &str, limit: Duration) -> Value {
-    poll(limit, "the job to finish", || {
+/// Waits for the job to be done; on a timeout, shows the job, the workers and every log.
+fn wait_done(home: &Path, job: &str, limit: Duration, logs: &[&Path]) -> Value {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
         let s = json_of(home, &["compute", "status", job, "--json"]);
-        (s["state"] == "done").then_some(s)
-    })
+        if s["state"] == "done" {
+            return s;
+        }
+        if std::time::Instant::now() > deadline {
+            let workers = json_of(home, &["compute", "workers", "--json"]);
+            let logs: Vec<String> = logs
+                .iter()
+                .map(|h| format!("--- {}:\n{}", h.display(), common::log_of(h)))
+                .collect();
+            panic!("job not done after {limit:?}: {s}\n{workers}\n{}", logs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn check_results(home: &Path, job: &str, out: &Path, want: &[(String, u64)]) -> Value {
@@ -125,7 +138,12 @@ fn two_workers_run_a_primes_job_with_two_replicas_and_the_results_are_right() {
     let inputs = dir.path().join("ranges");
     let want = ranges(&inputs, 0, 6, 20_000);
     let job = submit(&coord.home, &inputs, &["--replicas", "2", "--quorum", "2"]);
-    let done = wait_done(&coord.home, &job, Duration::from_secs(120));
+    let done = wait_done(
+        &coord.home,
+        &job,
+        Duration::from_secs(120),
+        &[&coord.home, &w1.home, &w2.home],
+    );
     assert_eq!(done["accepted"], 6, "{done}");
     assert_eq!(done["failed"], 0);
     let summary = check_results(&coord.home, &job, &dir.path().join("out"), &want);
@@ -169,7 +187,13 @@ fn a_killed_coordinator_resumes_its_job_and_keeps_what_was_accepted() {
     let job = submit(&coord_home, &inputs, &["--replicas", "1", "--quorum", "1"]);
     let w = Node::start(
         &dir.path().join("w"),
-        &["--worker", "--worker-cores", "1", "--bootstrap", &coord.tcp_addr()],
+        &[
+            "--worker",
+            "--worker-cores",
+            "1",
+            "--bootstrap",
+            &coord.tcp_addr(),
+        ],
     );
     let accepted_before = poll(Duration::from_secs(120), "some units accepted", || {
         let s = json_of(&coord_home, &["compute", "status", &job, "--json"]);
@@ -190,9 +214,15 @@ fn a_killed_coordinator_resumes_its_job_and_keeps_what_was_accepted() {
     );
     let w = Node::start(
         &dir.path().join("w"),
-        &["--worker", "--worker-cores", "1", "--bootstrap", &coord.tcp_addr()],
+        &[
+            "--worker",
+            "--worker-cores",
+            "1",
+            "--bootstrap",
+            &coord.tcp_addr(),
+        ],
     );
-    let done = wait_done(&coord_home, &job, Duration::from_secs(180));
+    let done = wait_done(&coord_home, &job, Duration::from_secs(180), &[&coord_home, &w.home]);
     assert_eq!(done["accepted"], 40, "{done}");
     check_results(&coord_home, &job, &dir.path().join("out"), &want);
     // R = 1: each accepted unit validated the worker once; one accepted before the kill and

@@ -185,8 +185,13 @@ impl<P: PartialEq> Unit<P> {
         want.min(room).min(issues_left)
     }
 
+    /// Whether `worker` holds a replica or gave a result: a worker votes at most once per
+    /// unit. One whose replica lapsed or was given back may get the unit again (with few
+    /// workers, an offer lost on the way would otherwise leave the unit without enough).
     fn has(&self, worker: &P) -> bool {
-        self.replicas.iter().any(|r| r.worker == *worker)
+        self.replicas.iter().any(|r| {
+            r.worker == *worker && matches!(r.status, Status::Running | Status::Reported(_))
+        })
     }
 }
 
@@ -399,12 +404,16 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
             .units
             .get_mut(unit as usize)
             .ok_or(ReportError::NotIssued)?;
-        let idx = u
-            .replicas
-            .iter()
-            .position(|r| {
-                r.worker == *worker && matches!(r.status, Status::Running | Status::Lapsed)
-            })
+        let mine = |f: fn(&Status) -> bool| {
+            u.replicas
+                .iter()
+                .position(|r| r.worker == *worker && f(&r.status))
+        };
+        if mine(|s| matches!(s, Status::Reported(_))).is_some() {
+            return Err(ReportError::NotIssued);
+        }
+        let idx = mine(|s| *s == Status::Running)
+            .or_else(|| mine(|s| *s == Status::Lapsed))
             .ok_or(ReportError::NotIssued)?;
         let was_running = u.replicas[idx].status == Status::Running;
         if was_running {

@@ -72,6 +72,8 @@ impl<P: Ord + Clone> Worker<P> {
     /// A coordinator answered an ask with `given` units (which are now running).
     pub fn handle_offer(&mut self, now: Time, from: &P, given: u32) {
         let Some(s) = self.sources.get_mut(from) else {
+            // it left while the ask was out: the units it gave still run
+            self.running += given;
             return;
         };
         let asked = std::mem::take(&mut s.asking);

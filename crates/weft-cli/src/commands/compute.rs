@@ -171,10 +171,11 @@ fn progress_line(s: &Value) -> String {
 }
 
 async fn status(home: &Path, job: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let job = job.map(job_id).transpose()?;
     let c = client(home)?;
     match job {
         Some(j) => {
-            let s: Value = c.get(&format!("/v0/compute/jobs/{}", job_id(j)?)).await?;
+            let s: Value = c.get(&format!("/v0/compute/jobs/{j}")).await?;
             if json {
                 outln!("{s}")?;
             } else {

@@ -308,3 +308,31 @@ proptest::proptest! {
         proptest::prop_assert_eq!(accepted + failed, 200);
     }
 }
+
+#[test]
+fn a_worker_whose_replica_lapsed_may_take_the_unit_again_but_votes_once() {
+    let mut c = Coordinator::new(Config::default());
+    let job = c.add_job(spec(1, 2, 2, 4), &BTreeMap::new());
+    c.assign(T0, &1, 1);
+    c.assign(T0, &2, 1);
+    // worker 1's offer was lost on the way: its replica lapses
+    c.report(T0, &2, &job, 0, Report::Done(truth(0))).unwrap();
+    let due = c.poll_timeout().unwrap();
+    c.handle_timeout(due);
+    assert!(c.assign(due, &2, 1).is_empty(), "worker 2 has voted");
+    assert_eq!(c.assign(due, &1, 1).len(), 1, "worker 1 may take it again");
+    c.report(due, &1, &job, 0, Report::Done(truth(0))).unwrap();
+    assert!(matches!(
+        events(&mut c)[..],
+        [
+            Event::Lapsed { .. },
+            Event::Accepted { .. },
+            Event::JobDone { .. }
+        ]
+    ));
+    assert_eq!(
+        c.report(due, &1, &job, 0, Report::Done(truth(0))),
+        Err(ReportError::NotIssued),
+        "its lapsed replica does not vote a second time"
+    );
+}

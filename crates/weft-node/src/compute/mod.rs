@@ -119,7 +119,7 @@ impl Compute {
         let sandbox = Sandbox::new().map_err(|e| ComputeError::Sandbox(e.to_string()))?;
         let worker = if opts.enabled {
             Some(
-                worker::Handle::start(opts.cores(), sandbox.clone(), db_path)
+                worker::Handle::start(opts.cores())
                     .map_err(|e| ComputeError::Sandbox(e.to_string()))?,
             )
         } else {

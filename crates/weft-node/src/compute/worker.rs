@@ -3,7 +3,6 @@
 //! module and input are fetched (unless the module is compiled already), checked against their
 //! hashes, run in the sandbox on the pool of lent cores, and reported.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,8 +14,8 @@ use weft_compute::wire::{self, Offer, Request, Response};
 use weft_compute::worker::Worker;
 use weft_core::id::Key256;
 use weft_net::PeerId;
+use weft_sandbox::RunError;
 use weft_sandbox::pool::Pool;
-use weft_sandbox::{RunError, Sandbox};
 
 use super::{Compute, db, server};
 
@@ -50,7 +49,7 @@ pub(crate) struct Handle {
 
 impl Handle {
     /// The pool of `cores` threads.
-    pub(crate) fn start(cores: usize, _sandbox: Arc<Sandbox>, _db: &Path) -> std::io::Result<Self> {
+    pub(crate) fn start(cores: usize) -> std::io::Result<Self> {
         // a queue as long as the pool: the engine never asks for more than the idle slots
         let pool = Arc::new(Pool::new(cores, cores)?);
         let (tx, rx) = mpsc::unbounded_channel();
