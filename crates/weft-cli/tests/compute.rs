@@ -3,6 +3,8 @@
 //! line; a coordinator killed mid-job resumes it after a restart without losing what was
 //! accepted.
 
+#![allow(clippy::unwrap_used, reason = "test helpers: a failure is the test failing")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

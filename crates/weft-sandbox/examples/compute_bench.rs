@@ -7,49 +7,40 @@
 //!
 //! Prints a table; asserts nothing (the goal is >= 0.8x native speed).
 
-use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use weft_compute::job::{Abi, Limits};
 use weft_core::id::Key256;
 use weft_sandbox::Sandbox;
 
-fn is_prime(n: u64) -> bool {
-    if n < 4 {
-        return n >= 2;
-    }
-    if n.is_multiple_of(2) {
-        return false;
-    }
-    let mut d = 3;
-    while d <= n / d {
-        if n.is_multiple_of(d) {
-            return false;
-        }
-        d += 2;
-    }
-    true
-}
+#[path = "shared/native_primes.rs"]
+mod native_primes;
 
 fn native(lo: u64, hi: u64) -> u64 {
-    (lo..hi).filter(|&n| is_prime(black_box(n))).count() as u64
+    native_primes::count_primes(lo, hi)
 }
 
 fn best_of<T>(rounds: u32, mut f: impl FnMut() -> T) -> (Duration, T) {
-    let mut best = Duration::MAX;
-    let mut last = None;
-    for _ in 0..rounds.max(1) {
+    let t = Instant::now();
+    let mut last = f();
+    let mut best = t.elapsed();
+    for _ in 1..rounds {
         let t = Instant::now();
-        let v = f();
+        last = f();
         best = best.min(t.elapsed());
-        last = Some(v);
     }
-    (best, last.unwrap_or_else(|| f()))
+    (best, last)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rounds: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3);
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/compute/primes.wasm");
+    let rounds: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(3);
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/compute/primes.wasm"
+    );
     let wasm = std::fs::read(path)?;
     let hash = Key256::hash(&wasm);
     let sb = Sandbox::new()?;
@@ -64,8 +55,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let run = |lo: u64, hi: u64| -> Result<u64, String> {
         let input = [lo.to_le_bytes(), hi.to_le_bytes()].concat();
-        let out = sb.run(&compiled, &input, &limits).map_err(|e| e.to_string())?;
-        let bytes: [u8; 8] = out.output.try_into().map_err(|_| "not 8 bytes".to_string())?;
+        let out = sb
+            .run(&compiled, &input, &limits)
+            .map_err(|e| e.to_string())?;
+        let bytes: [u8; 8] = out
+            .output
+            .try_into()
+            .map_err(|_| "not 8 bytes".to_string())?;
         Ok(u64::from_le_bytes(bytes))
     };
     println!("primes by trial division, best of {rounds} rounds");
@@ -73,7 +69,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{:<28} {:>12} {:>12} {:>10} {:>8}",
         "range", "native", "sandbox", "sandbox/x", "primes"
     );
-    for (lo, hi) in [(0, 200_000), (1_000_000_000, 1_000_100_000), (1 << 40, (1 << 40) + 20_000)] {
+    for (lo, hi) in [
+        (0, 200_000),
+        (1_000_000_000, 1_000_100_000),
+        (1 << 40, (1 << 40) + 20_000),
+    ] {
         let (tn, cn) = best_of(rounds, || native(lo, hi));
         let (ts, cs) = best_of(rounds, || run(lo, hi));
         let cs = cs?;
@@ -94,7 +94,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let per_unit = t.elapsed() / n;
     println!("sandbox/x: native time over sandbox time (1.0 = native speed; goal >= 0.8)");
-    println!("compile primes.wasm ({} bytes): {:.2} ms; cached lookup: {:.2} us", wasm.len(), compile.as_secs_f64() * 1e3, cached.as_secs_f64() * 1e6);
+    println!(
+        "compile primes.wasm ({} bytes): {:.2} ms; cached lookup: {:.2} us",
+        wasm.len(),
+        compile.as_secs_f64() * 1e3,
+        cached.as_secs_f64() * 1e6
+    );
     println!(
         "tiny unit end to end (store, instance, input, output): {:.1} us, {:.0} units/s on one core",
         per_unit.as_secs_f64() * 1e6,

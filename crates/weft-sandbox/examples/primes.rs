@@ -10,27 +10,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-/// Counts primes in `lo..hi` by trial division, as the WebAssembly module does.
-fn count_primes(lo: u64, hi: u64) -> u64 {
-    (lo..hi).filter(|&n| is_prime(n)).count() as u64
-}
-
-fn is_prime(n: u64) -> bool {
-    if n < 4 {
-        return n >= 2;
-    }
-    if n.is_multiple_of(2) {
-        return false;
-    }
-    let mut d = 3;
-    while d <= n / d {
-        if n.is_multiple_of(d) {
-            return false;
-        }
-        d += 2;
-    }
-    true
-}
+#[path = "shared/native_primes.rs"]
+mod native_primes;
+use native_primes::count_primes;
 
 fn flag(args: &[String], name: &str, default: u64) -> Result<u64, String> {
     match args.iter().position(|a| a == name) {

@@ -152,13 +152,11 @@ impl Compute {
         match event {
             NetEvent::Identified {
                 peer, protocols, ..
-            } => {
-                if protocols
-                    .iter()
-                    .any(|p| p.as_ref() == weft_compute::wire::PROTOCOL)
-                {
-                    w.send(worker::Msg::Speaks(*peer));
-                }
+            } if protocols
+                .iter()
+                .any(|p| p.as_ref() == weft_compute::wire::PROTOCOL) =>
+            {
+                w.send(worker::Msg::Speaks(*peer));
             }
             NetEvent::Disconnected { peer } => w.send(worker::Msg::Gone(*peer)),
             _ => {}

@@ -50,20 +50,21 @@ pub fn router() -> Router<Arc<ApiState>> {
         .route(ROUTE_CREDIT, get(credit))
 }
 
+/// Runs `f` on a blocking thread; a panic in it is answered 500.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Response> {
+) -> Result<T, Box<Response>> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+        .map_err(|e| Box::new(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())))
 }
 
-fn parse_job(s: &str) -> Result<JobId, Response> {
+fn parse_job(s: &str) -> Result<JobId, Box<Response>> {
     s.parse().map(JobId).map_err(|_| {
-        error(
+        Box::new(error(
             StatusCode::BAD_REQUEST,
             format!("'{s}' is not a job id (64 hex digits)"),
-        )
+        ))
     })
 }
 
@@ -72,7 +73,7 @@ async fn submit(State(s): State<Arc<ApiState>>, Json(req): Json<SubmitRequest>) 
     match blocking(move || super::submit::submit(&c, &req)).await {
         Ok(Ok(job)) => Json(json!({ "job": job.to_string() })).into_response(),
         Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -119,7 +120,7 @@ async fn list(State(s): State<Arc<ApiState>>) -> Response {
     match r {
         Ok(Ok(jobs)) => Json(json!({ "jobs": jobs })).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -133,21 +134,21 @@ fn unknown(id: &JobId) -> Response {
 async fn status(State(s): State<Arc<ApiState>>, Path(job): Path<String>) -> Response {
     let id = match parse_job(&job) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let c = s.compute.clone();
     match blocking(move || progress(&c, &id)).await {
         Ok(Ok(Some(p))) => Json(p).into_response(),
         Ok(Ok(None)) => unknown(&id),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
 async fn cancel(State(s): State<Arc<ApiState>>, Path(job): Path<String>) -> Response {
     let id = match parse_job(&job) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let c = s.compute.clone();
     let r = blocking(move || -> Result<Option<String>, String> {
@@ -168,14 +169,14 @@ async fn cancel(State(s): State<Arc<ApiState>>, Path(job): Path<String>) -> Resp
         }
         Ok(Ok(None)) => unknown(&id),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
 async fn results(State(s): State<Arc<ApiState>>, Path(job): Path<String>) -> Response {
     let id = match parse_job(&job) {
         Ok(id) => id,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let c = s.compute.clone();
     let r = blocking(move || -> Result<Option<Value>, String> {
@@ -222,7 +223,7 @@ async fn results(State(s): State<Arc<ApiState>>, Path(job): Path<String>) -> Res
         Ok(Ok(Some(v))) => Json(v).into_response(),
         Ok(Ok(None)) => unknown(&id),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -246,7 +247,7 @@ async fn workers(State(s): State<Arc<ApiState>>) -> Response {
     .await;
     match r {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -272,6 +273,6 @@ async fn credit(State(s): State<Arc<ApiState>>) -> Response {
     match r {
         Ok(Ok(v)) => Json(v).into_response(),
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
