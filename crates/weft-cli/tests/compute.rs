@@ -3,7 +3,10 @@
 //! line; a coordinator killed mid-job resumes it after a restart without losing what was
 //! accepted.
 
-#![allow(clippy::unwrap_used, reason = "test helpers: a failure is the test failing")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is the test failing"
+)]
 
 mod common;
 
@@ -97,7 +100,10 @@ fn wait_done(home: &Path, job: &str, limit: Duration, logs: &[&Path]) -> Value {
                 .iter()
                 .map(|h| format!("--- {}:\n{}", h.display(), common::log_of(h)))
                 .collect();
-            panic!("job not done after {limit:?}: {s}\n{workers}\n{}", logs.join("\n"));
+            panic!(
+                "job not done after {limit:?}: {s}\n{workers}\n{}",
+                logs.join("\n")
+            );
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -224,7 +230,12 @@ fn a_killed_coordinator_resumes_its_job_and_keeps_what_was_accepted() {
             &coord.tcp_addr(),
         ],
     );
-    let done = wait_done(&coord_home, &job, Duration::from_secs(180), &[&coord_home, &w.home]);
+    let done = wait_done(
+        &coord_home,
+        &job,
+        Duration::from_secs(180),
+        &[&coord_home, &w.home],
+    );
     assert_eq!(done["accepted"], 40, "{done}");
     check_results(&coord_home, &job, &dir.path().join("out"), &want);
     // R = 1: each accepted unit validated the worker once; one accepted before the kill and
