@@ -23,7 +23,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
-use weft_core::peer::Discovery;
+use weft_core::peer::{Direction, Discovery, NatStatus};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::peer_log::{PeerEvents, PeerLog};
@@ -205,7 +205,7 @@ impl Network {
         let control = swarm.behaviour().stream.new_control();
         let state = Arc::new(RwLock::new(NetState {
             peer_id: local_peer_id.to_string(),
-            nat: "unknown".into(),
+            nat: NatStatus::Unknown,
             ..NetState::default()
         }));
         let (cmd_tx, cmd_rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -328,7 +328,7 @@ impl Network {
                         ConnectedPeer {
                             peer_id: peer_id.to_string(),
                             addr: addr.to_string(),
-                            direction: if outbound { "outbound" } else { "inbound" },
+                            direction: Direction::of(outbound),
                             source,
                             connections: 1,
                             rtt_ms: None,
@@ -482,12 +482,12 @@ impl Network {
             }
             BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
                 let nat = match new {
-                    autonat::NatStatus::Public(_) => "public",
-                    autonat::NatStatus::Private => "private",
-                    autonat::NatStatus::Unknown => "unknown",
+                    autonat::NatStatus::Public(_) => NatStatus::Public,
+                    autonat::NatStatus::Private => NatStatus::Private,
+                    autonat::NatStatus::Unknown => NatStatus::Unknown,
                 };
-                info!(nat, "reachability changed");
-                self.write_state(|s| s.nat = nat.into());
+                info!(nat = nat.as_str(), "reachability changed");
+                self.write_state(|s| s.nat = nat);
             }
             BehaviourEvent::RelayServer(event) => {
                 self.metrics.record(&event);

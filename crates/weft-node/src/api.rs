@@ -209,7 +209,7 @@ pub struct IdResponse {
     /// Addresses peers observed for us.
     pub external: Vec<String>,
     /// AutoNAT's verdict.
-    pub nat: String,
+    pub nat: weft_core::peer::NatStatus,
     /// The API address.
     pub api: String,
     /// weft's version.

@@ -13,8 +13,8 @@ pub enum ApiEvent {
         peer_id: String,
         /// The connection's remote address.
         addr: String,
-        /// `outbound` or `inbound`.
-        direction: &'static str,
+        /// Which side dialed.
+        direction: weft_core::peer::Direction,
         /// How it was found.
         source: &'static str,
     },

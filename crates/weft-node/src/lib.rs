@@ -1,9 +1,8 @@
 //! The weft daemon: it opens a data folder ([`home`]), starts the network (`weft-net`) and
 //! the local HTTP API ([`api`]), keeps the peer book, and stops cleanly on a signal
-//! ([`node::run`]). [`client`] is the other side of the API, used by the CLI.
+//! ([`node::run`]). The other side of the API, used by the CLI, is the `weft-api` crate.
 
 pub mod api;
-pub mod client;
 pub mod events;
 pub mod home;
 pub mod metrics;

@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
 use weft_core::config::{NodeConfig, Role};
-use weft_core::peer::Discovery;
+use weft_core::peer::{Direction, Discovery, NatStatus};
 use weft_net::libp2p::multiaddr::Protocol;
 use weft_net::overlay::{Overlay, OverlayConfig};
 use weft_net::{
@@ -204,7 +204,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
                 book.redial(&net, batch).await;
             }
             _ = capacity_tick.tick(), if stands_for_election => {
-                let capacity = capacity(started.elapsed(), &net.state().nat, config.share.upload_rate);
+                let capacity = capacity(started.elapsed(), net.state().nat, config.share.upload_rate);
                 if let Err(e) = overlay.flood.set_capacity(capacity).await {
                     warn!("cannot tell the flood engine its capacity: {e}");
                 }
@@ -224,7 +224,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
 
 /// What the ultrapeer election weighs: uptime, the upload limit in bytes/s (unlimited, 0,
 /// counts as enough), and whether AutoNAT found the node reachable from outside (`nat`).
-fn capacity(uptime: Duration, nat: &str, upload_rate: u64) -> Capacity {
+fn capacity(uptime: Duration, nat: NatStatus, upload_rate: u64) -> Capacity {
     let bandwidth_kbps = match upload_rate {
         0 => u32::MAX,
         rate => u32::try_from(rate.saturating_mul(8) / 1000).unwrap_or(u32::MAX),
@@ -232,7 +232,7 @@ fn capacity(uptime: Duration, nat: &str, upload_rate: u64) -> Capacity {
     Capacity {
         uptime,
         bandwidth_kbps,
-        reachability: if nat == "public" {
+        reachability: if nat == NatStatus::Public {
             Reachability::Public
         } else {
             Reachability::Firewalled
@@ -282,7 +282,7 @@ fn on_net_event(
             let _ = events.send(ApiEvent::PeerConnected {
                 peer_id: peer.to_string(),
                 addr: addr.to_string(),
-                direction: if outbound { "outbound" } else { "inbound" },
+                direction: Direction::of(outbound),
                 source: source.as_str(),
             });
         }
@@ -421,17 +421,20 @@ mod tests {
     #[test]
     fn capacity_reads_the_upload_limit_and_the_nat_verdict() {
         let hour = Duration::from_secs(3600);
-        let c = capacity(hour, "public", 0);
+        let c = capacity(hour, NatStatus::Public, 0);
         assert_eq!(c.bandwidth_kbps, u32::MAX, "no limit counts as enough");
         assert_eq!(c.reachability, Reachability::Public);
         assert_eq!(c.uptime, hour);
-        let c = capacity(hour, "private", 125_000);
+        let c = capacity(hour, NatStatus::Private, 125_000);
         assert_eq!(c.bandwidth_kbps, 1000);
         assert_eq!(c.reachability, Reachability::Firewalled);
         assert_eq!(
-            capacity(hour, "unknown", 1).reachability,
+            capacity(hour, NatStatus::Unknown, 1).reachability,
             Reachability::Firewalled
         );
-        assert_eq!(capacity(hour, "public", u64::MAX).bandwidth_kbps, u32::MAX);
+        assert_eq!(
+            capacity(hour, NatStatus::Public, u64::MAX).bandwidth_kbps,
+            u32::MAX
+        );
     }
 }

@@ -43,6 +43,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The client for the node on `home`.
-fn client(home: &Path) -> anyhow::Result<weft_node::client::Client> {
-    Ok(weft_node::client::Client::for_home(home)?)
+fn client(home: &Path) -> anyhow::Result<weft_api::client::Client> {
+    Ok(weft_api::client::Client::for_home(home)?)
 }

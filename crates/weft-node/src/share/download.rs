@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 use weft_core::id::Key256;
 use weft_core::time::Time;
@@ -35,6 +34,8 @@ use super::session::{Opened, PieceResult, Session};
 use super::sources::Sources;
 use super::{Share, open_db};
 use weft_share::verify::{Outboard, TreeBuilder, TreeParts};
+
+pub use weft_api::share::{DownloadState, DownloadStatus};
 
 /// Downloads remembered (running and finished); the oldest finished ones are forgotten.
 const MAX_DOWNLOADS: usize = 64;
@@ -70,46 +71,11 @@ pub struct GetRequest {
     pub timeout: Duration,
 }
 
-/// A download's state, as `GET /v0/downloads/{hash}` shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct DownloadStatus {
-    /// The content hash.
-    pub hash: String,
-    /// Where the file goes.
-    pub out: String,
-    /// `searching`, `downloading`, `verifying`, `done` or `failed`.
-    pub state: &'static str,
-    /// The content size, once known.
-    pub size: Option<u64>,
-    /// Bytes verified and written.
-    pub bytes: u64,
-    /// Bytes that were already there from an earlier run.
-    pub resumed_bytes: u64,
-    /// Bytes per second over the last seconds.
-    pub rate: f64,
-    /// Sources in use (not banned).
-    pub sources: usize,
-    /// Sources banned for sending bad data.
-    pub banned: usize,
-    /// Peer ids of the sources banned during this run.
-    pub banned_peers: Vec<String>,
-    /// Requests in flight.
-    pub in_flight: usize,
-    /// Estimated seconds to completion.
-    pub eta_secs: Option<f64>,
-    /// Sources that delivered verified data.
-    pub sources_used: usize,
-    /// Seconds since the download started.
-    pub seconds: f64,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// The shared file the content was copied from, when this node already had it.
-    pub copied_from: Option<String>,
-}
-
 /// One download.
 pub struct Download {
     status: Mutex<DownloadStatus>,
+    /// Its state, for those waiting on a change ([`Download::state_change`]).
+    state: watch::Sender<DownloadState>,
     started: Instant,
 }
 
@@ -121,18 +87,37 @@ impl Download {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if !matches!(s.state, "done" | "failed") {
+        if !s.state.is_finished() {
             s.seconds = self.started.elapsed().as_secs_f64();
         }
         s
     }
 
+    /// Waits up to `wait` for the state to differ from `from` (without `from`, to finish).
+    pub async fn state_change(&self, from: Option<DownloadState>, wait: Duration) {
+        let mut rx = self.state.subscribe();
+        let changed = rx.wait_for(|now| match from {
+            Some(from) => *now != from,
+            None => now.is_finished(),
+        });
+        let _ = tokio::time::timeout(wait, changed).await;
+    }
+
     fn update(&self, f: impl FnOnce(&mut DownloadStatus)) {
-        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+        let state = {
+            let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut s);
+            s.state
+        };
+        self.state.send_if_modified(|now| {
+            let changed = *now != state;
+            *now = state;
+            changed
+        });
     }
 
     fn finished(&self) -> bool {
-        matches!(self.status().state, "done" | "failed")
+        self.status().state.is_finished()
     }
 }
 
@@ -176,24 +161,11 @@ impl Share {
             }
         }
         let d = Arc::new(Download {
-            status: Mutex::new(DownloadStatus {
-                hash: req.hash.to_string(),
-                out: req.out.display().to_string(),
-                state: "searching",
-                size: None,
-                bytes: 0,
-                resumed_bytes: 0,
-                rate: 0.0,
-                sources: 0,
-                banned: 0,
-                banned_peers: Vec::new(),
-                in_flight: 0,
-                eta_secs: None,
-                sources_used: 0,
-                seconds: 0.0,
-                error: None,
-                copied_from: None,
-            }),
+            status: Mutex::new(DownloadStatus::new(
+                req.hash.to_string(),
+                req.out.display().to_string(),
+            )),
+            state: watch::Sender::new(DownloadState::Searching),
             started: Instant::now(),
         });
         map.insert(req.hash, d.clone());
@@ -207,7 +179,7 @@ impl Share {
                 Ok(()) => {
                     info!(%hash, seconds, "download complete");
                     d.update(|s| {
-                        s.state = "done";
+                        s.state = DownloadState::Done;
                         s.seconds = seconds;
                         s.in_flight = 0;
                         s.eta_secs = None;
@@ -216,7 +188,7 @@ impl Share {
                 Err(e) => {
                     warn!(%hash, "download failed: {e}");
                     d.update(|s| {
-                        s.state = "failed";
+                        s.state = DownloadState::Failed;
                         s.error = Some(e);
                         s.seconds = seconds;
                     });
@@ -228,13 +200,18 @@ impl Share {
 
     /// The status of the download of `hash`, if there is one.
     pub fn download_status(&self, hash: &Key256) -> Option<DownloadStatus> {
+        self.download(hash).map(|d| d.status())
+    }
+
+    /// The download of `hash`, if there is one.
+    pub fn download(&self, hash: &Key256) -> Option<Arc<Download>> {
         let map = self
             .inner
             .downloads
             .map
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        map.get(hash).map(|d| d.status())
+        map.get(hash).cloned()
     }
 }
 
@@ -299,7 +276,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
         .split_first()
         .map_or((None, &[][..]), |(f, r)| (Some(*f), r));
     d.update(|s| {
-        s.state = "downloading";
+        s.state = DownloadState::Downloading;
         s.size = Some(size);
     });
 
@@ -530,7 +507,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
         return Err("the partial file could not be written".into());
     }
     d.update(|s| {
-        s.state = "verifying";
+        s.state = DownloadState::Verifying;
         s.bytes = size;
         s.sources_used = used.len();
         s.in_flight = 0;
