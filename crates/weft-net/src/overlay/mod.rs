@@ -28,6 +28,7 @@ pub mod directory;
 pub mod driver;
 pub mod flood;
 mod membership;
+mod peer_changes;
 pub mod peers;
 pub mod transport;
 
@@ -39,13 +40,13 @@ use std::sync::{Arc, Mutex};
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tracing::warn;
 use weft_core::config::Role;
 use weft_overlay::{directory as dir_engine, flood as flood_engine, kademlia};
 
 use crate::driver::{NetEvent, NetHandle};
 use driver::{Clock, PeerChange};
 use membership::Membership;
+use peer_changes::PeerChanges;
 use peers::PeerTable;
 use transport::{Counters, Link, ProtocolStats};
 
@@ -137,7 +138,7 @@ pub struct Overlay {
     role: Role,
     peers: Arc<PeerTable>,
     /// Each driver's protocol and its connection changes.
-    drivers: Vec<(StreamProtocol, mpsc::Sender<(PeerId, PeerChange)>)>,
+    drivers: Vec<(StreamProtocol, PeerChanges)>,
     membership: Arc<Mutex<Membership>>,
     counters: [Arc<Counters>; 3],
 }
@@ -283,11 +284,8 @@ impl Overlay {
             NetEvent::Listening { .. } | NetEvent::DialFailed { .. } => Vec::new(),
         };
         for (i, peer, change) in changes {
-            let Some((protocol, driver)) = self.drivers.get(i) else {
-                continue;
-            };
-            if driver.try_send((peer, change)).is_err() {
-                warn!(%peer, %protocol, "overlay driver is behind; a connection change was lost");
+            if let Some((_, driver)) = self.drivers.get(i) {
+                driver.post(peer, change);
             }
         }
     }

@@ -27,6 +27,8 @@ use tracing::debug;
 use weft_core::peer::Discovery;
 use weft_core::wire;
 
+use super::driver::PeerChange;
+use super::peer_changes::PeerChanges;
 use super::peers::PeerTable;
 use crate::driver::{Command, NetHandle};
 use crate::framing::{FrameError, read_frame, write_frame};
@@ -117,11 +119,11 @@ pub(crate) struct Outbound {
     link: Link,
     queues: BTreeMap<PeerId, mpsc::Sender<Vec<u8>>>,
     /// Peers whose stream could not be opened, reported to the driver.
-    unreachable: mpsc::Sender<PeerId>,
+    unreachable: PeerChanges,
 }
 
 impl Outbound {
-    pub fn new(link: Link, unreachable: mpsc::Sender<PeerId>) -> Self {
+    pub fn new(link: Link, unreachable: PeerChanges) -> Self {
         Outbound {
             link,
             queues: BTreeMap::new(),
@@ -172,7 +174,7 @@ async fn send_loop(
     link: Link,
     peer: PeerId,
     mut queue: mpsc::Receiver<Vec<u8>>,
-    unreachable: mpsc::Sender<PeerId>,
+    unreachable: PeerChanges,
 ) {
     let mut control = link.net.stream_control();
     let mut stream: Option<Stream> = None;
@@ -192,7 +194,7 @@ async fn send_loop(
                             lost += 1;
                         }
                         link.counters.drop_out(lost);
-                        let _ = unreachable.try_send(peer);
+                        unreachable.post(peer, PeerChange::Unreachable);
                         return;
                     }
                 },
