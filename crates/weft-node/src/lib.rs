@@ -3,6 +3,7 @@
 //! ([`node::run`]). The other side of the API, used by the CLI, is the `weft-api` crate.
 
 pub mod api;
+mod book;
 pub mod events;
 pub mod home;
 pub mod metrics;

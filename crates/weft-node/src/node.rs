@@ -1,7 +1,6 @@
 //! `weft up`: opens the data folder, starts the network and the API, keeps the peer book,
 //! and stops cleanly on SIGINT or SIGTERM.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,15 +12,15 @@ use tokio::sync::broadcast;
 use tracing::{info, warn};
 use weft_core::config::{NodeConfig, Role};
 use weft_core::peer::{Direction, Discovery, NatStatus};
-use weft_net::libp2p::multiaddr::Protocol;
 use weft_net::overlay::{Overlay, OverlayConfig};
 use weft_net::{
-    Command, Multiaddr, NetEvent, NetHandle, NetSettings, Network, PeerId, parse_peer_multiaddr,
+    Command, Multiaddr, NetEvent, NetHandle, NetSettings, Network, parse_peer_multiaddr,
 };
 use weft_overlay::flood::{Capacity, Reachability};
 use weft_store::{Migration, Store};
 
 use crate::api::{self, ApiState, NodeSummary};
+use crate::book::{BookKeeper, with_peer};
 use crate::events::ApiEvent;
 use crate::home::{Addrs, Home};
 use crate::metrics::Gauges;
@@ -124,11 +123,11 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     })?;
     let api_addr = listener.local_addr()?;
 
-    let book = BookKeeper {
-        store: store.clone(),
-        config: config.clone(),
-        bootstrap: settings.bootstrap.iter().map(|(peer, _)| *peer).collect(),
-    };
+    let book = BookKeeper::start(
+        store.clone(),
+        config.clone(),
+        settings.bootstrap.iter().map(|(peer, _)| *peer).collect(),
+    )?;
     book.forget_stale();
     // In the book before the first dial, so that a bootstrap peer down at start is re-dialed
     // with backoff like any other peer the book holds.
@@ -201,7 +200,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
             _ = redial.tick() => {
                 let batch = if first_redial { config.peer_book.redial_at_start } else { REDIAL_BATCH };
                 first_redial = false;
-                book.redial(&net, batch).await;
+                book.redial(&net, batch);
             }
             _ = capacity_tick.tick(), if stands_for_election => {
                 let capacity = capacity(started.elapsed(), net.state().nat, config.share.upload_rate);
@@ -305,112 +304,6 @@ fn on_net_event(
             error,
         } => book.dial_failed(peer, &error),
         NetEvent::DialFailed { peer: None, .. } => {}
-    }
-}
-
-fn with_peer(addr: Multiaddr, peer: PeerId) -> Multiaddr {
-    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
-        addr
-    } else {
-        addr.with(Protocol::P2p(peer))
-    }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Keeps the peer book: records peers met, backs off failing ones, re-dials due ones.
-struct BookKeeper {
-    store: Store,
-    config: NodeConfig,
-    /// The peers the node was told to dial: their failures are worth a line at the default
-    /// level (at most one per backoff interval); other peers' are not.
-    bootstrap: BTreeSet<PeerId>,
-}
-
-impl BookKeeper {
-    fn seen(&self, peer: PeerId, addrs: &[Multiaddr], source: Discovery) {
-        let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-        if let Err(e) = self
-            .store
-            .peers()
-            .seen(&peer.to_string(), &addrs, source, unix_now())
-        {
-            warn!("peer book: {e}");
-        }
-    }
-
-    fn remember_bootstrap(&self, peer: PeerId, addr: &Multiaddr) {
-        let addrs = [with_peer(addr.clone(), peer).to_string()];
-        let r = self.store.peers().remember(
-            &peer.to_string(),
-            &addrs,
-            Discovery::Bootstrap,
-            unix_now(),
-        );
-        if let Err(e) = r {
-            warn!("peer book: {e}");
-        }
-    }
-
-    fn dial_failed(&self, peer: PeerId, error: &str) {
-        let pb = &self.config.peer_book;
-        let r = self.store.peers().dial_failed(
-            &peer.to_string(),
-            unix_now(),
-            pb.backoff_initial_secs,
-            pb.backoff_max_secs,
-        );
-        match r {
-            Ok(Some(retry_secs)) if self.bootstrap.contains(&peer) => {
-                warn!(%peer, retry_secs, "bootstrap peer unreachable, retrying with backoff: {error}");
-            }
-            Ok(_) => {}
-            Err(e) => warn!("peer book: {e}"),
-        }
-    }
-
-    fn forget_stale(&self) {
-        let days = i64::try_from(self.config.peer_book.forget_after_days).unwrap_or(i64::MAX);
-        let cutoff = unix_now().saturating_sub(days.saturating_mul(86_400));
-        if let Err(e) = self.store.peers().forget_older_than(cutoff) {
-            warn!("peer book: {e}");
-        }
-    }
-
-    async fn redial(&self, net: &NetHandle, limit: u32) {
-        let connected = net.state().peers;
-        let due = match self.store.peers().due(unix_now(), limit.saturating_add(64)) {
-            Ok(d) => d,
-            Err(e) => return warn!("peer book: {e}"),
-        };
-        let mut dialed = 0;
-        for record in due {
-            if dialed >= limit || connected.contains_key(&record.peer_id) {
-                continue;
-            }
-            let Ok(peer) = record.peer_id.parse::<PeerId>() else {
-                continue;
-            };
-            let addrs: Vec<Multiaddr> =
-                record.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-            if addrs.is_empty() {
-                continue;
-            }
-            // A dial already under way is not repeated; a failure comes back as an event
-            // and backs the peer off.
-            net.send(Command::Dial {
-                peer,
-                addrs,
-                source: Discovery::Book,
-            })
-            .await;
-            dialed += 1;
-        }
     }
 }
 
