@@ -36,6 +36,7 @@ pub mod transport;
 mod tests;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use serde::Serialize;
@@ -53,6 +54,7 @@ use transport::{Counters, Link, ProtocolStats};
 pub use dht::{DhtHandle, DhtInfo};
 pub use directory::{DirectoryHandle, DirectoryHit};
 pub use flood::{FloodHandle, FloodHit, FloodInfo, MatchRequest};
+pub use transport::DialError;
 
 /// Why an overlay request failed.
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +139,7 @@ pub struct Overlay {
     pub directory: Option<DirectoryHandle>,
     role: Role,
     peers: Arc<PeerTable>,
+    net: NetHandle,
     /// Each driver's protocol and its connection changes.
     drivers: Vec<(StreamProtocol, PeerChanges)>,
     membership: Arc<Mutex<Membership>>,
@@ -235,6 +238,7 @@ impl Overlay {
             directory,
             role: config.role,
             peers,
+            net: net.clone(),
             drivers,
             membership: Arc::default(),
             counters,
@@ -297,6 +301,15 @@ impl Overlay {
     /// The node's role.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// Makes sure `peer` is connected, dialing its known addresses and waiting at most
+    /// `timeout` for the connection (woken by it, not polling).
+    ///
+    /// # Errors
+    /// [`DialError`] when no connection came up.
+    pub async fn connect(&self, peer: PeerId, timeout: Duration) -> Result<(), DialError> {
+        transport::dial_and_wait(&self.net, &self.peers, peer, timeout).await
     }
 
     /// Known listen addresses of `peer` (from identify and from overlay messages).

@@ -220,32 +220,63 @@ async fn send_loop(
 }
 
 /// Opens a stream to `peer`, dialing it first if it is not connected.
+/// Why [`dial_and_wait`] did not connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DialError {
+    /// Not connected, and no address of the peer is known.
+    #[error("not connected and no known address")]
+    NoAddress,
+    /// The network task stopped.
+    #[error("network stopped")]
+    Stopped,
+    /// No connection came up in time.
+    #[error("dial timed out")]
+    TimedOut,
+}
+
+/// Makes sure `peer` is connected: at once if it is, else dials its known addresses and
+/// waits, woken by the connection (no polling), at most `timeout`. The one dial-and-wait of
+/// the node: overlay streams and content fetches both go through it.
+///
+/// # Errors
+/// [`DialError`] when no connection came up.
+pub(crate) async fn dial_and_wait(
+    net: &NetHandle,
+    peers: &PeerTable,
+    peer: PeerId,
+    timeout: Duration,
+) -> Result<(), DialError> {
+    if peers.is_connected(&peer) {
+        return Ok(());
+    }
+    let addrs = peers.addresses(&peer);
+    if addrs.is_empty() {
+        return Err(DialError::NoAddress);
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let dial = Command::Dial {
+        peer,
+        addrs,
+        source: Discovery::Peer,
+    };
+    if !net.send(dial).await {
+        return Err(DialError::Stopped);
+    }
+    if peers.wait_connected(&peer, deadline).await {
+        Ok(())
+    } else {
+        Err(DialError::TimedOut)
+    }
+}
+
 async fn open(
     link: &Link,
     control: &mut libp2p_stream::Control,
     peer: PeerId,
 ) -> Result<Stream, String> {
-    if !link.peers.is_connected(&peer) {
-        let addrs = link.peers.addresses(&peer);
-        if addrs.is_empty() {
-            return Err("not connected and no known address".into());
-        }
-        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
-        if !link
-            .net
-            .send(Command::Dial {
-                peer,
-                addrs,
-                source: Discovery::Peer,
-            })
-            .await
-        {
-            return Err("network stopped".into());
-        }
-        if !link.peers.wait_connected(&peer, deadline).await {
-            return Err("dial timed out".into());
-        }
-    }
+    dial_and_wait(&link.net, &link.peers, peer, CONNECT_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
     match tokio::time::timeout(
         OPEN_TIMEOUT,
         control.open_stream(peer, link.protocol.clone()),
