@@ -13,7 +13,7 @@
 //! moved into place (a rename, so it appears whole or not at all); the node then indexes it,
 //! which makes it a provider too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,7 +24,9 @@ use weft_core::id::Key256;
 use weft_core::time::Time;
 use weft_net::PeerId;
 use weft_share::index::Index;
-use weft_share::transfer::{Config, PieceError, PieceIndex, PieceOutcome, Plan, ResumeState};
+use weft_share::transfer::{
+    Broken, Config, Found, PieceError, PieceIndex, PieceOutcome, Plan, ResumeState, SourcePolicy,
+};
 use weft_store::rusqlite::{OptionalExtension, params};
 
 use super::content::FetchError;
@@ -39,11 +41,6 @@ pub use weft_api::share::{DownloadState, DownloadStatus};
 
 /// Downloads remembered (running and finished); the oldest finished ones are forgotten.
 const MAX_DOWNLOADS: usize = 64;
-/// A source whose stream broke is not asked again before this; then it is tried again
-/// (a broken stream is often one connection of several closing, not the peer leaving).
-const COOLDOWN: Duration = Duration::from_secs(3);
-/// Consecutive broken streams after which a source is set aside for [`COOLDOWN`].
-const BROKEN_STREAMS_TO_PAUSE: u32 = 3;
 /// Answers buffered from range requests.
 const RESULT_QUEUE: usize = 512;
 /// Largest hash tree assembled from a download's slices (4 MiB per GiB of content); larger
@@ -313,18 +310,13 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     // stream is open. A provider that went away (a stale provider record, a search hit from a
     // node since stopped) would otherwise hold pieces, and slots of `max_in_flight`, until its
     // dial timed out (10 s): in 4 -> 1 with four stale providers, half the slots for 10 s.
-    let mut pending: BTreeSet<PeerId> = BTreeSet::new();
+    let mut policy = SourcePolicy::new(since(t0), req.timeout.max(MIN_STALL));
     for &peer in probing {
-        pending.insert(peer);
+        policy.dialing(peer);
         let session = Session::start(share, peer, hash, size, res_tx.clone(), open_tx.clone());
         sessions.insert(peer, session);
         debug!(target: TIMELINE, %peer, event = "dialing");
     }
-    let mut cooldown: BTreeMap<PeerId, Instant> = BTreeMap::new();
-    let mut broken: BTreeMap<PeerId, u32> = BTreeMap::new();
-    let mut used: BTreeSet<PeerId> = BTreeSet::new();
-    let mut last_alive = Instant::now();
-    let stall = req.timeout.max(MIN_STALL);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     while !plan.is_complete() {
         for r in plan.next_requests(since(t0)) {
@@ -341,9 +333,10 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             }
         }
         let p = plan.progress(since(t0));
-        if p.sources > 0 || p.in_flight > 0 {
-            last_alive = Instant::now();
-        } else if last_alive.elapsed() > stall {
+        if policy
+            .check_alive(since(t0), p.sources, p.in_flight)
+            .is_err()
+        {
             return Err(format!(
                 "every source of {hash} is gone or banned; run `weft get` again to resume"
             ));
@@ -355,7 +348,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             s.banned = p.banned;
             s.in_flight = p.in_flight;
             s.eta_secs = p.eta.map(|e| e.as_secs_f64());
-            s.sources_used = used.len();
+            s.sources_used = policy.used();
         });
         let wake = plan
             .poll_timeout()
@@ -386,7 +379,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                             target: TIMELINE, %peer, event = "piece", piece,
                             bytes = range.end - range.start
                         );
-                        used.insert(peer);
+                        policy.delivered(&peer);
                         let piece = VerifiedPiece {
                             piece,
                             offset: range.start,
@@ -413,7 +406,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     PieceOutcome::Failed | PieceOutcome::Discard => {}
                 }
                 let Some(e) = unreachable else {
-                    broken.remove(&peer);
+                    policy.answered(&peer);
                     continue;
                 };
                 // A session that broke reports each of its pieces; count it once. One broken
@@ -423,34 +416,37 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     continue;
                 }
                 sessions.remove(&peer);
-                let n = broken.entry(peer).or_insert(0);
-                *n += 1;
-                debug!(target: TIMELINE, %peer, event = "broken", count = *n, error = %e);
-                if *n >= BROKEN_STREAMS_TO_PAUSE {
-                    broken.remove(&peer);
-                    info!(%peer, "source vanished: {e}");
-                    plan.remove_source(&peer);
-                    cooldown.insert(peer, Instant::now() + COOLDOWN);
-                    debug!(
-                        target: TIMELINE, %peer, event = "cooldown",
-                        secs = COOLDOWN.as_secs_f64()
-                    );
+                match policy.broke(since(t0), &peer) {
+                    Broken::Retry(count) => {
+                        debug!(target: TIMELINE, %peer, event = "broken", count, error = %e);
+                    }
+                    Broken::Rest { until } => {
+                        info!(%peer, "source vanished: {e}");
+                        plan.remove_source(&peer);
+                        debug!(
+                            target: TIMELINE, %peer, event = "cooldown",
+                            secs = until.saturating_since(since(t0)).as_secs_f64()
+                        );
+                    }
                 }
             }
             Some(peer) = sources.next() => {
-                let cooled = cooldown.get(&peer).is_some_and(|until| *until > Instant::now());
-                if sources.is_bad(&peer) || cooled || pending.contains(&peer) {
+                if sources.is_bad(&peer) {
                     continue;
                 }
-                if sessions.contains_key(&peer) {
-                    // A source we reach: back into the plan if it had dropped it.
-                    plan.add_source(since(t0), peer);
-                    continue;
+                match policy.found(since(t0), &peer, sessions.contains_key(&peer)) {
+                    Found::Skip => continue,
+                    Found::Rejoin => {
+                        // A source we reach: back into the plan if it had dropped it.
+                        plan.add_source(since(t0), peer);
+                        continue;
+                    }
+                    Found::Reach { after_rest } => {
+                        if after_rest {
+                            debug!(target: TIMELINE, %peer, event = "rediscovered");
+                        }
+                    }
                 }
-                if cooldown.remove(&peer).is_some() {
-                    debug!(target: TIMELINE, %peer, event = "rediscovered");
-                }
-                pending.insert(peer);
                 let session = Session::start(share, peer, hash, size, res_tx.clone(), open_tx.clone());
                 sessions.insert(peer, session);
                 debug!(target: TIMELINE, %peer, event = "dialing");
@@ -458,7 +454,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             Some((peer, opened)) = open_rx.recv() => {
                 // Only a source not yet reached joins here; a known source's new session
                 // reports its failures through its pieces.
-                if !pending.remove(&peer) {
+                if !policy.opened(&peer) {
                     continue;
                 }
                 match opened {
@@ -482,16 +478,12 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             _ = tick.tick() => {
                 // Sources whose cool-down is over get another chance; the plan's strikes and
                 // bans still apply to them.
-                let now = Instant::now();
-                let ready: Vec<PeerId> =
-                    cooldown.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
-                for peer in ready {
-                    cooldown.remove(&peer);
-                    if sources.is_bad(&peer) || pending.contains(&peer) {
+                for peer in policy.rested(since(t0)) {
+                    if sources.is_bad(&peer) {
                         continue;
                     }
                     // It may have gone for good: it rejoins once a new stream opens.
-                    pending.insert(peer);
+                    policy.dialing(peer);
                     let session =
                         Session::start(share, peer, hash, size, res_tx.clone(), open_tx.clone());
                     sessions.insert(peer, session);
@@ -509,7 +501,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     d.update(|s| {
         s.state = DownloadState::Verifying;
         s.bytes = size;
-        s.sources_used = used.len();
+        s.sources_used = policy.used();
         s.in_flight = 0;
     });
     finish(share, hash, &part, &req.out, resumed > 0, tree).await
