@@ -423,6 +423,17 @@ impl<'c> Store<'c> {
         )?)
     }
 
+    /// Messages in the outbox, to every recipient.
+    ///
+    /// # Errors
+    /// The database.
+    pub fn outbox_len(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM collab_outbox", [], |r| r.get(0))?;
+        Ok(u(n))
+    }
+
     // --- receiving ---
 
     /// Every message of `from` up to this number is delivered.
@@ -543,6 +554,18 @@ impl<'c> Store<'c> {
             });
         }
         Ok(out)
+    }
+
+    /// The id of the newest delivered message (0 when none).
+    ///
+    /// # Errors
+    /// The database.
+    pub fn last_inbox_id(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM collab_inbox", [], |r| {
+                r.get(0)
+            })?)
     }
 
     // --- mailbox (held for others) ---

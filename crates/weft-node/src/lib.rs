@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod client;
+pub mod collab;
 pub mod events;
 pub mod home;
 pub mod metrics;
