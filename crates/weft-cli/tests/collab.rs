@@ -25,6 +25,8 @@ const WAIT: Duration = Duration::from_secs(60);
 /// Starts a node with `env` set (e.g. the mailbox quota).
 fn start(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> Node {
     std::fs::create_dir_all(home).expect("home");
+    // a node killed with SIGKILL leaves its addrs.json: wait for the new one
+    let _ = std::fs::remove_file(home.join("addrs.json"));
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -40,6 +40,8 @@ const DEPOSIT_BACKOFF: Duration = Duration::from_secs(30);
 const PER_ROUND: usize = 64 * MAX_BATCH;
 /// Pages collected from one mailbox per round.
 const COLLECT_PAGES: usize = 256;
+/// Longest wait for the DHT's answer when choosing mailbox peers.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(3);
 /// How long the mailbox peers found for a key are used before they are looked up again.
 const MAILBOX_CACHE: Duration = Duration::from_secs(30);
 
@@ -170,19 +172,29 @@ async fn mailbox_peers(
     found
 }
 
-/// The `n` peers closest to `target`'s DHT id, without `skip`.
+/// The `n` peers closest to `target`'s DHT id, without `skip`: what an iterative lookup
+/// finds within [`LOOKUP_TIMEOUT`], together with the peers connected now (a lookup that
+/// meets a dead peer, such as the recipient who just left, waits out its request timeout;
+/// the connected peers keep the choice quick and, in a small network, exact).
 async fn closest_others(collab: &Collab, target: PeerId, skip: &[PeerId], n: usize) -> Vec<PeerId> {
-    match collab.overlay().dht.closest(node_key(&target)).await {
-        Ok(peers) => peers
-            .into_iter()
-            .filter(|p| !skip.contains(p))
-            .take(n)
-            .collect(),
-        Err(e) => {
-            debug!("mailbox lookup: {e}");
-            Vec::new()
-        }
+    let key = node_key(&target);
+    let mut found: Vec<PeerId> = collab
+        .net()
+        .state()
+        .peers
+        .keys()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    match tokio::time::timeout(LOOKUP_TIMEOUT, collab.overlay().dht.closest(key)).await {
+        Ok(Ok(peers)) => found.extend(peers),
+        Ok(Err(e)) => debug!("mailbox lookup: {e}"),
+        Err(_) => debug!("mailbox lookup timed out; using the connected peers"),
     }
+    found.retain(|p| !skip.contains(p));
+    found.sort_by_key(|p| node_key(p).distance(&key));
+    found.dedup();
+    found.truncate(n);
+    found
 }
 
 async fn collect_loop(collab: Collab) {
