@@ -228,7 +228,8 @@ fn messages_to_an_offline_recipient_wait_in_mailboxes_and_arrive_once_in_order()
 }
 
 #[test]
-fn a_mailbox_keeps_at_most_the_quota_from_one_sender_and_the_sender_delivers_the_rest() {
+fn a_mailbox_keeps_at_most_the_quota_from_one_sender_and_the_sender_delivers_the_rest_after_kill_9()
+{
     let dir = tempfile::tempdir().expect("tmp");
     let quota = FLOOD_QUOTA.to_string();
     let env = [("WEFT_MAILBOX_PER_SENDER", quota.as_str())];
@@ -259,6 +260,15 @@ fn a_mailbox_keeps_at_most_the_quota_from_one_sender_and_the_sender_delivers_the
         status(&alice)["outbox"],
         FLOOD_MESSAGES,
         "the sender keeps every message until acked"
+    );
+    // the messages past the quota exist only in alice's outbox: kill -9 her and start her again
+    let alice_home = alice.home.clone();
+    drop(alice);
+    let alice = start(&alice_home, &["--bootstrap", &boot], &env);
+    assert_eq!(
+        status(&alice)["outbox"],
+        FLOOD_MESSAGES,
+        "the outbox survives kill -9"
     );
 
     let bob = start(&bob_home, &["--bootstrap", &boot], &[]);

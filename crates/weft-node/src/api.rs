@@ -42,7 +42,7 @@ pub const ROUTE_ID: &str = "/v0/id";
 pub const ROUTE_PEERS: &str = "/v0/peers";
 /// `GET`: liveness.
 pub const ROUTE_HEALTH: &str = "/v0/health";
-/// `GET`: server-sent events (peer connect and disconnect).
+/// `GET`: server-sent events (peer connect and disconnect, messages, contacts' presence).
 pub const ROUTE_EVENTS: &str = "/v0/events";
 /// `GET`: Prometheus metrics.
 pub const ROUTE_METRICS: &str = "/metrics";
