@@ -4,14 +4,14 @@
 //! errors for bad input.
 
 mod common;
+mod share_support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Node, api_of, http_get, one_error_line, poll, up_command, weft};
+use common::{Node, api_of, http_get, one_error_line, poll, weft};
 use serde_json::{Value, json};
 
 /// Messages sent while the recipient is offline (the 1,000, scaled to run in seconds).
@@ -24,30 +24,9 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// Starts a node with `env` set (e.g. the mailbox quota).
 fn start(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> Node {
-    std::fs::create_dir_all(home).expect("home");
     // a node killed with SIGKILL leaves its addrs.json: wait for the new one
     let _ = std::fs::remove_file(home.join("addrs.json"));
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.join("test-node.log"))
-        .expect("log file");
-    let mut cmd = up_command(home, extra);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("weft up starts");
-    let mut node = Node {
-        home: home.to_path_buf(),
-        child,
-    };
-    node.wait_ready();
-    node
+    share_support::start(home, extra, env, None)
 }
 
 /// A minimal HTTP/1.1 POST of JSON; returns (status, body).

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use futures::{AsyncReadExt as _, StreamExt as _};
+use futures::AsyncReadExt as _;
 use tracing::debug;
 use weft_collab::envelope::Envelope;
 use weft_collab::keys::PeerKey;
@@ -20,7 +20,7 @@ use weft_net::{Command, PeerId};
 
 use super::{Collab, CollabError, bump, key_of, now_us};
 use crate::events::ApiEvent;
-use crate::share::per_peer::PerPeer;
+use crate::share::per_peer::spawn_bounded_server;
 
 /// The protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/msg/1");
@@ -35,29 +35,24 @@ const MAX_STREAMS_PER_PEER: u32 = 4;
 
 pub(super) fn spawn_server(collab: Collab) -> Result<(), CollabError> {
     let mut control = collab.net().stream_control();
-    let mut incoming = control
+    let incoming = control
         .accept(PROTOCOL)
         .map_err(|_| CollabError::AlreadyRegistered)?;
-    let streams = PerPeer::default();
-    tokio::spawn(async move {
-        while let Some((peer, stream)) = incoming.next().await {
-            let open = streams.take(peer, |c| {
-                c.total < MAX_INBOUND && c.mine < MAX_STREAMS_PER_PEER
-            });
-            let Some(open) = open else {
-                debug!(%peer, "msg stream dropped: too many from this peer or in all");
-                continue;
-            };
+    spawn_bounded_server(
+        incoming,
+        "msg",
+        MAX_INBOUND,
+        MAX_STREAMS_PER_PEER,
+        move |peer, stream| {
             let collab = collab.clone();
-            tokio::spawn(async move {
-                let _open = open;
+            async move {
                 if let Err(e) = serve(&collab, peer, stream).await {
                     bump(&collab.counters().bad_requests);
                     debug!(%peer, "msg request: {e}");
                 }
-            });
-        }
-    });
+            }
+        },
+    );
     Ok(())
 }
 
