@@ -142,6 +142,41 @@ fn a_message_to_an_online_contact_is_delivered_directly_and_bad_input_is_one_lin
     assert_eq!(contacts["contacts"][0]["name"], "bob");
     assert_eq!(contacts["contacts"][0]["status"], "online");
 
+    // --follow prints a message that arrives after it started, as one JSON line
+    let mut follow = std::process::Command::new(common::weft_bin())
+        .arg("--home")
+        .arg(&bob.home)
+        .args(["msg", "inbox", "--follow", "--json", "--after", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("weft msg inbox --follow");
+    let stdout = follow.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let out = weft(&alice.home, &["msg", "send", "bob", "second"]);
+    assert!(out.status.success());
+    let line = rx
+        .recv_timeout(WAIT)
+        .expect("--follow printed the new message");
+    let _ = follow.kill();
+    let _ = follow.wait();
+    let m: Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(
+        (m["text"].as_str(), m["seq"].as_u64()),
+        (Some("second"), Some(2))
+    );
+
     let line = one_error_line(&weft(&alice.home, &["msg", "send", "carol", "hi"]));
     assert!(line.contains("no contact named 'carol'"), "{line}");
     let line = one_error_line(&weft(

@@ -178,23 +178,33 @@ async fn mailbox_peers(
 /// the connected peers keep the choice quick and, in a small network, exact).
 async fn closest_others(collab: &Collab, target: PeerId, skip: &[PeerId], n: usize) -> Vec<PeerId> {
     let key = node_key(&target);
-    let mut found: Vec<PeerId> = collab
-        .net()
-        .state()
-        .peers
-        .keys()
-        .filter_map(|p| p.parse().ok())
-        .collect();
+    let mut found = connected_peers(collab);
     match tokio::time::timeout(LOOKUP_TIMEOUT, collab.overlay().dht.closest(key)).await {
         Ok(Ok(peers)) => found.extend(peers),
         Ok(Err(e)) => debug!("mailbox lookup: {e}"),
         Err(_) => debug!("mailbox lookup timed out; using the connected peers"),
     }
-    found.retain(|p| !skip.contains(p));
-    found.sort_by_key(|p| node_key(p).distance(&key));
-    found.dedup();
-    found.truncate(n);
-    found
+    closest_of(found, target, skip, n)
+}
+
+fn connected_peers(collab: &Collab) -> Vec<PeerId> {
+    collab
+        .net()
+        .state()
+        .peers
+        .keys()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// The `n` of `peers` closest to `target`'s DHT id, without `skip`.
+fn closest_of(mut peers: Vec<PeerId>, target: PeerId, skip: &[PeerId], n: usize) -> Vec<PeerId> {
+    let key = node_key(&target);
+    peers.retain(|p| !skip.contains(p));
+    peers.sort_by_key(|p| node_key(p).distance(&key));
+    peers.dedup();
+    peers.truncate(n);
+    peers
 }
 
 async fn collect_loop(collab: Collab) {
@@ -213,29 +223,17 @@ async fn collect_loop(collab: Collab) {
 async fn collect_once(collab: &Collab) {
     let me = collab.net().local_peer_id;
     // One more than senders use: a sender among the closest is not a mailbox for itself.
-    let mailboxes = closest_others(collab, me, &[me], MAILBOX_PEERS + 1).await;
+    // The connected ones first, at once; then those the DHT lookup adds (it can take seconds
+    // when the routing table still holds peers that are gone).
+    let n = MAILBOX_PEERS + 1;
+    let first = closest_of(connected_peers(collab), me, &[me], n);
     let mut delivered_up_to: BTreeMap<PeerKey, u64> = BTreeMap::new();
-    for mailbox in mailboxes {
-        let mut previous = None;
-        for _ in 0..COLLECT_PAGES {
-            let (envelopes, more) = match request(collab, mailbox, &MsgRequest::Collect).await {
-                Ok(MsgResponse::Collected { envelopes, more }) => (envelopes, more),
-                Ok(_) | Err(_) => break,
-            };
-            // The same page again: what is left is held ahead of a gap; stop for this round.
-            let first = envelopes.first().map(|e| (e.from, e.seq, envelopes.len()));
-            if first.is_none() || first == previous {
-                break;
-            }
-            previous = first;
-            let acks = take_page(collab, &envelopes, &mut delivered_up_to);
-            for (sender, up_to) in acks {
-                let ack = MsgRequest::MailboxAck { sender, up_to };
-                let _ = request(collab, mailbox, &ack).await;
-            }
-            if !more {
-                break;
-            }
+    for mailbox in &first {
+        collect_from(collab, *mailbox, &mut delivered_up_to).await;
+    }
+    for mailbox in closest_others(collab, me, &[me], n).await {
+        if !first.contains(&mailbox) {
+            collect_from(collab, mailbox, &mut delivered_up_to).await;
         }
     }
     for (sender, n) in delivered_up_to {
@@ -247,6 +245,35 @@ async fn collect_once(collab: &Collab) {
             tokio::spawn(async move {
                 let _ = request(&collab, peer, &MsgRequest::Receipt { up_to: n }).await;
             });
+        }
+    }
+}
+
+/// Collects every page `mailbox` holds for this node, acking each to it.
+async fn collect_from(
+    collab: &Collab,
+    mailbox: PeerId,
+    delivered_up_to: &mut BTreeMap<PeerKey, u64>,
+) {
+    let mut previous = None;
+    for _ in 0..COLLECT_PAGES {
+        let (envelopes, more) = match request(collab, mailbox, &MsgRequest::Collect).await {
+            Ok(MsgResponse::Collected { envelopes, more }) => (envelopes, more),
+            Ok(_) | Err(_) => break,
+        };
+        // The same page again: what is left is held ahead of a gap; stop for this round.
+        let first = envelopes.first().map(|e| (e.from, e.seq, envelopes.len()));
+        if first.is_none() || first == previous {
+            break;
+        }
+        previous = first;
+        let acks = take_page(collab, &envelopes, delivered_up_to);
+        for (sender, up_to) in acks {
+            let ack = MsgRequest::MailboxAck { sender, up_to };
+            let _ = request(collab, mailbox, &ack).await;
+        }
+        if !more {
+            break;
         }
     }
 }
