@@ -5,6 +5,7 @@
 pub mod api;
 pub mod client;
 pub mod collab;
+pub mod dial;
 pub mod events;
 pub mod home;
 pub mod metrics;

@@ -14,9 +14,9 @@ use weft_collab::keys::PeerKey;
 use weft_collab::mailbox::Refusal;
 use weft_collab::store::Store;
 use weft_collab::wire::{self, MAX_BATCH, MAX_MSG_FRAME, MsgRequest, MsgResponse};
+use weft_net::PeerId;
 use weft_net::framing::{read_frame, write_frame, write_last_frame};
 use weft_net::libp2p::StreamProtocol;
-use weft_net::{Command, PeerId};
 
 use super::{Collab, CollabError, bump, key_of, now_us};
 use crate::events::ApiEvent;
@@ -231,33 +231,6 @@ pub(super) fn acked(collab: &Collab, peer: PeerId, to: PeerKey, up_to: u64) {
     }
 }
 
-/// Makes sure `peer` is connected, dialing the addresses the node knows.
-async fn connect(collab: &Collab, peer: PeerId) -> Result<(), String> {
-    if collab.connected(&peer) {
-        return Ok(());
-    }
-    let addrs = collab.overlay().addresses(&peer);
-    if addrs.is_empty() {
-        return Err("no known address".into());
-    }
-    collab
-        .net()
-        .send(Command::Dial {
-            peer,
-            addrs,
-            source: weft_core::peer::Discovery::Peer,
-        })
-        .await;
-    let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
-    while tokio::time::Instant::now() < deadline {
-        if collab.connected(&peer) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err("dial timed out".into())
-}
-
 /// Sends `request` to `peer` and reads its answer.
 ///
 /// # Errors
@@ -267,7 +240,7 @@ pub(super) async fn request(
     peer: PeerId,
     request: &MsgRequest,
 ) -> Result<MsgResponse, String> {
-    connect(collab, peer).await?;
+    crate::dial::connect(collab.net(), collab.overlay(), peer, CONNECT_TIMEOUT).await?;
     let mut control = collab.net().stream_control();
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, control.open_stream(peer, PROTOCOL))
         .await

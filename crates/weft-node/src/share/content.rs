@@ -26,9 +26,9 @@ use serde::Serialize;
 use tracing::debug;
 use weft_core::config::ShareConfig;
 use weft_core::id::Key256;
+use weft_net::PeerId;
 use weft_net::framing::{FrameError, read_frame, write_frame};
 use weft_net::libp2p::StreamProtocol;
-use weft_net::{Command, PeerId};
 use weft_share::index::{Index, IndexError};
 use weft_share::verify::{self, Outboard};
 use weft_share::wire::{
@@ -425,30 +425,9 @@ pub struct Fetched {
 
 /// Makes sure `peer` is connected (dialing its known addresses) before a stream is opened.
 pub(crate) async fn connect(share: &Share, peer: PeerId) -> Result<(), FetchError> {
-    let key = peer.to_string();
-    if share.net().state().peers.contains_key(&key) {
-        return Ok(());
-    }
-    let addrs = share.overlay().addresses(&peer);
-    if addrs.is_empty() {
-        return Err(FetchError::Unreachable("no known address".into()));
-    }
-    share
-        .net()
-        .send(Command::Dial {
-            peer,
-            addrs,
-            source: weft_core::peer::Discovery::Peer,
-        })
-        .await;
-    let deadline = Instant::now() + CONNECT_TIMEOUT;
-    while Instant::now() < deadline {
-        if share.net().state().peers.contains_key(&key) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(FetchError::Unreachable("dial timed out".into()))
+    crate::dial::connect(share.net(), share.overlay(), peer, CONNECT_TIMEOUT)
+        .await
+        .map_err(FetchError::Unreachable)
 }
 
 /// Fetches and verifies `range` of `hash` from `peer`. With `size` unknown (`None`), the
