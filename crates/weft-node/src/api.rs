@@ -32,6 +32,7 @@ use weft_net::{ConnectedPeer, NetHandle};
 use weft_overlay::kademlia::{MAX_VALUE_LEN, QueryError};
 use weft_store::{PeerRecord, Store};
 
+use crate::collab::routes as collab;
 use crate::events::ApiEvent;
 use crate::share::routes as share;
 
@@ -41,7 +42,7 @@ pub const ROUTE_ID: &str = "/v0/id";
 pub const ROUTE_PEERS: &str = "/v0/peers";
 /// `GET`: liveness.
 pub const ROUTE_HEALTH: &str = "/v0/health";
-/// `GET`: server-sent events (peer connect and disconnect).
+/// `GET`: server-sent events (peer connect and disconnect, messages, contacts' presence).
 pub const ROUTE_EVENTS: &str = "/v0/events";
 /// `GET`: Prometheus metrics.
 pub const ROUTE_METRICS: &str = "/metrics";
@@ -67,6 +68,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", share::ROUTE_DOWNLOAD),
     ("get", share::ROUTE_CONTENT),
     ("head", share::ROUTE_CONTENT),
+    ("post", collab::ROUTE_CONTACTS),
+    ("get", collab::ROUTE_CONTACTS),
+    ("post", collab::ROUTE_MESSAGES),
+    ("get", collab::ROUTE_INBOX),
+    ("get", collab::ROUTE_STATUS),
 ];
 
 /// What the handlers share.
@@ -95,6 +101,8 @@ pub struct ApiState {
     pub overlay: Overlay,
     /// File sharing.
     pub share: crate::share::Share,
+    /// Contacts, presence and messages.
+    pub collab: crate::collab::Collab,
 }
 
 /// Settings shown by `GET /v0/id`.
@@ -123,6 +131,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_VALUE_LEN)),
         )
         .merge(share::router())
+        .merge(collab::router())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

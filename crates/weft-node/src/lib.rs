@@ -4,6 +4,7 @@
 
 pub mod api;
 mod book;
+pub mod collab;
 pub mod events;
 pub mod home;
 pub mod metrics;

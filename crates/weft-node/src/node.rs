@@ -80,7 +80,9 @@ impl UpOptions {
 
 /// Migrations of every crate that keeps tables in the node's database.
 pub fn migrations() -> Vec<Migration> {
-    crate::share::migrations()
+    let mut all = crate::share::migrations();
+    all.extend(crate::collab::migrations());
+    all
 }
 
 /// Runs a node until SIGINT or SIGTERM.
@@ -137,7 +139,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let gauges = Gauges::register(&mut registry);
-    let (net, mut net_events, net_task) = Network::spawn(key, settings, &mut registry)?;
+    let (net, mut net_events, net_task) = Network::spawn(key.clone(), settings, &mut registry)?;
     info!(peer_id = %net.local_peer_id, api = %api_addr, home = %home.dir().display(), role = %config.role, "node starting");
     let overlay_config = OverlayConfig::new(&net.local_peer_id, config.role, directory);
     let (overlay, matches) = Overlay::spawn(&net, overlay_config)?;
@@ -157,6 +159,13 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     .register(&mut registry);
 
     let (events, _) = broadcast::channel(256);
+    let collab = crate::collab::Collab::start(
+        &home.db_path(),
+        &key,
+        net.clone(),
+        overlay.clone(),
+        events.clone(),
+    )?;
     let state = Arc::new(ApiState {
         net: net.clone(),
         store: store.clone(),
@@ -174,6 +183,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         },
         overlay: overlay.clone(),
         share,
+        collab: collab.clone(),
     });
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api_task = tokio::spawn(async move {
@@ -195,6 +205,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         tokio::select! {
             Some(event) = net_events.recv() => {
                 overlay.observe(&event);
+                collab.observe(&event);
                 on_net_event(&home, &book, &events, &net, api_addr, event);
             }
             _ = redial.tick() => {

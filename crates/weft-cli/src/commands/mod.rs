@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod collab;
 mod demo;
 mod dht;
 mod get;
@@ -39,6 +40,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Shared(a) => share::shared(&home, a).await,
         Commands::Search(a) => search::run(&home, a).await,
         Commands::Get(a) => get::run(&home, a).await,
+        Commands::Contact(c) => collab::contact(&home, c).await,
+        Commands::Contacts(a) => collab::contacts(&home, a.json).await,
+        Commands::Msg(c) => collab::msg(&home, c).await,
     }
 }
 

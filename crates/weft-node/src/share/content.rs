@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p_stream::Control;
 use serde::Serialize;
 use tracing::debug;
@@ -35,7 +35,7 @@ use weft_share::wire::{
     self, MAX_TRANSFER_FRAME, TransferError, TransferRequest, TransferResponse,
 };
 
-use super::per_peer::{PerPeer, Ticket};
+use super::per_peer::{self, PerPeer, Ticket};
 use super::{Share, ShareError};
 
 /// The protocol name.
@@ -213,28 +213,23 @@ impl Uploads {
 /// Serves `/weft/content/1` until the swarm stops.
 pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
     let mut control = share.net().stream_control();
-    let mut incoming = control
+    let incoming = control
         .accept(PROTOCOL)
         .map_err(|_| ShareError::AlreadyRegistered("/weft/content/1"))?;
-    let streams = PerPeer::default();
-    tokio::spawn(async move {
-        while let Some((peer, stream)) = incoming.next().await {
-            let open = streams.take(peer, |c| {
-                c.total < MAX_INBOUND && c.mine < MAX_STREAMS_PER_PEER
-            });
-            let Some(open) = open else {
-                debug!(%peer, "content stream dropped: too many from this peer or in all");
-                continue;
-            };
+    per_peer::spawn_bounded_server(
+        incoming,
+        "content",
+        MAX_INBOUND,
+        MAX_STREAMS_PER_PEER,
+        move |peer, stream| {
             let share = share.clone();
-            tokio::spawn(async move {
-                let _open = open;
+            async move {
                 if let Err(e) = serve_stream(&share, peer, stream).await {
                     debug!(%peer, "content request: {e}");
                 }
-            });
-        }
-    });
+            }
+        },
+    );
     Ok(())
 }
 
