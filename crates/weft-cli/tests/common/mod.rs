@@ -27,6 +27,15 @@ pub fn weft(home: &Path, args: &[&str]) -> Output {
         .expect("weft runs")
 }
 
+/// Fails the test, saying why, unless it runs as root. Root-only tests are `#[ignore]`d (so a
+/// run without root shows them as skipped, not passed) and `scripts/test` runs them when root.
+pub fn require_root(what: &str) {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test needs root ({what}): run it as root, or leave it out (it is #[ignore]d)"
+    );
+}
+
 /// Polls `f` every 100 ms until it returns `Some`, or panics after `limit` with `what`.
 pub fn poll<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
