@@ -6,12 +6,12 @@
 //! joins after the publisher died (so it never met it).
 
 mod common;
-mod share_support;
 
 use std::time::Duration;
 
+use common::share::*;
+use common::start;
 use common::{Node, poll};
-use share_support::*;
 
 #[test]
 fn dht_search_answers_after_the_publisher_is_killed() {

@@ -7,10 +7,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{poll, weft_bin};
+use common::{Node, poll, weft_bin};
 
 /// Network namespaces and a bridge, removed on drop.
 struct Lan {
@@ -94,14 +94,6 @@ impl Drop for Lan {
     }
 }
 
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 #[ignore = "needs root (network namespaces); scripts/test runs it when root, as CI is"]
 fn nodes_on_a_lan_find_each_other_by_mdns_alone() {
@@ -126,9 +118,9 @@ fn nodes_on_a_lan_find_each_other_by_mdns_alone() {
             .stderr(log)
             .spawn()
             .unwrap();
-        nodes.push((home, Killed(child)));
+        nodes.push(Node { home, child });
     }
-    for (i, (home, _)) in nodes.iter().enumerate() {
+    for (i, Node { home, .. }) in nodes.iter().enumerate() {
         poll(
             Duration::from_secs(60),
             &format!("host {} to see 2 peers by mDNS", i + 1),

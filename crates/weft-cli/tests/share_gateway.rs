@@ -2,9 +2,10 @@
 //! loopback: only bytes that verify against the hash asked for are ever sent.
 
 mod common;
-mod share_support;
 
-use share_support::*;
+use common::http::http;
+use common::share::*;
+use common::start;
 
 const MIB: usize = 1 << 20;
 
@@ -20,7 +21,7 @@ fn a_file_changed_in_place_is_never_served_under_its_old_hash() {
 
     let data = sample(3 * MIB + 5, 11);
     let hash = hash_of(&data);
-    let file = write_file(&a.home.join("docs"), "report.pdf", &data);
+    let file = write_file(&files_of(&a).join("docs"), "report.pdf", &data);
     assert_eq!(share(&a, &file)["files_hashed"], 1);
     let content = format!("/content/{hash}");
     let whole = http(&a, "GET", &content, &[]);
@@ -88,7 +89,7 @@ fn range_and_content_headers_follow_the_rfcs() {
     let data = sample(100_000, 5);
     let hash = hash_of(&data);
     let name = "Béla Bartók – Concerto.flac";
-    let file = write_file(&a.home.join("music"), name, &data);
+    let file = write_file(&files_of(&a).join("music"), name, &data);
     share(&a, &file);
     let content = format!("/content/{hash}");
 
@@ -174,15 +175,15 @@ fn a_range_of_remote_content_moves_only_that_range() {
     let big_hash = hash_of(&big);
     let small = sample(3 * MIB + 7, 22);
     let small_hash = hash_of(&small);
-    let folder = a.home.join("field");
+    let folder = files_of(&a).join("field");
     write_file(&folder, "big-field-recording.wav", &big);
     write_file(&folder, "small-take.wav", &small);
     assert_eq!(share(&a, &folder)["files_hashed"], 2);
     // b learns the names (and sources) from a search.
     search_until(&b, "big field recording", "dht", &big_hash, 1);
 
-    let (api_a, token_a) = common::api_of(&a);
-    let uploaded = || common::metrics_of(&api_a, &token_a)["weft_share_upload_bytes_total"];
+    let (api_a, token_a) = common::http::api_of(&a);
+    let uploaded = || common::http::metrics_of(&api_a, &token_a)["weft_share_upload_bytes_total"];
     let before = uploaded();
     let at = 40_000_000usize;
     let big_content = format!("/content/{big_hash}?timeout_secs=30");
@@ -259,11 +260,15 @@ fn the_gateway_never_passes_on_a_corrupting_source_s_bytes() {
     let both = sample(3 * MIB + 1, 31);
     let both_hash = hash_of(&both);
     for n in [&honest, &liar] {
-        let f = write_file(&n.home.join("music"), "night-train.ogg", &both);
+        let f = write_file(&files_of(n).join("music"), "night-train.ogg", &both);
         share(n, &f);
     }
     let only_liar = sample(100_000, 32);
-    let f = write_file(&liar.home.join("other"), "lonely-liar.ogg", &only_liar);
+    let f = write_file(
+        &files_of(&liar).join("other"),
+        "lonely-liar.ogg",
+        &only_liar,
+    );
     share(&liar, &f);
     search_until(&b, "night train", "dht", &both_hash, 2);
 
