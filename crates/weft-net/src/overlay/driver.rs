@@ -105,7 +105,7 @@ pub(crate) fn spawn<D: Adapter>(
     link: Link,
     clock: Clock,
     requests: mpsc::Receiver<D::Request>,
-) -> Result<mpsc::Sender<(PeerId, PeerChange)>, libp2p_stream::AlreadyRegistered>
+) -> Result<mpsc::Sender<(PeerId, PeerChange)>, crate::inbound::AlreadyRegistered>
 where
     <D::E as Engine>::Message: Send,
 {
