@@ -14,7 +14,7 @@ const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/test-backlog/1");
 
 async fn start(bootstrap: Option<(&NetHandle, &Multiaddr)>) -> (NetHandle, Multiaddr, Registry) {
     let settings = NetSettings {
-        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("a multiaddr")],
         bootstrap: bootstrap
             .map(|(n, a)| (n.local_peer_id, a.clone()))
             .into_iter()
@@ -25,7 +25,8 @@ async fn start(bootstrap: Option<(&NetHandle, &Multiaddr)>) -> (NetHandle, Multi
     };
     let mut registry = Registry::default();
     let key = weft_net::Keypair::generate_ed25519();
-    let (net, mut events, _task) = Network::spawn(key, settings, &mut registry).unwrap();
+    let (net, mut events, _task) =
+        Network::spawn(key, settings, &mut registry).expect("the swarm starts");
     let addr = timeout(Duration::from_secs(10), async {
         loop {
             if let Some(NetEvent::Listening { addr }) = events.recv().await {
@@ -42,7 +43,7 @@ async fn start(bootstrap: Option<(&NetHandle, &Multiaddr)>) -> (NetHandle, Multi
 
 fn refused(registry: &Registry) -> u64 {
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+    prometheus_client::encoding::text::encode(&mut text, registry).expect("metrics encode");
     text.lines()
         .find(|l| l.starts_with("weft_inbound_refused_total{protocol=\"/weft/test-backlog/1\"}"))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
