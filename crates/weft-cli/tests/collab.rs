@@ -4,14 +4,14 @@
 //! errors for bad input.
 
 mod common;
-mod share_support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Node, api_of, http_get, one_error_line, poll, weft};
+use common::http::{api_of, http_get};
+use common::{Node, one_error_line, poll, weft};
 use serde_json::{Value, json};
 
 /// Messages sent while the recipient is offline (the 1,000, scaled to run in seconds).
@@ -26,7 +26,7 @@ const WAIT: Duration = Duration::from_secs(60);
 fn start(home: &Path, extra: &[&str], env: &[(&str, &str)]) -> Node {
     // a node killed with SIGKILL leaves its addrs.json: wait for the new one
     let _ = std::fs::remove_file(home.join("addrs.json"));
-    share_support::start(home, extra, env, None)
+    common::start(home, extra, env, None)
 }
 
 /// A minimal HTTP/1.1 POST of JSON; returns (status, body).

@@ -2,15 +2,19 @@
 //! loopback: only bytes that verify against the hash asked for are ever sent.
 
 mod common;
-mod share_support;
 
-use share_support::*;
+use common::http::http;
+use common::share::*;
+use common::start;
 
 const MIB: usize = 1 << 20;
 
-/// A shared file changed in place with its size and modification time restored (the index's
-/// recheck cannot see it) is never served under its old hash: not by the gateway whole or in
-/// ranges, not to a peer over `/weft/content/1`, not as a local copy by `weft get`.
+/// A shared file changed in place with its size and modification time restored is never
+/// served under its old hash: not by the gateway, not to a peer over `/weft/content/1`, not as
+/// a local copy by `weft get`. (The index's stamp holds the inode's change time, which no
+/// tool can restore, so the recheck every serve path runs sees the edit; the gateway's
+/// group-by-group verification behind it is `weft_share::verify::read_verified`, whose
+/// tests change a group under it.)
 #[test]
 fn a_file_changed_in_place_is_never_served_under_its_old_hash() {
     let tmp = tempfile::tempdir().unwrap();
@@ -27,60 +31,21 @@ fn a_file_changed_in_place_is_never_served_under_its_old_hash() {
     assert_eq!(whole.status, 200);
     assert!(whole.body == data, "the unchanged file is served whole");
 
-    // A byte in the third MiB changes. The watcher notices (the change moved the file's
-    // ctime) and withdraws the old hash: from then on the gateway answers 404. Until it has,
-    // the gateway serves only groups that still verify: the first pieces, never the changed
-    // one (409 for a range over it).
+    // A byte in the third MiB changes: no part of the file is served under the old hash.
     let at = 2 * MIB + MIB / 2;
     overwrite_keeping_mtime(&file, at as u64, &[data[at] ^ 0xff]);
-    // Once withdrawn, the gateway looks for the content on the network: briefly, here.
-    let changed = format!("{content}?timeout_secs=1");
-    let mut refused = false;
-    let whole = http(&a, "GET", &changed, &[]);
-    match whole.status {
-        200 => {
-            assert!(
-                whole.body.len() < data.len() && whole.body.len() <= at,
-                "the body breaks off before the changed group: {} of {} bytes",
-                whole.body.len(),
-                data.len()
-            );
-            assert!(whole.body == data[..whole.body.len()], "only the old bytes");
-        }
-        404 => {}
-        other => panic!("GET of a changed file answered {other}"),
+    let short = format!("{content}?timeout_secs=2");
+    for range in [None, Some("Range: bytes=0-99".to_string())] {
+        let headers: Vec<&str> = range.iter().map(String::as_str).collect();
+        let r = http(&a, "GET", &short, &headers);
+        assert!(
+            r.status == 404 || r.status == 409,
+            "{range:?}: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(r.body.len() < 1000, "{range:?}: an error, not content");
     }
-    let covering = format!("Range: bytes={}-{}", at - 10, at + 10);
-    let part = http(&a, "GET", &changed, &[&covering]);
-    match part.status {
-        409 => {
-            refused = true;
-            let err: serde_json::Value = serde_json::from_slice(&part.body).expect("JSON error");
-            assert!(
-                err["error"].as_str().unwrap().contains("changed on disk"),
-                "{err}"
-            );
-        }
-        404 => {}
-        other => panic!("a range over the changed group answered {other}"),
-    }
-    let away = http(&a, "GET", &changed, &["Range: bytes=0-99"]);
-    match away.status {
-        206 => assert!(away.body == data[..100], "unchanged groups still verify"),
-        404 => {}
-        other => panic!("a range of unchanged bytes answered {other}"),
-    }
-
-    // Now the first group changes too: no path serves the old hash.
-    overwrite_keeping_mtime(&file, 10, &[data[10] ^ 0xff]);
-    let whole = http(&a, "GET", &changed, &[]);
-    assert!(
-        matches!(whole.status, 409 | 404),
-        "{}: {}",
-        whole.status,
-        String::from_utf8_lossy(&whole.body)
-    );
-    refused |= whole.status == 409;
     // A peer asking over /weft/content/1 gets nothing: no source has the content.
     let out_b = b.home.join("report.pdf");
     let (ok, _, err) = get(&b, &hash, &out_b, &["--timeout", "5"]);
@@ -93,12 +58,6 @@ fn a_file_changed_in_place_is_never_served_under_its_old_hash() {
     assert!(!ok, "a copied its changed file as {hash}: {v}");
     assert!(err.contains("no source"), "{err}");
     assert!(!out_a.exists());
-    if refused {
-        assert!(
-            common::log_of(&a.home).contains("no longer matches its hash"),
-            "the node says why"
-        );
-    }
 }
 
 /// `Range` as RFC 9110 says: what is not one satisfiable `bytes` range is ignored (200,
@@ -204,8 +163,8 @@ fn a_range_of_remote_content_moves_only_that_range() {
     // b learns the names (and sources) from a search.
     search_until(&b, "big field recording", "dht", &big_hash, 1);
 
-    let (api_a, token_a) = common::api_of(&a);
-    let uploaded = || common::metrics_of(&api_a, &token_a)["weft_share_upload_bytes_total"];
+    let (api_a, token_a) = common::http::api_of(&a);
+    let uploaded = || common::http::metrics_of(&api_a, &token_a)["weft_share_upload_bytes_total"];
     let before = uploaded();
     let at = 40_000_000usize;
     let big_content = format!("/content/{big_hash}?timeout_secs=30");

@@ -6,10 +6,10 @@
 //! Network: one directory server, two ultrapeers, five leaves (all with `--directory`).
 
 mod common;
-mod share_support;
 
+use common::share::*;
+use common::start;
 use common::{Node, weft};
-use share_support::*;
 
 #[test]
 fn each_model_finds_and_downloads_then_survives_directory_loss() {

@@ -231,10 +231,15 @@ pub struct IdResponse {
     /// elected ultrapeer); absent if the engine did not answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flood_role: Option<&'static str>,
+    /// Posting values this node's DHT store holds, its own and other publishers'; absent if
+    /// the engine did not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dht_postings: Option<usize>,
 }
 
 async fn id(State(s): State<Arc<ApiState>>) -> Json<IdResponse> {
     let flood_role = s.overlay.flood.info().await.ok().map(|i| i.role.as_str());
+    let dht_postings = s.overlay.dht.info().await.ok().map(|i| i.postings);
     let net = s.net.state();
     Json(IdResponse {
         peer_id: net.peer_id,
@@ -246,6 +251,7 @@ async fn id(State(s): State<Arc<ApiState>>) -> Json<IdResponse> {
         uptime_secs: s.started.elapsed().as_secs(),
         node: s.role.clone(),
         flood_role,
+        dht_postings,
     })
 }
 

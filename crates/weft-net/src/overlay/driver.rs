@@ -104,7 +104,7 @@ pub(crate) fn spawn<D: Adapter>(
     link: Link,
     clock: Clock,
     requests: mpsc::Receiver<D::Request>,
-) -> Result<PeerChanges, libp2p_stream::AlreadyRegistered>
+) -> Result<PeerChanges, crate::inbound::AlreadyRegistered>
 where
     <D::E as Engine>::Message: Send,
 {

@@ -296,8 +296,11 @@ async fn open(
 pub(crate) fn accept<W: DeserializeOwned + Send + 'static>(
     link: Link,
     deliver: mpsc::Sender<(PeerId, W)>,
-) -> Result<(), libp2p_stream::AlreadyRegistered> {
-    let mut incoming = link.net.stream_control().accept(link.protocol.clone())?;
+) -> Result<(), crate::inbound::AlreadyRegistered> {
+    let mut incoming = link
+        .net
+        .inbound()
+        .accept(link.protocol.clone(), crate::inbound::DEFAULT_BACKLOG)?;
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(MAX_INBOUND_STREAMS));
         let per_peer: Arc<Mutex<BTreeMap<PeerId, usize>>> = Arc::default();

@@ -34,9 +34,10 @@ const MAX_INBOUND: u32 = 64;
 const MAX_STREAMS_PER_PEER: u32 = 4;
 
 pub(super) fn spawn_server(collab: Collab) -> Result<(), CollabError> {
-    let mut control = collab.net().stream_control();
-    let incoming = control
-        .accept(PROTOCOL)
+    let incoming = collab
+        .net()
+        .inbound()
+        .accept(PROTOCOL, weft_net::inbound::DEFAULT_BACKLOG)
         .map_err(|_| CollabError::AlreadyRegistered)?;
     spawn_bounded_server(
         incoming,

@@ -60,7 +60,7 @@ impl PerPeer {
 /// at most `max_total` open at once and `max_per_peer` from one peer; a stream over either
 /// bound is dropped (reset) and logged at debug level as `what`.
 pub fn spawn_bounded_server<F, Fut>(
-    mut incoming: libp2p_stream::IncomingStreams,
+    mut incoming: weft_net::inbound::IncomingStreams,
     what: &'static str,
     max_total: u32,
     max_per_peer: u32,
