@@ -8,6 +8,8 @@
 //!   [`weft_core::wire::decode`] and checked exactly as a receiving node does;
 //! - [`share`]: the file-sharing messages ([`weft_share::wire`]), verified ranges
 //!   ([`weft_share::verify::decode_range`]) and stored resume state;
+//! - [`collab`]: `/weft/msg/1` requests and answers ([`weft_collab::wire`]), envelopes and
+//!   heartbeats verified;
 //! - [`net`]: peer-exchange replies and length-prefixed frames;
 //! - [`network`] and [`scenarios`]: a few honest engines of one kind wired together, plus a
 //!   hostile peer whose every message comes from the fuzz input; the input also decides
@@ -22,6 +24,7 @@
 //! always match the current message types. `scripts/fuzz` does this before every run.
 
 pub mod codec;
+pub mod collab;
 pub mod input;
 pub mod net;
 pub mod network;

@@ -460,3 +460,48 @@ pub fn publishes() -> Vec<Publish> {
         Publish::Remove(vec![k(1), k(2)]),
     ]
 }
+
+/// A signed heartbeat and an envelope-shaped value (signed by a fixed identity; its ciphertext
+/// is arbitrary, which only the recipient's decryption can tell).
+fn collab_parts() -> (weft_collab::envelope::Envelope, weft_collab::presence::Heartbeat) {
+    use weft_collab::keys::Identity;
+    let alice = Identity::from_seed(&[7; 32]);
+    let bob = Identity::from_seed(&[8; 32]);
+    let mut env = weft_collab::envelope::Envelope {
+        from: alice.peer_key(),
+        to: bob.peer_key(),
+        seq: 1,
+        enc: vec![9; weft_collab::keys::ENC_BYTES],
+        ciphertext: vec![1, 2, 3],
+        sig: Vec::new(),
+    };
+    env.sig = alice.sign(&env.signed_bytes()).to_vec();
+    (env, weft_collab::presence::Heartbeat::new(&alice, 1_000))
+}
+
+/// One of every `/weft/msg/1` request.
+pub fn msg_requests() -> Vec<weft_collab::wire::MsgRequest> {
+    use weft_collab::wire::MsgRequest;
+    let (env, beat) = collab_parts();
+    vec![
+        MsgRequest::Deliver(vec![env.clone()]),
+        MsgRequest::Deposit(vec![env.clone(), env.clone()]),
+        MsgRequest::Collect,
+        MsgRequest::MailboxAck { sender: env.from, up_to: 3 },
+        MsgRequest::Receipt { up_to: 3 },
+        MsgRequest::Heartbeat(beat),
+    ]
+}
+
+/// One of every `/weft/msg/1` answer.
+pub fn msg_responses() -> Vec<weft_collab::wire::MsgResponse> {
+    use weft_collab::wire::MsgResponse;
+    let (env, _) = collab_parts();
+    vec![
+        MsgResponse::Delivered { up_to: 2 },
+        MsgResponse::Deposited { stored: 1, refused: Some(weft_collab::mailbox::Refusal::SenderQuota) },
+        MsgResponse::Collected { envelopes: vec![env], more: true },
+        MsgResponse::Ok,
+        MsgResponse::Refused("not a contact".into()),
+    ]
+}

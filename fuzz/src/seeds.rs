@@ -46,6 +46,16 @@ fn encoded<T: Serialize>(msgs: &[T]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Seeds of [`crate::collab::msg_request`].
+pub fn msg_request() -> Vec<Vec<u8>> {
+    encoded(&samples::msg_requests())
+}
+
+/// Seeds of [`crate::collab::msg_response`].
+pub fn msg_response() -> Vec<Vec<u8>> {
+    encoded(&samples::msg_responses())
+}
+
 /// Seeds of [`crate::overlay::kademlia_message`].
 pub fn kademlia_message() -> Vec<Vec<u8>> {
     encoded(&samples::kademlia())

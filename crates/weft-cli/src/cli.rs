@@ -47,10 +47,69 @@ pub enum Commands {
     Search(SearchArgs),
     /// Download content by hash from every source at once, verified and resumable.
     Get(GetArgs),
+    /// Add a contact: a name of your choice for a peer id.
+    #[command(subcommand)]
+    Contact(ContactCommand),
+    /// List contacts: online or offline, and when last seen.
+    Contacts(JsonArg),
+    /// Send and read end-to-end encrypted messages; they reach contacts who are offline
+    /// through mailbox peers.
+    #[command(subcommand)]
+    Msg(MsgCommand),
     /// Distributed computing: submit WebAssembly jobs split into work units, follow them,
     /// collect results checked by redundancy; see who computes and their credit.
     #[command(subcommand)]
     Compute(ComputeCommand),
+}
+
+/// `weft contact` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ContactCommand {
+    /// Name a peer id (as `weft id` prints it on the other node).
+    Add {
+        /// The peer id, 12D3KooW…
+        #[arg(value_name = "PEERID")]
+        peer_id: String,
+        /// The name: 1 to 32 of a-z 0-9 - _ . starting with a letter.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Print JSON: {"name", "peer_id", "status", "last_seen_us"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `weft msg` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum MsgCommand {
+    /// Send TEXT to the contact NAME: delivered now, or when NAME is back online.
+    Send {
+        /// The contact's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// The message (at most 16 KiB).
+        #[arg(value_name = "TEXT")]
+        text: String,
+        /// Seconds to wait for the recipient's ack before saying "queued".
+        #[arg(long, value_name = "SECS", default_value_t = 3)]
+        wait: u64,
+        /// Print JSON: {"to", "peer_id", "seq", "delivered"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the messages received, in each conversation's order.
+    Inbox {
+        /// Keep showing messages as they arrive, until Ctrl-C.
+        #[arg(long)]
+        follow: bool,
+        /// Only messages after this inbox id.
+        #[arg(long, value_name = "ID", default_value_t = 0)]
+        after: i64,
+        /// Print JSON: {"messages": [{"id", "from", "peer_id", "seq", "sent_us", "received_us",
+        /// "text"}], "last_id"}; with --follow, one message object per line.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `weft compute` subcommands. JOB is the 64-hex-digit id `submit` prints.

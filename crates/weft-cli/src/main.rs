@@ -69,14 +69,10 @@ fn log_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> b
     stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-/// Tunes glibc's malloc for transfers, which pass 1 MiB buffers between the runtime's threads.
-/// - Two arenas: with one per thread (up to 8 per core) the freed buffers stay spread over
-///   many arenas, which cost a downloader about 10 MB of peak RSS in `bench/transfer.sh`
-///   (4 -> 1: 64-72 MB with the default, 53-60 MB with two).
-/// - Buffers up to 4 MiB come from the heap, and up to 32 MiB of freed heap is kept: by
-///   default each piece buffer was a fresh `mmap`, paid again in page faults and zeroing
-///   (about 7 % of a downloader's CPU); reusing heap memory cut a 1 GiB 1 -> 1 download's CPU
-///   by 10-15 % at the same peak RSS (49-54 MB).
+/// Tunes glibc's malloc for transfers, which pass 1 MiB buffers between the runtime's threads:
+/// two arenas, so freed buffers are not spread over one arena per thread (peak RSS), and
+/// buffers up to 4 MiB from a heap that keeps 32 MiB when freed, so a piece buffer is not a
+/// fresh `mmap` each time (CPU). The figures: `docs/measurements.md`.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn tune_malloc() {

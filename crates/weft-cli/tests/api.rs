@@ -2,11 +2,11 @@
 //! gateway's `?token=`; the overlay counters in `/metrics`.
 
 mod common;
-mod share_support;
 
 use std::time::Duration;
 
-use common::{Node, api_of, http_get, metrics_of, one_error_line, weft};
+use common::http::{api_of, http_get, metrics_of};
+use common::{Node, one_error_line, weft};
 
 /// A well-formed content hash that nobody has.
 const UNKNOWN_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -111,13 +111,18 @@ fn events_stream_reports_peer_connections() {
     let token = std::fs::read_to_string(a.home.join("api.token")).unwrap();
     let (status, _) = http_get(&api, "/v0/events", Some(token.trim()));
     assert_eq!(status, 200);
-    // Read the stream while a peer joins.
+    // Read the stream while a peer joins. The node subscribes a reader to its events before
+    // it answers the request, so once the response's headers arrive no later event is missed:
+    // the peer starts then, not after a guessed delay.
+    let (subscribed, on_subscribed) = std::sync::mpsc::channel();
     let reader = std::thread::spawn({
         let api = api.clone();
         let token = token.trim().to_string();
-        move || read_events_until(&api, &token, "peer_connected")
+        move || read_events_until(&api, &token, "peer_connected", subscribed)
     });
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    on_subscribed
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the event stream answers within 30 s");
     let b = Node::start(&dir.path().join("b"), &["--bootstrap", &a.tcp_addr()]);
     let text = reader.join().unwrap();
     assert!(
@@ -126,7 +131,14 @@ fn events_stream_reports_peer_connections() {
     );
 }
 
-fn read_events_until(api: &str, token: &str, kind: &str) -> String {
+/// Reads `/v0/events` until an event of `kind` naming a peer; sends on `subscribed` once the
+/// response's headers have arrived.
+fn read_events_until(
+    api: &str,
+    token: &str,
+    kind: &str,
+    subscribed: std::sync::mpsc::Sender<()>,
+) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(api).expect("event stream");
     s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
@@ -138,10 +150,16 @@ fn read_events_until(api: &str, token: &str, kind: &str) -> String {
     .expect("event stream");
     let mut text = String::new();
     let mut buf = [0u8; 4096];
+    let mut headers_seen = false;
     while !text.contains(&format!("event: {kind}")) || !text.contains("peer_id") {
         let n = s.read(&mut buf).expect("event arrives within 30 s");
         assert!(n > 0, "stream ended");
         text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if !headers_seen && text.contains("\r\n\r\n") {
+            headers_seen = true;
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            let _ = subscribed.send(());
+        }
     }
     text
 }
@@ -213,9 +231,9 @@ fn content_gateway_takes_the_token_as_a_query_parameter() {
     let bytes: Vec<u8> = (0..20_000u32)
         .map(|i| b"weft gateway test\n"[(i % 18) as usize])
         .collect();
-    let file = share_support::write_file(&dir.path().join("files"), "page.txt", &bytes);
-    share_support::share(&node, &file);
-    let hash = share_support::hash_of(&bytes);
+    let file = common::share::write_file(&dir.path().join("files"), "page.txt", &bytes);
+    common::share::share(&node, &file);
+    let hash = common::share::hash_of(&bytes);
     let content = format!("/content/{hash}");
 
     // Right token in the query, no header: the bytes.

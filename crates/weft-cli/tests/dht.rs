@@ -2,142 +2,51 @@
 //! from various nodes through the CLI are found from every other node, and from a node that
 //! joins afterwards (whose lookups must cross the network, since it stored nothing).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{Node, poll, weft};
 use serde_json::Value;
-
-const WEFT: &str = env!("CARGO_BIN_EXE_weft");
-
-/// A `weft up` child, killed when dropped.
-struct Node {
-    child: Child,
-    home: tempfile::TempDir,
-    listen: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Node {
-    fn start(extra: &[&str]) -> Node {
-        let home = tempfile::tempdir().expect("temporary folder");
-        let child = Command::new(WEFT)
-            .arg("--home")
-            .arg(home.path())
-            .args([
-                "up",
-                "--listen",
-                "/ip4/127.0.0.1/tcp/0",
-                "--api",
-                "127.0.0.1:0",
-                "--no-mdns",
-            ])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("weft up starts");
-        let mut node = Node {
-            child,
-            home,
-            listen: String::new(),
-        };
-        node.listen = node.wait_ready();
-        node
-    }
-
-    /// Waits for `addrs.json` (bounded) and returns the TCP listen address.
-    fn wait_ready(&mut self) -> String {
-        let path = self.home.path().join("addrs.json");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("child status") {
-                panic!("weft up exited early: {status}");
-            }
-            if let Ok(text) = std::fs::read_to_string(&path)
-                && let Ok(v) = serde_json::from_str::<Value>(&text)
-                && let Some(a) = v["listen"].as_array().and_then(|l| {
-                    l.iter()
-                        .filter_map(Value::as_str)
-                        .find(|a| a.contains("/tcp/"))
-                })
-            {
-                return a.to_string();
-            }
-            assert!(Instant::now() < deadline, "no addrs.json after 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn home(&self) -> &Path {
-        self.home.path()
-    }
-}
-
-fn weft(home: &Path, args: &[&str]) -> Output {
-    Command::new(WEFT)
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .expect("weft runs")
-}
 
 /// Runs `weft args` until it succeeds (bounded) and returns its JSON output.
 fn weft_json_until_ok(home: &Path, args: &[&str], what: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    let mut last = String::new();
+    let out = poll(Duration::from_secs(60), what, || {
         let out = weft(home, args);
-        if out.status.success() {
-            return serde_json::from_slice(&out.stdout)
-                .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {:?}", out.stdout));
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: still failing after 60 s: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn connected(home: &Path) -> usize {
-    let out = weft(home, &["peers", "--json"]);
-    serde_json::from_slice::<Value>(&out.stdout)
-        .ok()
-        .and_then(|v| v["connected"].as_array().map(Vec::len))
-        .unwrap_or(0)
+        last = String::from_utf8_lossy(&out.stderr).into_owned();
+        out.status.success().then_some(out)
+    });
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {last}"))
 }
 
 #[test]
 fn ten_nodes_put_and_get_records() {
-    let first = Node::start(&["--role", "ultrapeer"]);
-    let id: Value = serde_json::from_slice(&weft(first.home(), &["id", "--json"]).stdout).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let first = Node::start(&tmp.path().join("n0"), &["--role", "ultrapeer"]);
+    let id: Value = serde_json::from_slice(&weft(&first.home, &["id", "--json"]).stdout).unwrap();
     assert_eq!(id["node"]["role"], "ultrapeer");
     assert_eq!(id["flood_role"], "ultrapeer", "{id}");
     let mut nodes = vec![first];
-    let boot = nodes[0].listen.clone();
-    for _ in 1..10 {
-        nodes.push(Node::start(&["--bootstrap", &boot]));
+    let boot = nodes[0].tcp_addr();
+    for i in 1..10 {
+        nodes.push(Node::start(
+            &tmp.path().join(format!("n{i}")),
+            &["--bootstrap", &boot],
+        ));
     }
     let leaf: Value =
-        serde_json::from_slice(&weft(nodes[1].home(), &["id", "--json"]).stdout).unwrap();
+        serde_json::from_slice(&weft(&nodes[1].home, &["id", "--json"]).stdout).unwrap();
     assert_eq!(leaf["node"]["role"], "leaf");
     assert_eq!(leaf["flood_role"], "leaf", "{leaf}");
     // every node reaches at least a few others before the puts start (no fixed sleeps)
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for n in &nodes {
-        while connected(n.home()) < 3 {
-            assert!(Instant::now() < deadline, "nodes did not connect");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+    for (i, n) in nodes.iter().enumerate() {
+        poll(
+            Duration::from_secs(60),
+            &format!("node {i} to reach 3 peers"),
+            || (n.connected().len() >= 3).then_some(()),
+        );
     }
 
     let records: Vec<(String, String)> = (0..20)
@@ -151,7 +60,7 @@ fn ten_nodes_put_and_get_records() {
     let mut stored_total = 0;
     for (i, (key, value)) in records.iter().enumerate() {
         let from = &nodes[i % nodes.len()];
-        let out = weft_json_until_ok(from.home(), &["dht", "put", key, value, "--json"], "put");
+        let out = weft_json_until_ok(&from.home, &["dht", "put", key, value, "--json"], "put");
         let stored = out["stored"].as_u64().unwrap();
         assert!(stored >= 1, "{out}");
         assert_eq!(out["key"].as_str().unwrap().len(), 64);
@@ -167,24 +76,24 @@ fn ten_nodes_put_and_get_records() {
             if j == i % nodes.len() {
                 continue;
             }
-            let out = weft_json_until_ok(n.home(), &["dht", "get", key, "--json"], "get");
+            let out = weft_json_until_ok(&n.home, &["dht", "get", key, "--json"], "get");
             assert_eq!(out["value"], value.as_str(), "record {i} from node {j}");
         }
     }
 
     // a node that joins now stored nothing: each get is a lookup over the network
-    let late = Node::start(&["--bootstrap", &boot]);
+    let late = Node::start(&tmp.path().join("late"), &["--bootstrap", &boot]);
     for (key, value) in &records {
-        let out = weft_json_until_ok(late.home(), &["dht", "get", key, "--json"], "late get");
+        let out = weft_json_until_ok(&late.home, &["dht", "get", key, "--json"], "late get");
         assert_eq!(out["value"], value.as_str());
     }
     // plain output prints the value; an absent key is one line and a non-zero exit
-    let out = weft(late.home(), &["dht", "get", "record-3"]);
+    let out = weft(&late.home, &["dht", "get", "record-3"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "value 3 from the DHT test"
     );
-    let out = weft(late.home(), &["dht", "get", "no such record"]);
+    let out = weft(&late.home, &["dht", "get", "no such record"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no record under"), "{err}");
@@ -222,16 +131,17 @@ fn bad_role_and_directory_get_one_line() {
 
 #[test]
 fn directory_role_starts_and_clients_connect() {
-    let server = Node::start(&["--role", "directory"]);
-    let id: Value = serde_json::from_slice(&weft(server.home(), &["id", "--json"]).stdout).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Node::start(&tmp.path().join("server"), &["--role", "directory"]);
+    let id: Value = serde_json::from_slice(&weft(&server.home, &["id", "--json"]).stdout).unwrap();
     assert_eq!(id["node"]["role"], "directory");
-    let client = Node::start(&["--directory", &server.listen]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while connected(client.home()) < 1 {
-        assert!(
-            Instant::now() < deadline,
-            "client did not reach its directory"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let client = Node::start(
+        &tmp.path().join("client"),
+        &["--directory", &server.tcp_addr()],
+    );
+    poll(
+        Duration::from_secs(30),
+        "the client to reach its directory",
+        || (!client.connected().is_empty()).then_some(()),
+    );
 }

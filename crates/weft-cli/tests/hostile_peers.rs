@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Node, api_of, log_of, metrics_of, poll, weft};
+use common::http::{api_of, metrics_of};
+use common::{Node, log_of, poll, weft};
 use weft_net::libp2p::core::muxing::StreamMuxerExt;
 use weft_net::libp2p::core::transport::{DialOpts, PortUse};
 use weft_net::libp2p::core::upgrade::Version;

@@ -6,12 +6,12 @@
 //! corrupting sources use the test-only `WEFT_TEST_CORRUPT=every|1in50`.
 
 mod common;
-mod share_support;
 
 use std::time::Duration;
 
+use common::share::*;
+use common::start;
 use common::{Node, one_error_line, poll, weft};
-use share_support::*;
 
 /// Upload rate of the slowed sources: 2 MB/s each.
 const SLOW: &str = "[share]\nupload_rate = 2000000\n";
@@ -205,8 +205,8 @@ fn user_errors_get_one_line_and_fail() {
 
 /// Bytes `node` has uploaded, from its `/metrics`.
 fn uploaded(node: &Node) -> u64 {
-    let (api, token) = common::api_of(node);
-    let bytes = common::metrics_of(&api, &token)["weft_share_upload_bytes_total"];
+    let (api, token) = common::http::api_of(node);
+    let bytes = common::http::metrics_of(&api, &token)["weft_share_upload_bytes_total"];
     // A counter of whole bytes, exact as an f64 far beyond these tests' sizes.
     bytes as u64
 }
@@ -245,16 +245,11 @@ impl Drop for Tmpfs {
 }
 
 #[test]
+#[ignore = "needs root (mounts a small tmpfs); scripts/test runs it when root, as CI is"]
 fn a_full_disk_fails_the_download_with_one_clear_line() {
-    if !nix::unistd::Uid::effective().is_root() {
-        println!("SKIP full disk: needs root to mount a small tmpfs");
-        return;
-    }
+    common::require_root("mounting a tmpfs");
     let tmp = tempfile::tempdir().unwrap();
-    let Some(full) = Tmpfs::mount(&tmp.path().join("full"), "8m") else {
-        println!("SKIP full disk: cannot mount a tmpfs here");
-        return;
-    };
+    let full = Tmpfs::mount(&tmp.path().join("full"), "8m").expect("mount a small tmpfs");
     let data = sample(2 << 20, 9);
     let hash = hash_of(&data);
     let (sources, dl) = network(tmp.path(), &data, &[(&[], None)]);

@@ -2,15 +2,19 @@
 //! loopback: only bytes that verify against the hash asked for are ever sent.
 
 mod common;
-mod share_support;
 
-use share_support::*;
+use common::http::http;
+use common::share::*;
+use common::start;
 
 const MIB: usize = 1 << 20;
 
-/// A shared file changed in place with its size and modification time restored (the index's
-/// recheck cannot see it) is never served under its old hash: not by the gateway whole or in
-/// ranges, not to a peer over `/weft/content/1`, not as a local copy by `weft get`.
+/// A shared file changed in place with its size and modification time restored is never
+/// served under its old hash: not by the gateway, not to a peer over `/weft/content/1`, not as
+/// a local copy by `weft get`. (The index's stamp holds the inode's change time, which no
+/// tool can restore, so the recheck every serve path runs sees the edit; the gateway's
+/// group-by-group verification behind it is `weft_share::verify::read_verified`, whose
+/// tests change a group under it.)
 #[test]
 fn a_file_changed_in_place_is_never_served_under_its_old_hash() {
     let tmp = tempfile::tempdir().unwrap();
@@ -20,46 +24,28 @@ fn a_file_changed_in_place_is_never_served_under_its_old_hash() {
 
     let data = sample(3 * MIB + 5, 11);
     let hash = hash_of(&data);
-    let file = write_file(&a.home.join("docs"), "report.pdf", &data);
+    let file = write_file(&files_of(&a).join("docs"), "report.pdf", &data);
     assert_eq!(share(&a, &file)["files_hashed"], 1);
     let content = format!("/content/{hash}");
     let whole = http(&a, "GET", &content, &[]);
     assert_eq!(whole.status, 200);
     assert!(whole.body == data, "the unchanged file is served whole");
 
-    // A byte in the third MiB changes: the first pieces still verify, that one does not.
+    // A byte in the third MiB changes: no part of the file is served under the old hash.
     let at = 2 * MIB + MIB / 2;
     overwrite_keeping_mtime(&file, at as u64, &[data[at] ^ 0xff]);
-    let whole = http(&a, "GET", &content, &[]);
-    assert_eq!(whole.status, 200, "the first piece verified");
-    assert!(
-        whole.body.len() < data.len() && whole.body.len() <= at,
-        "the body breaks off before the changed group: {} of {} bytes",
-        whole.body.len(),
-        data.len()
-    );
-    assert!(whole.body == data[..whole.body.len()], "only the old bytes");
-    let covering = format!("Range: bytes={}-{}", at - 10, at + 10);
-    let part = http(&a, "GET", &content, &[&covering]);
-    assert_eq!(part.status, 409, "{}", String::from_utf8_lossy(&part.body));
-    let err: serde_json::Value = serde_json::from_slice(&part.body).expect("JSON error");
-    assert!(
-        err["error"].as_str().unwrap().contains("changed on disk"),
-        "{err}"
-    );
-    let away = http(&a, "GET", &content, &["Range: bytes=0-99"]);
-    assert_eq!(away.status, 206, "unchanged groups still verify");
-    assert!(away.body == data[..100]);
-
-    // Now the first group changes too: the gateway refuses at once, and so does every path.
-    overwrite_keeping_mtime(&file, 10, &[data[10] ^ 0xff]);
-    let whole = http(&a, "GET", &content, &[]);
-    assert_eq!(
-        whole.status,
-        409,
-        "{}",
-        String::from_utf8_lossy(&whole.body)
-    );
+    let short = format!("{content}?timeout_secs=2");
+    for range in [None, Some("Range: bytes=0-99".to_string())] {
+        let headers: Vec<&str> = range.iter().map(String::as_str).collect();
+        let r = http(&a, "GET", &short, &headers);
+        assert!(
+            r.status == 404 || r.status == 409,
+            "{range:?}: {} {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(r.body.len() < 1000, "{range:?}: an error, not content");
+    }
     // A peer asking over /weft/content/1 gets nothing: no source has the content.
     let out_b = b.home.join("report.pdf");
     let (ok, _, err) = get(&b, &hash, &out_b, &["--timeout", "5"]);
@@ -72,10 +58,6 @@ fn a_file_changed_in_place_is_never_served_under_its_old_hash() {
     assert!(!ok, "a copied its changed file as {hash}: {v}");
     assert!(err.contains("no source"), "{err}");
     assert!(!out_a.exists());
-    assert!(
-        common::log_of(&a.home).contains("no longer matches its hash"),
-        "the node says why"
-    );
 }
 
 /// `Range` as RFC 9110 says: what is not one satisfiable `bytes` range is ignored (200,
@@ -88,7 +70,7 @@ fn range_and_content_headers_follow_the_rfcs() {
     let data = sample(100_000, 5);
     let hash = hash_of(&data);
     let name = "Béla Bartók – Concerto.flac";
-    let file = write_file(&a.home.join("music"), name, &data);
+    let file = write_file(&files_of(&a).join("music"), name, &data);
     share(&a, &file);
     let content = format!("/content/{hash}");
 
@@ -174,15 +156,15 @@ fn a_range_of_remote_content_moves_only_that_range() {
     let big_hash = hash_of(&big);
     let small = sample(3 * MIB + 7, 22);
     let small_hash = hash_of(&small);
-    let folder = a.home.join("field");
+    let folder = files_of(&a).join("field");
     write_file(&folder, "big-field-recording.wav", &big);
     write_file(&folder, "small-take.wav", &small);
     assert_eq!(share(&a, &folder)["files_hashed"], 2);
     // b learns the names (and sources) from a search.
     search_until(&b, "big field recording", "dht", &big_hash, 1);
 
-    let (api_a, token_a) = common::api_of(&a);
-    let uploaded = || common::metrics_of(&api_a, &token_a)["weft_share_upload_bytes_total"];
+    let (api_a, token_a) = common::http::api_of(&a);
+    let uploaded = || common::http::metrics_of(&api_a, &token_a)["weft_share_upload_bytes_total"];
     let before = uploaded();
     let at = 40_000_000usize;
     let big_content = format!("/content/{big_hash}?timeout_secs=30");
@@ -259,11 +241,15 @@ fn the_gateway_never_passes_on_a_corrupting_source_s_bytes() {
     let both = sample(3 * MIB + 1, 31);
     let both_hash = hash_of(&both);
     for n in [&honest, &liar] {
-        let f = write_file(&n.home.join("music"), "night-train.ogg", &both);
+        let f = write_file(&files_of(n).join("music"), "night-train.ogg", &both);
         share(n, &f);
     }
     let only_liar = sample(100_000, 32);
-    let f = write_file(&liar.home.join("other"), "lonely-liar.ogg", &only_liar);
+    let f = write_file(
+        &files_of(&liar).join("other"),
+        "lonely-liar.ogg",
+        &only_liar,
+    );
     share(&liar, &f);
     search_until(&b, "night train", "dht", &both_hash, 2);
 

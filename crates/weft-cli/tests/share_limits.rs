@@ -5,13 +5,14 @@
 //! Network: one directory server, two leaves (both with `--directory`).
 
 mod common;
-mod share_support;
 
 use std::time::Duration;
 
-use common::{api_of, http_get, poll, weft};
+use common::http::{api_of, http_get};
+use common::share::*;
+use common::start;
+use common::{poll, weft};
 use serde_json::Value;
-use share_support::*;
 
 const FILES: usize = 100;
 

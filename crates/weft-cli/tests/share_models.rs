@@ -6,10 +6,10 @@
 //! Network: one directory server, two ultrapeers, five leaves (all with `--directory`).
 
 mod common;
-mod share_support;
 
+use common::share::*;
+use common::start;
 use common::{Node, weft};
-use share_support::*;
 
 #[test]
 fn each_model_finds_and_downloads_then_survives_directory_loss() {
@@ -119,7 +119,7 @@ fn empty_files_and_local_copies_are_reported_for_what_they_are() {
     let _b = start(&tmp.path().join("b"), &boot, &[], None);
     let c = start(&tmp.path().join("c"), &boot, &[], None);
 
-    let folder = a.home.join("field");
+    let folder = files_of(&a).join("field");
     write_file(&folder, "empty-field-notes.txt", b"");
     let wav = sample(200_000, 3);
     write_file(&folder, "field-recording.wav", &wav);
@@ -130,7 +130,7 @@ fn empty_files_and_local_copies_are_reported_for_what_they_are() {
         let found = search_until(&c, "empty field notes", via, &empty, 1);
         assert_eq!(found["size"].as_u64(), Some(0), "{via}: {found}");
     }
-    let out = c.home.join("notes.txt");
+    let out = files_of(&c).join("notes.txt");
     let (ok, v, err) = get(&c, &empty, &out, &[]);
     assert!(ok, "{err}");
     assert_eq!(v["bytes"].as_u64(), Some(0));
@@ -141,12 +141,12 @@ fn empty_files_and_local_copies_are_reported_for_what_they_are() {
 
     // Content a already shares: copied, and said so, in JSON and in words.
     let wav_hash = hash_of(&wav);
-    let (ok, v, err) = get(&a, &wav_hash, &a.home.join("copy.wav"), &[]);
+    let (ok, v, err) = get(&a, &wav_hash, &files_of(&a).join("copy.wav"), &[]);
     assert!(ok, "{err}");
     let from = v["copied_from"].as_str().unwrap_or_default();
     assert!(from.ends_with("field-recording.wav"), "{v}");
     assert_eq!(v["bytes"].as_u64(), Some(wav.len() as u64));
-    let copy = a.home.join("copy2.wav");
+    let copy = files_of(&a).join("copy2.wav");
     let human = weft(&a.home, &["get", &wav_hash, "-o", copy.to_str().unwrap()]);
     let said = String::from_utf8_lossy(&human.stdout);
     assert!(human.status.success(), "{said}");

@@ -4,14 +4,14 @@
 //! a user needs.
 
 mod common;
-mod share_support;
 
 use std::path::Path;
 use std::time::Duration;
 
+use common::share::*;
+use common::start;
 use common::{Node, log_of, one_error_line, poll, weft};
 use serde_json::Value;
-use share_support::*;
 
 fn shared_roots(node: &Node) -> Vec<Value> {
     let out = weft(&node.home, &["shared", "--json"]);

@@ -3,12 +3,12 @@
 //! sources that can be reached join the download.
 
 mod common;
-mod share_support;
 
 use std::time::Duration;
 
+use common::share::*;
+use common::start;
 use common::{poll, weft};
-use share_support::*;
 
 /// The live source's upload rate (bytes/s), so that the download lasts a few seconds.
 const SLOW: &str = "[share]\nupload_rate = 2000000\n";

@@ -41,3 +41,56 @@ impl Discovery {
         }
     }
 }
+
+/// Which side opened a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// This node dialed.
+    Outbound,
+    /// The peer dialed this node.
+    Inbound,
+}
+
+impl Direction {
+    /// `Outbound` when this node dialed, else `Inbound`.
+    pub fn of(dialed: bool) -> Self {
+        if dialed {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        }
+    }
+
+    /// The stable lowercase name, as `--json` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+        }
+    }
+}
+
+/// Whether peers outside can reach this node, as AutoNAT last found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatStatus {
+    /// Not probed yet, or the probes disagreed.
+    #[default]
+    Unknown,
+    /// Dial-backs reached this node: it is publicly reachable.
+    Public,
+    /// Dial-backs failed: the node is behind a NAT or a firewall.
+    Private,
+}
+
+impl NatStatus {
+    /// The stable lowercase name, as `--json` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatStatus::Unknown => "unknown",
+            NatStatus::Public => "public",
+            NatStatus::Private => "private",
+        }
+    }
+}

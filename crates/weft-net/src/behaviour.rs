@@ -35,12 +35,16 @@ pub struct Behaviour {
     pub dcutr: dcutr::Behaviour,
     /// Is this node reachable from outside?
     pub autonat: autonat::Behaviour,
-    /// Raw streams for weft's own protocols.
+    /// Raw streams for weft's own protocols (outbound, and inbound for the protocols not
+    /// accepted by `inbound`).
     pub stream: libp2p_stream::Behaviour,
+    /// Inbound streams with a bounded, counted backlog per protocol.
+    pub inbound: crate::inbound::Behaviour,
 }
 
 impl Behaviour {
-    /// Builds the behaviour for `key` with `settings`; what peers cost is counted in `events`.
+    /// Builds the behaviour for `key` with `settings` and `inbound`; what peers cost is
+    /// counted in `events`.
     ///
     /// # Errors
     /// An I/O error if mDNS cannot bind its socket.
@@ -49,6 +53,7 @@ impl Behaviour {
         relay_client: relay::client::Behaviour,
         settings: &NetSettings,
         events: &PeerEvents,
+        inbound: crate::inbound::Behaviour,
     ) -> std::io::Result<Self> {
         let peer_id = key.public().to_peer_id();
         let l = &settings.limits;
@@ -90,6 +95,7 @@ impl Behaviour {
             dcutr: dcutr::Behaviour::new(peer_id),
             autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
             stream: libp2p_stream::Behaviour::new(),
+            inbound,
         })
     }
 }

@@ -23,7 +23,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info};
-use weft_core::peer::Discovery;
+use weft_core::peer::{Direction, Discovery, NatStatus};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::peer_log::{PeerEvents, PeerLog};
@@ -120,6 +120,7 @@ pub struct NetHandle {
     commands: mpsc::Sender<Command>,
     state: Arc<RwLock<NetState>>,
     control: libp2p_stream::Control,
+    inbound: crate::inbound::Inbound,
 }
 
 impl NetHandle {
@@ -136,6 +137,13 @@ impl NetHandle {
     /// Opens and accepts streams of weft's own protocols.
     pub fn stream_control(&self) -> libp2p_stream::Control {
         self.control.clone()
+    }
+
+    /// Accepts inbound streams of weft's own protocols with a bounded backlog each, refusing
+    /// (counted, logged) what finds it full rather than dropping it unseen
+    /// ([`crate::inbound`]).
+    pub fn inbound(&self) -> crate::inbound::Inbound {
+        self.inbound.clone()
     }
 }
 
@@ -171,6 +179,7 @@ impl Network {
         let peer_events = PeerEvents::register(registry);
         let mux_events = peer_events.clone();
         let relay_mux_events = peer_events.clone();
+        let inbound = crate::inbound::Behaviour::new(registry, &peer_events);
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
             .with_tcp(
@@ -186,7 +195,7 @@ impl Network {
             .map_err(|e| transport_err(&e))?
             .with_bandwidth_metrics(registry)
             .with_behaviour(|key, relay_client| {
-                Behaviour::new(key, relay_client, &settings, &peer_events)
+                Behaviour::new(key, relay_client, &settings, &peer_events, inbound)
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
             })
             .map_err(|e| transport_err(&e))?
@@ -203,9 +212,10 @@ impl Network {
         }
         let local_peer_id = *swarm.local_peer_id();
         let control = swarm.behaviour().stream.new_control();
+        let inbound = swarm.behaviour().inbound.inbound();
         let state = Arc::new(RwLock::new(NetState {
             peer_id: local_peer_id.to_string(),
-            nat: "unknown".into(),
+            nat: NatStatus::Unknown,
             ..NetState::default()
         }));
         let (cmd_tx, cmd_rx) = mpsc::channel(CHANNEL_CAPACITY);
@@ -227,14 +237,15 @@ impl Network {
         for (peer, addr) in settings.bootstrap {
             network.dial(peer, vec![addr], Discovery::Bootstrap);
         }
-        tokio::spawn(keepalive::serve(control.clone()));
-        tokio::spawn(pex::serve(control.clone(), state.clone()));
+        tokio::spawn(keepalive::serve(inbound.clone()));
+        tokio::spawn(pex::serve(inbound.clone(), state.clone()));
         let task = tokio::spawn(network.run());
         let handle = NetHandle {
             local_peer_id,
             commands: cmd_tx,
             state,
             control,
+            inbound,
         };
         Ok((handle, ev_rx, task))
     }
@@ -328,7 +339,7 @@ impl Network {
                         ConnectedPeer {
                             peer_id: peer_id.to_string(),
                             addr: addr.to_string(),
-                            direction: if outbound { "outbound" } else { "inbound" },
+                            direction: Direction::of(outbound),
                             source,
                             connections: 1,
                             rtt_ms: None,
@@ -482,12 +493,12 @@ impl Network {
             }
             BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => {
                 let nat = match new {
-                    autonat::NatStatus::Public(_) => "public",
-                    autonat::NatStatus::Private => "private",
-                    autonat::NatStatus::Unknown => "unknown",
+                    autonat::NatStatus::Public(_) => NatStatus::Public,
+                    autonat::NatStatus::Private => NatStatus::Private,
+                    autonat::NatStatus::Unknown => NatStatus::Unknown,
                 };
-                info!(nat, "reachability changed");
-                self.write_state(|s| s.nat = nat.into());
+                info!(nat = nat.as_str(), "reachability changed");
+                self.write_state(|s| s.nat = nat);
             }
             BehaviourEvent::RelayServer(event) => {
                 self.metrics.record(&event);

@@ -26,8 +26,8 @@ pub async fn hold(mut control: libp2p_stream::Control, peer: PeerId) {
 }
 
 /// Accepts incoming keep-alive streams and holds each until the remote closes it.
-pub async fn serve(mut control: libp2p_stream::Control) {
-    let Ok(mut incoming) = control.accept(PROTOCOL) else {
+pub async fn serve(inbound: crate::inbound::Inbound) {
+    let Ok(mut incoming) = inbound.accept(PROTOCOL, crate::inbound::DEFAULT_BACKLOG) else {
         return;
     };
     while let Some((peer, mut stream)) = incoming.next().await {

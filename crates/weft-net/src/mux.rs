@@ -5,9 +5,8 @@
 //! The `yamux` crate splits what a stream writes into frames of at most 16 KiB, and
 //! `libp2p-yamux` does not let that be changed. Each frame is then two TLS records (its
 //! 12-byte header and its body), each encrypted and written by a system call of its own, and
-//! yamux flushes after every frame. Profiles of a 1 GiB transfer showed that per-frame cost
-//! dominating both ends. Frames of [`SPLIT_SEND_BYTES`] cut the source's CPU per GiB by about
-//! a quarter. Receivers accept any frame up to their stream's window (256 KiB at first, and
+//! yamux flushes after every frame: that per-frame cost dominated both ends of a bulk transfer,
+//! and frames of [`SPLIT_SEND_BYTES`] cut it (`docs/measurements.md`). Receivers accept any frame up to their stream's window (256 KiB at first, and
 //! `yamux` takes bodies up to 1 MiB), so peers that split at 16 KiB interoperate unchanged.
 //!
 //! The cost is head-of-line blocking: a small frame of another stream may wait behind one

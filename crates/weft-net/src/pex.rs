@@ -36,8 +36,8 @@ pub struct PexReply {
 }
 
 /// Serves peer-exchange requests from the shared state.
-pub async fn serve(mut control: libp2p_stream::Control, state: Arc<RwLock<NetState>>) {
-    let Ok(mut incoming) = control.accept(PROTOCOL) else {
+pub async fn serve(inbound: crate::inbound::Inbound, state: Arc<RwLock<NetState>>) {
+    let Ok(mut incoming) = inbound.accept(PROTOCOL, crate::inbound::DEFAULT_BACKLOG) else {
         return;
     };
     while let Some((peer, mut stream)) = incoming.next().await {

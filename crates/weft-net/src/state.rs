@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use weft_core::peer::Discovery;
+use weft_core::peer::{Direction, Discovery, NatStatus};
 
 /// One connected peer, as shown by `weft peers`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -13,7 +13,7 @@ pub struct ConnectedPeer {
     /// The address of the first open connection.
     pub addr: String,
     /// `outbound` if we dialed, `inbound` if it dialed us.
-    pub direction: &'static str,
+    pub direction: Direction,
     /// How the peer was found.
     pub source: Discovery,
     /// Open connections to it.
@@ -39,6 +39,6 @@ pub struct NetState {
     pub external: Vec<String>,
     /// Connected peers by id.
     pub peers: BTreeMap<String, ConnectedPeer>,
-    /// AutoNAT's verdict: `unknown`, `public` or `private`.
-    pub nat: String,
+    /// AutoNAT's verdict.
+    pub nat: NatStatus,
 }

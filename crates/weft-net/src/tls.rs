@@ -3,9 +3,8 @@
 //! AES-GCM preferred where the CPU has AES instructions.
 //!
 //! `libp2p-tls` builds the same handshake but always lists ChaCha20-Poly1305 first, and a TLS
-//! 1.3 server follows the client's order. On a CPU with AES-NI that cipher cost a fifth of each
-//! side's time in a bulk transfer (`perf`, 1 GiB over loopback), against 3–4 % for AES-128-GCM.
-//! This module keeps libp2p's certificate format and checks (`libp2p_tls::certificate`), so it
+//! 1.3 server follows the client's order; on a CPU with AES-NI that cipher is several times
+//! slower in a bulk transfer (`docs/measurements.md`). This module keeps libp2p's certificate format and checks (`libp2p_tls::certificate`), so it
 //! interoperates with every libp2p TLS peer in both directions; only the cipher order differs.
 //! Noise stays available as the second choice for peers that do not speak TLS.
 

@@ -32,6 +32,7 @@ use weft_net::{ConnectedPeer, NetHandle};
 use weft_overlay::kademlia::{MAX_VALUE_LEN, QueryError};
 use weft_store::{PeerRecord, Store};
 
+use crate::collab::routes as collab;
 use crate::compute::routes as compute;
 use crate::events::ApiEvent;
 use crate::share::routes as share;
@@ -42,7 +43,7 @@ pub const ROUTE_ID: &str = "/v0/id";
 pub const ROUTE_PEERS: &str = "/v0/peers";
 /// `GET`: liveness.
 pub const ROUTE_HEALTH: &str = "/v0/health";
-/// `GET`: server-sent events (peer connect and disconnect).
+/// `GET`: server-sent events (peer connect and disconnect, messages, contacts' presence).
 pub const ROUTE_EVENTS: &str = "/v0/events";
 /// `GET`: Prometheus metrics.
 pub const ROUTE_METRICS: &str = "/metrics";
@@ -75,6 +76,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", compute::ROUTE_RESULTS),
     ("get", compute::ROUTE_WORKERS),
     ("get", compute::ROUTE_CREDIT),
+    ("post", collab::ROUTE_CONTACTS),
+    ("get", collab::ROUTE_CONTACTS),
+    ("post", collab::ROUTE_MESSAGES),
+    ("get", collab::ROUTE_INBOX),
+    ("get", collab::ROUTE_STATUS),
 ];
 
 /// What the handlers share.
@@ -105,6 +111,8 @@ pub struct ApiState {
     pub share: crate::share::Share,
     /// Distributed computing.
     pub compute: crate::compute::Compute,
+    /// Contacts, presence and messages.
+    pub collab: crate::collab::Collab,
 }
 
 /// Settings shown by `GET /v0/id`.
@@ -134,6 +142,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .merge(share::router())
         .merge(compute::router())
+        .merge(collab::router())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }
@@ -220,7 +229,7 @@ pub struct IdResponse {
     /// Addresses peers observed for us.
     pub external: Vec<String>,
     /// AutoNAT's verdict.
-    pub nat: String,
+    pub nat: weft_core::peer::NatStatus,
     /// The API address.
     pub api: String,
     /// weft's version.
@@ -233,10 +242,15 @@ pub struct IdResponse {
     /// elected ultrapeer); absent if the engine did not answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flood_role: Option<&'static str>,
+    /// Posting values this node's DHT store holds, its own and other publishers'; absent if
+    /// the engine did not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dht_postings: Option<usize>,
 }
 
 async fn id(State(s): State<Arc<ApiState>>) -> Json<IdResponse> {
     let flood_role = s.overlay.flood.info().await.ok().map(|i| i.role.as_str());
+    let dht_postings = s.overlay.dht.info().await.ok().map(|i| i.postings);
     let net = s.net.state();
     Json(IdResponse {
         peer_id: net.peer_id,
@@ -248,6 +262,7 @@ async fn id(State(s): State<Arc<ApiState>>) -> Json<IdResponse> {
         uptime_secs: s.started.elapsed().as_secs(),
         node: s.role.clone(),
         flood_role,
+        dht_postings,
     })
 }
 

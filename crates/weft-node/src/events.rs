@@ -13,8 +13,8 @@ pub enum ApiEvent {
         peer_id: String,
         /// The connection's remote address.
         addr: String,
-        /// `outbound` or `inbound`.
-        direction: &'static str,
+        /// Which side dialed.
+        direction: weft_core::peer::Direction,
         /// How it was found.
         source: &'static str,
     },
@@ -22,6 +22,37 @@ pub enum ApiEvent {
     PeerDisconnected {
         /// The peer.
         peer_id: String,
+    },
+    /// A message was delivered to the inbox (in its conversation's order).
+    MessageReceived {
+        /// Its inbox id.
+        id: i64,
+        /// The sender's contact name.
+        from: String,
+        /// The sender's peer id.
+        peer_id: String,
+        /// Its number in the conversation.
+        seq: u64,
+        /// The text.
+        text: String,
+    },
+    /// A recipient acked every message up to `up_to` (end to end).
+    MessageAcked {
+        /// The recipient's contact name.
+        to: String,
+        /// The recipient's peer id.
+        peer_id: String,
+        /// The highest number acked.
+        up_to: u64,
+    },
+    /// A contact connected or disconnected.
+    ContactPresence {
+        /// The contact name.
+        name: String,
+        /// Its peer id.
+        peer_id: String,
+        /// `online` or `offline`.
+        status: &'static str,
     },
 }
 
@@ -31,6 +62,9 @@ impl ApiEvent {
         match self {
             ApiEvent::PeerConnected { .. } => "peer_connected",
             ApiEvent::PeerDisconnected { .. } => "peer_disconnected",
+            ApiEvent::MessageReceived { .. } => "message_received",
+            ApiEvent::MessageAcked { .. } => "message_acked",
+            ApiEvent::ContactPresence { .. } => "contact_presence",
         }
     }
 }

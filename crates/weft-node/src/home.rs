@@ -18,7 +18,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use weft_core::config::NodeConfig;
 use weft_net::Keypair;
 
@@ -73,16 +72,7 @@ pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf, HomeError> {
         .ok_or(HomeError::NoDefault)
 }
 
-/// What `addrs.json` holds.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Addrs {
-    /// The node's peer id.
-    pub peer_id: String,
-    /// Listen addresses, each ending in `/p2p/<peer id>`.
-    pub listen: Vec<String>,
-    /// The HTTP API's `host:port`.
-    pub api: String,
-}
+pub use weft_api::running::{Addrs, read_running};
 
 /// An open data folder, locked for one node.
 pub struct Home {
@@ -219,16 +209,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), HomeError> {
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(io_err(path))
-}
-
-/// Reads `addrs.json` and `api.token` of a running node in `dir`; `None` if there is none.
-pub fn read_running(dir: &Path) -> Option<(Addrs, String)> {
-    let addrs: Addrs = serde_json::from_slice(&fs::read(dir.join("addrs.json")).ok()?).ok()?;
-    let token = fs::read_to_string(dir.join("api.token"))
-        .ok()?
-        .trim()
-        .to_string();
-    Some((addrs, token))
 }
 
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! `weft up`: opens the data folder, starts the network and the API, keeps the peer book,
 //! and stops cleanly on SIGINT or SIGTERM.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,16 +11,16 @@ use prometheus_client::registry::Registry;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
 use weft_core::config::{NodeConfig, Role};
-use weft_core::peer::Discovery;
-use weft_net::libp2p::multiaddr::Protocol;
+use weft_core::peer::{Direction, Discovery, NatStatus};
 use weft_net::overlay::{Overlay, OverlayConfig};
 use weft_net::{
-    Command, Multiaddr, NetEvent, NetHandle, NetSettings, Network, PeerId, parse_peer_multiaddr,
+    Command, Multiaddr, NetEvent, NetHandle, NetSettings, Network, parse_peer_multiaddr,
 };
 use weft_overlay::flood::{Capacity, Reachability};
 use weft_store::{Migration, Store};
 
 use crate::api::{self, ApiState, NodeSummary};
+use crate::book::{BookKeeper, with_peer};
 use crate::events::ApiEvent;
 use crate::home::{Addrs, Home};
 use crate::metrics::Gauges;
@@ -85,6 +84,7 @@ impl UpOptions {
 pub fn migrations() -> Vec<Migration> {
     let mut all = crate::share::migrations();
     all.extend_from_slice(crate::compute::MIGRATIONS);
+    all.extend(crate::collab::migrations());
     all
 }
 
@@ -128,11 +128,11 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     })?;
     let api_addr = listener.local_addr()?;
 
-    let book = BookKeeper {
-        store: store.clone(),
-        config: config.clone(),
-        bootstrap: settings.bootstrap.iter().map(|(peer, _)| *peer).collect(),
-    };
+    let book = BookKeeper::start(
+        store.clone(),
+        config.clone(),
+        settings.bootstrap.iter().map(|(peer, _)| *peer).collect(),
+    )?;
     book.forget_stale();
     // In the book before the first dial, so that a bootstrap peer down at start is re-dialed
     // with backoff like any other peer the book holds.
@@ -142,7 +142,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
 
     let mut registry = Registry::default();
     let gauges = Gauges::register(&mut registry);
-    let (net, mut net_events, net_task) = Network::spawn(key, settings, &mut registry)?;
+    let (net, mut net_events, net_task) = Network::spawn(key.clone(), settings, &mut registry)?;
     info!(peer_id = %net.local_peer_id, api = %api_addr, home = %home.dir().display(), role = %config.role, "node starting");
     let overlay_config = OverlayConfig::new(&net.local_peer_id, config.role, directory);
     let (overlay, matches) = Overlay::spawn(&net, overlay_config)?;
@@ -163,6 +163,13 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     .register(&mut registry);
 
     let (events, _) = broadcast::channel(256);
+    let collab = crate::collab::Collab::start(
+        &home.db_path(),
+        &key,
+        net.clone(),
+        overlay.clone(),
+        events.clone(),
+    )?;
     let state = Arc::new(ApiState {
         net: net.clone(),
         store: store.clone(),
@@ -181,6 +188,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         overlay: overlay.clone(),
         share,
         compute: compute.clone(),
+        collab: collab.clone(),
     });
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api_task = tokio::spawn(async move {
@@ -203,15 +211,16 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
             Some(event) = net_events.recv() => {
                 overlay.observe(&event);
                 compute.observe(&event);
+                collab.observe(&event);
                 on_net_event(&home, &book, &events, &net, api_addr, event);
             }
             _ = redial.tick() => {
                 let batch = if first_redial { config.peer_book.redial_at_start } else { REDIAL_BATCH };
                 first_redial = false;
-                book.redial(&net, batch).await;
+                book.redial(&net, batch);
             }
             _ = capacity_tick.tick(), if stands_for_election => {
-                let capacity = capacity(started.elapsed(), &net.state().nat, config.share.upload_rate);
+                let capacity = capacity(started.elapsed(), net.state().nat, config.share.upload_rate);
                 if let Err(e) = overlay.flood.set_capacity(capacity).await {
                     warn!("cannot tell the flood engine its capacity: {e}");
                 }
@@ -231,7 +240,7 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
 
 /// What the ultrapeer election weighs: uptime, the upload limit in bytes/s (unlimited, 0,
 /// counts as enough), and whether AutoNAT found the node reachable from outside (`nat`).
-fn capacity(uptime: Duration, nat: &str, upload_rate: u64) -> Capacity {
+fn capacity(uptime: Duration, nat: NatStatus, upload_rate: u64) -> Capacity {
     let bandwidth_kbps = match upload_rate {
         0 => u32::MAX,
         rate => u32::try_from(rate.saturating_mul(8) / 1000).unwrap_or(u32::MAX),
@@ -239,7 +248,7 @@ fn capacity(uptime: Duration, nat: &str, upload_rate: u64) -> Capacity {
     Capacity {
         uptime,
         bandwidth_kbps,
-        reachability: if nat == "public" {
+        reachability: if nat == NatStatus::Public {
             Reachability::Public
         } else {
             Reachability::Firewalled
@@ -289,7 +298,7 @@ fn on_net_event(
             let _ = events.send(ApiEvent::PeerConnected {
                 peer_id: peer.to_string(),
                 addr: addr.to_string(),
-                direction: if outbound { "outbound" } else { "inbound" },
+                direction: Direction::of(outbound),
                 source: source.as_str(),
             });
         }
@@ -315,112 +324,6 @@ fn on_net_event(
     }
 }
 
-fn with_peer(addr: Multiaddr, peer: PeerId) -> Multiaddr {
-    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
-        addr
-    } else {
-        addr.with(Protocol::P2p(peer))
-    }
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-/// Keeps the peer book: records peers met, backs off failing ones, re-dials due ones.
-struct BookKeeper {
-    store: Store,
-    config: NodeConfig,
-    /// The peers the node was told to dial: their failures are worth a line at the default
-    /// level (at most one per backoff interval); other peers' are not.
-    bootstrap: BTreeSet<PeerId>,
-}
-
-impl BookKeeper {
-    fn seen(&self, peer: PeerId, addrs: &[Multiaddr], source: Discovery) {
-        let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-        if let Err(e) = self
-            .store
-            .peers()
-            .seen(&peer.to_string(), &addrs, source, unix_now())
-        {
-            warn!("peer book: {e}");
-        }
-    }
-
-    fn remember_bootstrap(&self, peer: PeerId, addr: &Multiaddr) {
-        let addrs = [with_peer(addr.clone(), peer).to_string()];
-        let r = self.store.peers().remember(
-            &peer.to_string(),
-            &addrs,
-            Discovery::Bootstrap,
-            unix_now(),
-        );
-        if let Err(e) = r {
-            warn!("peer book: {e}");
-        }
-    }
-
-    fn dial_failed(&self, peer: PeerId, error: &str) {
-        let pb = &self.config.peer_book;
-        let r = self.store.peers().dial_failed(
-            &peer.to_string(),
-            unix_now(),
-            pb.backoff_initial_secs,
-            pb.backoff_max_secs,
-        );
-        match r {
-            Ok(Some(retry_secs)) if self.bootstrap.contains(&peer) => {
-                warn!(%peer, retry_secs, "bootstrap peer unreachable, retrying with backoff: {error}");
-            }
-            Ok(_) => {}
-            Err(e) => warn!("peer book: {e}"),
-        }
-    }
-
-    fn forget_stale(&self) {
-        let days = i64::try_from(self.config.peer_book.forget_after_days).unwrap_or(i64::MAX);
-        let cutoff = unix_now().saturating_sub(days.saturating_mul(86_400));
-        if let Err(e) = self.store.peers().forget_older_than(cutoff) {
-            warn!("peer book: {e}");
-        }
-    }
-
-    async fn redial(&self, net: &NetHandle, limit: u32) {
-        let connected = net.state().peers;
-        let due = match self.store.peers().due(unix_now(), limit.saturating_add(64)) {
-            Ok(d) => d,
-            Err(e) => return warn!("peer book: {e}"),
-        };
-        let mut dialed = 0;
-        for record in due {
-            if dialed >= limit || connected.contains_key(&record.peer_id) {
-                continue;
-            }
-            let Ok(peer) = record.peer_id.parse::<PeerId>() else {
-                continue;
-            };
-            let addrs: Vec<Multiaddr> =
-                record.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-            if addrs.is_empty() {
-                continue;
-            }
-            // A dial already under way is not repeated; a failure comes back as an event
-            // and backs the peer off.
-            net.send(Command::Dial {
-                peer,
-                addrs,
-                source: Discovery::Book,
-            })
-            .await;
-            dialed += 1;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,17 +331,20 @@ mod tests {
     #[test]
     fn capacity_reads_the_upload_limit_and_the_nat_verdict() {
         let hour = Duration::from_secs(3600);
-        let c = capacity(hour, "public", 0);
+        let c = capacity(hour, NatStatus::Public, 0);
         assert_eq!(c.bandwidth_kbps, u32::MAX, "no limit counts as enough");
         assert_eq!(c.reachability, Reachability::Public);
         assert_eq!(c.uptime, hour);
-        let c = capacity(hour, "private", 125_000);
+        let c = capacity(hour, NatStatus::Private, 125_000);
         assert_eq!(c.bandwidth_kbps, 1000);
         assert_eq!(c.reachability, Reachability::Firewalled);
         assert_eq!(
-            capacity(hour, "unknown", 1).reachability,
+            capacity(hour, NatStatus::Unknown, 1).reachability,
             Reachability::Firewalled
         );
-        assert_eq!(capacity(hour, "public", u64::MAX).bandwidth_kbps, u32::MAX);
+        assert_eq!(
+            capacity(hour, NatStatus::Public, u64::MAX).bandwidth_kbps,
+            u32::MAX
+        );
     }
 }

@@ -36,3 +36,47 @@ fn document_and_router_list_the_same_routes() {
         "openapi.json paths the router lacks: {extra:?}"
     );
 }
+
+/// The property names and the `state` enum of schema `name`.
+fn schema(name: &str) -> (BTreeSet<String>, BTreeSet<String>) {
+    let doc: serde_json::Value =
+        serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json is JSON");
+    let s = &doc["components"]["schemas"][name];
+    let props = s["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("schema {name} has properties"));
+    let states = props
+        .get("state")
+        .and_then(|p| p["enum"].as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    (props.keys().cloned().collect(), states)
+}
+
+#[test]
+fn the_download_schema_is_the_api_types_download_status() {
+    use weft_api::share::{DownloadState, DownloadStatus};
+    let status = serde_json::to_value(DownloadStatus::new("h".into(), "/o".into()))
+        .expect("a status serializes");
+    let fields: BTreeSet<String> = status
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
+    let states: BTreeSet<String> = [
+        DownloadState::Searching,
+        DownloadState::Downloading,
+        DownloadState::Verifying,
+        DownloadState::Done,
+        DownloadState::Failed,
+    ]
+    .iter()
+    .map(|s| s.as_str().to_string())
+    .collect();
+    assert_eq!(schema("Download"), (fields, states));
+}

@@ -43,11 +43,9 @@ const CORE_MIGRATIONS: &[Migration] = &[(
 /// - `synchronous = NORMAL`: in WAL mode a commit survives a killed process (the OS has it)
 ///   and only a power cut may lose the last ones; the database never corrupts.
 /// - The query planner's stability guarantee (`SQLITE_DBCONFIG_ENABLE_QPSG`): a statement's
-///   plan no longer depends on the values bound to it. The bundled SQLite is built with
-///   STAT4, under which every statement that compares a parameter with an indexed column is
-///   compiled again on the first step after each new binding, so a cached statement saved
-///   nothing: a content server looking up the file behind each piece spent 6 % of its CPU
-///   re-parsing one query (`perf`, 1 GiB served).
+///   plan no longer depends on the values bound to it, so a cached statement is not compiled
+///   again for each binding (the bundled SQLite has STAT4; the cost measured is in
+///   `docs/measurements.md`).
 ///
 /// # Errors
 /// The SQLite error if a setting is refused.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
-use weft_node::client::Method;
+use weft_api::client::Method;
 
 use super::client;
 use crate::cli::{ComputeCommand, SubmitArgs};

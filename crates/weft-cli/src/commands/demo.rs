@@ -14,7 +14,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 use tokio::process::{Child, Command};
-use weft_node::client::Client;
+use weft_api::client::Client;
 
 use crate::cli::DemoArgs;
 use crate::output::{OutputError, out, outln};

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use anyhow::bail;
+use weft_api::client::ClientError;
 use weft_net::overlay::dht::user_key;
-use weft_node::client::ClientError;
 
 use super::client;
 use crate::cli::DhtCommand;

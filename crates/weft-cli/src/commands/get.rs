@@ -7,15 +7,17 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
-use weft_node::client::Method;
+use serde_json::json;
+use weft_api::client::Method;
+use weft_api::share::{DownloadRequest, DownloadState, DownloadStatus};
 
 use super::client;
 use crate::cli::GetArgs;
 use crate::output::outln;
 
-/// How often the progress is polled.
-const POLL: Duration = Duration::from_millis(50);
+/// How long one status request waits for the state to change before it shows the progress
+/// made: the bar moves four times a second, the end is seen at once.
+const PROGRESS_WAIT: Duration = Duration::from_millis(250);
 
 fn is_hash(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
@@ -63,19 +65,19 @@ pub async fn run(home: &Path, args: GetArgs) -> anyhow::Result<()> {
     let c = client(home)?;
     // A download of this hash may be under way already (started by an earlier `weft get`).
     let running = matches!(
-        c.get::<Value>(&format!("/v0/downloads/{hash}")).await,
-        Ok(s) if matches!(s.get("state").and_then(Value::as_str), Some("searching" | "downloading" | "verifying"))
+        c.get::<DownloadStatus>(&format!("/v0/downloads/{hash}")).await,
+        Ok(s) if !s.state.is_finished()
     );
     if !running {
         check_output(&out, args.force)?;
     }
-    let body = json!({
-        "hash": hash,
-        "out": out,
-        "force": args.force,
-        "timeout_secs": args.timeout,
-    });
-    let _: Value = c.send_json(Method::POST, "/v0/downloads", &body).await?;
+    let body = DownloadRequest {
+        hash: hash.clone(),
+        out: out.clone(),
+        force: args.force,
+        timeout_secs: Some(args.timeout),
+    };
+    let mut status: DownloadStatus = c.send_json(Method::POST, "/v0/downloads", &body).await?;
     let bar = if args.json {
         ProgressBar::hidden()
     } else {
@@ -86,62 +88,51 @@ pub async fn run(home: &Path, args: GetArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         )
     };
-    let status = loop {
-        let s: Value = c.get(&format!("/v0/downloads/{hash}")).await?;
-        let n = |k: &str| s.get(k).and_then(Value::as_u64).unwrap_or(0);
-        let state = s
-            .get("state")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
-        if let Some(size) = s.get("size").and_then(Value::as_u64) {
+    while !status.state.is_finished() {
+        let path = format!(
+            "/v0/downloads/{hash}?wait_ms={}&state={}",
+            PROGRESS_WAIT.as_millis(),
+            status.state.as_str()
+        );
+        status = c.get(&path).await?;
+        if let Some(size) = status.size {
             bar.set_length(size);
         }
-        bar.set_position(n("bytes"));
-        bar.set_message(match state.as_str() {
-            "downloading" => format!("{} sources", n("sources")),
-            other => other.to_string(),
+        bar.set_position(status.bytes);
+        bar.set_message(match status.state {
+            DownloadState::Downloading => format!("{} sources", status.sources),
+            other => other.as_str().to_string(),
         });
-        if matches!(state.as_str(), "done" | "failed") {
-            break s;
-        }
-        tokio::time::sleep(POLL).await;
-    };
-    bar.finish_and_clear();
-    if status.get("state").and_then(Value::as_str) == Some("failed") {
-        let e = status
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("download failed");
-        bail!("{e}");
     }
-    let n = |k: &str| status.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let seconds = status.get("seconds").and_then(Value::as_f64).unwrap_or(0.0);
-    let copied_from = status.get("copied_from").and_then(Value::as_str);
+    bar.finish_and_clear();
+    if status.state == DownloadState::Failed {
+        bail!("{}", status.error.as_deref().unwrap_or("download failed"));
+    }
+    let seconds = status.seconds;
     if args.json {
         let v = json!({
             "hash": hash,
-            "bytes": n("bytes"),
-            "sources_used": n("sources_used"),
+            "bytes": status.bytes,
+            "sources_used": status.sources_used,
             "seconds": seconds,
-            "copied_from": copied_from,
+            "copied_from": status.copied_from,
         });
         outln!("{v}")?;
-    } else if let Some(from) = copied_from {
+    } else if let Some(from) = &status.copied_from {
         outln!(
             "{} ({}): already shared here, copied from {from}, verified",
             out.display(),
-            indicatif::HumanBytes(n("bytes"))
+            indicatif::HumanBytes(status.bytes)
         )?;
-    } else if status.get("size").and_then(Value::as_u64) == Some(0) {
+    } else if status.size == Some(0) {
         outln!("{} (0 B): empty content, nothing to fetch", out.display())?;
     } else {
-        let rate = n("bytes") as f64 / seconds.max(0.001);
+        let rate = status.bytes as f64 / seconds.max(0.001);
         outln!(
             "{} ({}) from {} sources in {seconds:.1} s ({}/s), verified",
             out.display(),
-            indicatif::HumanBytes(n("bytes")),
-            n("sources_used"),
+            indicatif::HumanBytes(status.bytes),
+            status.sources_used,
             indicatif::HumanBytes(rate as u64)
         )?;
     }

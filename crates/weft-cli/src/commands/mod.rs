@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod collab;
 mod compute;
 mod demo;
 mod dht;
@@ -45,10 +46,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Commands::Search(a) => search::run(&home, a).await,
         Commands::Get(a) => get::run(&home, a).await,
         Commands::Compute(c) => compute::run(&home, c).await,
+        Commands::Contact(c) => collab::contact(&home, c).await,
+        Commands::Contacts(a) => collab::contacts(&home, a.json).await,
+        Commands::Msg(c) => collab::msg(&home, c).await,
     }
 }
 
 /// The client for the node on `home`.
-fn client(home: &Path) -> anyhow::Result<weft_node::client::Client> {
-    Ok(weft_node::client::Client::for_home(home)?)
+fn client(home: &Path) -> anyhow::Result<weft_api::client::Client> {
+    Ok(weft_api::client::Client::for_home(home)?)
 }

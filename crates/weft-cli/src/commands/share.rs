@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use weft_node::client::{ClientError, Method};
+use weft_api::client::{ClientError, Method};
 
 use super::client;
 use crate::cli::{ShareArgs, SharedArgs, UnshareArgs};

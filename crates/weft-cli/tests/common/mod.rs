@@ -1,9 +1,11 @@
-//! Helpers for tests that run real `weft` processes on loopback.
+//! The one harness of the tests that run real `weft` processes: starting `weft up` on
+//! loopback (this module), talking to a node's HTTP API (`http`), and the file-sharing
+//! commands and sample files (`share`). Every wait is a poll on a condition with a deadline.
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+pub mod http;
+pub mod share;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -25,6 +27,15 @@ pub fn weft(home: &Path, args: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("weft runs")
+}
+
+/// Fails the test, saying why, unless it runs as root. Root-only tests are `#[ignore]`d (so a
+/// run without root shows them as skipped, not passed) and `scripts/test` runs them when root.
+pub fn require_root(what: &str) {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test needs root ({what}): run it as root, or leave it out (it is #[ignore]d)"
+    );
 }
 
 /// Polls `f` every 100 ms until it returns `Some`, or panics after `limit` with `what`.
@@ -61,6 +72,32 @@ pub fn up_command(home: &Path, extra: &[&str]) -> Command {
     cmd
 }
 
+/// Starts `weft up` on loopback in `home` with `extra` flags, `env` variables and, if given,
+/// a `config.toml`.
+pub fn start(home: &Path, extra: &[&str], env: &[(&str, &str)], config: Option<&str>) -> Node {
+    std::fs::create_dir_all(home).expect("create home");
+    if let Some(c) = config {
+        std::fs::write(home.join("config.toml"), c).expect("write config.toml");
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(home.join("test-node.log"))
+        .expect("log file");
+    let mut cmd = up_command(home, extra);
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("weft up starts");
+    let mut node = Node {
+        home: home.to_path_buf(),
+        child,
+    };
+    node.wait_ready();
+    node
+}
+
 /// A `weft up` child process with its own data folder; killed when dropped.
 pub struct Node {
     pub home: PathBuf,
@@ -70,24 +107,7 @@ pub struct Node {
 impl Node {
     /// Starts `weft up` on loopback with a free port, no mDNS, and `extra` flags.
     pub fn start(home: &Path, extra: &[&str]) -> Node {
-        std::fs::create_dir_all(home).expect("create home");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(home.join("test-node.log"))
-            .expect("log file");
-        let child = up_command(home, extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("weft up starts");
-        let mut node = Node {
-            home: home.to_path_buf(),
-            child,
-        };
-        node.wait_ready();
-        node
+        start(home, extra, &[], None)
     }
 
     /// Waits for `addrs.json`.
@@ -173,47 +193,6 @@ pub fn log_of(home: &Path) -> String {
     std::fs::read_to_string(home.join("test-node.log")).unwrap_or_default()
 }
 
-/// A minimal HTTP/1.1 GET against the node's API; returns (status, body).
-pub fn http_get(api: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(api).expect("connect to API");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {api}\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    // Streaming routes never end: read until the headers and some body have arrived.
-    loop {
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-        if buf.len() > 1 << 20 {
-            break;
-        }
-        if path.ends_with("/events") && buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .expect("HTTP status line");
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
 /// The single line a failed command printed, asserting there is exactly one.
 pub fn one_error_line(out: &Output) -> String {
     assert!(
@@ -229,61 +208,4 @@ pub fn one_error_line(out: &Output) -> String {
         "expected one line on stderr, got:\n{stderr}"
     );
     lines[0].to_string()
-}
-
-/// The API address and token of `node`.
-pub fn api_of(node: &Node) -> (String, String) {
-    let api = node.addrs()["api"].as_str().expect("api").to_string();
-    let token = std::fs::read_to_string(node.home.join("api.token")).expect("api.token");
-    (api, token.trim().to_string())
-}
-
-/// Checks that `text` is OpenMetrics text (every sample belongs to a family with a `# TYPE`,
-/// has a numeric value, and the text ends with `# EOF`) and returns its samples, by name with
-/// labels.
-pub fn parse_openmetrics(text: &str) -> BTreeMap<String, f64> {
-    assert!(text.ends_with("# EOF\n"), "no final '# EOF':\n{text}");
-    let mut families: Vec<(String, String)> = Vec::new();
-    let mut samples = BTreeMap::new();
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').expect("# TYPE name type");
-            families.push((name.to_string(), kind.to_string()));
-            continue;
-        }
-        if line.starts_with("# HELP ") || line.starts_with("# UNIT ") {
-            continue;
-        }
-        if *line == "# EOF" {
-            assert_eq!(i + 1, lines.len(), "'# EOF' is the last line");
-            continue;
-        }
-        assert!(!line.starts_with('#'), "unknown comment: {line}");
-        let (series, value) = line.rsplit_once(' ').expect("sample: series value");
-        let value: f64 = value
-            .parse()
-            .unwrap_or_else(|_| panic!("value of '{line}' is a number"));
-        let name = series.split('{').next().expect("name");
-        let (family, kind) = families
-            .iter()
-            .rev()
-            .find(|(f, _)| name.starts_with(f.as_str()))
-            .unwrap_or_else(|| panic!("'{line}' has no # TYPE"));
-        if kind == "counter" {
-            assert!(
-                name == format!("{family}_total") || name == format!("{family}_created"),
-                "counter sample '{name}' ends in _total"
-            );
-        }
-        samples.insert(series.to_string(), value);
-    }
-    samples
-}
-
-/// The samples of `/metrics` at `api` ([`parse_openmetrics`]).
-pub fn metrics_of(api: &str, token: &str) -> BTreeMap<String, f64> {
-    let (status, text) = http_get(api, "/metrics", Some(token));
-    assert_eq!(status, 200, "{text}");
-    parse_openmetrics(&text)
 }

@@ -3,7 +3,7 @@
 //!
 //! Protocol time ([`Time`]) is microseconds since the overlay started ([`Clock`]). The task
 //! waits on four inputs — requests from its handle, decoded messages from peers, connection
-//! changes, and the engine's single timer re-armed from `poll_timeout` — and after each one
+//! changes (the latest per peer, never dropped: `peer_changes`), and the engine's single timer re-armed from `poll_timeout` — and after each one
 //! drains `poll_transmit` (each message encoded into one frame and queued on the peer's
 //! stream) and `poll_event` (handed to the [`Adapter`]) until both are empty.
 
@@ -20,13 +20,12 @@ use weft_core::time::Time;
 use weft_core::wire;
 use weft_overlay::Engine;
 
+use super::peer_changes::PeerChanges;
 use super::peers::PeerTable;
 use super::transport::{self, Counters, Link, Outbound};
 
 /// Decoded messages waiting for the driver, per protocol.
 const INBOUND_QUEUE: usize = 1024;
-/// Connection changes waiting for the driver.
-pub(crate) const PEER_EVENTS_QUEUE: usize = 1024;
 
 /// Maps the wall clock onto protocol time: microseconds since the overlay started.
 #[derive(Clone, Copy, Debug)]
@@ -95,7 +94,7 @@ pub(crate) trait Adapter: Send + 'static {
     fn on_peer(&mut self, now: Time, peer: PeerId, change: PeerChange);
 }
 
-/// Starts a driver task for `adapter` on `link.protocol`. Returns the sender of connection
+/// Starts a driver task for `adapter` on `link.protocol`. Returns where to post connection
 /// changes for it.
 ///
 /// # Errors
@@ -105,28 +104,26 @@ pub(crate) fn spawn<D: Adapter>(
     link: Link,
     clock: Clock,
     requests: mpsc::Receiver<D::Request>,
-) -> Result<mpsc::Sender<(PeerId, PeerChange)>, libp2p_stream::AlreadyRegistered>
+) -> Result<PeerChanges, crate::inbound::AlreadyRegistered>
 where
     <D::E as Engine>::Message: Send,
 {
     let (deliver, inbound) = mpsc::channel(INBOUND_QUEUE);
     transport::accept::<D::Wire>(link.clone(), deliver)?;
-    let (peer_tx, peer_events) = mpsc::channel(PEER_EVENTS_QUEUE);
-    let (unreachable_tx, unreachable) = mpsc::channel(PEER_EVENTS_QUEUE);
+    let changes = PeerChanges::default();
     let driver = Driver {
         adapter,
         clock,
         counters: link.counters.clone(),
         peers: link.peers.clone(),
         max_frame: link.max_frame,
-        outbound: Outbound::new(link, unreachable_tx),
+        outbound: Outbound::new(link, changes.clone()),
         inbound,
         requests,
-        peer_events,
-        unreachable,
+        changes: changes.clone(),
     };
     tokio::spawn(driver.run());
-    Ok(peer_tx)
+    Ok(changes)
 }
 
 struct Driver<D: Adapter> {
@@ -138,8 +135,8 @@ struct Driver<D: Adapter> {
     outbound: Outbound,
     inbound: mpsc::Receiver<(PeerId, D::Wire)>,
     requests: mpsc::Receiver<D::Request>,
-    peer_events: mpsc::Receiver<(PeerId, PeerChange)>,
-    unreachable: mpsc::Receiver<PeerId>,
+    /// Connects, disconnects and unreachable peers, the latest per peer.
+    changes: PeerChanges,
 }
 
 impl<D: Adapter> Driver<D> {
@@ -160,6 +157,7 @@ impl<D: Adapter> Driver<D> {
                     None => std::future::pending().await,
                 }
             };
+            let changes = self.changes.clone();
             tokio::select! {
                 request = self.requests.recv() => match request {
                     Some(r) => self.adapter.on_request(self.clock.now(), r),
@@ -172,11 +170,11 @@ impl<D: Adapter> Driver<D> {
                         None => self.counters.bad_frame(),
                     }
                 }
-                Some((peer, change)) = self.peer_events.recv() => {
-                    self.adapter.on_peer(self.clock.now(), peer, change);
-                }
-                Some(peer) = self.unreachable.recv() => {
-                    self.adapter.on_peer(self.clock.now(), peer, PeerChange::Unreachable);
+                batch = changes.take() => {
+                    let now = self.clock.now();
+                    for (peer, change) in batch {
+                        self.adapter.on_peer(now, peer, change);
+                    }
                 }
                 () = sleep => {
                     last_fired = Some(Instant::now());

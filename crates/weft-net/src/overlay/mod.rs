@@ -28,6 +28,7 @@ pub mod directory;
 pub mod driver;
 pub mod flood;
 mod membership;
+mod peer_changes;
 pub mod peers;
 pub mod transport;
 
@@ -35,23 +36,25 @@ pub mod transport;
 mod tests;
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tracing::warn;
 use weft_core::config::Role;
 use weft_overlay::{directory as dir_engine, flood as flood_engine, kademlia};
 
 use crate::driver::{NetEvent, NetHandle};
 use driver::{Clock, PeerChange};
 use membership::Membership;
+use peer_changes::PeerChanges;
 use peers::PeerTable;
 use transport::{Counters, Link, ProtocolStats};
 
 pub use dht::{DhtHandle, DhtInfo};
 pub use directory::{DirectoryHandle, DirectoryHit};
 pub use flood::{FloodHandle, FloodHit, FloodInfo, MatchRequest};
+pub use transport::DialError;
 
 /// Why an overlay request failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,8 +139,9 @@ pub struct Overlay {
     pub directory: Option<DirectoryHandle>,
     role: Role,
     peers: Arc<PeerTable>,
+    net: NetHandle,
     /// Each driver's protocol and its connection changes.
-    drivers: Vec<(StreamProtocol, mpsc::Sender<(PeerId, PeerChange)>)>,
+    drivers: Vec<(StreamProtocol, PeerChanges)>,
     membership: Arc<Mutex<Membership>>,
     counters: [Arc<Counters>; 3],
 }
@@ -234,6 +238,7 @@ impl Overlay {
             directory,
             role: config.role,
             peers,
+            net: net.clone(),
             drivers,
             membership: Arc::default(),
             counters,
@@ -283,11 +288,8 @@ impl Overlay {
             NetEvent::Listening { .. } | NetEvent::DialFailed { .. } => Vec::new(),
         };
         for (i, peer, change) in changes {
-            let Some((protocol, driver)) = self.drivers.get(i) else {
-                continue;
-            };
-            if driver.try_send((peer, change)).is_err() {
-                warn!(%peer, %protocol, "overlay driver is behind; a connection change was lost");
+            if let Some((_, driver)) = self.drivers.get(i) {
+                driver.post(peer, change);
             }
         }
     }
@@ -299,6 +301,15 @@ impl Overlay {
     /// The node's role.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// Makes sure `peer` is connected, dialing its known addresses and waiting at most
+    /// `timeout` for the connection (woken by it, not polling).
+    ///
+    /// # Errors
+    /// [`DialError`] when no connection came up.
+    pub async fn connect(&self, peer: PeerId, timeout: Duration) -> Result<(), DialError> {
+        transport::dial_and_wait(&self.net, &self.peers, peer, timeout).await
     }
 
     /// Known listen addresses of `peer` (from identify and from overlay messages).

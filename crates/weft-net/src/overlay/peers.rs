@@ -4,6 +4,13 @@
 //! Engines name peers by [`PeerId`]. On the wire a peer is a [`WirePeer`]: its id bytes and
 //! up to [`MAX_WIRE_ADDRS`] listen addresses, so that a node told about a peer it has never
 //! met (a Kademlia contact, the holder of a search hit) can dial it.
+//!
+//! Addresses come two ways and are kept apart: those the peer itself gave over an
+//! authenticated connection (identify, or the address that was dialed and answered) and
+//! hearsay (what a third party wrote in a message: a contact, a search hit's holder, which
+//! anyone can forge). Hearsay never replaces or pushes out a proved address; it is used only
+//! after them, and it has its own, smaller bound, so a flood of made-up peers evicts only
+//! other hearsay.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -30,17 +37,29 @@ pub struct WirePeer {
     pub addrs: Vec<Vec<u8>>,
 }
 
-#[derive(Default)]
-struct Book {
+/// Most peers whose hearsay addresses are remembered.
+pub const MAX_HEARSAY_PEERS: usize = 2048;
+
+/// Addresses by peer, bounded, the least recently updated evicted first.
+struct AddrBook {
     /// Addresses by peer, with the stamp of their last update.
     addrs: BTreeMap<PeerId, (u64, Vec<Multiaddr>)>,
     /// Peers by stamp, oldest first: the eviction order.
     by_stamp: BTreeMap<u64, PeerId>,
     next_stamp: u64,
-    connected: BTreeSet<PeerId>,
+    max_peers: usize,
 }
 
-impl Book {
+impl AddrBook {
+    fn new(max_peers: usize) -> Self {
+        AddrBook {
+            addrs: BTreeMap::new(),
+            by_stamp: BTreeMap::new(),
+            next_stamp: 0,
+            max_peers,
+        }
+    }
+
     fn learn(&mut self, peer: PeerId, new: impl IntoIterator<Item = Multiaddr>) {
         let stamp = self.next_stamp;
         self.next_stamp += 1;
@@ -56,11 +75,33 @@ impl Book {
         }
         self.addrs.insert(peer, (stamp, merged));
         self.by_stamp.insert(stamp, peer);
-        while self.addrs.len() > MAX_BOOK_PEERS {
+        while self.addrs.len() > self.max_peers {
             let Some((_, oldest)) = self.by_stamp.pop_first() else {
                 break;
             };
             self.addrs.remove(&oldest);
+        }
+    }
+
+    fn get(&self, peer: &PeerId) -> &[Multiaddr] {
+        self.addrs.get(peer).map_or(&[], |(_, a)| a.as_slice())
+    }
+}
+
+struct Book {
+    /// What peers said of themselves over an authenticated connection.
+    proved: AddrBook,
+    /// What third parties said of peers.
+    hearsay: AddrBook,
+    connected: BTreeSet<PeerId>,
+}
+
+impl Default for Book {
+    fn default() -> Self {
+        Book {
+            proved: AddrBook::new(MAX_BOOK_PEERS),
+            hearsay: AddrBook::new(MAX_HEARSAY_PEERS),
+            connected: BTreeSet::new(),
         }
     }
 }
@@ -92,20 +133,36 @@ impl PeerTable {
         self.local
     }
 
-    /// Remembers listen addresses of `peer` (newest first, at most [`MAX_WIRE_ADDRS`]).
+    /// Remembers listen addresses `peer` gave itself over an authenticated connection, or
+    /// that were dialed and answered (newest first, at most [`MAX_WIRE_ADDRS`]).
     pub fn learn(&self, peer: PeerId, addrs: impl IntoIterator<Item = Multiaddr>) {
         if peer != self.local {
-            self.book().learn(peer, addrs);
+            self.book().proved.learn(peer, addrs);
         }
     }
 
-    /// Known addresses of `peer`.
+    /// Remembers addresses of `peer` that a third party gave: kept apart, used after the
+    /// proved ones.
+    pub fn learn_hearsay(&self, peer: PeerId, addrs: impl IntoIterator<Item = Multiaddr>) {
+        if peer != self.local {
+            self.book().hearsay.learn(peer, addrs);
+        }
+    }
+
+    /// Known addresses of `peer`: the proved ones first, then hearsay, at most
+    /// [`MAX_WIRE_ADDRS`].
     pub fn addresses(&self, peer: &PeerId) -> Vec<Multiaddr> {
-        self.book()
-            .addrs
-            .get(peer)
-            .map(|(_, a)| a.clone())
-            .unwrap_or_default()
+        let book = self.book();
+        let mut out: Vec<Multiaddr> = book.proved.get(peer).to_vec();
+        for a in book.hearsay.get(peer) {
+            if out.len() >= MAX_WIRE_ADDRS {
+                break;
+            }
+            if !out.contains(a) {
+                out.push(a.clone());
+            }
+        }
+        out
     }
 
     /// Records that `peer` connected.
@@ -163,8 +220,8 @@ impl PeerTable {
         }
     }
 
-    /// The peer a [`WirePeer`] names, remembering its addresses; `None` if the id is
-    /// malformed. Malformed addresses are skipped.
+    /// The peer a [`WirePeer`] names, remembering its addresses as hearsay; `None` if the id
+    /// is malformed. Malformed addresses are skipped.
     pub fn resolve(&self, wire: WirePeer) -> Option<PeerId> {
         if wire.id.len() > MAX_PEER_ID_LEN {
             return None;
@@ -178,7 +235,7 @@ impl PeerTable {
             .filter_map(|a| Multiaddr::try_from(a).ok())
             .collect();
         if !addrs.is_empty() {
-            self.learn(peer, addrs);
+            self.learn_hearsay(peer, addrs);
         }
         Some(peer)
     }
@@ -207,8 +264,46 @@ mod tests {
             t.learn(PeerId::random(), [addr(6)]);
         }
         assert!(t.addresses(&first).is_empty(), "oldest entry evicted");
-        assert_eq!(t.book().addrs.len(), MAX_BOOK_PEERS);
-        assert_eq!(t.book().by_stamp.len(), MAX_BOOK_PEERS);
+        assert_eq!(t.book().proved.addrs.len(), MAX_BOOK_PEERS);
+        assert_eq!(t.book().proved.by_stamp.len(), MAX_BOOK_PEERS);
+    }
+
+    #[test]
+    fn hearsay_never_displaces_what_a_peer_proved() {
+        let t = PeerTable::new(PeerId::random());
+        let honest = PeerId::random();
+        t.learn(honest, [addr(1)]);
+        // A third party names the honest peer at a full list of other addresses, and floods
+        // the table with made-up peers.
+        let forged = WirePeer {
+            id: honest.to_bytes(),
+            addrs: (100..120).map(|p| addr(p).to_vec()).collect(),
+        };
+        assert_eq!(t.resolve(forged), Some(honest));
+        for _ in 0..(MAX_BOOK_PEERS + MAX_HEARSAY_PEERS) {
+            let made_up = WirePeer {
+                id: PeerId::random().to_bytes(),
+                addrs: vec![addr(9).to_vec()],
+            };
+            t.resolve(made_up);
+        }
+        let got = t.addresses(&honest);
+        assert_eq!(
+            got.first(),
+            Some(&addr(1)),
+            "the proved address comes first: {got:?}"
+        );
+        assert_eq!(
+            t.book().proved.addrs.len(),
+            1,
+            "hearsay fills only its own table"
+        );
+        assert_eq!(t.book().hearsay.addrs.len(), MAX_HEARSAY_PEERS);
+        // What a peer says of itself later is proved, and comes before hearsay.
+        let unknown = PeerId::random();
+        t.learn_hearsay(unknown, [addr(50)]);
+        t.learn(unknown, [addr(51)]);
+        assert_eq!(t.addresses(&unknown), vec![addr(51), addr(50)]);
     }
 
     #[test]

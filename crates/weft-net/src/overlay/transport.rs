@@ -27,6 +27,8 @@ use tracing::debug;
 use weft_core::peer::Discovery;
 use weft_core::wire;
 
+use super::driver::PeerChange;
+use super::peer_changes::PeerChanges;
 use super::peers::PeerTable;
 use crate::driver::{Command, NetHandle};
 use crate::framing::{FrameError, read_frame, write_frame};
@@ -117,11 +119,11 @@ pub(crate) struct Outbound {
     link: Link,
     queues: BTreeMap<PeerId, mpsc::Sender<Vec<u8>>>,
     /// Peers whose stream could not be opened, reported to the driver.
-    unreachable: mpsc::Sender<PeerId>,
+    unreachable: PeerChanges,
 }
 
 impl Outbound {
-    pub fn new(link: Link, unreachable: mpsc::Sender<PeerId>) -> Self {
+    pub fn new(link: Link, unreachable: PeerChanges) -> Self {
         Outbound {
             link,
             queues: BTreeMap::new(),
@@ -172,7 +174,7 @@ async fn send_loop(
     link: Link,
     peer: PeerId,
     mut queue: mpsc::Receiver<Vec<u8>>,
-    unreachable: mpsc::Sender<PeerId>,
+    unreachable: PeerChanges,
 ) {
     let mut control = link.net.stream_control();
     let mut stream: Option<Stream> = None;
@@ -192,7 +194,7 @@ async fn send_loop(
                             lost += 1;
                         }
                         link.counters.drop_out(lost);
-                        let _ = unreachable.try_send(peer);
+                        unreachable.post(peer, PeerChange::Unreachable);
                         return;
                     }
                 },
@@ -218,32 +220,63 @@ async fn send_loop(
 }
 
 /// Opens a stream to `peer`, dialing it first if it is not connected.
+/// Why [`dial_and_wait`] did not connect.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DialError {
+    /// Not connected, and no address of the peer is known.
+    #[error("not connected and no known address")]
+    NoAddress,
+    /// The network task stopped.
+    #[error("network stopped")]
+    Stopped,
+    /// No connection came up in time.
+    #[error("dial timed out")]
+    TimedOut,
+}
+
+/// Makes sure `peer` is connected: at once if it is, else dials its known addresses and
+/// waits, woken by the connection (no polling), at most `timeout`. The one dial-and-wait of
+/// the node: overlay streams and content fetches both go through it.
+///
+/// # Errors
+/// [`DialError`] when no connection came up.
+pub(crate) async fn dial_and_wait(
+    net: &NetHandle,
+    peers: &PeerTable,
+    peer: PeerId,
+    timeout: Duration,
+) -> Result<(), DialError> {
+    if peers.is_connected(&peer) {
+        return Ok(());
+    }
+    let addrs = peers.addresses(&peer);
+    if addrs.is_empty() {
+        return Err(DialError::NoAddress);
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let dial = Command::Dial {
+        peer,
+        addrs,
+        source: Discovery::Peer,
+    };
+    if !net.send(dial).await {
+        return Err(DialError::Stopped);
+    }
+    if peers.wait_connected(&peer, deadline).await {
+        Ok(())
+    } else {
+        Err(DialError::TimedOut)
+    }
+}
+
 async fn open(
     link: &Link,
     control: &mut libp2p_stream::Control,
     peer: PeerId,
 ) -> Result<Stream, String> {
-    if !link.peers.is_connected(&peer) {
-        let addrs = link.peers.addresses(&peer);
-        if addrs.is_empty() {
-            return Err("not connected and no known address".into());
-        }
-        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
-        if !link
-            .net
-            .send(Command::Dial {
-                peer,
-                addrs,
-                source: Discovery::Peer,
-            })
-            .await
-        {
-            return Err("network stopped".into());
-        }
-        if !link.peers.wait_connected(&peer, deadline).await {
-            return Err("dial timed out".into());
-        }
-    }
+    dial_and_wait(&link.net, &link.peers, peer, CONNECT_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
     match tokio::time::timeout(
         OPEN_TIMEOUT,
         control.open_stream(peer, link.protocol.clone()),
@@ -263,8 +296,11 @@ async fn open(
 pub(crate) fn accept<W: DeserializeOwned + Send + 'static>(
     link: Link,
     deliver: mpsc::Sender<(PeerId, W)>,
-) -> Result<(), libp2p_stream::AlreadyRegistered> {
-    let mut incoming = link.net.stream_control().accept(link.protocol.clone())?;
+) -> Result<(), crate::inbound::AlreadyRegistered> {
+    let mut incoming = link
+        .net
+        .inbound()
+        .accept(link.protocol.clone(), crate::inbound::DEFAULT_BACKLOG)?;
     tokio::spawn(async move {
         let permits = Arc::new(Semaphore::new(MAX_INBOUND_STREAMS));
         let per_peer: Arc<Mutex<BTreeMap<PeerId, usize>>> = Arc::default();

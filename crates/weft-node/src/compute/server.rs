@@ -26,9 +26,13 @@ const MAX_INBOUND_PER_PEER: u32 = 8;
 const READ_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub(super) fn spawn(compute: Compute) -> Result<(), ComputeError> {
-    let mut control = compute.net().stream_control();
-    let mut incoming = control
-        .accept(StreamProtocol::new(PROTOCOL))
+    let mut incoming = compute
+        .net()
+        .inbound()
+        .accept(
+            StreamProtocol::new(PROTOCOL),
+            weft_net::inbound::DEFAULT_BACKLOG,
+        )
         .map_err(|_| ComputeError::AlreadyRegistered)?;
     let slots = PerPeer::default();
     tokio::spawn(async move {

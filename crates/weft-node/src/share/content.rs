@@ -20,22 +20,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p_stream::Control;
 use serde::Serialize;
 use tracing::debug;
 use weft_core::config::ShareConfig;
 use weft_core::id::Key256;
+use weft_net::PeerId;
 use weft_net::framing::{FrameError, read_frame, write_frame};
 use weft_net::libp2p::StreamProtocol;
-use weft_net::{Command, PeerId};
 use weft_share::index::{Index, IndexError};
 use weft_share::verify::{self, Outboard};
 use weft_share::wire::{
     self, MAX_TRANSFER_FRAME, TransferError, TransferRequest, TransferResponse,
 };
 
-use super::per_peer::{PerPeer, Ticket};
+use super::per_peer::{self, PerPeer, Ticket};
 use super::{Share, ShareError};
 
 /// The protocol name.
@@ -44,8 +44,6 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/content/1");
 const MAX_INBOUND: u32 = 256;
 /// Inbound streams one peer may hold open (a download uses one per source).
 const MAX_STREAMS_PER_PEER: u32 = 16;
-/// Pause before a [`fetch`] whose stream broke on a live peer is tried again.
-const RETRY_PAUSE: Duration = Duration::from_millis(100);
 /// Time a downloader has to send its (next) request before the stream is closed.
 const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time one upload may take before the provider gives up on a slow reader.
@@ -212,29 +210,25 @@ impl Uploads {
 
 /// Serves `/weft/content/1` until the swarm stops.
 pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
-    let mut control = share.net().stream_control();
-    let mut incoming = control
-        .accept(PROTOCOL)
+    let incoming = share
+        .net()
+        .inbound()
+        .accept(PROTOCOL, weft_net::inbound::DEFAULT_BACKLOG)
         .map_err(|_| ShareError::AlreadyRegistered("/weft/content/1"))?;
-    let streams = PerPeer::default();
-    tokio::spawn(async move {
-        while let Some((peer, stream)) = incoming.next().await {
-            let open = streams.take(peer, |c| {
-                c.total < MAX_INBOUND && c.mine < MAX_STREAMS_PER_PEER
-            });
-            let Some(open) = open else {
-                debug!(%peer, "content stream dropped: too many from this peer or in all");
-                continue;
-            };
+    per_peer::spawn_bounded_server(
+        incoming,
+        "content",
+        MAX_INBOUND,
+        MAX_STREAMS_PER_PEER,
+        move |peer, stream| {
             let share = share.clone();
-            tokio::spawn(async move {
-                let _open = open;
+            async move {
                 if let Err(e) = serve_stream(&share, peer, stream).await {
                     debug!(%peer, "content request: {e}");
                 }
-            });
-        }
-    });
+            }
+        },
+    );
     Ok(())
 }
 
@@ -430,65 +424,24 @@ pub struct Fetched {
 
 /// Makes sure `peer` is connected (dialing its known addresses) before a stream is opened.
 pub(crate) async fn connect(share: &Share, peer: PeerId) -> Result<(), FetchError> {
-    let key = peer.to_string();
-    if share.net().state().peers.contains_key(&key) {
-        return Ok(());
-    }
-    let addrs = share.overlay().addresses(&peer);
-    if addrs.is_empty() {
-        return Err(FetchError::Unreachable("no known address".into()));
-    }
     share
-        .net()
-        .send(Command::Dial {
-            peer,
-            addrs,
-            source: weft_core::peer::Discovery::Peer,
-        })
-        .await;
-    let deadline = Instant::now() + CONNECT_TIMEOUT;
-    while Instant::now() < deadline {
-        if share.net().state().peers.contains_key(&key) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Err(FetchError::Unreachable("dial timed out".into()))
+        .overlay()
+        .connect(peer, CONNECT_TIMEOUT)
+        .await
+        .map_err(|e| FetchError::Unreachable(e.to_string()))
 }
 
 /// Fetches and verifies `range` of `hash` from `peer`. With `size` unknown (`None`), the
 /// provider's stated size is used for verification: check it with a second range that
 /// reaches the end of the content before trusting it (see [`probe_size`]).
 ///
-/// A stream that breaks while the peer stays connected is tried once more, after
-/// [`RETRY_PAUSE`]: libp2p-stream hands inbound streams to the provider's accept loop through a
-/// channel of one slot and drops the ones that arrive while it is full, which the downloader
-/// sees as "connection is closed". With four downloaders probing one busy source at once, one
-/// of them lost its only source this way for 3 s (1 in 6 runs of a 1 -> 4 transfer; streams
-/// retried at once were dropped too).
+/// One stream, no retry: the provider queues inbound streams in a bounded backlog and
+/// refuses, counted and logged, what finds it full (`weft_net::inbound`), so a stream that
+/// breaks is a real failure for the downloader's source policy (`docs/measurements.md`).
 ///
 /// # Errors
 /// [`FetchError`] saying what went wrong.
 pub async fn fetch(
-    share: &Share,
-    peer: PeerId,
-    hash: Key256,
-    size: Option<u64>,
-    range: Range<u64>,
-) -> Result<Fetched, FetchError> {
-    match fetch_once(share, peer, hash, size, range.clone()).await {
-        Err(FetchError::Unreachable(e))
-            if share.net().state().peers.contains_key(&peer.to_string()) =>
-        {
-            debug!(%peer, "stream broke on a live peer ({e}); trying once more");
-            tokio::time::sleep(RETRY_PAUSE).await;
-            fetch_once(share, peer, hash, size, range).await
-        }
-        other => other,
-    }
-}
-
-async fn fetch_once(
     share: &Share,
     peer: PeerId,
     hash: Key256,

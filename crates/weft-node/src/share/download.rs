@@ -13,19 +13,20 @@
 //! moved into place (a rename, so it appears whole or not at all); the node then indexes it,
 //! which makes it a provider too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 use weft_core::id::Key256;
 use weft_core::time::Time;
 use weft_net::PeerId;
 use weft_share::index::Index;
-use weft_share::transfer::{Config, PieceError, PieceIndex, PieceOutcome, Plan, ResumeState};
+use weft_share::transfer::{
+    Broken, Config, Found, PieceError, PieceIndex, PieceOutcome, Plan, ResumeState, SourcePolicy,
+};
 use weft_store::rusqlite::{OptionalExtension, params};
 
 use super::content::FetchError;
@@ -36,13 +37,10 @@ use super::sources::Sources;
 use super::{Share, open_db};
 use weft_share::verify::{Outboard, TreeBuilder, TreeParts};
 
+pub use weft_api::share::{DownloadState, DownloadStatus};
+
 /// Downloads remembered (running and finished); the oldest finished ones are forgotten.
 const MAX_DOWNLOADS: usize = 64;
-/// A source whose stream broke is not asked again before this; then it is tried again
-/// (a broken stream is often one connection of several closing, not the peer leaving).
-const COOLDOWN: Duration = Duration::from_secs(3);
-/// Consecutive broken streams after which a source is set aside for [`COOLDOWN`].
-const BROKEN_STREAMS_TO_PAUSE: u32 = 3;
 /// Answers buffered from range requests.
 const RESULT_QUEUE: usize = 512;
 /// Largest hash tree assembled from a download's slices (4 MiB per GiB of content); larger
@@ -70,46 +68,11 @@ pub struct GetRequest {
     pub timeout: Duration,
 }
 
-/// A download's state, as `GET /v0/downloads/{hash}` shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct DownloadStatus {
-    /// The content hash.
-    pub hash: String,
-    /// Where the file goes.
-    pub out: String,
-    /// `searching`, `downloading`, `verifying`, `done` or `failed`.
-    pub state: &'static str,
-    /// The content size, once known.
-    pub size: Option<u64>,
-    /// Bytes verified and written.
-    pub bytes: u64,
-    /// Bytes that were already there from an earlier run.
-    pub resumed_bytes: u64,
-    /// Bytes per second over the last seconds.
-    pub rate: f64,
-    /// Sources in use (not banned).
-    pub sources: usize,
-    /// Sources banned for sending bad data.
-    pub banned: usize,
-    /// Peer ids of the sources banned during this run.
-    pub banned_peers: Vec<String>,
-    /// Requests in flight.
-    pub in_flight: usize,
-    /// Estimated seconds to completion.
-    pub eta_secs: Option<f64>,
-    /// Sources that delivered verified data.
-    pub sources_used: usize,
-    /// Seconds since the download started.
-    pub seconds: f64,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// The shared file the content was copied from, when this node already had it.
-    pub copied_from: Option<String>,
-}
-
 /// One download.
 pub struct Download {
     status: Mutex<DownloadStatus>,
+    /// Its state, for those waiting on a change ([`Download::state_change`]).
+    state: watch::Sender<DownloadState>,
     started: Instant,
 }
 
@@ -121,18 +84,37 @@ impl Download {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        if !matches!(s.state, "done" | "failed") {
+        if !s.state.is_finished() {
             s.seconds = self.started.elapsed().as_secs_f64();
         }
         s
     }
 
+    /// Waits up to `wait` for the state to differ from `from` (without `from`, to finish).
+    pub async fn state_change(&self, from: Option<DownloadState>, wait: Duration) {
+        let mut rx = self.state.subscribe();
+        let changed = rx.wait_for(|now| match from {
+            Some(from) => *now != from,
+            None => now.is_finished(),
+        });
+        let _ = tokio::time::timeout(wait, changed).await;
+    }
+
     fn update(&self, f: impl FnOnce(&mut DownloadStatus)) {
-        f(&mut self.status.lock().unwrap_or_else(|p| p.into_inner()));
+        let state = {
+            let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut s);
+            s.state
+        };
+        self.state.send_if_modified(|now| {
+            let changed = *now != state;
+            *now = state;
+            changed
+        });
     }
 
     fn finished(&self) -> bool {
-        matches!(self.status().state, "done" | "failed")
+        self.status().state.is_finished()
     }
 }
 
@@ -176,24 +158,11 @@ impl Share {
             }
         }
         let d = Arc::new(Download {
-            status: Mutex::new(DownloadStatus {
-                hash: req.hash.to_string(),
-                out: req.out.display().to_string(),
-                state: "searching",
-                size: None,
-                bytes: 0,
-                resumed_bytes: 0,
-                rate: 0.0,
-                sources: 0,
-                banned: 0,
-                banned_peers: Vec::new(),
-                in_flight: 0,
-                eta_secs: None,
-                sources_used: 0,
-                seconds: 0.0,
-                error: None,
-                copied_from: None,
-            }),
+            status: Mutex::new(DownloadStatus::new(
+                req.hash.to_string(),
+                req.out.display().to_string(),
+            )),
+            state: watch::Sender::new(DownloadState::Searching),
             started: Instant::now(),
         });
         map.insert(req.hash, d.clone());
@@ -207,7 +176,7 @@ impl Share {
                 Ok(()) => {
                     info!(%hash, seconds, "download complete");
                     d.update(|s| {
-                        s.state = "done";
+                        s.state = DownloadState::Done;
                         s.seconds = seconds;
                         s.in_flight = 0;
                         s.eta_secs = None;
@@ -216,7 +185,7 @@ impl Share {
                 Err(e) => {
                     warn!(%hash, "download failed: {e}");
                     d.update(|s| {
-                        s.state = "failed";
+                        s.state = DownloadState::Failed;
                         s.error = Some(e);
                         s.seconds = seconds;
                     });
@@ -228,13 +197,18 @@ impl Share {
 
     /// The status of the download of `hash`, if there is one.
     pub fn download_status(&self, hash: &Key256) -> Option<DownloadStatus> {
+        self.download(hash).map(|d| d.status())
+    }
+
+    /// The download of `hash`, if there is one.
+    pub fn download(&self, hash: &Key256) -> Option<Arc<Download>> {
         let map = self
             .inner
             .downloads
             .map
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        map.get(hash).map(|d| d.status())
+        map.get(hash).cloned()
     }
 }
 
@@ -299,7 +273,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
         .split_first()
         .map_or((None, &[][..]), |(f, r)| (Some(*f), r));
     d.update(|s| {
-        s.state = "downloading";
+        s.state = DownloadState::Downloading;
         s.size = Some(size);
     });
 
@@ -336,18 +310,13 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     // stream is open. A provider that went away (a stale provider record, a search hit from a
     // node since stopped) would otherwise hold pieces, and slots of `max_in_flight`, until its
     // dial timed out (10 s): in 4 -> 1 with four stale providers, half the slots for 10 s.
-    let mut pending: BTreeSet<PeerId> = BTreeSet::new();
+    let mut policy = SourcePolicy::new(since(t0), req.timeout.max(MIN_STALL));
     for &peer in probing {
-        pending.insert(peer);
+        policy.dialing(peer);
         let session = Session::start(share, peer, hash, size, res_tx.clone(), open_tx.clone());
         sessions.insert(peer, session);
         debug!(target: TIMELINE, %peer, event = "dialing");
     }
-    let mut cooldown: BTreeMap<PeerId, Instant> = BTreeMap::new();
-    let mut broken: BTreeMap<PeerId, u32> = BTreeMap::new();
-    let mut used: BTreeSet<PeerId> = BTreeSet::new();
-    let mut last_alive = Instant::now();
-    let stall = req.timeout.max(MIN_STALL);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     while !plan.is_complete() {
         for r in plan.next_requests(since(t0)) {
@@ -364,9 +333,10 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             }
         }
         let p = plan.progress(since(t0));
-        if p.sources > 0 || p.in_flight > 0 {
-            last_alive = Instant::now();
-        } else if last_alive.elapsed() > stall {
+        if policy
+            .check_alive(since(t0), p.sources, p.in_flight)
+            .is_err()
+        {
             return Err(format!(
                 "every source of {hash} is gone or banned; run `weft get` again to resume"
             ));
@@ -378,7 +348,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             s.banned = p.banned;
             s.in_flight = p.in_flight;
             s.eta_secs = p.eta.map(|e| e.as_secs_f64());
-            s.sources_used = used.len();
+            s.sources_used = policy.used();
         });
         let wake = plan
             .poll_timeout()
@@ -409,7 +379,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                             target: TIMELINE, %peer, event = "piece", piece,
                             bytes = range.end - range.start
                         );
-                        used.insert(peer);
+                        policy.delivered(&peer);
                         let piece = VerifiedPiece {
                             piece,
                             offset: range.start,
@@ -436,7 +406,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     PieceOutcome::Failed | PieceOutcome::Discard => {}
                 }
                 let Some(e) = unreachable else {
-                    broken.remove(&peer);
+                    policy.answered(&peer);
                     continue;
                 };
                 // A session that broke reports each of its pieces; count it once. One broken
@@ -446,34 +416,37 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
                     continue;
                 }
                 sessions.remove(&peer);
-                let n = broken.entry(peer).or_insert(0);
-                *n += 1;
-                debug!(target: TIMELINE, %peer, event = "broken", count = *n, error = %e);
-                if *n >= BROKEN_STREAMS_TO_PAUSE {
-                    broken.remove(&peer);
-                    info!(%peer, "source vanished: {e}");
-                    plan.remove_source(&peer);
-                    cooldown.insert(peer, Instant::now() + COOLDOWN);
-                    debug!(
-                        target: TIMELINE, %peer, event = "cooldown",
-                        secs = COOLDOWN.as_secs_f64()
-                    );
+                match policy.broke(since(t0), &peer) {
+                    Broken::Retry(count) => {
+                        debug!(target: TIMELINE, %peer, event = "broken", count, error = %e);
+                    }
+                    Broken::Rest { until } => {
+                        info!(%peer, "source vanished: {e}");
+                        plan.remove_source(&peer);
+                        debug!(
+                            target: TIMELINE, %peer, event = "cooldown",
+                            secs = until.saturating_since(since(t0)).as_secs_f64()
+                        );
+                    }
                 }
             }
             Some(peer) = sources.next() => {
-                let cooled = cooldown.get(&peer).is_some_and(|until| *until > Instant::now());
-                if sources.is_bad(&peer) || cooled || pending.contains(&peer) {
+                if sources.is_bad(&peer) {
                     continue;
                 }
-                if sessions.contains_key(&peer) {
-                    // A source we reach: back into the plan if it had dropped it.
-                    plan.add_source(since(t0), peer);
-                    continue;
+                match policy.found(since(t0), &peer, sessions.contains_key(&peer)) {
+                    Found::Skip => continue,
+                    Found::Rejoin => {
+                        // A source we reach: back into the plan if it had dropped it.
+                        plan.add_source(since(t0), peer);
+                        continue;
+                    }
+                    Found::Reach { after_rest } => {
+                        if after_rest {
+                            debug!(target: TIMELINE, %peer, event = "rediscovered");
+                        }
+                    }
                 }
-                if cooldown.remove(&peer).is_some() {
-                    debug!(target: TIMELINE, %peer, event = "rediscovered");
-                }
-                pending.insert(peer);
                 let session = Session::start(share, peer, hash, size, res_tx.clone(), open_tx.clone());
                 sessions.insert(peer, session);
                 debug!(target: TIMELINE, %peer, event = "dialing");
@@ -481,7 +454,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             Some((peer, opened)) = open_rx.recv() => {
                 // Only a source not yet reached joins here; a known source's new session
                 // reports its failures through its pieces.
-                if !pending.remove(&peer) {
+                if !policy.opened(&peer) {
                     continue;
                 }
                 match opened {
@@ -505,16 +478,12 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             _ = tick.tick() => {
                 // Sources whose cool-down is over get another chance; the plan's strikes and
                 // bans still apply to them.
-                let now = Instant::now();
-                let ready: Vec<PeerId> =
-                    cooldown.iter().filter(|(_, until)| **until <= now).map(|(p, _)| *p).collect();
-                for peer in ready {
-                    cooldown.remove(&peer);
-                    if sources.is_bad(&peer) || pending.contains(&peer) {
+                for peer in policy.rested(since(t0)) {
+                    if sources.is_bad(&peer) {
                         continue;
                     }
                     // It may have gone for good: it rejoins once a new stream opens.
-                    pending.insert(peer);
+                    policy.dialing(peer);
                     let session =
                         Session::start(share, peer, hash, size, res_tx.clone(), open_tx.clone());
                     sessions.insert(peer, session);
@@ -530,9 +499,9 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
         return Err("the partial file could not be written".into());
     }
     d.update(|s| {
-        s.state = "verifying";
+        s.state = DownloadState::Verifying;
         s.bytes = size;
-        s.sources_used = used.len();
+        s.sources_used = policy.used();
         s.in_flight = 0;
     });
     finish(share, hash, &part, &req.out, resumed > 0, tree).await

@@ -2,9 +2,12 @@
 //! a [`Ticket`] when a rule allows it, and the ticket gives its unit back when dropped.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
+use futures::StreamExt as _;
 use weft_net::PeerId;
+use weft_net::libp2p::Stream;
 
 /// How many units each peer holds now.
 #[derive(Clone, Default)]
@@ -51,6 +54,36 @@ impl PerPeer {
     pub fn is_empty(&self) -> bool {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
     }
+}
+
+/// Accepts the inbound streams of one protocol and runs `serve` on each in its own task, with
+/// at most `max_total` open at once and `max_per_peer` from one peer; a stream over either
+/// bound is dropped (reset) and logged at debug level as `what`.
+pub fn spawn_bounded_server<F, Fut>(
+    mut incoming: weft_net::inbound::IncomingStreams,
+    what: &'static str,
+    max_total: u32,
+    max_per_peer: u32,
+    serve: F,
+) where
+    F: Fn(PeerId, Stream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let streams = PerPeer::default();
+    tokio::spawn(async move {
+        while let Some((peer, stream)) = incoming.next().await {
+            let open = streams.take(peer, |c| c.total < max_total && c.mine < max_per_peer);
+            let Some(open) = open else {
+                tracing::debug!(%peer, "{what} stream dropped: too many from this peer or in all");
+                continue;
+            };
+            let served = serve(peer, stream);
+            tokio::spawn(async move {
+                let _open = open;
+                served.await;
+            });
+        }
+    });
 }
 
 impl Drop for Ticket {

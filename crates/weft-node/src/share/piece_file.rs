@@ -1,10 +1,8 @@
 //! The partial file of a download, written around the page cache where the system allows.
 //!
 //! A downloader writes each verified piece once and does not read it back, yet a buffered
-//! write copies it into fresh page-cache pages and the sync then writes them out. In
-//! `bench/transfer.sh` that copy was the largest single cost of a downloader: 31 % of its CPU
-//! for one download, 48 % each for four at once (`perf`, `copy_folio_from_iter_atomic`).
-//! [`PieceFile`] writes whole pieces with `O_DIRECT` instead, so the bytes go from memory to
+//! write copies it into fresh page-cache pages and the sync then writes them out, the largest
+//! single cost of a downloader (`docs/measurements.md`). [`PieceFile`] writes whole pieces with `O_DIRECT` instead, so the bytes go from memory to
 //! the disk. A piece is a [`PieceBuf`] from a [`BufferPool`], aligned to [`ALIGN`], which the
 //! slice was verified straight into, and which is written as it is. What direct I/O cannot
 //! take (a last piece whose length is not a multiple of [`ALIGN`], a file system that refuses

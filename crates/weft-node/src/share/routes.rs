@@ -9,7 +9,7 @@
 //! | `GET /v0/shared/files?after=&limit=` | the shared files with their hashes, by id, a page at a time |
 //! | `GET /v0/search?q=&via=&ttl=&timeout_secs=&limit=` | results as JSON lines, one per change of a group, and `{"cut": …}` when results were held back |
 //! | `POST /v0/downloads` `{"hash","out","force","timeout_secs"}` | start or join a download |
-//! | `GET /v0/downloads/{hash}` | a download's progress |
+//! | `GET /v0/downloads/{hash}?wait_ms=&state=` | a download's progress; with `wait_ms`, once its state is no longer `state` (or it finished), or after `wait_ms` |
 //! | `GET /content/{hash}` | the content, every byte verified: local, or the range fetched from the network; `Range` per RFC 9110; the token may be given as `?token=` |
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use weft_api::share::{DownloadRequest, MAX_WAIT_MS, StatusQuery};
 use weft_core::id::Key256;
 use weft_share::index::{Index, SharedFile, SharedRoot, Unshared};
 
@@ -419,20 +420,6 @@ fn cut_line(said: &mut BTreeSet<&'static str>, by: &'static str) -> Option<Bytes
     said.insert(by).then(|| json_line(&CutLine { cut: by }))
 }
 
-/// Body of `POST /v0/downloads`.
-#[derive(Deserialize)]
-pub struct DownloadBody {
-    /// The content hash (64 hex digits).
-    pub hash: String,
-    /// Where to put the file (absolute).
-    pub out: PathBuf,
-    /// Replace `out` if it exists.
-    #[serde(default)]
-    pub force: bool,
-    /// Seconds to look for a first source (default 30).
-    pub timeout_secs: Option<u64>,
-}
-
 pub(super) fn parse_hash(text: &str) -> Result<Key256, Box<Response>> {
     let bad = || {
         Box::new(error(
@@ -446,7 +433,7 @@ pub(super) fn parse_hash(text: &str) -> Result<Key256, Box<Response>> {
     text.parse::<Key256>().map_err(|_| bad())
 }
 
-async fn download(State(s): State<Arc<ApiState>>, Json(body): Json<DownloadBody>) -> Response {
+async fn download(State(s): State<Arc<ApiState>>, Json(body): Json<DownloadRequest>) -> Response {
     let hash = match parse_hash(&body.hash) {
         Ok(h) => h,
         Err(r) => return *r,
@@ -463,15 +450,23 @@ async fn download(State(s): State<Arc<ApiState>>, Json(body): Json<DownloadBody>
     }
 }
 
-async fn download_status(State(s): State<Arc<ApiState>>, Path(hash): Path<String>) -> Response {
+async fn download_status(
+    State(s): State<Arc<ApiState>>,
+    Path(hash): Path<String>,
+    Query(q): Query<StatusQuery>,
+) -> Response {
     let hash = match parse_hash(&hash) {
         Ok(h) => h,
         Err(r) => return *r,
     };
-    match s.share.download_status(&hash) {
-        Some(st) => Json(st).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no download of {hash}")),
+    let Some(d) = s.share.download(&hash) else {
+        return error(StatusCode::NOT_FOUND, format!("no download of {hash}"));
+    };
+    if let Some(ms) = q.wait_ms {
+        let wait = Duration::from_millis(ms.min(MAX_WAIT_MS));
+        d.state_change(q.state, wait).await;
     }
+    Json(d.status()).into_response()
 }
 
 #[cfg(test)]

@@ -387,9 +387,10 @@ fn to_result(h: SearchHit) -> SearchResult {
 
 /// Answers `/weft/search/1` queries from the local index.
 pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
-    let mut control = share.net().stream_control();
-    let mut incoming = control
-        .accept(PROTOCOL)
+    let mut incoming = share
+        .net()
+        .inbound()
+        .accept(PROTOCOL, weft_net::inbound::DEFAULT_BACKLOG)
         .map_err(|_| ShareError::AlreadyRegistered("/weft/search/1"))?;
     let limit = Arc::new(tokio::sync::Semaphore::new(MAX_INBOUND));
     tokio::spawn(async move {

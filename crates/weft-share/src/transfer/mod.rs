@@ -40,6 +40,9 @@
 //! ```
 
 mod resume;
+mod sources;
+
+pub use sources::{Broken, Found, SourcePolicy};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Range;

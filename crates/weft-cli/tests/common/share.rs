@@ -1,40 +1,11 @@
-//! Helpers for the file-sharing tests: nodes with extra environment and config, sample
-//! files, and the share/search/get commands.
-#![allow(dead_code, reason = "each test file uses a different subset")]
+//! Helpers for the file-sharing tests: sample files, and the share/search/get commands.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Node, poll, up_command, weft};
-
-/// Starts `weft up` on loopback in `home` with `extra` flags, `env` variables and, if given,
-/// a `config.toml`.
-pub fn start(home: &Path, extra: &[&str], env: &[(&str, &str)], config: Option<&str>) -> Node {
-    std::fs::create_dir_all(home).expect("create home");
-    if let Some(c) = config {
-        std::fs::write(home.join("config.toml"), c).expect("write config.toml");
-    }
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(home.join("test-node.log"))
-        .expect("log file");
-    let mut cmd = up_command(home, extra);
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let child = cmd.spawn().expect("weft up starts");
-    let mut node = Node {
-        home: home.to_path_buf(),
-        child,
-    };
-    node.wait_ready();
-    node
-}
+use super::{Node, poll, weft};
 
 /// A folder for `node`'s files to share, beside its data folder (never inside it: the node
 /// refuses to share anything in a weft data folder).
@@ -140,11 +111,11 @@ pub fn get(node: &Node, hash: &str, out: &Path, extra: &[&str]) -> (bool, Value,
 
 /// The node's view of the download of `hash`.
 pub fn download_status(node: &Node, hash: &str) -> Option<Value> {
-    let addrs = crate::common::addrs(&node.home)?;
+    let addrs = super::addrs(&node.home)?;
     let api = addrs["api"].as_str()?.to_string();
     let token = std::fs::read_to_string(node.home.join("api.token")).ok()?;
     let (status, body) =
-        crate::common::http_get(&api, &format!("/v0/downloads/{hash}"), Some(token.trim()));
+        super::http::http_get(&api, &format!("/v0/downloads/{hash}"), Some(token.trim()));
     (status == 200)
         .then(|| serde_json::from_str(&body).ok())
         .flatten()
@@ -181,64 +152,6 @@ pub fn partial_files(node: &Node) -> Vec<String> {
 pub fn kill9(mut node: Node) {
     let _ = node.child.kill();
     let _ = node.child.wait();
-}
-
-/// An answer of the node's HTTP API, read until the connection closed.
-pub struct HttpAnswer {
-    /// The status code.
-    pub status: u16,
-    /// The header lines, names lowercased (`name: value`).
-    pub headers: Vec<String>,
-    /// The body bytes that arrived (fewer than `content-length` if the transfer broke).
-    pub body: Vec<u8>,
-}
-
-impl HttpAnswer {
-    /// The value of header `name` (lowercase), if present.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
-    }
-}
-
-/// `METHOD PATH` on the node's API with its token and `headers` (`"Name: value"`).
-pub fn http(node: &Node, method: &str, path: &str, headers: &[&str]) -> HttpAnswer {
-    use std::io::{Read, Write};
-    let (api, token) = crate::common::api_of(node);
-    let mut s = std::net::TcpStream::connect(&api).expect("connect to API");
-    s.set_read_timeout(Some(Duration::from_secs(60)))
-        .expect("timeout");
-    let extra: String = headers.iter().map(|h| format!("{h}\r\n")).collect();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {token}\r\n{extra}Connection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf);
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("end of the headers");
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("HTTP status line");
-    let headers = lines
-        .map(|l| match l.split_once(": ") {
-            Some((k, v)) => format!("{}: {v}", k.to_ascii_lowercase()),
-            None => l.to_ascii_lowercase(),
-        })
-        .collect();
-    HttpAnswer {
-        status,
-        headers,
-        body: buf[split + 4..].to_vec(),
-    }
 }
 
 /// Overwrites `bytes` at `offset` of the file at `path` in place, keeping its size and

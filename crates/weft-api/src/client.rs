@@ -1,12 +1,13 @@
 //! The client side of the local API, used by every `weft` command but `up` and `demo`.
-//! It finds the node through the data folder's `addrs.json` and `api.token`.
+//! It finds the node through the data folder's `addrs.json` and `api.token`
+//! ([`crate::running`]).
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
-use crate::home::{self, Addrs};
+use crate::running::{self, Addrs};
 
 pub use reqwest::{Method, Response};
 
@@ -53,7 +54,7 @@ impl Client {
     /// # Errors
     /// [`ClientError::NotRunning`] if the folder has no running node.
     pub fn for_home(dir: &Path) -> Result<Self, ClientError> {
-        let (addrs, token) = home::read_running(dir)
+        let (addrs, token) = running::read_running(dir)
             .ok_or_else(|| ClientError::NotRunning(dir.display().to_string()))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -94,7 +95,7 @@ impl Client {
     /// [`ClientError`] if the node does not answer or answers with an error.
     pub async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
         let req = self.http.get(format!("{}{path}", self.base));
-        Ok(self.send(req).await?.to_vec())
+        self.send(req).await
     }
 
     /// `method path` with a JSON `body`, and decode the JSON answer.
@@ -147,7 +148,7 @@ impl Client {
         Err(api_error(status, &body))
     }
 
-    async fn send(&self, req: reqwest::RequestBuilder) -> Result<axum::body::Bytes, ClientError> {
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>, ClientError> {
         let resp =
             req.bearer_auth(&self.token)
                 .send()
@@ -164,7 +165,7 @@ impl Client {
         if !status.is_success() {
             return Err(api_error(status, &body));
         }
-        Ok(body)
+        Ok(body.to_vec())
     }
 
     /// `GET path` and decode the JSON answer.
