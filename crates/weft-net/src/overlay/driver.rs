@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tracing::debug;
 use weft_core::time::Time;
 use weft_core::wire;
-use weft_overlay::Engine;
+use weft_overlay::{Engine, PeerEvent};
 
 use super::peers::PeerTable;
 use super::transport::{self, Counters, Link, Outbound};
@@ -55,17 +55,6 @@ impl Clock {
     }
 }
 
-/// A change in a peer's connection, as the drivers see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PeerChange {
-    /// The first connection to the peer is up.
-    Connected,
-    /// The last connection to the peer closed.
-    Disconnected,
-    /// A stream of this protocol could not be opened to the peer.
-    Unreachable,
-}
-
 /// What is specific to one engine: its wire form, its requests and where its events go.
 pub(crate) trait Adapter: Send + 'static {
     /// The engine driven.
@@ -92,7 +81,7 @@ pub(crate) trait Adapter: Send + 'static {
     /// Delivers an engine event.
     fn on_event(&mut self, now: Time, event: <Self::E as Engine>::Event);
     /// Reports a connection change to the engine.
-    fn on_peer(&mut self, now: Time, peer: PeerId, change: PeerChange);
+    fn on_peer(&mut self, now: Time, peer: PeerId, change: PeerEvent);
 }
 
 /// Starts a driver task for `adapter` on `link.protocol`. Returns the sender of connection
@@ -105,7 +94,7 @@ pub(crate) fn spawn<D: Adapter>(
     link: Link,
     clock: Clock,
     requests: mpsc::Receiver<D::Request>,
-) -> Result<mpsc::Sender<(PeerId, PeerChange)>, libp2p_stream::AlreadyRegistered>
+) -> Result<mpsc::Sender<(PeerId, PeerEvent)>, libp2p_stream::AlreadyRegistered>
 where
     <D::E as Engine>::Message: Send,
 {
@@ -138,7 +127,7 @@ struct Driver<D: Adapter> {
     outbound: Outbound,
     inbound: mpsc::Receiver<(PeerId, D::Wire)>,
     requests: mpsc::Receiver<D::Request>,
-    peer_events: mpsc::Receiver<(PeerId, PeerChange)>,
+    peer_events: mpsc::Receiver<(PeerId, PeerEvent)>,
     unreachable: mpsc::Receiver<PeerId>,
 }
 
@@ -176,7 +165,7 @@ impl<D: Adapter> Driver<D> {
                     self.adapter.on_peer(self.clock.now(), peer, change);
                 }
                 Some(peer) = self.unreachable.recv() => {
-                    self.adapter.on_peer(self.clock.now(), peer, PeerChange::Unreachable);
+                    self.adapter.on_peer(self.clock.now(), peer, PeerEvent::Unreachable);
                 }
                 () = sleep => {
                     last_fired = Some(Instant::now());
