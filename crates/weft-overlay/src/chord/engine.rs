@@ -475,7 +475,8 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 }
             }
             Message::Found { req, owner, hops } => self.on_found(req, owner, hops),
-            Message::GetNeighbours { req, from: asker } => {
+            // the answer goes to the sender, never to a node the body names
+            Message::GetNeighbours { req, from: _ } => {
                 let mut succs = self.succs.clone();
                 succs.truncate(MAX_SUCCESSORS);
                 let msg = Message::Neighbours {
@@ -484,7 +485,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                     pred: self.pred,
                     succs,
                 };
-                self.send(asker.addr, msg);
+                self.send(from, msg);
             }
             Message::Neighbours {
                 req,
@@ -492,7 +493,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 pred,
                 mut succs,
             } => {
-                if self.stabilize_probe.is_none_or(|p| p.req != req) {
+                if self.stabilize_probe.is_none_or(|p| p.req != req) || succ.addr != from {
                     return;
                 }
                 self.stabilize_probe = None;
@@ -516,7 +517,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 }
             }
             Message::Notify { node } => {
-                if node.id == self.me.id {
+                if node.id == self.me.id || node.addr != from {
                     return;
                 }
                 if self
@@ -542,6 +543,10 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 pred,
                 mut succs,
             } => {
+                // only a node itself can say it leaves
+                if node.addr != from {
+                    return;
+                }
                 succs.truncate(MAX_SUCCESSORS);
                 if self.pred.is_some_and(|p| p.id == node.id) {
                     self.pred = pred.filter(|p| p.id != self.me.id);

@@ -493,17 +493,24 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
                     self.events.push(Event::Joined { id: l.id, hops });
                 }
             }
-            Message::Announce { node } => self.state.learn(node),
+            // a node is learnt from what it says of itself only (the body's node must be the
+            // sender), and answers go to the sender
+            Message::Announce { node } if node.addr == from => self.state.learn(node),
+            Message::Announce { .. } => {}
             Message::Ping { req, from: node } => {
-                self.state.learn(node);
+                if node.addr == from {
+                    self.state.learn(node);
+                }
                 self.send(from, Message::Pong { req });
             }
             Message::Pong { req } => self.probes.retain(|p| p.req != req),
             Message::GetLeaves { from: node } => {
                 let mut nodes = self.state.leaves();
                 nodes.push(self.state.me);
-                self.send(node.addr, Message::Leaves { nodes });
-                self.state.learn(node);
+                self.send(from, Message::Leaves { nodes });
+                if node.addr == from {
+                    self.state.learn(node);
+                }
             }
             Message::Leaves { nodes } => {
                 for n in nodes.into_iter().take(MAX_NODES_PER_MESSAGE) {
@@ -519,6 +526,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
                     self.forwards.swap_remove(i);
                 }
             }
+            Message::Leaving { node, .. } if node.addr != from => {}
             Message::Leaving { node, leaves } => {
                 self.state.forget(node.id);
                 for n in leaves.into_iter().take(MAX_NODES_PER_MESSAGE) {
