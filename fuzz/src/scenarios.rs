@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weft_core::id::Key256;
-use weft_overlay::{Time, can, chord, directory, flood, freenet, kademlia, pastry};
+use weft_overlay::{
+    Engine, PeerEvent, Time, can, chord, directory, flood, freenet, kademlia, pastry,
+};
 
 use crate::codec::decode;
 use crate::input::Input;
@@ -212,8 +214,8 @@ impl Scenario for DirectoryNet {
             })
             .collect();
         for i in 1..NODES {
-            nodes[0].handle_connected(Time::ZERO, i);
-            nodes[i as usize].handle_connected(Time::ZERO, 0);
+            nodes[0].handle_peer(Time::ZERO, i, PeerEvent::Connected);
+            nodes[i as usize].handle_peer(Time::ZERO, 0, PeerEvent::Connected);
         }
         let first = (1..NODES)
             .map(|i| {
@@ -260,11 +262,12 @@ impl Scenario for DirectoryNet {
         let b = u32::from(input.byte()) % (n + 2);
         let up = input.flag();
         connect(nodes, now, a, b, up, |e, now, peer, up| {
-            if up {
-                e.handle_connected(now, peer);
+            let event = if up {
+                PeerEvent::Connected
             } else {
-                e.handle_disconnected(now, peer);
-            }
+                PeerEvent::Disconnected
+            };
+            e.handle_peer(now, peer, event);
         })
     }
 }
@@ -321,11 +324,11 @@ impl Scenario for FloodNet {
             links.push((1, leaf));
         }
         for (a, b) in links {
-            nodes[a as usize].handle_connected(Time::ZERO, b);
-            nodes[b as usize].handle_connected(Time::ZERO, a);
+            nodes[a as usize].handle_peer(Time::ZERO, b, PeerEvent::Connected);
+            nodes[b as usize].handle_peer(Time::ZERO, a, PeerEvent::Connected);
         }
-        nodes[0].handle_connected(Time::ZERO, NODES);
-        nodes[2].handle_connected(Time::ZERO, NODES);
+        nodes[0].handle_peer(Time::ZERO, NODES, PeerEvent::Connected);
+        nodes[2].handle_peer(Time::ZERO, NODES, PeerEvent::Connected);
         let first = (2..NODES)
             .map(|i| {
                 let mut kw = vec!["blue".to_string(), format!("leaf{i}")];
@@ -397,11 +400,12 @@ impl Scenario for FloodNet {
         let b = u32::from(input.byte()) % (n + 2);
         let up = input.flag();
         connect(nodes, now, a, b, up, |e, now, peer, up| {
-            if up {
-                e.handle_connected(now, peer);
+            let event = if up {
+                PeerEvent::Connected
             } else {
-                e.handle_disconnected(now, peer);
-            }
+                PeerEvent::Disconnected
+            };
+            e.handle_peer(now, peer, event);
         })
     }
 
@@ -623,7 +627,7 @@ impl Scenario for FreenetNet {
             let k = key(input);
             e.add_route(k, other);
         } else {
-            e.handle_disconnected(now, other);
+            e.handle_peer(now, other, PeerEvent::Disconnected);
         }
         vec![node]
     }

@@ -64,45 +64,14 @@ impl Default for Config {
     }
 }
 
-/// A request to a CAN node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command<A> {
-    /// Find the owner of a key's point.
-    Lookup(u64),
-    /// Join through the live node at this address.
-    Join(A),
-    /// Leave, handing the zones to a neighbour.
-    Leave,
-}
-
-/// Why a lookup failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum LookupError {
-    /// No answer before the deadline.
-    #[error("lookup timed out")]
-    Timeout,
-    /// Too many lookups in flight.
-    #[error("too many lookups in flight")]
-    TooManyLookups,
-    /// The node owns no zone (not joined, or left).
-    #[error("node owns no zone")]
-    NoZone,
-}
+pub use crate::lookup::{Command, LookupError, LookupFinished};
 
 /// What a CAN node reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event<A> {
-    /// A lookup finished.
-    LookupFinished {
-        /// The id `handle_command` returned.
-        id: QueryId,
-        /// The key.
-        key: u64,
-        /// The owner of the key's point.
-        result: Result<A, LookupError>,
-        /// Forwards it took.
-        hops: u32,
-    },
+    /// A lookup finished: the owner of the key's point, or why there is none
+    /// ([`LookupError::NotJoined`] while the node owns no zone).
+    LookupFinished(LookupFinished<A>),
     /// The node received its zone.
     Joined {
         /// The id `handle_command` returned for the join.

@@ -87,45 +87,13 @@ impl Default for Config {
     }
 }
 
-/// A request to a Chord node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command<A> {
-    /// Find the node that owns a key (its successor).
-    Lookup(u64),
-    /// Join the ring through the live node at this address.
-    Join(A),
-    /// Leave gracefully: hand the neighbours to each other and stop.
-    Leave,
-}
-
-/// Why a lookup failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum LookupError {
-    /// No answer before the deadline (a node on the path is gone, or a message was lost).
-    #[error("lookup timed out")]
-    Timeout,
-    /// Too many lookups already in flight.
-    #[error("too many lookups in flight")]
-    TooManyLookups,
-    /// The node has left the ring.
-    #[error("node has left")]
-    Left,
-}
+pub use crate::lookup::{Command, LookupError, LookupFinished};
 
 /// What a Chord node reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event<A> {
-    /// A lookup (or the lookup of a join) finished.
-    LookupFinished {
-        /// The id `handle_command` returned.
-        id: QueryId,
-        /// The key looked up.
-        key: u64,
-        /// The owner of the key, or why there is none.
-        result: Result<Node<A>, LookupError>,
-        /// Times the request was forwarded.
-        hops: u32,
-    },
+    /// A lookup finished: the owner of the key (its successor), or why there is none.
+    LookupFinished(LookupFinished<Node<A>>),
     /// The join completed: the node has a successor.
     Joined {
         /// The id `handle_command` returned for the join.

@@ -267,8 +267,8 @@ pub enum Event<A> {
     },
     /// A command was refused locally (over a bound, or sent to a server).
     Refused {
-        /// The command.
-        id: crate::QueryId,
+        /// The query's id; `None` for a publish or unpublish (no query).
+        id: Option<crate::QueryId>,
         /// Why.
         reason: Refusal,
     },

@@ -9,9 +9,12 @@
 //!
 //! # Call order
 //!
-//! After every `handle_message`, `handle_timeout` or `handle_command`, the driver drains
+//! After every `handle_message`, `handle_peer`, `handle_timeout` or `handle_command`, the driver drains
 //! [`Engine::poll_transmit`] and [`Engine::poll_event`] until both return `None`, then re-arms
 //! its single timer for this engine from [`Engine::poll_timeout`].
+//!
+//! Engines are built from the [`kit`]: its outbox, event queue, id counters, named timers and
+//! seeded RNG, so that every engine reads the same way.
 //!
 //! | module | model | paper |
 //! |---|---|---|
@@ -31,37 +34,8 @@ pub mod directory;
 pub mod flood;
 pub mod freenet;
 pub mod kademlia;
+pub mod kit;
+pub mod lookup;
 pub mod pastry;
 
-/// Identifies one command (a lookup, a query, a publish) an engine was given; events that
-/// answer it carry the same id.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub struct QueryId(pub u64);
-
-/// The common vocabulary of every engine. See the crate docs for the call order.
-pub trait Engine {
-    /// How the engine names another node: a compact handle the driver maps to a real peer
-    /// (a `u32` index in the simulator, an entry of the peer table in the node).
-    type Addr: Copy + Ord + std::fmt::Debug;
-    /// A message between two engines of this kind.
-    type Message;
-    /// A request from the local user or application.
-    type Command;
-    /// Something the local user or application is told.
-    type Event;
-
-    /// A message `msg` arrived from `from`.
-    fn handle_message(&mut self, now: Time, from: Self::Addr, msg: Self::Message);
-    /// The deadline last returned by `poll_timeout` has passed (or `now` is later).
-    fn handle_timeout(&mut self, now: Time);
-    /// Starts a command; its results come out as events carrying the returned id.
-    fn handle_command(&mut self, now: Time, cmd: Self::Command) -> QueryId;
-    /// Next message to send, if any.
-    fn poll_transmit(&mut self) -> Option<(Self::Addr, Self::Message)>;
-    /// Next event for the application, if any.
-    fn poll_event(&mut self) -> Option<Self::Event>;
-    /// When `handle_timeout` should next be called; `None` when nothing is pending.
-    fn poll_timeout(&self) -> Option<Time>;
-}
+pub use kit::{Engine, PeerEvent, QueryId};

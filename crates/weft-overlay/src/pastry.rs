@@ -134,46 +134,15 @@ impl Config {
     }
 }
 
-/// A request to a Pastry node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command<A> {
-    /// Find the node numerically closest to a key (given as an id; it is mapped with
-    /// [`Config::position`]).
-    Lookup(u64),
-    /// Join through the live node at this address.
-    Join(A),
-    /// Leave gracefully, telling the leaf set.
-    Leave,
-}
-
-/// Why a lookup failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum LookupError {
-    /// No answer before the deadline.
-    #[error("lookup timed out")]
-    Timeout,
-    /// Too many lookups in flight.
-    #[error("too many lookups in flight")]
-    TooManyLookups,
-    /// The node has left.
-    #[error("node has left")]
-    Left,
-}
+// `Command::Lookup` takes a key as an id; the engine maps it with [`Config::position`].
+pub use crate::lookup::{Command, LookupError, LookupFinished};
 
 /// What a Pastry node reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event<A> {
-    /// A lookup finished.
-    LookupFinished {
-        /// The id `handle_command` returned.
-        id: QueryId,
-        /// The key's position.
-        key: u64,
-        /// The node numerically closest to it, or why there is none.
-        result: Result<Node<A>, LookupError>,
-        /// Forwards it took.
-        hops: u32,
-    },
+    /// A lookup finished: the node numerically closest to the key's position (`key` is the
+    /// position, see [`Config::position`]), or why there is none.
+    LookupFinished(LookupFinished<Node<A>>),
     /// The join completed.
     Joined {
         /// The id `handle_command` returned for the join.

@@ -17,7 +17,8 @@ use proptest::prelude::*;
 use vnet::VNet;
 use weft_overlay::Engine;
 use weft_overlay::can::{
-    Can, Command, Config, Event, MAX_DIMS, MAX_ENTRIES, Message, Point, Zone, point_of,
+    Can, Command, Config, Event, LookupFinished, MAX_DIMS, MAX_ENTRIES, Message, Point, Zone,
+    point_of,
 };
 
 type Net = VNet<Can<u32>>;
@@ -57,10 +58,12 @@ fn owner_of(net: &Net, key: u64) -> u32 {
 
 /// Looks `key` up from `from`; the owner it reports.
 fn lookup(net: &mut Net, from: u32, key: u64) -> Option<u32> {
-    let id = net.command(from, Command::Lookup(key));
+    let id = net.query(from, Command::Lookup(key));
     let found = |ev: &[(u32, Event<u32>)]| {
         ev.iter().find_map(|(i, e)| match e {
-            Event::LookupFinished { id: q, result, .. } if *i == from && *q == id => {
+            Event::LookupFinished(LookupFinished { id: q, result, .. })
+                if *i == from && *q == id =>
+            {
                 Some(result.ok())
             }
             _ => None,

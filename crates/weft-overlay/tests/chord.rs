@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use vnet::{VNet, ids};
 use weft_overlay::QueryId;
-use weft_overlay::chord::{Chord, Command, Config, Event, Node};
+use weft_overlay::chord::{Chord, Command, Config, Event, LookupFinished, Node};
 
 type Net = VNet<Chord<u32>>;
 
@@ -39,7 +39,7 @@ fn successor_of(live: &[u64], key: u64) -> u64 {
 }
 
 fn lookup(net: &mut Net, from: u32, key: u64) -> Option<(Node<u32>, u32)> {
-    let id = net.command(from, Command::Lookup(key));
+    let id = net.query(from, Command::Lookup(key));
     let done = |ev: &[(u32, Event<u32>)]| find(ev, from, id).is_some();
     net.run_until(Duration::from_secs(30), done);
     find(&net.events, from, id).and_then(|(r, h)| r.map(|n| (n, h)))
@@ -47,12 +47,12 @@ fn lookup(net: &mut Net, from: u32, key: u64) -> Option<(Node<u32>, u32)> {
 
 fn find(ev: &[(u32, Event<u32>)], from: u32, id: QueryId) -> Option<(Option<Node<u32>>, u32)> {
     ev.iter().find_map(|(i, e)| match e {
-        Event::LookupFinished {
+        Event::LookupFinished(LookupFinished {
             id: q,
             result,
             hops,
             ..
-        } if *i == from && *q == id => Some((result.ok(), *hops)),
+        }) if *i == from && *q == id => Some((result.ok(), *hops)),
         _ => None,
     })
 }

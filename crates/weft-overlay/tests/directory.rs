@@ -10,7 +10,7 @@ use weft_core::id::Key256;
 use weft_overlay::directory::{
     Command, Config, Directory, Event, Hit, Item, Message, Refusal, Role,
 };
-use weft_overlay::{Engine, QueryId, Time};
+use weft_overlay::{Engine, PeerEvent, QueryId, Time};
 
 /// Node 0 is the server, the others clients; a message to or from client `i` takes
 /// `latency[i]` of virtual time.
@@ -45,15 +45,15 @@ impl Net {
     }
 
     fn connect(&mut self, i: u32) {
-        self.nodes[0].handle_connected(self.now, i);
-        self.nodes[i as usize].handle_connected(self.now, 0);
+        self.nodes[0].handle_peer(self.now, i, PeerEvent::Connected);
+        self.nodes[i as usize].handle_peer(self.now, 0, PeerEvent::Connected);
         self.drain(0);
         self.drain(i);
     }
 
     fn disconnect(&mut self, i: u32) {
-        self.nodes[0].handle_disconnected(self.now, i);
-        self.nodes[i as usize].handle_disconnected(self.now, 0);
+        self.nodes[0].handle_peer(self.now, i, PeerEvent::Disconnected);
+        self.nodes[i as usize].handle_peer(self.now, 0, PeerEvent::Disconnected);
         self.drain(0);
         self.drain(i);
     }
@@ -71,10 +71,15 @@ impl Net {
         }
     }
 
-    fn command(&mut self, i: u32, cmd: Command) -> QueryId {
+    fn command(&mut self, i: u32, cmd: Command) -> Option<QueryId> {
         let id = self.nodes[i as usize].handle_command(self.now, cmd);
         self.drain(i);
         id
+    }
+
+    /// [`Self::command`] for a query: its id.
+    fn query(&mut self, i: u32, cmd: Command) -> QueryId {
+        self.command(i, cmd).expect("the command is a query")
     }
 
     /// Runs until `until`, delivering messages and firing timers in time order.
@@ -166,7 +171,7 @@ fn publish_query_disconnect() {
         Command::Publish(vec![item("c", &["blue", "train", "coltrane"])]),
     );
     net.settle();
-    let id = net.command(3, query(&["blue", "TRAIN"], 10));
+    let id = net.query(3, query(&["blue", "TRAIN"], 10));
     net.settle();
     let hits = net.results(3, id).expect("an answer");
     let peers: BTreeSet<u32> = hits.iter().map(|h| h.peer).collect();
@@ -184,12 +189,12 @@ fn publish_query_disconnect() {
     // Client 2 leaves: its item goes; it comes back and re-publishes.
     net.disconnect(2);
     assert_eq!(net.nodes[0].load().items, 2);
-    let id = net.command(3, query(&["coltrane"], 10));
+    let id = net.query(3, query(&["coltrane"], 10));
     net.settle();
     assert_eq!(net.results(3, id), Some(&Vec::new()));
     net.connect(2);
     net.settle();
-    let id = net.command(3, query(&["coltrane"], 10));
+    let id = net.query(3, query(&["coltrane"], 10));
     net.settle();
     assert_eq!(net.results(3, id).map(Vec::len), Some(1));
 
@@ -197,7 +202,7 @@ fn publish_query_disconnect() {
     net.command(1, Command::Unpublish(vec![Key256::hash(b"a")]));
     net.settle();
     assert_eq!(net.nodes[0].load().items, 2);
-    let id = net.command(3, query(&["blue"], 10));
+    let id = net.query(3, query(&["blue"], 10));
     net.disconnect(3);
     assert!(net.events.contains(&(3, Event::QueryFailed { id })));
 }
@@ -211,11 +216,11 @@ fn an_answer_cut_by_max_says_so() {
         Command::Publish(tags.iter().map(|t| item(t, &["blue"])).collect()),
     );
     net.settle();
-    let id = net.command(2, query(&["blue"], 3));
+    let id = net.query(2, query(&["blue"], 3));
     net.settle();
     assert_eq!(net.results(2, id).map(Vec::len), Some(3));
     assert_eq!(net.more(2, id), Some(true));
-    let id = net.command(2, query(&["blue"], 5));
+    let id = net.query(2, query(&["blue"], 5));
     net.settle();
     assert_eq!(net.results(2, id).map(Vec::len), Some(5));
     assert_eq!(net.more(2, id), Some(false));
@@ -236,7 +241,7 @@ fn fastest_and_longest_connected_peers_rank_first() {
         );
     }
     net.run_until(Time::ZERO + Duration::from_secs(100));
-    let id = net.command(6, query(&["song"], 3));
+    let id = net.query(6, query(&["song"], 3));
     net.settle();
     let hits = net.results(6, id).expect("an answer");
     assert_eq!(
@@ -252,7 +257,7 @@ fn fastest_and_longest_connected_peers_rank_first() {
     net.connect(1);
     net.command(1, Command::Publish(vec![item("song1", &["song"])]));
     net.settle();
-    let id = net.command(6, query(&["song"], 5));
+    let id = net.query(6, query(&["song"], 5));
     net.settle();
     let order: Vec<u32> = net
         .results(6, id)
@@ -272,28 +277,28 @@ fn bounds_are_enforced_on_both_sides() {
     let mut net = Net::new(2, &config, |_| Duration::from_millis(1));
     // Local refusals.
     let too_many: Vec<Item> = (0..4).map(|i| item(&format!("x{i}"), &["x"])).collect();
-    let id = net.command(1, Command::Publish(too_many.clone()));
+    assert_eq!(net.command(1, Command::Publish(too_many.clone())), None);
     assert!(net.events.contains(&(
         1,
         Event::Refused {
-            id,
+            id: None,
             reason: Refusal::Full
         }
     )));
     let long = "k".repeat(65);
-    let id = net.command(1, query(&[&long], 5));
+    let id = net.query(1, query(&[&long], 5));
     assert!(net.events.contains(&(
         1,
         Event::Refused {
-            id,
+            id: Some(id),
             reason: Refusal::BadString
         }
     )));
-    let id = net.command(1, query(&["a", "b", "c", "d", "e", "f", "g", "h", "i"], 5));
+    let id = net.query(1, query(&["a", "b", "c", "d", "e", "f", "g", "h", "i"], 5));
     assert!(net.events.contains(&(
         1,
         Event::Refused {
-            id,
+            id: Some(id),
             reason: Refusal::TooMany
         }
     )));
@@ -428,7 +433,7 @@ proptest! {
                 }
                 Op::Query(c, ws, max) => {
                     let words: Vec<String> = ws.iter().map(word).collect();
-                    let id = net.command(c, Command::Query { keywords: words.clone(), max });
+                    let id = net.query(c, Command::Query { keywords: words.clone(), max });
                     net.settle();
                     if let Some(hits) = net.results(c, id) {
                         prop_assert!(hits.len() <= usize::from(max).min(max_results));

@@ -11,7 +11,7 @@ use weft_overlay::flood::{
     Capacity, Command, Config, Criteria, Event, Flood, HitItem, Message, Reachability, Role,
     topology,
 };
-use weft_overlay::{Engine, QueryId, Time};
+use weft_overlay::{Engine, PeerEvent, QueryId, Time};
 
 /// Every query message a node sent: (sender, receiver, guid, ttl, hops).
 type SentQuery = (u32, u32, [u8; 16], u8, u8);
@@ -114,10 +114,15 @@ impl Net {
         }
     }
 
-    fn command(&mut self, i: u32, cmd: Command) -> QueryId {
+    fn command(&mut self, i: u32, cmd: Command) -> Option<QueryId> {
         let id = self.nodes[i as usize].handle_command(self.now, cmd);
         self.drain(i);
         id
+    }
+
+    /// [`Self::command`] for a query: its id.
+    fn query(&mut self, i: u32, cmd: Command) -> QueryId {
+        self.command(i, cmd).expect("the command is a query")
     }
 
     fn run(&mut self) {
@@ -236,7 +241,7 @@ fn ultrapeers_and_qrp_cut_messages_per_query() {
         let mut holders = 0usize;
         for (origin, word) in &queries {
             let start = net.hits.len();
-            let id = net.command(*origin, query(&[word], Some(7)));
+            let id = net.query(*origin, query(&[word], Some(7)));
             net.run();
             let responders: BTreeSet<u32> = net.hits[start..]
                 .iter()
@@ -286,14 +291,14 @@ fn hits_report_the_distance_and_queries_end_on_timeout() {
     let mut content = vec![BTreeSet::new(); 4];
     content[3].insert("train".to_string());
     let mut net = Net::new(topology::build(&adj, &[], &Config::default(), 1), content);
-    let id = net.command(0, query(&["Train"], None));
+    let id = net.query(0, query(&["Train"], None));
     net.run();
     assert_eq!(net.hits, vec![(0, id, 3, 3)]);
     assert!(net.done.is_empty());
     net.expire();
     assert_eq!(net.done, vec![(0, id, 1)]);
     // TTL 2 does not reach node 3.
-    let id = net.command(0, query(&["train"], Some(2)));
+    let id = net.query(0, query(&["train"], Some(2)));
     net.run();
     net.expire();
     assert!(net.hits.iter().all(|h| h.1 != id));
@@ -333,7 +338,7 @@ fn leaves_without_an_ultrapeer_flood_as_peers_until_one_joins() {
         content,
     );
     net.command(3, Command::SetKeywords(vec!["train".into()]));
-    let id = net.command(0, query(&["train"], None));
+    let id = net.query(0, query(&["train"], None));
     net.run();
     assert_eq!(
         net.hits,
@@ -343,16 +348,16 @@ fn leaves_without_an_ultrapeer_flood_as_peers_until_one_joins() {
 
     // Ultrapeer 4 joins leaves 1 and 2 (the handshake: hellos, then their route tables).
     for leaf in [1u32, 2] {
-        net.nodes[leaf as usize].handle_connected(net.now, 4);
+        net.nodes[leaf as usize].handle_peer(net.now, 4, PeerEvent::Connected);
         net.drain(leaf);
-        net.nodes[4].handle_connected(net.now, leaf);
+        net.nodes[4].handle_peer(net.now, leaf, PeerEvent::Connected);
         net.drain(4);
     }
     net.run();
     // Leaves 1 and 2 are shielded now and forward nothing: 0 and 3, still without an
     // ultrapeer, reach only them.
     let before = net.sent_queries.len();
-    let id = net.command(0, query(&["train"], None));
+    let id = net.query(0, query(&["train"], None));
     net.run();
     assert!(
         net.hits.iter().all(|h| h.1 != id),
@@ -367,12 +372,12 @@ fn leaves_without_an_ultrapeer_flood_as_peers_until_one_joins() {
     );
     // Leaf 2 asks its ultrapeer, which finds no matching route table on leaf 1 and sends
     // nothing on; leaf 3 is not its leaf. Once 3 joins the ultrapeer it is found through it.
-    net.nodes[3].handle_connected(net.now, 4);
+    net.nodes[3].handle_peer(net.now, 4, PeerEvent::Connected);
     net.drain(3);
-    net.nodes[4].handle_connected(net.now, 3);
+    net.nodes[4].handle_peer(net.now, 3, PeerEvent::Connected);
     net.drain(4);
     net.run();
-    let id = net.command(2, query(&["train"], None));
+    let id = net.query(2, query(&["train"], None));
     net.run();
     assert!(
         net.hits.contains(&(2, id, 3, 2)),
@@ -404,8 +409,8 @@ fn handshake_sends_the_leaf_table_and_election_follows_capacity() {
         now,
         Command::SetKeywords(vec!["blue".into(), "train".into()]),
     );
-    up.handle_connected(now, 1);
-    leaf.handle_connected(now, 0);
+    up.handle_peer(now, 1, PeerEvent::Connected);
+    leaf.handle_peer(now, 0, PeerEvent::Connected);
     // Exchange until quiet.
     for _ in 0..4 {
         while let Some((to, m)) = up.poll_transmit() {

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use weft_core::id::Key256;
 use weft_overlay::freenet::{self, Command, Config, Event, Freenet, Message};
-use weft_overlay::{Engine, QueryId, Time};
+use weft_overlay::{Engine, PeerEvent, QueryId, Time};
 
 /// A tiny driver: FIFO delivery with equal latency (1 ms per delivery of virtual time), or a
 /// random order; messages to nodes marked dead are lost.
@@ -46,10 +46,15 @@ impl Net {
         }
     }
 
-    fn command(&mut self, i: u32, cmd: Command) -> QueryId {
+    fn command(&mut self, i: u32, cmd: Command) -> Option<QueryId> {
         let id = self.nodes[i as usize].handle_command(self.now, cmd);
         self.drain(i);
         id
+    }
+
+    /// [`Self::command`] for a query: its id.
+    fn query(&mut self, i: u32, cmd: Command) -> QueryId {
+        self.command(i, cmd).expect("the command is a query")
     }
 
     /// Delivers until quiet, firing timers when nothing is in flight.
@@ -130,7 +135,7 @@ fn ring_of_1000_learns_short_paths() {
     let insert = |net: &mut Net, rng: &mut ChaCha8Rng, keys: &mut Vec<Key256>| {
         let key = Key256::hash(&(keys.len() as u64).to_le_bytes());
         let inserter = rng.random_range(0..n);
-        let id = net.command(
+        let id = net.query(
             inserter,
             Command::Insert {
                 key,
@@ -170,7 +175,7 @@ fn ring_of_1000_learns_short_paths() {
             for _ in 0..probes {
                 let asker = rng.random_range(0..n);
                 let wanted = keys[rng.random_range(0..keys.len())];
-                let id = probe.command(
+                let id = probe.query(
                     asker,
                     Command::Request {
                         key: wanted,
@@ -242,7 +247,7 @@ fn fork() -> (Net, Key256) {
 #[test]
 fn backtracks_from_a_dead_end_and_caches_along_the_path() {
     let (mut net, key) = fork();
-    let id = net.command(
+    let id = net.query(
         3,
         Command::Insert {
             key,
@@ -259,7 +264,7 @@ fn backtracks_from_a_dead_end_and_caches_along_the_path() {
             path_len: 1
         })
     );
-    let id = net.command(0, Command::Request { key, htl: Some(10) });
+    let id = net.query(0, Command::Request { key, htl: Some(10) });
     net.run();
     // 0 -> 1 (dead end, back), 0 -> 2 -> 3: three hops spent, a path of two.
     assert_eq!(
@@ -280,7 +285,7 @@ fn backtracks_from_a_dead_end_and_caches_along_the_path() {
     // Node 1's only entry is the node it came from: a dead end, no loop.
     assert_eq!(net.nodes[0].stats().loops, 0);
     // Node 0 learned node 3 as the source of the key: it is now its closest entry.
-    let id = net.command(1, Command::Request { key, htl: Some(10) });
+    let id = net.query(1, Command::Request { key, htl: Some(10) });
     net.run();
     assert!(matches!(
         net.outcome(1, id),
@@ -301,7 +306,7 @@ fn budget_and_dead_nodes_end_searches() {
     );
     net.run();
     // Budget 2 is spent on 0 -> 1 (dead end) and 0 -> 2 (arrives with nothing left).
-    let id = net.command(0, Command::Request { key, htl: Some(2) });
+    let id = net.query(0, Command::Request { key, htl: Some(2) });
     net.run();
     assert!(
         matches!(net.outcome(0, id), Some(Event::NotFound { .. })),
@@ -310,12 +315,12 @@ fn budget_and_dead_nodes_end_searches() {
     );
     // With node 2 dead, node 0 gives up that branch on timeout and ends.
     net.dead[2] = true;
-    let id = net.command(0, Command::Request { key, htl: Some(10) });
+    let id = net.query(0, Command::Request { key, htl: Some(10) });
     net.run();
     assert!(matches!(net.outcome(0, id), Some(Event::NotFound { .. })));
     assert_eq!(net.nodes[0].stats().timeouts, 1);
     // Disconnection forgets the routes through the node.
-    net.nodes[0].handle_disconnected(net.now, 2);
+    net.nodes[0].handle_peer(net.now, 2, PeerEvent::Disconnected);
     assert_eq!(net.nodes[0].routing_entries(), 1);
 }
 
@@ -336,7 +341,7 @@ fn a_request_that_comes_back_is_refused_as_a_loop() {
     nodes[2].add_route(at(1), 0);
     nodes[2].add_route(at(9), 1);
     let mut net = Net::new(nodes);
-    let id = net.command(0, Command::Request { key, htl: Some(10) });
+    let id = net.query(0, Command::Request { key, htl: Some(10) });
     net.run();
     assert_eq!(
         net.nodes[0].stats().loops,
@@ -370,7 +375,7 @@ proptest! {
             let node = node % n;
             let key = Key256::hash(&[key]);
             let cmd = if insert { Command::Insert { key, data: vec![7; size], htl: Some(htl) } } else { Command::Request { key, htl: Some(htl) } };
-            started.push((node, net.command(node, cmd)));
+            started.push((node, net.query(node, cmd)));
             // Deliver a few messages between commands so that searches overlap.
             for _ in 0..3 {
                 let Some((from, to, msg)) = net.pool.pop_front() else { break };

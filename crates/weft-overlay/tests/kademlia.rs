@@ -46,7 +46,7 @@ fn finished(
 }
 
 fn run_query(net: &mut Net, node: u32, cmd: Command<u64>) -> (QueryResult<u64, u32>, u32) {
-    let id = net.command(node, cmd);
+    let id = net.query(node, cmd);
     net.run_until(Duration::from_secs(600), |ev| {
         ev.iter()
             .any(|(i, Event::QueryFinished { id: q, .. })| *i == node && *q == id)
@@ -93,7 +93,7 @@ fn hops_grow_slowly_with_network_size() {
         let mut requests = 0u32;
         for _ in 0..lookups {
             let from = rng.random_range(0..nodes.len()) as u32;
-            let id = net.command(from, Command::FindNode(rng.random()));
+            let id = net.query(from, Command::FindNode(rng.random()));
             net.run_until(Duration::from_secs(600), |ev| {
                 ev.iter()
                     .any(|(i, Event::QueryFinished { id: q, .. })| *i == from && *q == id)
@@ -225,7 +225,7 @@ fn nodes_join_through_one_bootstrap_node() {
     // every node can find every other node
     for (from, to) in [(3u32, 50u32), (59, 1), (0, 42)] {
         let target = net.node(to).unwrap().local().key;
-        let id = net.command(from, Command::FindNode(target));
+        let id = net.query(from, Command::FindNode(target));
         net.run_for(Duration::from_secs(60));
         let found = net.events.iter().any(|(i, e)| match e {
             Event::QueryFinished {

@@ -31,7 +31,7 @@ use weft_overlay::{Engine, Time};
 use support::{Net, converged, quiet_config};
 
 fn run_query(net: &mut Net, node: u32, cmd: Command<u64>) -> QueryResult<u64, u32> {
-    let id = net.command(node, cmd);
+    let id = net.query(node, cmd);
     net.run_until(Duration::from_secs(600), |ev| {
         ev.iter()
             .any(|(i, Event::QueryFinished { id: q, .. })| *i == node && *q == id)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use weft_overlay::{Engine, QueryId, Time};
+use weft_overlay::{Engine, PeerEvent, QueryId, Time};
 
 /// `n` sorted random ids from `seed` (duplicates dropped); the address of a node is its
 /// index in this list.
@@ -99,9 +99,14 @@ impl<E: Engine<Addr = u32>> VNet<E> {
         r
     }
 
-    /// Gives engine `i` a command.
-    pub fn command(&mut self, i: u32, cmd: E::Command) -> QueryId {
+    /// Gives engine `i` a command: the query's id, `None` for a command that is no query.
+    pub fn command(&mut self, i: u32, cmd: E::Command) -> Option<QueryId> {
         self.with(i, |e, now| e.handle_command(now, cmd))
+    }
+
+    /// [`Self::command`] for a query: its id.
+    pub fn query(&mut self, i: u32, cmd: E::Command) -> QueryId {
+        self.command(i, cmd).expect("the command is a query")
     }
 
     fn push(&mut self, at: Time, item: Item<E::Message>) {
@@ -219,9 +224,10 @@ mod tests {
             }
         }
         fn handle_timeout(&mut self, _: Time) {}
-        fn handle_command(&mut self, _: Time, cmd: u32) -> QueryId {
+        fn handle_peer(&mut self, _: Time, _: u32, _: PeerEvent) {}
+        fn handle_command(&mut self, _: Time, cmd: u32) -> Option<QueryId> {
             self.out.push(((self.me + 1) % self.n, cmd));
-            QueryId(0)
+            None
         }
         fn poll_transmit(&mut self) -> Option<(u32, u32)> {
             self.out.pop()

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use vnet::{VNet, ids};
 use weft_overlay::QueryId;
-use weft_overlay::pastry::{Command, Config, Event, Node, Pastry};
+use weft_overlay::pastry::{Command, Config, Event, LookupFinished, Node, Pastry};
 
 type Net = VNet<Pastry<u32>>;
 
@@ -44,18 +44,18 @@ fn closest(positions: &[u64], key: u64) -> u64 {
 
 fn find(ev: &[(u32, Event<u32>)], from: u32, id: QueryId) -> Option<(Option<Node<u32>>, u32)> {
     ev.iter().find_map(|(i, e)| match e {
-        Event::LookupFinished {
+        Event::LookupFinished(LookupFinished {
             id: q,
             result,
             hops,
             ..
-        } if *i == from && *q == id => Some((result.ok(), *hops)),
+        }) if *i == from && *q == id => Some((result.ok(), *hops)),
         _ => None,
     })
 }
 
 fn lookup(net: &mut Net, from: u32, key: u64) -> Option<(Node<u32>, u32)> {
-    let id = net.command(from, Command::Lookup(key));
+    let id = net.query(from, Command::Lookup(key));
     net.run_until(Duration::from_secs(30), |ev| find(ev, from, id).is_some());
     find(&net.events, from, id).and_then(|(r, h)| r.map(|n| (n, h)))
 }

@@ -177,7 +177,8 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
         Some(e)
     }
 
-    /// Gives node `index` a command now; `None` if it has left.
+    /// Gives node `index` a command now. The query's id, or `None` if the node has left or
+    /// the command is no query.
     pub fn command(&mut self, index: u32, cmd: E::Command) -> Option<QueryId> {
         let now = self.now;
         let e = self.engines.get_mut(index as usize)?.as_mut()?;
@@ -187,7 +188,7 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
         self.trace
             .record(now.as_micros(), seq, KIND_COMMAND, index, index);
         self.drain(index);
-        Some(id)
+        id
     }
 
     /// Runs `f` on node `index`'s engine now (e.g. to tell it a connection came up or went

@@ -30,8 +30,9 @@ use weft_overlay::kademlia::{
 use weft_overlay::{Engine, QueryId};
 
 use super::OverlayError;
-use super::driver::{Adapter, Clock, PeerChange};
+use super::driver::{Adapter, Clock};
 use super::peers::{PeerTable, WirePeer};
+use weft_overlay::PeerEvent;
 
 /// The Kademlia protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/kad/1");
@@ -167,8 +168,9 @@ impl Adapter for KadAdapter {
     fn on_request(&mut self, now: Time, request: DhtRequest) {
         match request {
             DhtRequest::Query { cmd, reply } => {
-                let id = self.engine.handle_command(now, cmd);
-                self.waiting.insert(id, reply);
+                if let Some(id) = self.engine.handle_command(now, cmd) {
+                    self.waiting.insert(id, reply);
+                }
             }
             DhtRequest::StopProviding(key) => self.engine.stop_providing(&key),
             DhtRequest::Info(reply) => {
@@ -192,9 +194,9 @@ impl Adapter for KadAdapter {
         }
     }
 
-    fn on_peer(&mut self, now: Time, peer: PeerId, change: PeerChange) {
+    fn on_peer(&mut self, now: Time, peer: PeerId, change: PeerEvent) {
         match change {
-            PeerChange::Connected => {
+            PeerEvent::Connected => {
                 self.engine.add_peer(now, node_key(&peer), peer);
                 let due = self
                     .last_bootstrap
@@ -204,9 +206,10 @@ impl Adapter for KadAdapter {
                     self.engine.handle_command(now, Command::Bootstrap);
                 }
             }
-            // a contact stays in the table while disconnected; it is reached again by dialing
-            PeerChange::Disconnected => {}
-            PeerChange::Unreachable => self.engine.remove_peer(now, peer),
+            // a contact stays in the table while disconnected; an unreachable one goes
+            PeerEvent::Disconnected | PeerEvent::Unreachable => {
+                self.engine.handle_peer(now, peer, change);
+            }
         }
     }
 }

@@ -18,8 +18,9 @@ use weft_overlay::directory::{
 use weft_overlay::{Engine, QueryId};
 
 use super::OverlayError;
-use super::driver::{Adapter, PeerChange};
+use super::driver::Adapter;
 use super::peers::{PeerTable, WirePeer};
+use weft_overlay::PeerEvent;
 
 /// The directory protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/dir/1");
@@ -141,7 +142,7 @@ impl Adapter for DirectoryAdapter {
         // not reached this driver yet: a server registers it before handling its publish.
         if self.engine.role() == Role::Server && !self.clients.contains(&from) {
             self.clients.insert(from);
-            self.engine.handle_connected(now, from);
+            self.engine.handle_peer(now, from, PeerEvent::Connected);
         }
         if let Message::Publish { items } = &wire
             && items.len() > MAX_BATCH
@@ -164,10 +165,12 @@ impl Adapter for DirectoryAdapter {
                 max,
                 reply,
             } => {
-                let id = self
+                if let Some(id) = self
                     .engine
-                    .handle_command(now, Command::Query { keywords, max });
-                self.waiting.insert(id, reply);
+                    .handle_command(now, Command::Query { keywords, max })
+                {
+                    self.waiting.insert(id, reply);
+                }
             }
             DirectoryRequest::Load(reply) => {
                 let _ = reply.send(self.engine.load());
@@ -179,7 +182,14 @@ impl Adapter for DirectoryAdapter {
         let (id, result) = match event {
             Event::Results { id, hits, more } => (id, Ok(DirectoryAnswer { hits, more })),
             Event::QueryFailed { id } => (id, Err(OverlayError::DirectoryUnavailable)),
-            Event::Refused { id, reason } => (id, Err(OverlayError::Directory(reason))),
+            Event::Refused {
+                id: Some(id),
+                reason,
+            } => (id, Err(OverlayError::Directory(reason))),
+            Event::Refused { id: None, reason } => {
+                warn!("a publish to the directory was refused: {reason}");
+                return;
+            }
             Event::ServerRefused { reason } => {
                 warn!("the directory server refused a message: {reason}");
                 return;
@@ -190,23 +200,19 @@ impl Adapter for DirectoryAdapter {
         }
     }
 
-    fn on_peer(&mut self, now: Time, peer: PeerId, change: PeerChange) {
+    fn on_peer(&mut self, now: Time, peer: PeerId, change: PeerEvent) {
         match change {
-            PeerChange::Connected => {
+            PeerEvent::Connected => {
                 if self.engine.role() != Role::Server || self.clients.insert(peer) {
-                    self.engine.handle_connected(now, peer);
+                    self.engine.handle_peer(now, peer, change);
                 }
             }
-            PeerChange::Disconnected => {
+            PeerEvent::Disconnected => {
                 self.clients.remove(&peer);
-                self.engine.handle_disconnected(now, peer);
+                self.engine.handle_peer(now, peer, change);
             }
             // a client whose server cannot be reached fails its queries at once
-            PeerChange::Unreachable => {
-                if self.engine.role() == Role::Client(peer) {
-                    self.engine.handle_disconnected(now, peer);
-                }
-            }
+            PeerEvent::Unreachable => self.engine.handle_peer(now, peer, change),
         }
     }
 }

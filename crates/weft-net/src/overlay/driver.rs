@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use tracing::debug;
 use weft_core::time::Time;
 use weft_core::wire;
-use weft_overlay::Engine;
+use weft_overlay::{Engine, PeerEvent};
 
 use super::peer_changes::PeerChanges;
 use super::peers::PeerTable;
@@ -54,17 +54,6 @@ impl Clock {
     }
 }
 
-/// A change in a peer's connection, as the drivers see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PeerChange {
-    /// The first connection to the peer is up.
-    Connected,
-    /// The last connection to the peer closed.
-    Disconnected,
-    /// A stream of this protocol could not be opened to the peer.
-    Unreachable,
-}
-
 /// What is specific to one engine: its wire form, its requests and where its events go.
 pub(crate) trait Adapter: Send + 'static {
     /// The engine driven.
@@ -91,7 +80,7 @@ pub(crate) trait Adapter: Send + 'static {
     /// Delivers an engine event.
     fn on_event(&mut self, now: Time, event: <Self::E as Engine>::Event);
     /// Reports a connection change to the engine.
-    fn on_peer(&mut self, now: Time, peer: PeerId, change: PeerChange);
+    fn on_peer(&mut self, now: Time, peer: PeerId, change: PeerEvent);
 }
 
 /// Starts a driver task for `adapter` on `link.protocol`. Returns where to post connection

@@ -19,8 +19,9 @@ use weft_overlay::flood::{
 use weft_overlay::{Engine, QueryId};
 
 use super::OverlayError;
-use super::driver::{Adapter, PeerChange};
+use super::driver::Adapter;
 use super::peers::{PeerTable, WirePeer};
+use weft_overlay::PeerEvent;
 
 /// The flood protocol name.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/flood/1");
@@ -161,10 +162,10 @@ impl Adapter for FloodAdapter {
                 ttl,
                 hits,
             } => {
-                let id = self
-                    .engine
-                    .handle_command(now, flood::Command::Query { criteria, ttl });
-                self.queries.insert(id, hits);
+                let query = flood::Command::Query { criteria, ttl };
+                if let Some(id) = self.engine.handle_command(now, query) {
+                    self.queries.insert(id, hits);
+                }
             }
             FloodRequest::Respond {
                 request,
@@ -232,13 +233,8 @@ impl Adapter for FloodAdapter {
         }
     }
 
-    fn on_peer(&mut self, now: Time, peer: PeerId, change: PeerChange) {
-        match change {
-            PeerChange::Connected => self.engine.handle_connected(now, peer),
-            PeerChange::Disconnected | PeerChange::Unreachable => {
-                self.engine.handle_disconnected(now, peer);
-            }
-        }
+    fn on_peer(&mut self, now: Time, peer: PeerId, change: PeerEvent) {
+        self.engine.handle_peer(now, peer, change);
     }
 }
 

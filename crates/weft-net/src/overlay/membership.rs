@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use libp2p::{PeerId, StreamProtocol};
 
-use super::driver::PeerChange;
+use weft_overlay::PeerEvent;
 
 /// The overlays each identified peer takes part in, as a set of driver indexes (bits).
 #[derive(Debug, Default)]
@@ -21,14 +21,14 @@ pub(crate) struct Membership {
 
 impl Membership {
     /// `peer` says it speaks `protocols`; `overlays[i]` is driver `i`'s protocol. Returns each
-    /// driver's change: [`PeerChange::Connected`] for an overlay it joins, and
-    /// [`PeerChange::Unreachable`] for one it no longer speaks.
+    /// driver's change: [`PeerEvent::Connected`] for an overlay it joins, and
+    /// [`PeerEvent::Unreachable`] for one it no longer speaks.
     pub fn identified(
         &mut self,
         peer: PeerId,
         protocols: &[StreamProtocol],
         overlays: &[StreamProtocol],
-    ) -> Vec<(usize, PeerChange)> {
+    ) -> Vec<(usize, PeerEvent)> {
         let old = self.by_peer.get(&peer).copied().unwrap_or(0);
         let mut new = 0u32;
         for (i, p) in overlays.iter().enumerate().take(32) {
@@ -41,8 +41,8 @@ impl Membership {
             .filter_map(|i| {
                 let (was, is) = (old & (1 << i) != 0, new & (1 << i) != 0);
                 match (was, is) {
-                    (false, true) => Some((i, PeerChange::Connected)),
-                    (true, false) => Some((i, PeerChange::Unreachable)),
+                    (false, true) => Some((i, PeerEvent::Connected)),
+                    (true, false) => Some((i, PeerEvent::Unreachable)),
                     _ => None,
                 }
             })
@@ -75,7 +75,7 @@ mod tests {
         let weft = PeerId::random();
         assert_eq!(
             m.identified(weft, &[PING, KAD], &overlays),
-            vec![(0, PeerChange::Connected)]
+            vec![(0, PeerEvent::Connected)]
         );
         assert!(
             m.identified(weft, &[KAD], &overlays).is_empty(),
@@ -83,7 +83,7 @@ mod tests {
         );
         assert_eq!(
             m.identified(weft, &[FLOOD], &overlays),
-            vec![(0, PeerChange::Unreachable), (1, PeerChange::Connected)]
+            vec![(0, PeerEvent::Unreachable), (1, PeerEvent::Connected)]
         );
         assert_eq!(m.disconnected(&weft), vec![1]);
         assert!(m.by_peer.is_empty());

@@ -45,11 +45,12 @@ use weft_core::config::Role;
 use weft_overlay::{directory as dir_engine, flood as flood_engine, kademlia};
 
 use crate::driver::{NetEvent, NetHandle};
-use driver::{Clock, PeerChange};
+use driver::Clock;
 use membership::Membership;
 use peer_changes::PeerChanges;
 use peers::PeerTable;
 use transport::{Counters, Link, ProtocolStats};
+use weft_overlay::PeerEvent;
 
 pub use dht::{DhtHandle, DhtInfo};
 pub use directory::{DirectoryHandle, DirectoryHit};
@@ -248,7 +249,7 @@ impl Overlay {
 
     /// Tells the drivers what the swarm did. Call it with every [`NetEvent`].
     pub fn observe(&self, event: &NetEvent) {
-        let changes: Vec<(usize, PeerId, PeerChange)> = match event {
+        let changes: Vec<(usize, PeerId, PeerEvent)> = match event {
             NetEvent::Connected {
                 peer,
                 addr,
@@ -267,7 +268,7 @@ impl Overlay {
                 self.membership()
                     .disconnected(peer)
                     .into_iter()
-                    .map(|i| (i, *peer, PeerChange::Disconnected))
+                    .map(|i| (i, *peer, PeerEvent::Disconnected))
                     .collect()
             }
             NetEvent::Identified {

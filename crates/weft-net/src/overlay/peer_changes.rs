@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use libp2p::PeerId;
 use tokio::sync::Notify;
 
-use super::driver::PeerChange;
+use weft_overlay::PeerEvent;
 
 /// The changes waiting for one driver, the latest per peer. Cheap to clone; every clone posts
 /// to the same driver.
@@ -24,19 +24,19 @@ pub(crate) struct PeerChanges {
 
 #[derive(Default)]
 struct Inner {
-    pending: Mutex<BTreeMap<PeerId, PeerChange>>,
+    pending: Mutex<BTreeMap<PeerId, PeerEvent>>,
     posted: Notify,
 }
 
 impl PeerChanges {
     /// Records `change` for `peer`, replacing one not yet taken.
-    pub(crate) fn post(&self, peer: PeerId, change: PeerChange) {
+    pub(crate) fn post(&self, peer: PeerId, change: PeerEvent) {
         self.pending().insert(peer, change);
         self.inner.posted.notify_one();
     }
 
     /// Waits for changes and takes every one waiting, in peer order.
-    pub(crate) async fn take(&self) -> Vec<(PeerId, PeerChange)> {
+    pub(crate) async fn take(&self) -> Vec<(PeerId, PeerEvent)> {
         loop {
             let batch: Vec<_> = std::mem::take(&mut *self.pending()).into_iter().collect();
             if !batch.is_empty() {
@@ -48,7 +48,7 @@ impl PeerChanges {
         }
     }
 
-    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<PeerId, PeerChange>> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<PeerId, PeerEvent>> {
         self.inner.pending.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -65,19 +65,19 @@ mod tests {
         for round in 0..10_000 {
             for p in &peers {
                 let change = if round % 2 == 0 {
-                    PeerChange::Connected
+                    PeerEvent::Connected
                 } else {
-                    PeerChange::Disconnected
+                    PeerEvent::Disconnected
                 };
                 changes.post(*p, change);
             }
         }
-        changes.post(peers[1], PeerChange::Unreachable);
+        changes.post(peers[1], PeerEvent::Unreachable);
         let got: BTreeMap<_, _> = changes.take().await.into_iter().collect();
         assert_eq!(got.len(), 3);
-        assert_eq!(got[&peers[0]], PeerChange::Disconnected);
-        assert_eq!(got[&peers[1]], PeerChange::Unreachable);
-        assert_eq!(got[&peers[2]], PeerChange::Disconnected);
+        assert_eq!(got[&peers[0]], PeerEvent::Disconnected);
+        assert_eq!(got[&peers[1]], PeerEvent::Unreachable);
+        assert_eq!(got[&peers[2]], PeerEvent::Disconnected);
     }
 
     #[tokio::test]
@@ -89,11 +89,11 @@ mod tests {
             async move { changes.take().await }
         });
         tokio::task::yield_now().await;
-        changes.post(peer, PeerChange::Connected);
+        changes.post(peer, PeerEvent::Connected);
         let got = tokio::time::timeout(std::time::Duration::from_secs(10), reader)
             .await
             .expect("woken")
             .expect("joined");
-        assert_eq!(got, vec![(peer, PeerChange::Connected)]);
+        assert_eq!(got, vec![(peer, PeerEvent::Connected)]);
     }
 }

@@ -27,11 +27,11 @@ use tracing::debug;
 use weft_core::peer::Discovery;
 use weft_core::wire;
 
-use super::driver::PeerChange;
 use super::peer_changes::PeerChanges;
 use super::peers::PeerTable;
 use crate::driver::{Command, NetHandle};
 use crate::framing::{FrameError, read_frame, write_frame};
+use weft_overlay::PeerEvent;
 
 /// Frames queued per peer before further messages to it are dropped.
 pub const PEER_QUEUE: usize = 256;
@@ -194,7 +194,7 @@ async fn send_loop(
                             lost += 1;
                         }
                         link.counters.drop_out(lost);
-                        unreachable.post(peer, PeerChange::Unreachable);
+                        unreachable.post(peer, PeerEvent::Unreachable);
                         return;
                     }
                 },

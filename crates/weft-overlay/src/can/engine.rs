@@ -1,25 +1,29 @@
 //! The CAN node: zones, neighbours, greedy routing, join and leave.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use weft_core::time::Time;
 
 use super::zone::{MAX_DIMS, Point, Zone, point_of};
-use super::{Command, Config, Event, LookupError, MAX_ENTRIES, Message};
-use crate::{Engine, QueryId};
+use super::{Command, Config, Event, LookupError, LookupFinished, MAX_ENTRIES, Message};
+use crate::kit::{Events, NodeRng, Outbox, RequestIds};
+use crate::lookup::{Lookups, Pending};
+use crate::{Engine, PeerEvent, QueryId};
 
+/// What a lookup in flight is for.
 #[derive(Clone, Copy, Debug)]
-struct Lookup<A> {
-    id: QueryId,
-    req: u64,
-    key: u64,
-    deadline: Time,
-    join: bool,
-    /// For a join: the bootstrap node, the join point and the tries left.
-    retry: Option<(A, Point, u32)>,
+enum Purpose<A> {
+    /// A user's lookup.
+    Lookup,
+    /// A join: the bootstrap node, the join point and the tries left.
+    Join(A, Point, u32),
+}
+
+impl<A> Purpose<A> {
+    fn is_join(&self) -> bool {
+        matches!(self, Purpose::Join(..))
+    }
 }
 
 /// A CAN node. See the [module docs](super).
@@ -29,12 +33,11 @@ pub struct Can<A> {
     me: A,
     zones: Vec<Zone>,
     neighbours: Vec<(A, Zone)>,
-    lookups: Vec<Lookup<A>>,
-    outbox: VecDeque<(A, Message<A>)>,
-    events: VecDeque<Event<A>>,
-    next_req: u64,
-    next_query: u64,
-    seed: u64,
+    lookups: Lookups<Purpose<A>>,
+    outbox: Outbox<A, Message<A>>,
+    events: Events<Event<A>>,
+    req_ids: RequestIds,
+    rng: NodeRng,
     invalid_messages: u64,
 }
 
@@ -51,6 +54,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
             "CAN dims must be 1..={MAX_DIMS}"
         );
         Can {
+            lookups: Lookups::new(config.max_lookups),
             config,
             me,
             zones: if owns_space {
@@ -59,12 +63,10 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
                 Vec::new()
             },
             neighbours: Vec::new(),
-            lookups: Vec::new(),
-            outbox: VecDeque::new(),
-            events: VecDeque::new(),
-            next_req: 0,
-            next_query: 0,
-            seed,
+            outbox: Outbox::new(),
+            events: Events::new(),
+            req_ids: RequestIds::new(),
+            rng: NodeRng::new(seed),
             invalid_messages: 0,
         }
     }
@@ -75,7 +77,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
     /// partition. Engines come back in the order of `addrs`. Runs in O(N log N).
     pub fn converged_network(config: Arc<Config>, seed: u64, addrs: &[A]) -> Vec<Self> {
         let d = config.dims;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut rng = NodeRng::new(seed).draw();
         let mut tree = super::tree::Tree::new();
         let mut zones: Vec<Zone> = Vec::with_capacity(addrs.len());
         if !addrs.is_empty() {
@@ -145,6 +147,11 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
             + self.neighbours.capacity() * size_of::<(A, Zone)>()
     }
 
+    /// True once the node has left.
+    pub fn has_left(&self) -> bool {
+        self.lookups.has_left()
+    }
+
     /// Messages dropped because they broke the protocol: a zone that is not
     /// [valid](Zone::is_valid) for our `d`, a list longer than [`MAX_ENTRIES`], or a
     /// handoff of zones overlapping each other or ours.
@@ -188,8 +195,14 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
         self.config.dims
     }
 
+    /// Reports a finished lookup; its id.
+    fn report(&mut self, finished: LookupFinished<A>) -> QueryId {
+        self.events.push(Event::LookupFinished(finished));
+        finished.id
+    }
+
     fn send(&mut self, to: A, msg: Message<A>) {
-        self.outbox.push_back((to, msg));
+        self.outbox.send(to, msg);
     }
 
     fn owns(&self, p: &Point) -> bool {
@@ -321,52 +334,37 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
     }
 
     fn delivered(&mut self, req: u64, owner: A, hops: u32) {
-        let Some(i) = self.lookups.iter().position(|l| l.req == req && !l.join) else {
+        let Some(l) = self.lookups.finish(req, |p| !p.is_join()) else {
             return;
         };
-        let l = self.lookups.remove(i);
-        self.events.push_back(Event::LookupFinished {
+        self.events.push(Event::LookupFinished(LookupFinished {
             id: l.id,
             key: l.key,
             result: Ok(owner),
             hops,
-        });
+        }));
     }
 
     fn start(&mut self, now: Time, key: u64, point: Point, via: Option<A>) -> QueryId {
-        let id = QueryId(self.next_query);
-        self.next_query += 1;
-        let join = via.is_some();
-        if self.lookups.len() >= self.config.max_lookups || (!join && self.zones.is_empty()) {
-            let e = if self.zones.is_empty() {
-                LookupError::NoZone
-            } else {
-                LookupError::TooManyLookups
-            };
-            self.events.push_back(Event::LookupFinished {
-                id,
-                key,
-                result: Err(e),
-                hops: 0,
-            });
-            return id;
+        let (purpose, timeout) = match via {
+            Some(a) => (
+                Purpose::Join(a, point, self.config.join_retries),
+                self.config.join_timeout,
+            ),
+            None => (Purpose::Lookup, self.config.lookup_timeout),
+        };
+        if self.zones.is_empty() && (via.is_none() || self.lookups.len() >= self.config.max_lookups)
+        {
+            let refused = self.lookups.refuse(key, LookupError::NotJoined);
+            return self.report(refused);
         }
-        let req = self.next_req;
-        self.next_req += 1;
-        let deadline = now
-            + if join {
-                self.config.join_timeout
-            } else {
-                self.config.lookup_timeout
-            };
-        self.lookups.push(Lookup {
-            id,
-            req,
-            key,
-            deadline,
-            join,
-            retry: via.map(|a| (a, point, self.config.join_retries)),
-        });
+        let (id, req) = match self
+            .lookups
+            .open(now, key, timeout, purpose, &mut self.req_ids)
+        {
+            Ok(p) => (p.id, p.req),
+            Err(refused) => return self.report(refused),
+        };
         match via {
             Some(addr) => {
                 let msg = Message::Route {
@@ -391,6 +389,9 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Can<A> {
     type Event = Event<A>;
 
     fn handle_message(&mut self, _now: Time, from: A, msg: Message<A>) {
+        if self.has_left() {
+            return;
+        }
         if !self.message_valid(&msg) {
             self.invalid_messages += 1;
             return;
@@ -412,15 +413,14 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Can<A> {
                 neighbours,
                 hops,
             } => {
-                let Some(i) = self.lookups.iter().position(|l| l.req == req && l.join) else {
+                let Some(l) = self.lookups.finish(req, Purpose::is_join) else {
                     return;
                 };
-                let l = self.lookups.remove(i);
                 self.zones = vec![zone];
                 self.neighbours.clear();
                 self.add_neighbours(neighbours.into_iter().take(MAX_ENTRIES));
                 self.announce();
-                self.events.push_back(Event::Joined { id: l.id, hops });
+                self.events.push(Event::Joined { id: l.id, hops });
             }
             Message::Update { zones } => {
                 self.neighbours.retain(|(a, _)| *a != from);
@@ -445,20 +445,15 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Can<A> {
     }
 
     fn handle_timeout(&mut self, now: Time) {
-        let mut i = 0;
-        while i < self.lookups.len() {
-            if now >= self.lookups[i].deadline {
-                let l = self.lookups.remove(i);
-                if let Some((via, point, tries)) = l.retry
-                    && tries > 0
-                    && self.zones.is_empty()
-                {
+        for l in self.lookups.expire(now) {
+            match l.purpose {
+                Purpose::Join(via, point, tries) if tries > 0 && self.zones.is_empty() => {
                     // the join was lost (or its bootstrap had no zone yet): ask again
-                    self.lookups.push(Lookup {
-                        deadline: now + self.config.join_timeout,
-                        retry: Some((via, point, tries - 1)),
+                    let again = Pending {
+                        purpose: Purpose::Join(via, point, tries - 1),
                         ..l
-                    });
+                    };
+                    self.lookups.reopen(again, now + self.config.join_timeout);
                     let msg = Message::Route {
                         req: l.req,
                         point,
@@ -467,34 +462,37 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Can<A> {
                         join: true,
                     };
                     self.send(via, msg);
-                    continue;
                 }
-                if !l.join {
-                    let result = Err(LookupError::Timeout);
-                    self.events.push_back(Event::LookupFinished {
+                Purpose::Join(..) => {}
+                Purpose::Lookup => {
+                    self.events.push(Event::LookupFinished(LookupFinished {
                         id: l.id,
                         key: l.key,
-                        result,
+                        result: Err(LookupError::Timeout),
                         hops: 0,
-                    });
+                    }));
                 }
-            } else {
-                i += 1;
             }
         }
     }
 
-    fn handle_command(&mut self, now: Time, cmd: Command<A>) -> QueryId {
+    fn handle_peer(&mut self, _now: Time, _peer: A, _event: PeerEvent) {
+        // a neighbour that is gone is dropped when it leaves (`Leaving`, `Handoff`); lookups
+        // routed through a dead one time out
+    }
+
+    fn handle_command(&mut self, now: Time, cmd: Command<A>) -> Option<QueryId> {
+        if let Some(refused) = self.lookups.after_leaving(&cmd) {
+            return refused.map(|f| self.report(f));
+        }
         match cmd {
-            Command::Lookup(key) => self.start(now, key, point_of(key), None),
+            Command::Lookup(key) => Some(self.start(now, key, point_of(key), None)),
             Command::Join(via) => {
-                let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+                let mut rng = self.rng.draw();
                 let p: Point = std::array::from_fn(|_| rng.random());
-                self.start(now, 0, p, Some(via))
+                Some(self.start(now, 0, p, Some(via)))
             }
             Command::Leave => {
-                let id = QueryId(self.next_query);
-                self.next_query += 1;
                 let d = self.d();
                 // a neighbour whose single zone merges with ours, else the smallest
                 let mut owners: Vec<A> = self.neighbours.iter().map(|(a, _)| *a).collect();
@@ -529,21 +527,21 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Can<A> {
                     self.zones.clear();
                     self.neighbours.clear();
                 }
-                self.lookups.clear();
-                id
+                self.lookups.leave();
+                None
             }
         }
     }
 
     fn poll_transmit(&mut self) -> Option<(A, Message<A>)> {
-        self.outbox.pop_front()
+        self.outbox.pop()
     }
 
     fn poll_event(&mut self) -> Option<Event<A>> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     fn poll_timeout(&self) -> Option<Time> {
-        self.lookups.iter().map(|l| l.deadline).min()
+        self.lookups.next_deadline()
     }
 }

@@ -1,17 +1,26 @@
 //! The Chord node: routing state, recursive lookups and the three repair timers.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use weft_core::time::Time;
 
 use super::{
-    Command, Config, Event, LookupError, MAX_SUCCESSORS, Message, Node, in_arc_closed, in_arc_open,
+    Command, Config, Event, LookupError, LookupFinished, MAX_SUCCESSORS, Message, Node,
+    in_arc_closed, in_arc_open,
 };
-use crate::{Engine, QueryId};
+use crate::kit::{Events, NodeRng, Outbox, RequestIds, Timers};
+use crate::lookup::Lookups;
+use crate::{Engine, PeerEvent, QueryId};
+
+/// The repair timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    Stabilize,
+    FixFinger,
+    CheckPredecessor,
+}
 
 /// What a lookup is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,15 +28,6 @@ enum Purpose {
     User,
     Join,
     Finger(u8),
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Lookup {
-    id: QueryId,
-    req: u64,
-    key: u64,
-    deadline: Time,
-    purpose: Purpose,
 }
 
 /// A lookup this node forwarded, awaiting the next node's acknowledgement.
@@ -62,56 +62,55 @@ pub struct Chord<A> {
     /// `fingers[i]` = successor of `me.id + 2^i`; `me` where unknown.
     fingers: Box<[Node<A>]>,
     next_finger: u8,
-    lookups: Vec<Lookup>,
+    lookups: Lookups<Purpose>,
     forwards: Vec<Forward<A>>,
     stabilize_probe: Option<Probe>,
     pred_probe: Option<Probe>,
-    outbox: VecDeque<(A, Message<A>)>,
-    events: VecDeque<Event<A>>,
-    next_req: u64,
-    next_query: u64,
-    next_stabilize: Time,
-    next_fix: Time,
-    next_check: Time,
-    left: bool,
+    outbox: Outbox<A, Message<A>>,
+    events: Events<Event<A>>,
+    req_ids: RequestIds,
+    timers: Timers<Timer>,
 }
 
-fn start_at(rng: &mut ChaCha8Rng, every: Option<Duration>) -> Time {
-    match every {
-        Some(d) => {
-            let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
-            Time::from_micros(rng.random_range(0..us))
-        }
-        None => Time::MAX,
-    }
+/// A random first deadline within the first period, if the timer is on.
+fn start_at(rng: &mut impl Rng, every: Option<Duration>) -> Option<Time> {
+    every.map(|d| {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+        Time::from_micros(rng.random_range(0..us))
+    })
 }
 
-fn after(now: Time, every: Option<Duration>) -> Time {
-    every.map_or(Time::MAX, |d| now + d)
+fn after(now: Time, every: Option<Duration>) -> Option<Time> {
+    every.map(|d| now + d)
 }
 
 impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
     /// A node alone on its ring (its own successor). Give it [`Command::Join`] to join
     /// another ring. `seed` with the id seeds the timer offsets.
     pub fn new(config: Arc<Config>, me: Node<A>, seed: u64) -> Self {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ me.id.rotate_left(17));
+        let mut rng = NodeRng::salted(seed, me.id.rotate_left(17)).draw();
+        let mut timers = Timers::new();
+        let starts = [
+            (Timer::Stabilize, config.stabilize_interval),
+            (Timer::FixFinger, config.fix_fingers_interval),
+            (Timer::CheckPredecessor, config.check_predecessor_interval),
+        ];
+        for (timer, every) in starts {
+            timers.set_or_cancel(timer, start_at(&mut rng, every));
+        }
         Chord {
             pred: None,
             succs: Vec::new(),
             fingers: vec![me; 64].into_boxed_slice(),
             next_finger: 0,
-            lookups: Vec::new(),
+            lookups: Lookups::new(config.max_lookups),
             forwards: Vec::new(),
             stabilize_probe: None,
             pred_probe: None,
-            outbox: VecDeque::new(),
-            events: VecDeque::new(),
-            next_req: 0,
-            next_query: 0,
-            next_stabilize: start_at(&mut rng, config.stabilize_interval),
-            next_fix: start_at(&mut rng, config.fix_fingers_interval),
-            next_check: start_at(&mut rng, config.check_predecessor_interval),
-            left: false,
+            outbox: Outbox::new(),
+            events: Events::new(),
+            req_ids: RequestIds::new(),
+            timers,
             me,
             config,
         }
@@ -191,7 +190,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
 
     /// True once the node has left.
     pub fn has_left(&self) -> bool {
-        self.left
+        self.lookups.has_left()
     }
 
     fn successor(&self) -> Node<A> {
@@ -199,13 +198,17 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
     }
 
     fn take_req(&mut self) -> u64 {
-        let r = self.next_req;
-        self.next_req = self.next_req.wrapping_add(1);
-        r
+        self.req_ids.take()
+    }
+
+    /// Reports a finished lookup; its id.
+    fn report(&mut self, finished: LookupFinished<Node<A>>) -> QueryId {
+        self.events.push(Event::LookupFinished(finished));
+        finished.id
     }
 
     fn send(&mut self, to: A, msg: Message<A>) {
-        self.outbox.push_back((to, msg));
+        self.outbox.send(to, msg);
     }
 
     /// The known node closest before `key` (fingers and successors), if any beats `me`.
@@ -274,29 +277,19 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
     }
 
     fn start_lookup(&mut self, now: Time, key: u64, purpose: Purpose, via: Option<A>) -> QueryId {
-        let id = QueryId(self.next_query);
-        self.next_query += 1;
-        if self.lookups.len() >= self.config.max_lookups {
-            if purpose == Purpose::User {
-                let result = Err(LookupError::TooManyLookups);
-                self.events.push_back(Event::LookupFinished {
-                    id,
-                    key,
-                    result,
-                    hops: 0,
-                });
+        let timeout = self.config.lookup_timeout;
+        let opened = self
+            .lookups
+            .open(now, key, timeout, purpose, &mut self.req_ids);
+        let (id, req) = match opened {
+            Ok(p) => (p.id, p.req),
+            Err(refused) => {
+                if purpose == Purpose::User {
+                    self.events.push(Event::LookupFinished(refused));
+                }
+                return refused.id;
             }
-            return id;
-        }
-        let req = self.take_req();
-        let deadline = now + self.config.lookup_timeout;
-        self.lookups.push(Lookup {
-            id,
-            req,
-            key,
-            deadline,
-            purpose,
-        });
+        };
         match via {
             Some(addr) => self.send(
                 addr,
@@ -328,24 +321,22 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
     }
 
     fn on_found(&mut self, req: u64, owner: Node<A>, hops: u32) {
-        let Some(i) = self.lookups.iter().position(|l| l.req == req) else {
+        let Some(l) = self.lookups.finish(req, |_| true) else {
             return;
         };
-        let l = self.lookups.remove(i);
         match l.purpose {
             Purpose::User => {
-                let result = Ok(owner);
-                self.events.push_back(Event::LookupFinished {
+                self.events.push(Event::LookupFinished(LookupFinished {
                     id: l.id,
                     key: l.key,
-                    result,
+                    result: Ok(owner),
                     hops,
-                });
+                }));
             }
             Purpose::Join => {
                 if owner.id != self.me.id {
                     self.succs = vec![owner];
-                    self.events.push_back(Event::Joined {
+                    self.events.push(Event::Joined {
                         id: l.id,
                         successor: owner,
                     });
@@ -398,8 +389,9 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             self.pred_probe = None;
             self.pred = None;
         }
-        if now >= self.next_stabilize {
-            self.next_stabilize = after(now, self.config.stabilize_interval);
+        if self.timers.fire(Timer::Stabilize, now) {
+            let at = after(now, self.config.stabilize_interval);
+            self.timers.set_or_cancel(Timer::Stabilize, at);
             let succ = self.successor();
             if succ.id != self.me.id && self.stabilize_probe.is_none() {
                 let req = self.take_req();
@@ -410,8 +402,9 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
                 self.send(succ.addr, Message::GetNeighbours { req, from: self.me });
             }
         }
-        if now >= self.next_check {
-            self.next_check = after(now, self.config.check_predecessor_interval);
+        if self.timers.fire(Timer::CheckPredecessor, now) {
+            let at = after(now, self.config.check_predecessor_interval);
+            self.timers.set_or_cancel(Timer::CheckPredecessor, at);
             if let Some(p) = self.pred
                 && self.pred_probe.is_none()
             {
@@ -423,8 +416,9 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
                 self.send(p.addr, Message::Ping { req });
             }
         }
-        if now >= self.next_fix {
-            self.next_fix = after(now, self.config.fix_fingers_interval);
+        if self.timers.fire(Timer::FixFinger, now) {
+            let at = after(now, self.config.fix_fingers_interval);
+            self.timers.set_or_cancel(Timer::FixFinger, at);
             if !self.succs.is_empty() {
                 let i = self.next_finger;
                 self.next_finger = (self.next_finger + 1) % 64;
@@ -432,14 +426,14 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
                 self.start_lookup(now, key, Purpose::Finger(i), None);
             }
         }
-        for l in self.lookups.extract_if(.., |l| now >= l.deadline) {
+        for l in self.lookups.expire(now) {
             if l.purpose == Purpose::User {
-                self.events.push_back(Event::LookupFinished {
+                self.events.push(Event::LookupFinished(LookupFinished {
                     id: l.id,
                     key: l.key,
                     result: Err(LookupError::Timeout),
                     hops: 0,
-                });
+                }));
             }
         }
     }
@@ -452,7 +446,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
     type Event = Event<A>;
 
     fn handle_message(&mut self, now: Time, from: A, msg: Message<A>) {
-        if self.left {
+        if self.has_left() {
             return;
         }
         match msg {
@@ -481,7 +475,8 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 }
             }
             Message::Found { req, owner, hops } => self.on_found(req, owner, hops),
-            Message::GetNeighbours { req, from: asker } => {
+            // the answer goes to the sender, never to a node the body names
+            Message::GetNeighbours { req, from: _ } => {
                 let mut succs = self.succs.clone();
                 succs.truncate(MAX_SUCCESSORS);
                 let msg = Message::Neighbours {
@@ -490,7 +485,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                     pred: self.pred,
                     succs,
                 };
-                self.send(asker.addr, msg);
+                self.send(from, msg);
             }
             Message::Neighbours {
                 req,
@@ -498,7 +493,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 pred,
                 mut succs,
             } => {
-                if self.stabilize_probe.is_none_or(|p| p.req != req) {
+                if self.stabilize_probe.is_none_or(|p| p.req != req) || succ.addr != from {
                     return;
                 }
                 self.stabilize_probe = None;
@@ -522,7 +517,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 }
             }
             Message::Notify { node } => {
-                if node.id == self.me.id {
+                if node.id == self.me.id || node.addr != from {
                     return;
                 }
                 if self
@@ -548,6 +543,10 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 pred,
                 mut succs,
             } => {
+                // only a node itself can say it leaves
+                if node.addr != from {
+                    return;
+                }
                 succs.truncate(MAX_SUCCESSORS);
                 if self.pred.is_some_and(|p| p.id == node.id) {
                     self.pred = pred.filter(|p| p.id != self.me.id);
@@ -565,32 +564,26 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
     }
 
     fn handle_timeout(&mut self, now: Time) {
-        if !self.left {
+        if !self.has_left() {
             self.maintain(now);
         }
     }
 
-    fn handle_command(&mut self, now: Time, cmd: Command<A>) -> QueryId {
-        if self.left {
-            let id = QueryId(self.next_query);
-            self.next_query += 1;
-            if let Command::Lookup(key) = cmd {
-                let result = Err(LookupError::Left);
-                self.events.push_back(Event::LookupFinished {
-                    id,
-                    key,
-                    result,
-                    hops: 0,
-                });
-            }
-            return id;
+    fn handle_peer(&mut self, _now: Time, _peer: A, _event: PeerEvent) {
+        // liveness comes from the node's own probes and acknowledgements, which also work
+        // where one connection carries many protocols
+    }
+
+    fn handle_command(&mut self, now: Time, cmd: Command<A>) -> Option<QueryId> {
+        if let Some(refused) = self.lookups.after_leaving(&cmd) {
+            return refused.map(|f| self.report(f));
         }
         match cmd {
-            Command::Lookup(key) => self.start_lookup(now, key, Purpose::User, None),
-            Command::Join(via) => self.start_lookup(now, self.me.id, Purpose::Join, Some(via)),
+            Command::Lookup(key) => Some(self.start_lookup(now, key, Purpose::User, None)),
+            Command::Join(via) => {
+                Some(self.start_lookup(now, self.me.id, Purpose::Join, Some(via)))
+            }
             Command::Leave => {
-                let id = QueryId(self.next_query);
-                self.next_query += 1;
                 let succ = self.successor();
                 if succ.id != self.me.id {
                     let msg = Message::Leaving {
@@ -610,38 +603,35 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                     };
                     self.send(p.addr, msg);
                 }
-                self.left = true;
-                self.lookups.clear();
+                self.lookups.leave();
                 self.forwards.clear();
                 self.stabilize_probe = None;
                 self.pred_probe = None;
-                id
+                self.timers.clear();
+                None
             }
         }
     }
 
     fn poll_transmit(&mut self) -> Option<(A, Message<A>)> {
-        self.outbox.pop_front()
+        self.outbox.pop()
     }
 
     fn poll_event(&mut self) -> Option<Event<A>> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     fn poll_timeout(&self) -> Option<Time> {
-        if self.left {
+        if self.has_left() {
             return None;
         }
-        let mut t = self.next_stabilize.min(self.next_fix).min(self.next_check);
-        for p in self.stabilize_probe.iter().chain(self.pred_probe.iter()) {
-            t = t.min(p.deadline);
-        }
-        for l in &self.lookups {
-            t = t.min(l.deadline);
-        }
-        for f in &self.forwards {
-            t = t.min(f.deadline);
-        }
-        (t != Time::MAX).then_some(t)
+        let probes = self.stabilize_probe.iter().chain(self.pred_probe.iter());
+        self.timers
+            .next()
+            .into_iter()
+            .chain(probes.map(|p| p.deadline))
+            .chain(self.lookups.next_deadline())
+            .chain(self.forwards.iter().map(|f| f.deadline))
+            .min()
     }
 }

@@ -1,6 +1,6 @@
 //! The directory engine: the server's message handling and the client's bookkeeping.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use weft_core::id::Key256;
 
@@ -9,7 +9,15 @@ use super::{
     ClientLoad, Command, Config, Event, Item, Load, MAX_BATCH, MAX_ITEM_KEYWORDS, MAX_KEYWORD_LEN,
     MAX_NAME_LEN, MAX_QUERY_KEYWORDS, MAX_RESULTS, Message, Refusal, Role,
 };
-use crate::{Engine, QueryId, Time};
+use crate::kit::{Events, Outbox, Timers};
+use crate::{Engine, PeerEvent, QueryId, Time};
+
+/// The node's one named timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// Server: ping the clients.
+    Ping,
+}
 
 /// A directory server or client: see the [module docs](super).
 #[derive(Clone, Debug)]
@@ -17,17 +25,18 @@ pub struct Directory<A> {
     me: A,
     role: Role<A>,
     config: Config,
+    /// Query ids and ping nonces drawn so far.
     counter: u64,
     /// Server: the index.
     index: Index<A>,
     /// Server: when to ping the clients next.
-    next_ping: Option<Time>,
+    timers: Timers<Timer>,
     /// Client: what it shares, re-published on reconnect.
     shared: BTreeMap<Key256, Item>,
     /// Client: queries in flight, by wire id: the command's id and the deadline.
     in_flight: BTreeMap<u64, (QueryId, Time)>,
-    transmit: VecDeque<(A, Message<A>)>,
-    events: VecDeque<Event<A>>,
+    outbox: Outbox<A, Message<A>>,
+    events: Events<Event<A>>,
     load: Load,
 }
 
@@ -46,17 +55,17 @@ impl<A: Copy + Ord + std::fmt::Debug> Directory<A> {
             config,
             counter: 0,
             index: Index::new(limits),
-            next_ping: None,
+            timers: Timers::new(),
             shared: BTreeMap::new(),
             in_flight: BTreeMap::new(),
-            transmit: VecDeque::new(),
-            events: VecDeque::new(),
+            outbox: Outbox::new(),
+            events: Events::new(),
             load: Load::default(),
         }
     }
 
     /// This node's name.
-    pub fn me(&self) -> A {
+    pub fn local(&self) -> A {
         self.me
     }
 
@@ -97,14 +106,16 @@ impl<A: Copy + Ord + std::fmt::Debug> Directory<A> {
 
     /// A connection to `peer` is up. A server registers the client (or refuses it when full);
     /// a client whose server this is publishes everything it shares.
-    pub fn handle_connected(&mut self, now: Time, peer: A) {
+    fn on_connected(&mut self, now: Time, peer: A) {
         match self.role {
             Role::Server => {
                 if let Err(reason) = self.index.connect(peer, now) {
                     self.load.refused += 1;
                     self.send(peer, Message::Refused { reason });
-                } else if self.next_ping.is_none() {
-                    self.next_ping = self.config.ping_interval.map(|i| now + i);
+                } else if self.timers.get(Timer::Ping).is_none()
+                    && let Some(every) = self.config.ping_interval
+                {
+                    self.timers.set(Timer::Ping, now + every);
                 }
             }
             Role::Client(server) if server == peer => {
@@ -124,12 +135,12 @@ impl<A: Copy + Ord + std::fmt::Debug> Directory<A> {
 
     /// The connection to `peer` is gone. A server drops the client's items; a client fails
     /// its queries in flight when it was its server.
-    pub fn handle_disconnected(&mut self, _now: Time, peer: A) {
+    fn on_disconnected(&mut self, peer: A) {
         match self.role {
             Role::Server => self.load.removed += self.index.disconnect(peer) as u64,
             Role::Client(server) if server == peer => {
                 for (_, (id, _)) in std::mem::take(&mut self.in_flight) {
-                    self.events.push_back(Event::QueryFailed { id });
+                    self.events.push(Event::QueryFailed { id });
                 }
             }
             Role::Client(_) => {}
@@ -138,7 +149,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Directory<A> {
 
     fn send(&mut self, to: A, msg: Message<A>) {
         self.load.messages_out += 1;
-        self.transmit.push_back((to, msg));
+        self.outbox.send(to, msg);
     }
 
     fn refuse(&mut self, to: A, reason: Refusal) {
@@ -204,11 +215,11 @@ impl<A: Copy + Ord + std::fmt::Debug> Directory<A> {
         }
         match msg {
             Message::Results { query, hits, more } => match self.in_flight.remove(&query) {
-                Some((id, _)) => self.events.push_back(Event::Results { id, hits, more }),
+                Some((id, _)) => self.events.push(Event::Results { id, hits, more }),
                 None => self.load.refused += 1,
             },
             Message::Ping { nonce } => self.send(from, Message::Pong { nonce }),
-            Message::Refused { reason } => self.events.push_back(Event::ServerRefused { reason }),
+            Message::Refused { reason } => self.events.push(Event::ServerRefused { reason }),
             _ => self.load.refused += 1,
         }
     }
@@ -329,13 +340,13 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Directory<A> {
             .collect();
         for k in expired {
             if let Some((id, _)) = self.in_flight.remove(&k) {
-                self.events.push_back(Event::QueryFailed { id });
+                self.events.push(Event::QueryFailed { id });
             }
         }
-        if let (Some(at), Some(interval)) = (self.next_ping, self.config.ping_interval)
-            && at <= now
+        if let Some(interval) = self.config.ping_interval
+            && self.timers.is_due(Timer::Ping, now)
         {
-            self.next_ping = Some(now + interval);
+            self.timers.set(Timer::Ping, now + interval);
             let clients: Vec<A> = self.index.client_addrs().collect();
             for c in clients {
                 self.counter += 1;
@@ -348,29 +359,48 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Directory<A> {
         }
     }
 
-    fn handle_command(&mut self, now: Time, cmd: Command) -> QueryId {
+    /// Connected: a server registers the client (or refuses it when full); a client whose
+    /// server this is publishes everything it shares. Disconnected: a server drops the
+    /// client's items; a client fails its queries in flight when it was its server.
+    /// Unreachable: a client whose server cannot be reached fails its queries at once.
+    fn handle_peer(&mut self, now: Time, peer: A, event: PeerEvent) {
+        match event {
+            PeerEvent::Connected => self.on_connected(now, peer),
+            PeerEvent::Disconnected => self.on_disconnected(peer),
+            PeerEvent::Unreachable => {
+                if self.role == Role::Client(peer) {
+                    self.on_disconnected(peer);
+                }
+            }
+        }
+    }
+
+    /// Only [`Command::Query`] is a query; a refused publish or unpublish is reported with
+    /// no id.
+    fn handle_command(&mut self, now: Time, cmd: Command) -> Option<QueryId> {
         self.counter += 1;
         let id = QueryId(self.counter);
+        let query = matches!(cmd, Command::Query { .. }).then_some(id);
         let result = match self.role {
             Role::Client(server) => self.client_command(now, id, server, cmd),
             Role::Server => Err(Refusal::NotConnected),
         };
         if let Err(reason) = result {
-            self.events.push_back(Event::Refused { id, reason });
+            self.events.push(Event::Refused { id: query, reason });
         }
-        id
+        query
     }
 
     fn poll_transmit(&mut self) -> Option<(A, Message<A>)> {
-        self.transmit.pop_front()
+        self.outbox.pop()
     }
 
     fn poll_event(&mut self) -> Option<Event<A>> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     fn poll_timeout(&self) -> Option<Time> {
         let queries = self.in_flight.values().map(|q| q.1).min();
-        [queries, self.next_ping].into_iter().flatten().min()
+        [queries, self.timers.next()].into_iter().flatten().min()
     }
 }

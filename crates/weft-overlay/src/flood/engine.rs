@@ -1,6 +1,6 @@
 //! The flood engine's state machine.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use super::guid_cache::RecentMap;
 use super::qrp::{QrpTable, QrpUpdate};
@@ -8,7 +8,15 @@ use super::{
     Capacity, Command, Config, Criteria, Event, Guid, HitItem, Invalid, MAX_HIT_ITEMS, MatchId,
     Message, Role, Stats, TTL_LIMIT,
 };
-use crate::{Engine, QueryId, Time};
+use crate::kit::{Events, NodeRng, Outbox, Timers};
+use crate::{Engine, PeerEvent, QueryId, Time};
+
+/// The node's one named timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// Decide again whether to be an ultrapeer.
+    Election,
+}
 
 /// Where a remembered GUID came from.
 #[derive(Clone, Copy, Debug)]
@@ -47,7 +55,8 @@ pub struct Flood<A> {
     me: A,
     config: Config,
     role: Role,
-    seed: u64,
+    rng: NodeRng,
+    /// GUIDs and query ids drawn so far.
     counter: u64,
     neighbors: BTreeMap<A, Neighbor>,
     seen: RecentMap<Guid, Origin<A>>,
@@ -56,9 +65,9 @@ pub struct Flood<A> {
     /// A leaf's route table as last sent to its ultrapeers.
     table: Option<Box<QrpTable>>,
     capacity: Option<Capacity>,
-    next_election: Option<Time>,
-    transmit: VecDeque<(A, Message<A>)>,
-    events: VecDeque<Event<A>>,
+    timers: Timers<Timer>,
+    outbox: Outbox<A, Message<A>>,
+    events: Events<Event<A>>,
     stats: Stats,
 }
 
@@ -74,22 +83,22 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
             role: config.role,
             seen: RecentMap::new(config.guid_cache),
             config,
-            seed,
+            rng: NodeRng::new(seed),
             counter: 0,
             neighbors: BTreeMap::new(),
             own: BTreeMap::new(),
             pending: BTreeMap::new(),
             table: None,
             capacity: None,
-            next_election: None,
-            transmit: VecDeque::new(),
-            events: VecDeque::new(),
+            timers: Timers::new(),
+            outbox: Outbox::new(),
+            events: Events::new(),
             stats: Stats::default(),
         }
     }
 
     /// This node's name.
-    pub fn me(&self) -> A {
+    pub fn local(&self) -> A {
         self.me
     }
 
@@ -152,15 +161,10 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
 
     /// A connection to `peer` is up: remember it (as a peer until its hello says otherwise)
     /// and greet it. Ignored when the neighbour table is full.
-    pub fn handle_connected(&mut self, _now: Time, peer: A) {
+    fn on_connected(&mut self, peer: A) {
         if self.add_neighbor(peer, Role::Peer) {
-            self.transmit.push_back((peer, self.hello()));
+            self.outbox.send(peer, self.hello());
         }
-    }
-
-    /// The connection to `peer` is gone: forget it and its route table.
-    pub fn handle_disconnected(&mut self, _now: Time, peer: A) {
-        self.neighbors.remove(&peer);
     }
 
     fn hello(&self) -> Message<A> {
@@ -182,14 +186,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
 
     fn next_guid(&mut self) -> Guid {
         self.counter += 1;
-        let mut input = [0u8; 24];
-        input[..8].copy_from_slice(&self.seed.to_le_bytes());
-        input[8..16].copy_from_slice(&self.counter.to_le_bytes());
-        input[16..].copy_from_slice(b"flood-gd");
-        let h = blake3::hash(&input);
-        let mut g = [0u8; 16];
-        g.copy_from_slice(&h.as_bytes()[..16]);
-        Guid(g)
+        Guid(self.rng.unique(self.counter, b"flood-gd"))
     }
 
     fn next_query_id(&mut self) -> QueryId {
@@ -235,7 +232,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
         }
         for to in targets {
             self.stats.queries_sent += 1;
-            self.transmit.push_back((
+            self.outbox.send(
                 to,
                 Message::Query {
                     guid,
@@ -243,7 +240,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
                     hops,
                     criteria: criteria.clone(),
                 },
-            ));
+            );
         }
     }
 
@@ -276,7 +273,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
                     deadline,
                 },
             );
-            self.events.push_back(Event::MatchRequest {
+            self.events.push(Event::MatchRequest {
                 request,
                 criteria: criteria.clone(),
             });
@@ -300,7 +297,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
                 Some(q) => {
                     q.hits += 1;
                     let id = q.id;
-                    self.events.push_back(Event::Hit {
+                    self.events.push(Event::Hit {
                         id,
                         responder,
                         hops: hops.saturating_add(1),
@@ -320,7 +317,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
                     items,
                     more,
                 };
-                self.transmit.push_back((back, msg));
+                self.outbox.send(back, msg);
             }
             _ => self.stats.hits_dropped += 1,
         }
@@ -357,11 +354,11 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
         criteria.keywords.sort();
         criteria.keywords.dedup();
         if let Err(reason) = criteria.check() {
-            self.events.push_back(Event::Refused { id, reason });
+            self.events.push(Event::Refused { id, reason });
             return;
         }
         if self.own.len() >= self.config.max_own_queries {
-            self.events.push_back(Event::Refused {
+            self.events.push(Event::Refused {
                 id,
                 reason: Invalid::Busy,
             });
@@ -405,7 +402,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
                 items: chunk.to_vec(),
                 more,
             };
-            self.transmit.push_back((p.reply_to, msg));
+            self.outbox.send(p.reply_to, msg);
         }
     }
 
@@ -426,8 +423,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
                 .collect();
             for up in ups {
                 for p in &patches {
-                    self.transmit
-                        .push_back((up, Message::RouteTable(p.clone())));
+                    self.outbox.send(up, Message::RouteTable(p.clone()));
                 }
             }
         }
@@ -437,14 +433,15 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
     fn send_table_to(&mut self, up: A) {
         if let Some(t) = &self.table {
             for p in reset_and_fill(t) {
-                self.transmit.push_back((up, Message::RouteTable(p)));
+                self.outbox.send(up, Message::RouteTable(p));
             }
         }
     }
 
     fn run_election(&mut self, now: Time) {
         let Some(cap) = self.capacity else { return };
-        self.next_election = Some(now + self.config.election_interval);
+        self.timers
+            .set(Timer::Election, now + self.config.election_interval);
         let rule = self.config.election;
         let capable = rule.capable(&cap);
         let count = |r: Role| self.neighbors.values().filter(|n| n.role == r).count();
@@ -462,7 +459,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
             let hello = self.hello();
             let all: Vec<A> = self.neighbors.keys().copied().collect();
             for a in all {
-                self.transmit.push_back((a, hello.clone()));
+                self.outbox.send(a, hello.clone());
                 if new_role == Role::Leaf
                     && self
                         .neighbors
@@ -472,7 +469,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Flood<A> {
                     self.send_table_to(a);
                 }
             }
-            self.events.push_back(Event::RoleChanged { role: new_role });
+            self.events.push(Event::RoleChanged { role: new_role });
         }
     }
 }
@@ -540,22 +537,39 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Flood<A> {
             .collect();
         for g in done {
             if let Some(q) = self.own.remove(&g) {
-                self.events.push_back(Event::QueryDone {
+                self.events.push(Event::QueryDone {
                     id: q.id,
                     hits: q.hits,
                 });
             }
         }
         self.pending.retain(|_, p| p.deadline > now);
-        if self.next_election.is_some_and(|t| t <= now) {
+        if self.timers.is_due(Timer::Election, now) {
             self.run_election(now);
         }
     }
 
-    fn handle_command(&mut self, now: Time, cmd: Command) -> QueryId {
+    /// Connected: a new neighbour, greeted; gone or unreachable: forgotten with its route
+    /// table.
+    fn handle_peer(&mut self, _now: Time, peer: A, event: PeerEvent) {
+        match event {
+            PeerEvent::Connected => self.on_connected(peer),
+            PeerEvent::Disconnected | PeerEvent::Unreachable => {
+                self.neighbors.remove(&peer);
+            }
+        }
+    }
+
+    /// Only [`Command::Query`] is a query. Every command still advances the counter that
+    /// GUIDs are drawn from, so the GUIDs of a run do not depend on which commands were
+    /// queries.
+    fn handle_command(&mut self, now: Time, cmd: Command) -> Option<QueryId> {
         let id = self.next_query_id();
         match cmd {
-            Command::Query { criteria, ttl } => self.start_query(now, id, criteria, ttl),
+            Command::Query { criteria, ttl } => {
+                self.start_query(now, id, criteria, ttl);
+                return Some(id);
+            }
             Command::Respond {
                 request,
                 items,
@@ -567,21 +581,21 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Flood<A> {
                 self.run_election(now);
             }
         }
-        id
+        None
     }
 
     fn poll_transmit(&mut self) -> Option<(A, Message<A>)> {
-        self.transmit.pop_front()
+        self.outbox.pop()
     }
 
     fn poll_event(&mut self) -> Option<Event<A>> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     fn poll_timeout(&self) -> Option<Time> {
         let own = self.own.values().map(|q| q.deadline).min();
         let pending = self.pending.values().map(|p| p.deadline).min();
-        [own, pending, self.next_election]
+        [own, pending, self.timers.next()]
             .into_iter()
             .flatten()
             .min()

@@ -1,13 +1,14 @@
 //! The Freenet node's state machine.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use weft_core::id::Key256;
 
 use super::store::{DataStore, RouteTable};
 use super::{Command, Config, Event, Failure, Invalid, MAX_HTL, Message, RequestId, Stats};
 use crate::flood::guid_cache::RecentMap;
-use crate::{Engine, QueryId, Time};
+use crate::kit::{Events, NodeRng, Outbox};
+use crate::{Engine, PeerEvent, QueryId, Time};
 
 /// Who is waiting for the outcome of a search this node works on.
 #[derive(Clone, Copy, Debug)]
@@ -29,7 +30,8 @@ struct Pending<A> {
     /// The branch being tried and the budget handed to it.
     current: Option<(A, u16)>,
     tried: Vec<A>,
-    deadline: Time,
+    /// When the current branch is given up (set while `current` is).
+    deadline: Option<Time>,
 }
 
 /// A Freenet node: see the [module docs](super). Cloning gives an independent copy (the
@@ -38,14 +40,15 @@ struct Pending<A> {
 pub struct Freenet<A> {
     me: A,
     config: Config,
-    seed: u64,
+    rng: NodeRng,
+    /// Draws and query ids so far.
     counter: u64,
     store: DataStore,
     routes: RouteTable<A>,
     pending: BTreeMap<RequestId, Pending<A>>,
     seen: RecentMap<RequestId, ()>,
-    transmit: VecDeque<(A, Message<A>)>,
-    events: VecDeque<Event>,
+    outbox: Outbox<A, Message<A>>,
+    events: Events<Event>,
     stats: Stats,
 }
 
@@ -59,17 +62,17 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
             routes: RouteTable::new(config.routing_entries),
             seen: RecentMap::new(config.seen_ids),
             config,
-            seed,
+            rng: NodeRng::new(seed),
             counter: 0,
             pending: BTreeMap::new(),
-            transmit: VecDeque::new(),
-            events: VecDeque::new(),
+            outbox: Outbox::new(),
+            events: Events::new(),
             stats: Stats::default(),
         }
     }
 
     /// This node's name.
-    pub fn me(&self) -> A {
+    pub fn local(&self) -> A {
         self.me
     }
 
@@ -82,7 +85,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
 
     /// The connection to `node` is gone: forget its routing entries and move the searches
     /// waiting on it to their next choice.
-    pub fn handle_disconnected(&mut self, now: Time, node: A) {
+    fn on_disconnected(&mut self, now: Time, node: A) {
         self.routes.forget(node);
         let waiting: Vec<RequestId> = self
             .pending
@@ -141,19 +144,15 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
 
     fn draw(&mut self) -> u64 {
         self.counter += 1;
-        let mut input = [0u8; 24];
-        input[..8].copy_from_slice(&self.seed.to_le_bytes());
-        input[8..16].copy_from_slice(&self.counter.to_le_bytes());
-        input[16..].copy_from_slice(b"freenet!");
-        let h = blake3::hash(&input);
+        let u = self.rng.unique(self.counter, b"freenet!");
         let mut b = [0u8; 8];
-        b.copy_from_slice(&h.as_bytes()[..8]);
+        b.copy_from_slice(&u[..8]);
         u64::from_le_bytes(b)
     }
 
     fn send(&mut self, to: A, msg: Message<A>) {
         self.stats.sent += 1;
-        self.transmit.push_back((to, msg));
+        self.outbox.send(to, msg);
     }
 
     /// The source a passing reply or insert names from here on.
@@ -199,7 +198,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
         p.htl = 0;
         p.tried.push(next);
         p.current = Some((next, handed));
-        p.deadline = now + self.config.hop_timeout * (u32::from(handed) + 1);
+        p.deadline = Some(now + self.config.hop_timeout * (u32::from(handed) + 1));
         let msg = match &p.insert {
             Some((data, source)) => Message::Insert {
                 id,
@@ -224,7 +223,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
         };
         match (p.insert.is_some(), p.upstream) {
             (true, Upstream::Remote(u)) => self.send(u, Message::InsertDone { id, depth: 1 }),
-            (true, Upstream::Local(qid, _)) => self.events.push_back(Event::Inserted {
+            (true, Upstream::Local(qid, _)) => self.events.push(Event::Inserted {
                 id: qid,
                 key: p.key,
                 path_len: 1,
@@ -237,7 +236,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
                     reason: Failure::DeadEnd,
                 },
             ),
-            (false, Upstream::Local(qid, start)) => self.events.push_back(Event::NotFound {
+            (false, Upstream::Local(qid, start)) => self.events.push(Event::NotFound {
                 id: qid,
                 key: p.key,
                 hops: start.saturating_sub(p.htl),
@@ -300,7 +299,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
             htl,
             current: None,
             tried: Vec::new(),
-            deadline: Time::MAX,
+            deadline: None,
         };
         self.open(now, id, p);
     }
@@ -349,7 +348,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
             htl,
             current: None,
             tried: Vec::new(),
-            deadline: Time::MAX,
+            deadline: None,
         };
         self.open(now, id, p);
     }
@@ -390,7 +389,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
             }
             Upstream::Local(qid, start) => {
                 let hops = start.saturating_sub(htl);
-                self.events.push_back(Event::Found {
+                self.events.push(Event::Found {
                     id: qid,
                     key,
                     data,
@@ -410,7 +409,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
             let handed = p.current.map_or(0, |c| c.1);
             p.htl = htl.min(handed);
             p.current = None;
-            p.deadline = Time::MAX;
+            p.deadline = None;
         }
         self.advance(now, id);
     }
@@ -426,7 +425,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
         let depth = depth.saturating_add(1);
         match p.upstream {
             Upstream::Remote(u) => self.send(u, Message::InsertDone { id, depth }),
-            Upstream::Local(qid, _) => self.events.push_back(Event::Inserted {
+            Upstream::Local(qid, _) => self.events.push(Event::Inserted {
                 id: qid,
                 key: p.key,
                 path_len: depth,
@@ -463,7 +462,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
         if let Some(data) = &insert
             && data.len() > self.config.max_data
         {
-            self.events.push_back(Event::Refused {
+            self.events.push(Event::Refused {
                 id: qid,
                 reason: Invalid::DataSize(data.len()),
             });
@@ -473,7 +472,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
             && let Some(data) = self.store.get(&key)
         {
             let data = data.to_vec();
-            self.events.push_back(Event::Found {
+            self.events.push(Event::Found {
                 id: qid,
                 key,
                 data,
@@ -483,7 +482,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
             return;
         }
         if self.pending.len() >= self.config.max_pending {
-            self.events.push_back(Event::Refused {
+            self.events.push(Event::Refused {
                 id: qid,
                 reason: Invalid::Busy,
             });
@@ -502,7 +501,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
             htl,
             current: None,
             tried: Vec::new(),
-            deadline: Time::MAX,
+            deadline: None,
         };
         self.open(now, id, p);
     }
@@ -539,7 +538,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Freenet<A> {
         let expired: Vec<RequestId> = self
             .pending
             .iter()
-            .filter(|(_, p)| p.current.is_some() && p.deadline <= now)
+            .filter(|(_, p)| p.current.is_some() && p.deadline.is_some_and(|d| d <= now))
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
@@ -548,35 +547,45 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Freenet<A> {
                 // The lost branch may still be spending its budget: carry on with half of it.
                 p.htl = p.current.map_or(0, |c| c.1 / 2);
                 p.current = None;
-                p.deadline = Time::MAX;
+                p.deadline = None;
             }
             self.advance(now, id);
         }
     }
 
-    fn handle_command(&mut self, now: Time, cmd: Command) -> QueryId {
+    /// A lost connection moves the searches waiting on the peer on; a new one means
+    /// nothing until the peer is added as a route ([`Freenet::add_route`]).
+    fn handle_peer(&mut self, now: Time, peer: A, event: PeerEvent) {
+        match event {
+            PeerEvent::Connected => {}
+            PeerEvent::Disconnected | PeerEvent::Unreachable => self.on_disconnected(now, peer),
+        }
+    }
+
+    /// Both commands are queries, answered by one event.
+    fn handle_command(&mut self, now: Time, cmd: Command) -> Option<QueryId> {
         self.counter += 1;
         let qid = QueryId(self.counter);
         match cmd {
             Command::Request { key, htl } => self.start(now, qid, key, None, htl),
             Command::Insert { key, data, htl } => self.start(now, qid, key, Some(data), htl),
         }
-        qid
+        Some(qid)
     }
 
     fn poll_transmit(&mut self) -> Option<(A, Message<A>)> {
-        self.transmit.pop_front()
+        self.outbox.pop()
     }
 
     fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     fn poll_timeout(&self) -> Option<Time> {
         self.pending
             .values()
             .filter(|p| p.current.is_some())
-            .map(|p| p.deadline)
+            .filter_map(|p| p.deadline)
             .min()
     }
 }

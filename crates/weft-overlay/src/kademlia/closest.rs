@@ -15,6 +15,7 @@ use std::time::Duration;
 use weft_core::time::Time;
 
 use super::key::KadKey;
+use crate::kit::RequestIds;
 
 /// State of one candidate of a lookup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,9 +208,9 @@ impl<K: KadKey, A: Copy + Ord> ClosestPeersIter<K, A> {
         }
     }
 
-    /// Advances the lookup; call until it returns `Waiting` or `Finished`. `next_req`
+    /// Advances the lookup; call until it returns `Waiting` or `Finished`. `req_ids`
     /// hands out request ids.
-    pub(crate) fn next(&mut self, now: Time, next_req: &mut u64) -> Step<K, A> {
+    pub(crate) fn next(&mut self, now: Time, req_ids: &mut RequestIds) -> Step<K, A> {
         if self.progress == Progress::Finished {
             return Step::Finished;
         }
@@ -255,8 +256,7 @@ impl<K: KadKey, A: Copy + Ord> ClosestPeersIter<K, A> {
                     if self.num_waiting >= limit {
                         return Step::Waiting;
                     }
-                    let req = *next_req;
-                    *next_req = next_req.wrapping_add(1);
+                    let req = req_ids.take();
                     c.state = PeerState::Waiting {
                         deadline: now + self.config.peer_timeout,
                         req,
@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn asks_alpha_then_waits_then_finishes() {
-        let mut req = 0;
+        let mut req = RequestIds::new();
         let mut it: ClosestPeersIter<u64, u32> =
             ClosestPeersIter::new(0, cfg(), [(8, 8), (4, 4), (16, 16)]);
         let now = Time::ZERO;
@@ -368,7 +368,7 @@ mod tests {
 
     #[test]
     fn unresponsive_peer_is_replaced() {
-        let mut req = 0;
+        let mut req = RequestIds::new();
         let mut it: ClosestPeersIter<u64, u32> =
             ClosestPeersIter::new(0, IterConfig { alpha: 1, ..cfg() }, [(8, 8), (4, 4)]);
         assert!(matches!(
@@ -389,7 +389,7 @@ mod tests {
     fn overdue_requests_behind_a_live_one_expire() {
         // 4 is learned late and sits before 8 in distance order; 8's request runs out
         // while 4's is still live. The deadline asked for must never be in the past.
-        let mut req = 0;
+        let mut req = RequestIds::new();
         let mut it: ClosestPeersIter<u64, u32> =
             ClosestPeersIter::new(0, IterConfig { alpha: 2, ..cfg() }, [(8, 8), (16, 16)]);
         assert!(matches!(

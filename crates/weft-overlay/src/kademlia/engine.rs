@@ -4,8 +4,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use weft_core::time::Time;
 
 use super::closest::{ClosestPeersIter, IterConfig, Step};
@@ -18,7 +17,19 @@ use super::postings::PostingStore;
 use super::store::{Origin, Provider, Store, StoredRecord};
 use super::table::{Seen, Table};
 use super::{Command, Config, Event, FoundPostings, Posting, QueryError, QueryResult, QueryStats};
-use crate::{Engine, QueryId};
+use crate::kit::{Events, NodeRng, Outbox, QueryIds, RequestIds, Timers};
+use crate::{Engine, PeerEvent, QueryId};
+
+/// The maintenance timers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// Look up a random id in the next bucket.
+    Refresh,
+    /// Publish this node's records, provided keys and postings again.
+    Republish,
+    /// Drop what has expired.
+    Expiry,
+}
 
 /// What a query is for.
 #[derive(Clone, Debug)]
@@ -99,15 +110,12 @@ pub struct Kademlia<K, A> {
     postings: Option<Box<PostingStore<K, A>>>,
     queries: Vec<Query<K, A>>,
     pings: Vec<Ping<K, A>>,
-    outbox: VecDeque<(A, Message<K, A>)>,
-    events: VecDeque<Event<K, A>>,
-    next_req: u64,
-    next_query: u64,
-    seed: u64,
-    rng_stream: u64,
-    next_refresh: Time,
-    next_republish: Time,
-    next_expiry: Time,
+    outbox: Outbox<A, Message<K, A>>,
+    events: Events<Event<K, A>>,
+    req_ids: RequestIds,
+    query_ids: QueryIds,
+    rng: NodeRng,
+    timers: Timers<Timer>,
     refresh_cursor: u32,
     /// Records and provided keys waiting to be republished (see [`Self::pump_republish`]).
     republish: VecDeque<Republish<K>>,
@@ -148,25 +156,24 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             postings: None,
             queries: Vec::new(),
             pings: Vec::new(),
-            outbox: VecDeque::new(),
-            events: VecDeque::new(),
-            next_req: 0,
-            next_query: 0,
-            seed: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ local.key.fold_u64(),
-            rng_stream: 0,
-            next_refresh: Time::MAX,
-            next_republish: Time::MAX,
-            next_expiry: Time::MAX,
+            outbox: Outbox::new(),
+            events: Events::new(),
+            req_ids: RequestIds::new(),
+            query_ids: QueryIds::new(),
+            rng: node_rng(seed, &local.key),
+            timers: Timers::new(),
             refresh_cursor: 0,
             republish: VecDeque::new(),
             config,
         };
-        let mut rng = node.rng();
+        let mut rng = node.rng.draw();
         if let Some(every) = node.config.refresh_interval {
-            node.next_refresh = Time::ZERO + jitter(&mut rng, every);
+            node.timers
+                .set(Timer::Refresh, Time::ZERO + jitter(&mut rng, every));
         }
         if let Some(every) = node.config.republish_interval {
-            node.next_republish = Time::ZERO + jitter(&mut rng, every);
+            node.timers
+                .set(Timer::Republish, Time::ZERO + jitter(&mut rng, every));
         }
         node
     }
@@ -187,9 +194,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             key: nodes[me].0,
             addr: nodes[me].1,
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(
-            seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ local.key.fold_u64(),
-        );
+        let mut rng = node_rng(seed, &local.key).draw();
         let mut contacts = Vec::new();
         let mut remaining = nodes.len().saturating_sub(1);
         for bucket in 0..K::BITS {
@@ -218,13 +223,6 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
         (0..nodes.len())
             .map(|i| Self::converged(config.clone(), seed, i, nodes))
             .collect()
-    }
-
-    fn rng(&mut self) -> ChaCha8Rng {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
-        rng.set_stream(self.rng_stream);
-        self.rng_stream += 1;
-        rng
     }
 
     /// This node's id and address.
@@ -303,7 +301,8 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
         let kept = self
             .postings_mut()
             .store(&config, key, publisher, values, now, expires);
-        self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
+        self.timers
+            .set_earlier(Timer::Expiry, now + self.config.expiry_interval);
         kept > 0 || values.is_empty()
     }
 
@@ -359,19 +358,15 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     }
 
     fn take_req(&mut self) -> u64 {
-        let r = self.next_req;
-        self.next_req = self.next_req.wrapping_add(1);
-        r
+        self.req_ids.take()
     }
 
     fn send(&mut self, to: A, body: Body<K, A>) {
-        self.outbox.push_back((
-            to,
-            Message {
-                sender: self.local.key,
-                body,
-            },
-        ));
+        let msg = Message {
+            sender: self.local.key,
+            body,
+        };
+        self.outbox.send(to, msg);
     }
 
     fn closer(&self, target: &K, asker: &K) -> Vec<Contact<K, A>> {
@@ -419,7 +414,8 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                     origin: Origin::Remote,
                 };
                 let stored = self.store.put(key, rec, self.config.max_records);
-                self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
+                self.timers
+                    .set_earlier(Timer::Expiry, now + self.config.expiry_interval);
                 self.send(from, Body::PutAck { req, stored });
             }
             Body::AddProvider { key, ttl_secs } => {
@@ -432,7 +428,8 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                 };
                 self.store
                     .add_provider(key, p, self.config.max_provider_keys, self.config.k);
-                self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
+                self.timers
+                    .set_earlier(Timer::Expiry, now + self.config.expiry_interval);
             }
             Body::GetProviders { req, key } => {
                 let providers = self.store.providers(&key, now, self.config.k);
@@ -597,8 +594,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     }
 
     fn start(&mut self, now: Time, target: K, kind: Kind<K, A>, internal: bool) -> QueryId {
-        let id = QueryId(self.next_query);
-        self.next_query += 1;
+        let id = self.query_ids.take();
         let stats = QueryStats {
             started: now,
             finished: now,
@@ -638,7 +634,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     fn emit(&mut self, mut q: Query<K, A>, now: Time, result: QueryResult<K, A>) {
         if !q.internal {
             q.stats.finished = now;
-            self.events.push_back(Event::QueryFinished {
+            self.events.push(Event::QueryFinished {
                 id: q.id,
                 result,
                 stats: q.stats,
@@ -671,7 +667,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                 }
                 return;
             }
-            match q.iter.next(now, &mut self.next_req) {
+            match q.iter.next(now, &mut self.req_ids) {
                 Step::Contact { addr, req, .. } => {
                     q.stats.messages += 1;
                     let target = *q.iter.target();
@@ -730,7 +726,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             Kind::AddProvider => {
                 let ttl_secs = secs(self.config.provider_ttl);
                 for c in &closest {
-                    self.outbox.push_back((
+                    self.outbox.send(
                         c.addr,
                         Message {
                             sender: self.local.key,
@@ -739,7 +735,7 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
                                 ttl_secs,
                             },
                         },
-                    ));
+                    );
                 }
                 let q = &mut self.queries[qi];
                 q.stats.messages += u32::try_from(closest.len()).unwrap_or(u32::MAX);
@@ -790,29 +786,30 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
     }
 
     fn maintain(&mut self, now: Time) {
-        if now >= self.next_expiry {
+        if self.timers.fire(Timer::Expiry, now) {
             self.store.expire(now);
             if let Some(p) = self.postings.as_mut() {
                 p.expire(now);
             }
-            self.next_expiry = now + self.config.expiry_interval;
+            self.timers
+                .set(Timer::Expiry, now + self.config.expiry_interval);
         }
         if let Some(every) = self.config.refresh_interval
-            && now >= self.next_refresh
+            && self.timers.fire(Timer::Refresh, now)
         {
-            self.next_refresh = now + every;
+            self.timers.set(Timer::Refresh, now + every);
             if let Some((_, highest)) = self.table.populated() {
                 let bucket = self.refresh_cursor % (highest + 1).min(K::BITS);
                 self.refresh_cursor = self.refresh_cursor.wrapping_add(1);
-                let mut rng = self.rng();
+                let mut rng = self.rng.draw();
                 let target = self.local.key.random_in_bucket(bucket, &mut rng);
                 self.start(now, target, Kind::Refresh, true);
             }
         }
         if let Some(every) = self.config.republish_interval
-            && now >= self.next_republish
+            && self.timers.fire(Timer::Republish, now)
         {
-            self.next_republish = now + every;
+            self.timers.set(Timer::Republish, now + every);
             // Queued, not started at once: a node with more records than query slots would
             // see the rest refused (and dropped silently, being internal).
             self.republish.clear();
@@ -894,27 +891,31 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
             contact: self.local,
             expires: now + self.config.provider_ttl,
         };
-        self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
+        self.timers
+            .set_earlier(Timer::Expiry, now + self.config.expiry_interval);
         self.store
             .add_provider(key, p, self.config.max_provider_keys, self.config.k)
             && self.store.note_provided(key, self.config.max_provider_keys)
     }
 
     fn immediate(&mut self, now: Time, result: QueryResult<K, A>) -> QueryId {
-        let id = QueryId(self.next_query);
-        self.next_query += 1;
+        let id = self.query_ids.take();
         let stats = QueryStats {
             started: now,
             finished: now,
             ..QueryStats::default()
         };
-        self.events
-            .push_back(Event::QueryFinished { id, result, stats });
+        self.events.push(Event::QueryFinished { id, result, stats });
         id
     }
 }
 
-fn jitter(rng: &mut ChaCha8Rng, every: Duration) -> Duration {
+/// The node's randomness: the run seed spread over 64 bits, salted with the node's id.
+fn node_rng<K: KadKey>(seed: u64, key: &K) -> NodeRng {
+    NodeRng::salted(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15), key.fold_u64())
+}
+
+fn jitter(rng: &mut impl Rng, every: Duration) -> Duration {
     let us = u64::try_from(every.as_micros()).unwrap_or(u64::MAX).max(1);
     Duration::from_micros(rng.random_range(0..us))
 }
@@ -1026,7 +1027,58 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
         self.maintain(now);
     }
 
-    fn handle_command(&mut self, now: Time, cmd: Command<K>) -> QueryId {
+    /// `Connected` is not enough to add a contact (its key is needed: [`Kademlia::add_peer`]);
+    /// a contact stays in the table while disconnected and is dialed again when needed; an
+    /// `Unreachable` one is removed ([`Kademlia::remove_peer`]).
+    fn handle_peer(&mut self, now: Time, peer: A, event: PeerEvent) {
+        match event {
+            PeerEvent::Connected | PeerEvent::Disconnected => {}
+            PeerEvent::Unreachable => self.remove_peer(now, peer),
+        }
+    }
+
+    fn handle_command(&mut self, now: Time, cmd: Command<K>) -> Option<QueryId> {
+        Some(self.query(now, cmd))
+    }
+
+    fn poll_transmit(&mut self) -> Option<(A, Message<K, A>)> {
+        self.outbox.pop()
+    }
+
+    fn poll_event(&mut self) -> Option<Event<K, A>> {
+        self.events.pop()
+    }
+
+    fn poll_timeout(&self) -> Option<Time> {
+        let pings = self.pings.iter().map(|p| p.deadline);
+        let queries = self.queries.iter().filter_map(|q| match &q.phase {
+            Phase::Lookup => q.iter.next_deadline(),
+            Phase::Storing { deadline, .. } => Some(*deadline),
+        });
+        let refresh = (self.table.len() > 0)
+            .then(|| self.timers.get(Timer::Refresh))
+            .flatten();
+        let (posting_keys, _) = self.posting_counts();
+        let publishes = self.postings.as_ref().is_some_and(|p| p.publishes());
+        let republish =
+            (self.store.has_local_records() || !self.store.provided().is_empty() || publishes)
+                .then(|| self.timers.get(Timer::Republish))
+                .flatten();
+        let expiry = (self.store.record_count() + self.store.provider_count() + posting_keys > 0)
+            .then(|| self.timers.get(Timer::Expiry))
+            .flatten();
+        pings
+            .chain(queries)
+            .chain(refresh)
+            .chain(republish)
+            .chain(expiry)
+            .min()
+    }
+}
+
+impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Kademlia<K, A> {
+    /// Every Kademlia command is a query: each ends in one [`Event::QueryFinished`].
+    fn query(&mut self, now: Time, cmd: Command<K>) -> QueryId {
         match cmd {
             Command::FindNode(key) => self.start(now, key, Kind::FindNode, false),
             Command::Bootstrap => self.start(now, self.local.key, Kind::Bootstrap, false),
@@ -1061,7 +1113,8 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
                 if !self.store.put(key, rec, self.config.max_records) {
                     return self.immediate(now, QueryResult::PutRecord(Err(QueryError::StoreFull)));
                 }
-                self.next_expiry = self.next_expiry.min(now + self.config.expiry_interval);
+                self.timers
+                    .set_earlier(Timer::Expiry, now + self.config.expiry_interval);
                 self.start(now, key, Kind::PutRecord { record }, false)
             }
             Command::AddProvider(key) => {
@@ -1112,39 +1165,5 @@ impl<K: KadKey, A: Copy + Ord + std::fmt::Debug> Engine for Kademlia<K, A> {
                 self.start(now, key, kind, false)
             }
         }
-    }
-
-    fn poll_transmit(&mut self) -> Option<(A, Message<K, A>)> {
-        self.outbox.pop_front()
-    }
-
-    fn poll_event(&mut self) -> Option<Event<K, A>> {
-        self.events.pop_front()
-    }
-
-    fn poll_timeout(&self) -> Option<Time> {
-        let mut t = Time::MAX;
-        for p in &self.pings {
-            t = t.min(p.deadline);
-        }
-        for q in &self.queries {
-            let d = match &q.phase {
-                Phase::Lookup => q.iter.next_deadline(),
-                Phase::Storing { deadline, .. } => Some(*deadline),
-            };
-            t = t.min(d.unwrap_or(Time::MAX));
-        }
-        if self.table.len() > 0 {
-            t = t.min(self.next_refresh);
-        }
-        let (posting_keys, _) = self.posting_counts();
-        let publishes = self.postings.as_ref().is_some_and(|p| p.publishes());
-        if self.store.has_local_records() || !self.store.provided().is_empty() || publishes {
-            t = t.min(self.next_republish);
-        }
-        if self.store.record_count() + self.store.provider_count() + posting_keys > 0 {
-            t = t.min(self.next_expiry);
-        }
-        (t != Time::MAX).then_some(t)
     }
 }

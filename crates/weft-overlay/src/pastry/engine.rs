@@ -1,23 +1,23 @@
 //! The Pastry node: routing, joins, leaf-set repair.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use weft_core::time::Time;
 
 use super::table::{State, digit, proximity, ring_distance, shared_digits};
-use super::{Command, Config, Event, LookupError, MAX_NODES_PER_MESSAGE, Message, Node};
-use crate::{Engine, QueryId};
+use super::{
+    Command, Config, Event, LookupError, LookupFinished, MAX_NODES_PER_MESSAGE, Message, Node,
+};
+use crate::kit::{Events, NodeRng, Outbox, RequestIds, Timers};
+use crate::lookup::Lookups;
+use crate::{Engine, PeerEvent, QueryId};
 
-#[derive(Clone, Copy, Debug)]
-struct Lookup {
-    id: QueryId,
-    req: u64,
-    key: u64,
-    deadline: Time,
-    join: bool,
+/// The node's one named timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    /// Ping the leaves.
+    Maintenance,
 }
 
 /// A message this node forwarded, awaiting the next node's acknowledgement.
@@ -47,15 +47,14 @@ struct Probe<A> {
 pub struct Pastry<A> {
     config: Arc<Config>,
     state: State<A>,
-    lookups: Vec<Lookup>,
+    /// Lookups in flight; `true` marks a join.
+    lookups: Lookups<bool>,
     forwards: Vec<Forward<A>>,
     probes: Vec<Probe<A>>,
-    outbox: VecDeque<(A, Message<A>)>,
-    events: VecDeque<Event<A>>,
-    next_req: u64,
-    next_query: u64,
-    next_maintenance: Time,
-    left: bool,
+    outbox: Outbox<A, Message<A>>,
+    events: Events<Event<A>>,
+    req_ids: RequestIds,
+    timers: Timers<Timer>,
 }
 
 impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
@@ -72,24 +71,24 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
             id: config.position(id),
             addr,
         };
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ me.id.rotate_left(29));
-        let next_maintenance = match config.maintenance_interval {
-            Some(d) => Time::from_micros(
-                rng.random_range(0..u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)),
-            ),
-            None => Time::MAX,
-        };
+        let mut rng = NodeRng::salted(seed, me.id.rotate_left(29)).draw();
+        let mut timers = Timers::new();
+        if let Some(d) = config.maintenance_interval {
+            let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+            timers.set(
+                Timer::Maintenance,
+                Time::from_micros(rng.random_range(0..us)),
+            );
+        }
         Pastry {
             state: State::new(me, config.b, config.leaf_set, config.neighbourhood),
-            lookups: Vec::new(),
+            lookups: Lookups::new(config.max_lookups),
             forwards: Vec::new(),
             probes: Vec::new(),
-            outbox: VecDeque::new(),
-            events: VecDeque::new(),
-            next_req: 0,
-            next_query: 0,
-            next_maintenance,
-            left: false,
+            outbox: Outbox::new(),
+            events: Events::new(),
+            req_ids: RequestIds::new(),
+            timers,
             config,
         }
     }
@@ -120,7 +119,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
             addr: nodes[i].1,
         };
         let half = config.leaf_set / 2;
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ my.rotate_left(7));
+        let mut rng = NodeRng::salted(seed, my.rotate_left(7)).draw();
         for j in 1..=half.min(n.saturating_sub(1)) {
             p.state.learn(node((me + j) % n));
             p.state.learn(node((me + n - j) % n));
@@ -222,17 +221,21 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
 
     /// True once the node has left.
     pub fn has_left(&self) -> bool {
-        self.left
+        self.lookups.has_left()
     }
 
     fn take_req(&mut self) -> u64 {
-        let r = self.next_req;
-        self.next_req = self.next_req.wrapping_add(1);
-        r
+        self.req_ids.take()
+    }
+
+    /// Reports a finished lookup; its id.
+    fn report(&mut self, finished: LookupFinished<Node<A>>) -> QueryId {
+        self.events.push(Event::LookupFinished(finished));
+        finished.id
     }
 
     fn send(&mut self, to: A, msg: Message<A>) {
-        self.outbox.push_back((to, msg));
+        self.outbox.send(to, msg);
     }
 
     /// The next hop for `key`, or `None` if this node is the numerically closest it knows.
@@ -328,42 +331,27 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
     }
 
     fn on_delivered(&mut self, req: u64, owner: Node<A>, hops: u32) {
-        let Some(i) = self.lookups.iter().position(|l| l.req == req && !l.join) else {
+        let Some(l) = self.lookups.finish(req, |join| !join) else {
             return;
         };
-        let l = self.lookups.remove(i);
-        let result = Ok(owner);
-        self.events.push_back(Event::LookupFinished {
+        self.events.push(Event::LookupFinished(LookupFinished {
             id: l.id,
             key: l.key,
-            result,
+            result: Ok(owner),
             hops,
-        });
+        }));
     }
 
     fn start(&mut self, now: Time, key: u64, via: Option<A>) -> QueryId {
-        let id = QueryId(self.next_query);
-        self.next_query += 1;
         let join = via.is_some();
-        if self.lookups.len() >= self.config.max_lookups {
-            let result = Err(LookupError::TooManyLookups);
-            self.events.push_back(Event::LookupFinished {
-                id,
-                key,
-                result,
-                hops: 0,
-            });
-            return id;
-        }
-        let req = self.take_req();
-        let deadline = now + self.config.lookup_timeout;
-        self.lookups.push(Lookup {
-            id,
-            req,
-            key,
-            deadline,
-            join,
-        });
+        let timeout = self.config.lookup_timeout;
+        let (id, req) = match self
+            .lookups
+            .open(now, key, timeout, join, &mut self.req_ids)
+        {
+            Ok(p) => (p.id, p.req),
+            Err(refused) => return self.report(refused),
+        };
         let me = self.state.me;
         match via {
             Some(addr) => {
@@ -425,11 +413,9 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
                 i += 1;
             }
         }
-        if now >= self.next_maintenance {
-            self.next_maintenance = self
-                .config
-                .maintenance_interval
-                .map_or(Time::MAX, |d| now + d);
+        if self.timers.fire(Timer::Maintenance, now) {
+            let at = self.config.maintenance_interval.map(|d| now + d);
+            self.timers.set_or_cancel(Timer::Maintenance, at);
             let me = self.state.me;
             for leaf in self.state.leaves() {
                 if self.probes.iter().any(|p| p.node.id == leaf.id) {
@@ -445,13 +431,13 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
                 self.send(leaf.addr, Message::Ping { req, from: me });
             }
         }
-        for l in self.lookups.extract_if(.., |l| now >= l.deadline) {
-            self.events.push_back(Event::LookupFinished {
+        for l in self.lookups.expire(now) {
+            self.events.push(Event::LookupFinished(LookupFinished {
                 id: l.id,
                 key: l.key,
                 result: Err(LookupError::Timeout),
                 hops: 0,
-            });
+            }));
         }
     }
 }
@@ -463,7 +449,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
     type Event = Event<A>;
 
     fn handle_message(&mut self, now: Time, from: A, msg: Message<A>) {
-        if self.left {
+        if self.has_left() {
             return;
         }
         match msg {
@@ -493,32 +479,38 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
                 last,
                 hops,
             } => {
-                let Some(i) = self.lookups.iter().position(|l| l.req == req && l.join) else {
+                if !self.lookups.is_open(req, |join| *join) {
                     return;
-                };
+                }
                 for n in nodes.into_iter().take(MAX_NODES_PER_MESSAGE) {
                     self.state.learn(n);
                 }
-                if last {
-                    let l = self.lookups.remove(i);
+                if last && let Some(l) = self.lookups.finish(req, |join| *join) {
                     let me = self.state.me;
                     for n in self.state.all() {
                         self.send(n.addr, Message::Announce { node: me });
                     }
-                    self.events.push_back(Event::Joined { id: l.id, hops });
+                    self.events.push(Event::Joined { id: l.id, hops });
                 }
             }
-            Message::Announce { node } => self.state.learn(node),
+            // a node is learnt from what it says of itself only (the body's node must be the
+            // sender), and answers go to the sender
+            Message::Announce { node } if node.addr == from => self.state.learn(node),
+            Message::Announce { .. } => {}
             Message::Ping { req, from: node } => {
-                self.state.learn(node);
+                if node.addr == from {
+                    self.state.learn(node);
+                }
                 self.send(from, Message::Pong { req });
             }
             Message::Pong { req } => self.probes.retain(|p| p.req != req),
             Message::GetLeaves { from: node } => {
                 let mut nodes = self.state.leaves();
                 nodes.push(self.state.me);
-                self.send(node.addr, Message::Leaves { nodes });
-                self.state.learn(node);
+                self.send(from, Message::Leaves { nodes });
+                if node.addr == from {
+                    self.state.learn(node);
+                }
             }
             Message::Leaves { nodes } => {
                 for n in nodes.into_iter().take(MAX_NODES_PER_MESSAGE) {
@@ -534,6 +526,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
                     self.forwards.swap_remove(i);
                 }
             }
+            Message::Leaving { node, .. } if node.addr != from => {}
             Message::Leaving { node, leaves } => {
                 self.state.forget(node.id);
                 for n in leaves.into_iter().take(MAX_NODES_PER_MESSAGE) {
@@ -546,39 +539,32 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
     }
 
     fn handle_timeout(&mut self, now: Time) {
-        if !self.left {
+        if !self.has_left() {
             self.maintain(now);
         }
     }
 
-    fn handle_command(&mut self, now: Time, cmd: Command<A>) -> QueryId {
-        if self.left {
-            let id = QueryId(self.next_query);
-            self.next_query += 1;
-            if let Command::Lookup(key) = cmd {
-                let key = self.config.position(key);
-                let result = Err(LookupError::Left);
-                self.events.push_back(Event::LookupFinished {
-                    id,
-                    key,
-                    result,
-                    hops: 0,
-                });
-            }
-            return id;
+    fn handle_peer(&mut self, _now: Time, _peer: A, _event: PeerEvent) {
+        // liveness comes from the node's own leaf probes and acknowledgements
+    }
+
+    fn handle_command(&mut self, now: Time, cmd: Command<A>) -> Option<QueryId> {
+        if let Some(refused) = self.lookups.after_leaving(&cmd) {
+            return refused.map(|f| {
+                let key = self.config.position(f.key);
+                self.report(LookupFinished { key, ..f })
+            });
         }
         match cmd {
             Command::Lookup(key) => {
                 let key = self.config.position(key);
-                self.start(now, key, None)
+                Some(self.start(now, key, None))
             }
             Command::Join(via) => {
                 let key = self.state.me.id;
-                self.start(now, key, Some(via))
+                Some(self.start(now, key, Some(via)))
             }
             Command::Leave => {
-                let id = QueryId(self.next_query);
-                self.next_query += 1;
                 let me = self.state.me;
                 let leaves = self.state.leaves();
                 for n in &leaves {
@@ -590,34 +576,33 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
                         },
                     );
                 }
-                self.left = true;
-                self.lookups.clear();
+                self.lookups.leave();
                 self.forwards.clear();
                 self.probes.clear();
-                id
+                self.timers.clear();
+                None
             }
         }
     }
 
     fn poll_transmit(&mut self) -> Option<(A, Message<A>)> {
-        self.outbox.pop_front()
+        self.outbox.pop()
     }
 
     fn poll_event(&mut self) -> Option<Event<A>> {
-        self.events.pop_front()
+        self.events.pop()
     }
 
     fn poll_timeout(&self) -> Option<Time> {
-        if self.left {
+        if self.has_left() {
             return None;
         }
-        let t = self
-            .probes
+        self.probes
             .iter()
             .map(|p| p.deadline)
-            .chain(self.lookups.iter().map(|l| l.deadline))
+            .chain(self.lookups.next_deadline())
             .chain(self.forwards.iter().map(|f| f.deadline))
-            .fold(self.next_maintenance, Time::min);
-        (t != Time::MAX).then_some(t)
+            .chain(self.timers.next())
+            .min()
     }
 }

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use weft_core::time::Time;
 use weft_overlay::QueryId;
-use weft_overlay::can::{Can, Command, Config, Event, Message, point_of};
+use weft_overlay::can::{Can, Command, Config, Event, LookupFinished, Message, point_of};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
 use crate::oracle::{Answer, Truth, Verdict};
@@ -115,12 +115,12 @@ impl Algorithm for CanAlgo {
 
     fn outcome(&self, ev: &Event<u32>) -> Option<(QueryId, Outcome)> {
         match ev {
-            Event::LookupFinished {
+            Event::LookupFinished(LookupFinished {
                 id,
                 result: Ok(owner),
                 hops,
                 ..
-            } => Some((
+            }) => Some((
                 *id,
                 Outcome::Success {
                     hops: *hops,
@@ -128,9 +128,9 @@ impl Algorithm for CanAlgo {
                     answer: Answer::Node(*owner),
                 },
             )),
-            Event::LookupFinished {
+            Event::LookupFinished(LookupFinished {
                 id, result: Err(_), ..
-            } => Some((*id, Outcome::Failure)),
+            }) => Some((*id, Outcome::Failure)),
             Event::Joined { .. } => None,
         }
     }

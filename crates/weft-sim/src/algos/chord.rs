@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use weft_core::time::Time;
 use weft_overlay::QueryId;
-use weft_overlay::chord::{Chord, Command, Config, Event, Message, Node};
+use weft_overlay::chord::{Chord, Command, Config, Event, LookupFinished, Message, Node};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
 use crate::oracle::{Answer, Truth};
@@ -123,12 +123,12 @@ impl Algorithm for ChordAlgo {
 
     fn outcome(&self, ev: &Event<u32>) -> Option<(QueryId, Outcome)> {
         match ev {
-            Event::LookupFinished {
+            Event::LookupFinished(LookupFinished {
                 id,
                 result: Ok(owner),
                 hops,
                 ..
-            } => Some((
+            }) => Some((
                 *id,
                 Outcome::Success {
                     hops: *hops,
@@ -136,9 +136,9 @@ impl Algorithm for ChordAlgo {
                     answer: Answer::Node(owner.addr),
                 },
             )),
-            Event::LookupFinished {
+            Event::LookupFinished(LookupFinished {
                 id, result: Err(_), ..
-            } => Some((*id, Outcome::Failure)),
+            }) => Some((*id, Outcome::Failure)),
             Event::Joined { .. } => None,
         }
     }

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use weft_core::time::Time;
 use weft_overlay::directory::{Command, Config, Directory, Event, Item, Message, Role};
-use weft_overlay::{Engine, QueryId};
+use weft_overlay::{Engine, PeerEvent, QueryId};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
 use crate::simulation::{MessageClass, Simulation};
@@ -104,7 +104,7 @@ impl Algorithm for DirectoryAlgo {
             let Some(server) = nodes.get_mut(0) else {
                 break;
             };
-            server.handle_connected(Time::ZERO, i);
+            server.handle_peer(Time::ZERO, i, PeerEvent::Connected);
             let client = &mut nodes[i as usize];
             client.handle_command(Time::ZERO, Command::Publish(self.items_of(i)));
         }
@@ -124,13 +124,19 @@ impl Algorithm for DirectoryAlgo {
 
     fn on_join(&self, sim: &mut Simulation<Directory<u32>>, index: u32) {
         if index != SERVER {
-            sim.poke(SERVER, |e, now| e.handle_connected(now, index));
-            sim.poke(index, |e, now| e.handle_connected(now, SERVER));
+            sim.poke(SERVER, |e, now| {
+                e.handle_peer(now, index, PeerEvent::Connected)
+            });
+            sim.poke(index, |e, now| {
+                e.handle_peer(now, SERVER, PeerEvent::Connected)
+            });
         }
     }
 
     fn on_leave(&self, sim: &mut Simulation<Directory<u32>>, index: u32) {
-        sim.poke(SERVER, |e, now| e.handle_disconnected(now, index));
+        sim.poke(SERVER, |e, now| {
+            e.handle_peer(now, index, PeerEvent::Disconnected)
+        });
     }
 
     fn is_permanent(&self, index: u32) -> bool {
@@ -159,10 +165,10 @@ impl Algorithm for DirectoryAlgo {
                     answer: crate::oracle::Answer::Unjudged,
                 },
             )),
-            Event::Results { id, .. } | Event::QueryFailed { id } | Event::Refused { id, .. } => {
-                Some((*id, Outcome::Failure))
-            }
-            Event::ServerRefused { .. } => None,
+            Event::Results { id, .. }
+            | Event::QueryFailed { id }
+            | Event::Refused { id: Some(id), .. } => Some((*id, Outcome::Failure)),
+            Event::Refused { id: None, .. } | Event::ServerRefused { .. } => None,
         }
     }
 

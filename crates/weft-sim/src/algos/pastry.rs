@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use weft_core::time::Time;
 use weft_overlay::QueryId;
-use weft_overlay::pastry::{Command, Config, Event, Message, Pastry};
+use weft_overlay::pastry::{Command, Config, Event, LookupFinished, Message, Pastry};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
 use crate::oracle::{Answer, Truth};
@@ -125,12 +125,12 @@ impl Algorithm for PastryAlgo {
 
     fn outcome(&self, ev: &Event<u32>) -> Option<(QueryId, Outcome)> {
         match ev {
-            Event::LookupFinished {
+            Event::LookupFinished(LookupFinished {
                 id,
                 result: Ok(owner),
                 hops,
                 ..
-            } => Some((
+            }) => Some((
                 *id,
                 Outcome::Success {
                     hops: *hops,
@@ -138,9 +138,9 @@ impl Algorithm for PastryAlgo {
                     answer: Answer::Node(owner.addr),
                 },
             )),
-            Event::LookupFinished {
+            Event::LookupFinished(LookupFinished {
                 id, result: Err(_), ..
-            } => Some((*id, Outcome::Failure)),
+            }) => Some((*id, Outcome::Failure)),
             Event::Joined { .. } => None,
         }
     }

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use weft_core::time::Time;
-use weft_overlay::{Engine, QueryId};
+use weft_overlay::{Engine, PeerEvent, QueryId};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
 use crate::oracle::{Answer, Truth};
@@ -136,11 +136,14 @@ impl Engine for RingNode {
         }
     }
 
-    fn handle_command(&mut self, _now: Time, cmd: RingLookup) -> QueryId {
+    /// The ring is static: connections mean nothing to it.
+    fn handle_peer(&mut self, _now: Time, _peer: u32, _event: PeerEvent) {}
+
+    fn handle_command(&mut self, _now: Time, cmd: RingLookup) -> Option<QueryId> {
         let q = QueryId(self.next_query);
         self.next_query += 1;
         self.forward(self.index, q, cmd.0, 0);
-        q
+        Some(q)
     }
 
     fn poll_transmit(&mut self) -> Option<(u32, RingMessage)> {
