@@ -129,10 +129,11 @@ pub async fn run(home: &Path, args: GetArgs) -> anyhow::Result<()> {
     } else {
         let rate = status.bytes as f64 / seconds.max(0.001);
         outln!(
-            "{} ({}) from {} sources in {seconds:.1} s ({}/s), verified",
+            "{} ({}) from {} {} in {seconds:.1} s ({}/s), verified",
             out.display(),
             indicatif::HumanBytes(status.bytes),
             status.sources_used,
+            if status.sources_used == 1 { "source" } else { "sources" },
             indicatif::HumanBytes(rate as u64)
         )?;
     }
