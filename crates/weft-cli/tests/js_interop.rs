@@ -122,6 +122,15 @@ fn js_libp2p_and_weft_interoperate_both_ways() {
         agent.contains("libp2p"),
         "weft identified the js node: {agent}"
     );
+    // the js side checks this too; the figure on the RESULT line must say the same
+    for key in ["pex_peers_noise", "pex_peers_tls"] {
+        let peers: u64 = result
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key} on the js RESULT line: {result}"));
+        assert!(peers >= 1, "a's PEX reply named b: {result}");
+    }
 }
 
 fn stderr_of(child: &mut std::process::Child) -> String {

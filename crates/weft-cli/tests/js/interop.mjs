@@ -4,7 +4,7 @@
 //
 // Dials the weft node over TCP with Noise and, separately, with TLS (Yamux both times) and
 // checks identify (agent, protocols, listen addresses), ping, a /weft/pex/1 exchange read
-// to its clean end, and a /weft/search/1 query answered and closed. Then it listens on
+// to its clean end (naming at least one peer), and a /weft/search/1 query answered and closed. Then it listens on
 // 127.0.0.1, prints `LISTEN <multiaddr>` and waits (at most 60 s) for a weft node to dial it.
 // Every check prints `CHECK name ok` or throws; the process exits non-zero on any failure.
 import './shim.mjs'
@@ -131,6 +131,8 @@ async function againstWeft (name, encrypter) {
       for (let j = 0; j < addrs; j++) multiaddr(r.blob())
     }
     check(`${name}_pex_read_completely`, r.done(), `(${peers} peers, ${reply.length} bytes)`)
+    // the second weft node the test connected to the target is in the reply
+    check(`${name}_pex_peers`, peers >= 1, `(${peers} peers)`)
 
     // Search: a framed query, a framed answer, then a clean end of stream.
     const search = await conn.newStream('/weft/search/1')
