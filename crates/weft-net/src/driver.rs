@@ -346,6 +346,7 @@ impl Network {
                             agent: None,
                             since,
                             listen_addrs: Vec::new(),
+                            protocols: Vec::new(),
                         },
                     );
                 });
@@ -452,6 +453,7 @@ impl Network {
                         if let Some(p) = s.peers.get_mut(&peer_id.to_string()) {
                             p.agent = Some(agent.chars().take(64).collect());
                             p.listen_addrs = listen_addrs.iter().map(ToString::to_string).collect();
+                            p.protocols.clone_from(&protocols);
                         }
                     });
                     emit(

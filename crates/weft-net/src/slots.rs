@@ -55,7 +55,7 @@ pub enum Standing {
 impl Standing {
     /// The standing of a peer whose identify lists `protocols`.
     pub fn of(protocols: &[StreamProtocol]) -> Self {
-        if protocols.iter().any(|p| p.as_ref().starts_with("/weft/")) {
+        if crate::overlay::membership::speaks_weft(protocols) {
             Standing::Weft
         } else {
             Standing::Foreign

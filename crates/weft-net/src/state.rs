@@ -2,8 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use libp2p::{PeerId, StreamProtocol};
 use serde::Serialize;
 use weft_core::peer::{Direction, Discovery, NatStatus};
+
+use crate::overlay::membership::{speaks, speaks_weft};
 
 /// One connected peer, as shown by `weft peers`.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -26,6 +29,10 @@ pub struct ConnectedPeer {
     pub since: i64,
     /// The addresses it listens on, as it told us (identify).
     pub listen_addrs: Vec<String>,
+    /// The protocols its identify lists (at most [`crate::MAX_PROTOCOLS_FROM_PEER`]; empty
+    /// until it has identified). Not shown by the API.
+    #[serde(skip)]
+    pub protocols: Vec<StreamProtocol>,
 }
 
 /// What the swarm knows right now.
@@ -41,4 +48,72 @@ pub struct NetState {
     pub peers: BTreeMap<String, ConnectedPeer>,
     /// AutoNAT's verdict.
     pub nat: NatStatus,
+}
+
+impl NetState {
+    /// Connected peers whose identify lists `protocol` ([`speaks`]).
+    pub fn peers_speaking(&self, protocol: &StreamProtocol) -> Vec<PeerId> {
+        self.identified_peers(|p| speaks(p, protocol))
+    }
+
+    /// Connected peers whose identify lists any of weft's protocols ([`speaks_weft`]).
+    pub fn weft_peers(&self) -> Vec<PeerId> {
+        self.identified_peers(speaks_weft)
+    }
+
+    fn identified_peers(&self, keep: impl Fn(&[StreamProtocol]) -> bool) -> Vec<PeerId> {
+        self.peers
+            .values()
+            .filter(|p| keep(&p.protocols))
+            .filter_map(|p| p.peer_id.parse().ok())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A connected peer that identified with `protocols`.
+    pub(crate) fn peer(protocols: &[&'static str]) -> ConnectedPeer {
+        ConnectedPeer {
+            peer_id: PeerId::random().to_string(),
+            addr: "/ip4/127.0.0.1/tcp/1".into(),
+            direction: Direction::Inbound,
+            source: Discovery::Inbound,
+            connections: 1,
+            rtt_ms: None,
+            agent: None,
+            since: 0,
+            listen_addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
+            protocols: protocols.iter().map(|p| StreamProtocol::new(p)).collect(),
+        }
+    }
+
+    /// A state holding `peers`.
+    pub(crate) fn state(peers: Vec<ConnectedPeer>) -> NetState {
+        NetState {
+            peers: peers.into_iter().map(|p| (p.peer_id.clone(), p)).collect(),
+            ..NetState::default()
+        }
+    }
+
+    #[test]
+    fn only_peers_that_list_a_protocol_are_taken_for_it() {
+        let msg = StreamProtocol::new("/weft/msg/1");
+        let weft = peer(&["/ipfs/id/1.0.0", "/weft/kad/1", "/weft/msg/1"]);
+        let kad_only = peer(&["/weft/kad/1"]);
+        let foreign = peer(&["/ipfs/id/1.0.0", "/ipfs/ping/1.0.0"]);
+        let silent = peer(&[]);
+        let ids: Vec<PeerId> = [&weft, &kad_only]
+            .iter()
+            .map(|p| p.peer_id.parse().unwrap())
+            .collect();
+        let s = state(vec![weft, kad_only, foreign, silent]);
+        assert_eq!(s.peers_speaking(&msg), vec![ids[0]]);
+        let (mut both, mut got) = (ids.clone(), s.weft_peers());
+        both.sort();
+        got.sort();
+        assert_eq!(got, both);
+    }
 }

@@ -4,13 +4,27 @@
 //! every lookup and query sent to it would be lost.
 //!
 //! This is the node's peer-protocol view, fed by identify; the overlay's drivers learn of a
-//! peer from it and from nothing else.
+//! peer from it and from nothing else. The same test ([`speaks`], [`speaks_weft`]) chooses
+//! the peers handed out by peer exchange ([`crate::pex`]), the mailbox peers of collab
+//! ([`crate::NetState::peers_speaking`]) and the peers that claim weft for the incoming slots
+//! ([`crate::slots`]).
 
 use std::collections::BTreeMap;
 
 use libp2p::{PeerId, StreamProtocol};
 
 use weft_overlay::PeerEvent;
+
+/// Whether a peer whose identify lists `protocols` takes part in `protocol`: it lists it.
+pub fn speaks(protocols: &[StreamProtocol], protocol: &StreamProtocol) -> bool {
+    protocols.contains(protocol)
+}
+
+/// Whether a peer whose identify lists `protocols` says it speaks any of weft's protocols
+/// (`/weft/…`). Saying so is all this checks: what a peer does is another matter.
+pub fn speaks_weft(protocols: &[StreamProtocol]) -> bool {
+    protocols.iter().any(|p| p.as_ref().starts_with("/weft/"))
+}
 
 /// The overlays each identified peer takes part in, as a set of driver indexes (bits).
 #[derive(Debug, Default)]
@@ -32,7 +46,7 @@ impl Membership {
         let old = self.by_peer.get(&peer).copied().unwrap_or(0);
         let mut new = 0u32;
         for (i, p) in overlays.iter().enumerate().take(32) {
-            if protocols.contains(p) {
+            if speaks(protocols, p) {
                 new |= 1 << i;
             }
         }
@@ -87,5 +101,13 @@ mod tests {
         );
         assert_eq!(m.disconnected(&weft), vec![1]);
         assert!(m.by_peer.is_empty());
+    }
+
+    #[test]
+    fn weft_is_any_protocol_under_slash_weft() {
+        assert!(speaks_weft(&[PING, KAD]));
+        assert!(!speaks_weft(&[PING]));
+        assert!(!speaks_weft(&[StreamProtocol::new("/weftish/1")]));
+        assert!(speaks(&[PING, KAD], &KAD) && !speaks(&[PING], &KAD));
     }
 }

@@ -27,7 +27,7 @@ pub mod dht;
 pub mod directory;
 pub mod driver;
 pub mod flood;
-mod membership;
+pub mod membership;
 mod peer_changes;
 pub mod peers;
 pub mod transport;

@@ -187,14 +187,13 @@ async fn closest_others(collab: &Collab, target: PeerId, skip: &[PeerId], n: usi
     closest_of(found, target, skip, n)
 }
 
+/// Connected peers that can keep a mailbox: those whose identify lists `/weft/msg/1` (a
+/// connection alone, or a foreign libp2p node, is no mailbox).
 fn connected_peers(collab: &Collab) -> Vec<PeerId> {
     collab
         .net()
         .state()
-        .peers
-        .keys()
-        .filter_map(|p| p.parse().ok())
-        .collect()
+        .peers_speaking(&super::protocol::PROTOCOL)
 }
 
 /// The `n` of `peers` closest to `target`'s DHT id, without `skip`.
