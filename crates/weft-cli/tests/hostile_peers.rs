@@ -205,14 +205,18 @@ fn dht_put_works_with_many_peers_connected_that_do_not_speak_kad() {
 }
 
 #[test]
-fn honest_dials_succeed_while_silent_sockets_are_held() {
-    const SILENT: usize = 64;
+fn honest_dials_succeed_while_silent_sockets_are_held_from_many_addresses() {
+    // Sixteen sockets from each of eight addresses: twice the node's pending handshakes (64)
+    // in all, and as many from each address as it admits from one.
+    const SOURCES: std::ops::RangeInclusive<u8> = 2..=9;
+    const PER_SOURCE: usize = 16;
     const HONEST: usize = 3;
+    let silent = SOURCES.count() * PER_SOURCE;
     let dir = tempfile::tempdir().unwrap();
     let a = Node::start(&dir.path().join("a"), &[]);
     let (_, sock) = target(&a);
-    // Silent sockets from 127.0.0.2: opened a few at a time, reopened as soon as the node
-    // drops one, never a byte sent. Held for at most 90 s.
+    // Silent sockets: opened a few at a time, reopened as soon as the node drops one, never a
+    // byte sent. Held for at most 120 s.
     let stop = Arc::new(AtomicBool::new(false));
     let opened = Arc::new(AtomicUsize::new(0));
     let holder = {
@@ -222,17 +226,19 @@ fn honest_dials_succeed_while_silent_sockets_are_held() {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            let deadline = Instant::now() + Duration::from_secs(90);
-            let mut socks: Vec<Option<TcpStream>> = (0..SILENT).map(|_| None).collect();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let mut socks: Vec<(u8, Option<TcpStream>)> = SOURCES
+                .flat_map(|src| (0..PER_SOURCE).map(move |_| (src, None)))
+                .collect();
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                for slot in &mut socks {
+                for (src, slot) in &mut socks {
                     let alive = slot.as_mut().is_some_and(|s| {
                         let mut b = [0u8; 64];
                         // anything but "nothing yet" (data, EOF, reset) means it is done with
                         matches!(s.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
                     });
                     if !alive {
-                        *slot = silent_socket(&rt, sock);
+                        *slot = silent_socket(&rt, *src, sock);
                         if slot.is_some() {
                             opened.fetch_add(1, Ordering::Relaxed);
                         }
@@ -243,12 +249,15 @@ fn honest_dials_succeed_while_silent_sockets_are_held() {
         })
     };
     poll(
-        Duration::from_secs(10),
+        Duration::from_secs(20),
         "the silent sockets to be open",
-        || (opened.load(Ordering::Relaxed) >= SILENT).then_some(()),
+        || (opened.load(Ordering::Relaxed) >= silent).then_some(()),
     );
     let mut reached = 0;
+    let mut admit_ms = Vec::new();
+    let mut honest = Vec::new();
     for i in 0..HONEST {
+        let started = Instant::now();
         let h = Node::start(
             &dir.path().join(format!("h{i}")),
             &["--bootstrap", &a.tcp_addr()],
@@ -258,16 +267,42 @@ fn honest_dials_succeed_while_silent_sockets_are_held() {
         while Instant::now() < deadline {
             if a.connected().contains(&id) {
                 reached += 1;
+                admit_ms.push(started.elapsed().as_millis());
                 break;
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(100));
         }
+        honest.push(h);
     }
+    let opened_during = opened.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
     holder.join().unwrap();
+    // After the attack: a newcomer is admitted and the DHT works through the node.
+    let after = Node::start(&dir.path().join("after"), &["--bootstrap", &a.tcp_addr()]);
+    let after_id = after.peer_id();
+    let after_ok = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        a.connected().contains(&after_id)
+    });
+    let put_ok = after_ok && dht_put_within(&after, "after-silence", Duration::from_secs(30));
+    let (api, token) = api_of(&a);
+    let m = metrics_of(&api, &token);
+    let count = |kind: &str| {
+        m.get(&format!("weft_peer_events_total{{kind=\"{kind}\"}}"))
+            .copied()
+            .unwrap_or(0.0)
+    };
     println!(
-        "RESULT silent_sockets held={SILENT} opened={} honest_dials={HONEST} honest_connected={reached}",
-        opened.load(Ordering::Relaxed)
+        "RESULT silent_sockets sources={} held={silent} opened={opened_during} honest_dials={HONEST} honest_connected={reached} admit_ms={} handshakes_dropped={} handshakes_silent={} limit_refused={} after_attack_connected={after_ok} after_attack_put_ok={put_ok}",
+        SOURCES.count(),
+        admit_ms
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        count("handshake_dropped"),
+        count("handshake_silent"),
+        count("connection_limit"),
     );
     assert_eq!(
         reached,
@@ -275,13 +310,15 @@ fn honest_dials_succeed_while_silent_sockets_are_held() {
         "honest peers were locked out:\n{}",
         log_of(&a.home)
     );
+    assert!(after_ok && put_ok, "the node works after the attack");
 }
 
-/// A TCP connection from 127.0.0.2 to `to` that will never send anything; non-blocking reads.
-fn silent_socket(rt: &tokio::runtime::Runtime, to: SocketAddr) -> Option<TcpStream> {
+/// A TCP connection from 127.0.0.`src` to `to` that will never send anything; non-blocking
+/// reads.
+fn silent_socket(rt: &tokio::runtime::Runtime, src: u8, to: SocketAddr) -> Option<TcpStream> {
     let s = rt.block_on(async {
         let s = tokio::net::TcpSocket::new_v4().ok()?;
-        s.bind(SocketAddr::from(([127, 0, 0, 2], 0))).ok()?;
+        s.bind(SocketAddr::from(([127, 0, 0, src], 0))).ok()?;
         tokio::time::timeout(Duration::from_secs(2), s.connect(to))
             .await
             .ok()?

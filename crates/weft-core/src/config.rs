@@ -115,11 +115,14 @@ impl std::str::FromStr for Role {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Incoming connections still in their handshake.
+    /// Incoming connections still in their handshake. A newcomer that finds them all taken
+    /// ends the oldest handshake of the address group holding the most, instead of being
+    /// refused.
     pub max_pending_incoming: u32,
-    /// Incoming connections in their handshake from one IP address: silent sockets from one
-    /// host cannot take every pending slot.
-    pub max_pending_incoming_per_ip: u32,
+    /// Incoming connections in their handshake from one address group (an IPv4 /24, an IPv6
+    /// /64, a loopback address); a newcomer past it ends its group's oldest handshake.
+    #[serde(alias = "max_pending_incoming_per_ip")]
+    pub max_pending_incoming_per_net: u32,
     /// Outgoing connections still being dialed.
     pub max_pending_outgoing: u32,
     /// Established connections in total.
@@ -174,7 +177,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_pending_incoming: 64,
-            max_pending_incoming_per_ip: 16,
+            max_pending_incoming_per_net: 16,
             max_pending_outgoing: 64,
             max_established_total: 256,
             max_established_incoming: 192,

@@ -58,7 +58,9 @@ impl Behaviour {
         let peer_id = key.public().to_peer_id();
         let l = &settings.limits;
         let limits = connection_limits::ConnectionLimits::default()
-            .with_max_pending_incoming(Some(l.max_pending_incoming))
+            // `handshakes` keeps incoming handshakes to `max_pending_incoming` by ending old
+            // ones; until an ended one is reported it still counts here, hence the headroom
+            .with_max_pending_incoming(Some(l.max_pending_incoming.saturating_mul(2)))
             .with_max_pending_outgoing(Some(l.max_pending_outgoing))
             .with_max_established(Some(l.max_established_total))
             // the incoming limit is `slots`', which makes room by priority instead of refusing
@@ -78,7 +80,6 @@ impl Behaviour {
             limits: connection_limits::Behaviour::new(limits),
             slots: slots::Behaviour::new(
                 slots::Config {
-                    max_pending_per_ip: l.max_pending_incoming_per_ip,
                     max_incoming: l.max_established_incoming,
                     low_water: l.incoming_low_water,
                 },

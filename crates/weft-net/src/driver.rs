@@ -8,16 +8,15 @@ use std::sync::{Arc, RwLock};
 use futures::StreamExt;
 use libp2p::metrics::{Metrics, Recorder};
 use libp2p::{
-    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, identify,
+    Multiaddr, PeerId, StreamProtocol, Swarm, autonat, connection_limits, identify,
     identity::Keypair,
     mdns,
     multiaddr::Protocol,
-    noise, ping,
+    ping, relay,
     swarm::{
-        SwarmEvent,
+        ListenError, SwarmEvent,
         dial_opts::{DialOpts, PeerCondition},
     },
-    tcp,
 };
 use prometheus_client::registry::Registry;
 use tokio::sync::mpsc;
@@ -26,11 +25,12 @@ use tracing::{debug, info};
 use weft_core::peer::{Direction, Discovery, NatStatus};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
+use crate::handshakes::Group;
 use crate::peer_log::{PeerEvents, PeerLog};
 use crate::settings::NetSettings;
 use crate::slots::ip_of;
 use crate::state::{ConnectedPeer, NetState};
-use crate::{keepalive, pex};
+use crate::{keepalive, pex, stack};
 
 /// Capacity of the command and event channels.
 const CHANNEL_CAPACITY: usize = 256;
@@ -157,6 +157,8 @@ pub struct Network {
     /// Lines about connections peers opened to us (and their end): at most one per remote
     /// address per minute, so that a peer reconnecting in a loop cannot flood the log.
     inbound_lines: (PeerLog<IpAddr>, PeerLog<IpAddr>),
+    /// Incoming connections libp2p's connection limits refused, by address group.
+    limit_refusals: PeerLog<Group>,
     /// How peers we are dialing were found.
     dialing: HashMap<PeerId, Discovery>,
     control: libp2p_stream::Control,
@@ -177,24 +179,24 @@ impl Network {
     ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>, JoinHandle<()>), SpawnError> {
         let transport_err = |e: &dyn std::fmt::Display| SpawnError::Transport(e.to_string());
         let peer_events = PeerEvents::register(registry);
-        let mux_events = peer_events.clone();
-        let relay_mux_events = peer_events.clone();
         let inbound = crate::inbound::Behaviour::new(registry, &peer_events);
+        let mux = crate::mux::Config::new().counting(&peer_events);
+        let pending = crate::handshakes::Limits {
+            max: settings.limits.max_pending_incoming as usize,
+            max_per_group: settings.limits.max_pending_incoming_per_net as usize,
+        };
+        let (relay_transport, relay_client) = relay::client::new(key.public().to_peer_id());
         let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
             .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                (crate::tls::Config::new, noise::Config::new),
-                move || crate::mux::Config::new().counting(&mux_events),
-            )
-            .map_err(|e| transport_err(&e))?
             .with_quic()
-            .with_relay_client((crate::tls::Config::new, noise::Config::new), move || {
-                crate::mux::Config::new().counting(&relay_mux_events)
+            .with_other_transport(|key| {
+                stack::tcp(key, pending, mux.clone(), &peer_events).map_err(boxed)
             })
             .map_err(|e| transport_err(&e))?
+            .with_other_transport(|key| stack::relayed(relay_transport, key, mux).map_err(boxed))
+            .map_err(|e| transport_err(&e))?
             .with_bandwidth_metrics(registry)
-            .with_behaviour(|key, relay_client| {
+            .with_behaviour(|key| {
                 Behaviour::new(key, relay_client, &settings, &peer_events, inbound)
                     .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
             })
@@ -230,6 +232,7 @@ impl Network {
                 PeerLog::new("inbound_connection", peer_events.clone()),
                 PeerLog::new("inbound_closed", peer_events.clone()),
             ),
+            limit_refusals: PeerLog::new("connection_limit", peer_events.clone()),
             dialing: HashMap::new(),
             control: control.clone(),
             own_commands: cmd_tx.clone(),
@@ -418,7 +421,21 @@ impl Network {
                 error,
                 ..
             } => {
-                debug!(%send_back_addr, "incoming connection failed: {error}");
+                let exceeded = match &error {
+                    ListenError::Denied { cause } => {
+                        cause.downcast_ref::<connection_limits::Exceeded>()
+                    }
+                    _ => None,
+                };
+                let group = ip_of(&send_back_addr).map(Group::of);
+                match (exceeded, group) {
+                    (Some(limit), Some(group)) => {
+                        if let Some(repeats) = self.limit_refusals.event(&group) {
+                            info!(%group, repeats, "incoming connection refused: {limit}");
+                        }
+                    }
+                    _ => debug!(%send_back_addr, "incoming connection failed: {error}"),
+                }
             }
             SwarmEvent::Behaviour(event) => self.on_behaviour_event(event).await,
             _ => {}
@@ -514,6 +531,13 @@ impl Network {
             _ => {}
         }
     }
+}
+
+/// What the swarm builder takes as a constructor's error.
+fn boxed(
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Box<dyn std::error::Error + Send + Sync> {
+    Box::new(e)
 }
 
 /// Sends `event` to the node. The node drains this channel continuously; waiting here

@@ -10,9 +10,12 @@
 //! - [`behaviour`]: what the swarm runs: connection limits, incoming [`slots`], identify,
 //!   ping, mDNS, relay client and server, DCUtR hole punching, AutoNAT, and raw streams for
 //!   weft's protocols (libp2p-stream for outbound, [`inbound`] for inbound).
-//! - The connection stack: TCP with [`tls`] (libp2p's TLS, AES-GCM first) or Noise, [`mux`]
-//!   (yamux with large data frames and a bound on inbound streams per connection), QUIC.
-//! - What peers may cost: [`slots`] (handshakes per IP, eviction by identify's verdict),
+//! - The connection stack ([`stack`]): TCP with [`tls`] (libp2p's TLS, AES-GCM first) or
+//!   Noise, [`mux`] (yamux with large data frames and a bound on inbound streams per
+//!   connection), the same over relays; QUIC.
+//! - What peers may cost: [`handshakes`] (a deadline for an incoming socket's first bytes, and
+//!   pending slots a newcomer always gets, by ending the oldest handshake of the largest
+//!   address group), [`slots`] (established incoming connections, eviction by priority),
 //!   [`mux`] (streams per connection), [`inbound`] (a bounded backlog per protocol), and
 //!   [`peer_log`] (every peer-caused event counted, its log lines rate-limited).
 //! - Protocols of the layer itself: [`keepalive`] (a long-lived stream that keeps
@@ -51,6 +54,7 @@
 pub mod behaviour;
 pub mod driver;
 pub mod framing;
+pub mod handshakes;
 pub mod inbound;
 pub mod keepalive;
 pub mod mux;
@@ -59,6 +63,7 @@ pub mod peer_log;
 pub mod pex;
 pub mod settings;
 pub mod slots;
+pub mod stack;
 pub mod state;
 pub mod tls;
 

@@ -18,7 +18,8 @@
 //! [`MAX_INBOUND_STREAMS`] inbound streams live at once per connection, from the moment yamux
 //! hands them over (still unnegotiated) until they are dropped; more are reset on arrival,
 //! counted (`weft_peer_events_total{kind="stream_refused"}`) and logged at most once per
-//! connection per minute. yamux's own limit ([`MAX_STREAMS`], both directions) and its
+//! peer per minute, however many connections it comes back on (one limiter for every
+//! connection, keyed by the peer each serves: [`Config::serving`]). yamux's own limit ([`MAX_STREAMS`], both directions) and its
 //! connection window (`MAX_STREAMS` × 256 KiB, instead of 1 GiB) stay as a backstop.
 
 use std::collections::VecDeque;
@@ -29,6 +30,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures::future::{self, Ready};
 use futures::{AsyncRead, AsyncWrite, ready};
+use libp2p::PeerId;
 use libp2p::core::muxing::{StreamMuxer, StreamMuxerEvent};
 use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade, UpgradeInfo};
 use yamux::{Connection, ConnectionError, Mode, Stream};
@@ -48,7 +50,10 @@ pub const MAX_STREAMS: usize = 128;
 #[derive(Clone, Debug)]
 pub struct Config {
     yamux: yamux::Config,
-    events: PeerEvents,
+    /// Refused streams, for every connection: counted, logged once a minute per peer.
+    refused: PeerLog<Option<PeerId>>,
+    /// The peer the connection serves, once known.
+    peer: Option<PeerId>,
 }
 
 impl Config {
@@ -62,14 +67,23 @@ impl Config {
         c.set_max_connection_receive_window(Some(MAX_STREAMS * yamux::DEFAULT_CREDIT as usize));
         Config {
             yamux: c,
-            events: PeerEvents::default(),
+            refused: PeerLog::new("stream_refused", PeerEvents::default()),
+            peer: None,
         }
     }
 
-    /// Counts refused streams in `events` (registered in `/metrics`).
+    /// Counts refused streams in `events` (registered in `/metrics`); clones of the result
+    /// share one log limiter.
     #[must_use]
     pub fn counting(mut self, events: &PeerEvents) -> Self {
-        self.events = events.clone();
+        self.refused = PeerLog::new("stream_refused", events.clone());
+        self
+    }
+
+    /// The same configuration for a connection to `peer` (what it causes is logged per peer).
+    #[must_use]
+    pub fn serving(mut self, peer: PeerId) -> Self {
+        self.peer = Some(peer);
         self
     }
 
@@ -82,7 +96,8 @@ impl Config {
             inbound: VecDeque::new(),
             inbound_waker: None,
             live_inbound: Arc::new(()),
-            refused: PeerLog::new("stream_refused", self.events),
+            refused: self.refused,
+            peer: self.peer,
         }
     }
 }
@@ -139,8 +154,9 @@ pub struct Muxer<C> {
     inbound_waker: Option<Waker>,
     /// One clone per live inbound stream: the count is `strong_count - 1`.
     live_inbound: Arc<()>,
-    /// Refused streams of this connection: counted, logged once a minute.
-    refused: PeerLog<()>,
+    /// Refused streams of every connection: counted, logged once a minute per peer.
+    refused: PeerLog<Option<PeerId>>,
+    peer: Option<PeerId>,
 }
 
 /// A yamux stream; an inbound one holds its place in the connection's count until dropped.
@@ -197,8 +213,9 @@ where
                     _inbound: Some(self.live_inbound.clone()),
                 }));
             }
-            if let Some(repeats) = self.refused.event(&()) {
+            if let Some(repeats) = self.refused.event(&self.peer) {
                 tracing::info!(
+                    peer = %self.peer.map_or_else(|| "unknown".into(), |p| p.to_string()),
                     %stream,
                     repeats,
                     "peer opened more than {MAX_INBOUND_STREAMS} streams on one connection: stream reset"

@@ -5,10 +5,6 @@
 //! does what libp2p's (Go) connection manager and kubo's high/low water marks do, with the
 //! priority weft needs:
 //!
-//! - **Handshakes per address.** At most `max_pending_incoming_per_ip` incoming connections
-//!   from one IP address may be in their handshake at once; more are refused at once. Silent
-//!   sockets from one host cannot fill every pending slot (`max_pending_incoming`) and lock
-//!   everyone else out.
 //! - **Established incoming, by priority.** When an incoming connection is established with
 //!   `max_established_incoming` already taken (the high water mark), the lowest-priority
 //!   connections are closed down to `incoming_low_water` and the newcomer is admitted. Lowest
@@ -18,7 +14,8 @@
 //!   newcomer; when nobody can go, the newcomer is refused.
 //!
 //! The swarm task tells it what identify says ([`Behaviour::identified`]). A later peer service
-//! will own this view; the behaviour only needs the verdict.
+//! will own this view; the behaviour only needs the verdict. Connections still in their
+//! handshake are [`crate::handshakes`]' business.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::convert::Infallible;
@@ -66,16 +63,6 @@ impl Standing {
 /// Why a connection was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum Refusal {
-    /// Too many handshakes from one address.
-    #[error("{count} incoming handshakes from {ip} already (limit {limit})")]
-    PendingPerIp {
-        /// The address.
-        ip: IpAddr,
-        /// Handshakes under way from it.
-        count: u32,
-        /// The limit.
-        limit: u32,
-    },
     /// Every incoming slot is held by a peer that may not be closed for a newcomer.
     #[error("all {limit} incoming slots are held by peers that are kept")]
     IncomingFull {
@@ -87,8 +74,6 @@ pub enum Refusal {
 /// The limits this behaviour applies.
 #[derive(Clone, Copy, Debug)]
 pub struct Config {
-    /// Incoming handshakes at once from one IP address.
-    pub max_pending_per_ip: u32,
     /// Established incoming connections: the high water mark.
     pub max_incoming: u32,
     /// Where eviction stops.
@@ -103,9 +88,6 @@ struct Incoming {
 /// The slot keeper.
 pub struct Behaviour {
     config: Config,
-    /// Incoming handshakes under way, by connection, with their address.
-    pending: BTreeMap<ConnectionId, IpAddr>,
-    pending_per_ip: BTreeMap<IpAddr, u32>,
     /// Established incoming connections.
     incoming: BTreeMap<ConnectionId, Incoming>,
     /// Standing of connected peers, from identify.
@@ -114,7 +96,6 @@ pub struct Behaviour {
     to_close: VecDeque<(PeerId, ConnectionId)>,
     /// Connections asked to close and not yet gone: not counted, not chosen again.
     closing: BTreeSet<ConnectionId>,
-    refused_per_ip: PeerLog<IpAddr>,
     refused_full: PeerLog<PeerId>,
     evicted: PeerLog<PeerId>,
 }
@@ -124,13 +105,10 @@ impl Behaviour {
     pub fn new(config: Config, events: &PeerEvents) -> Self {
         Behaviour {
             config,
-            pending: BTreeMap::new(),
-            pending_per_ip: BTreeMap::new(),
             incoming: BTreeMap::new(),
             standing: BTreeMap::new(),
             to_close: VecDeque::new(),
             closing: BTreeSet::new(),
-            refused_per_ip: PeerLog::new("pending_per_ip", events.clone()),
             refused_full: PeerLog::new("incoming_full", events.clone()),
             evicted: PeerLog::new("evicted", events.clone()),
         }
@@ -181,17 +159,6 @@ impl Behaviour {
         self.incoming.len() - self.closing.len().min(self.incoming.len())
     }
 
-    fn end_pending(&mut self, id: ConnectionId) {
-        if let Some(ip) = self.pending.remove(&id)
-            && let Some(n) = self.pending_per_ip.get_mut(&ip)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.pending_per_ip.remove(&ip);
-            }
-        }
-    }
-
     /// Makes room for one more incoming connection; false if nobody may go.
     fn make_room(&mut self, now: Instant) -> bool {
         let open = self.open_incoming();
@@ -228,32 +195,6 @@ impl NetworkBehaviour for Behaviour {
     type ConnectionHandler = dummy::ConnectionHandler;
     type ToSwarm = Infallible;
 
-    fn handle_pending_inbound_connection(
-        &mut self,
-        connection_id: ConnectionId,
-        _local_addr: &Multiaddr,
-        remote_addr: &Multiaddr,
-    ) -> Result<(), ConnectionDenied> {
-        let Some(ip) = ip_of(remote_addr) else {
-            return Ok(());
-        };
-        let count = self.pending_per_ip.get(&ip).copied().unwrap_or(0);
-        if count >= self.config.max_pending_per_ip {
-            let refusal = Refusal::PendingPerIp {
-                ip,
-                count,
-                limit: self.config.max_pending_per_ip,
-            };
-            if let Some(repeats) = self.refused_per_ip.event(&ip) {
-                info!(repeats, "incoming connection refused: {refusal}");
-            }
-            return Err(ConnectionDenied::new(refusal));
-        }
-        *self.pending_per_ip.entry(ip).or_insert(0) += 1;
-        self.pending.insert(connection_id, ip);
-        Ok(())
-    }
-
     fn handle_established_inbound_connection(
         &mut self,
         connection_id: ConnectionId,
@@ -261,7 +202,6 @@ impl NetworkBehaviour for Behaviour {
         _local_addr: &Multiaddr,
         _remote_addr: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
-        self.end_pending(connection_id);
         if !self.make_room(Instant::now()) {
             let refusal = Refusal::IncomingFull {
                 limit: self.config.max_incoming,
@@ -297,8 +237,7 @@ impl NetworkBehaviour for Behaviour {
     fn on_swarm_event(&mut self, event: FromSwarm) {
         match event {
             FromSwarm::ListenFailure(f) => {
-                // also a connection another behaviour denied after this one admitted it
-                self.end_pending(f.connection_id);
+                // a connection another behaviour denied after this one admitted it
                 self.incoming.remove(&f.connection_id);
             }
             FromSwarm::ConnectionClosed(c) => {
@@ -343,7 +282,6 @@ mod tests {
     fn keeper(max_incoming: u32, low_water: u32) -> Behaviour {
         Behaviour::new(
             Config {
-                max_pending_per_ip: 2,
                 max_incoming,
                 low_water,
             },
@@ -356,42 +294,6 @@ mod tests {
         b.handle_pending_inbound_connection(c, &addr("127.0.0.1"), &addr("127.0.0.2"))?;
         b.handle_established_inbound_connection(c, peer, &addr("127.0.0.1"), &addr("127.0.0.2"))
             .map(|_| ())
-    }
-
-    #[test]
-    fn handshakes_are_limited_per_address() {
-        let mut b = keeper(8, 4);
-        let local = addr("127.0.0.1");
-        for i in 0..2 {
-            b.handle_pending_inbound_connection(
-                ConnectionId::new_unchecked(i),
-                &local,
-                &addr("127.0.0.9"),
-            )
-            .unwrap();
-        }
-        let third = b.handle_pending_inbound_connection(
-            ConnectionId::new_unchecked(2),
-            &local,
-            &addr("127.0.0.9"),
-        );
-        assert!(
-            third.is_err(),
-            "a third handshake from one address is refused"
-        );
-        b.handle_pending_inbound_connection(
-            ConnectionId::new_unchecked(3),
-            &local,
-            &addr("127.0.0.1"),
-        )
-        .expect("another address is not");
-        b.end_pending(ConnectionId::new_unchecked(0));
-        b.handle_pending_inbound_connection(
-            ConnectionId::new_unchecked(4),
-            &local,
-            &addr("127.0.0.9"),
-        )
-        .expect("a finished handshake frees its place");
     }
 
     #[test]
