@@ -21,7 +21,8 @@ use weft_net::libp2p::core::{Endpoint, Transport};
 use weft_net::libp2p::futures::{AsyncWriteExt, StreamExt, future};
 use weft_net::libp2p::swarm::SwarmEvent;
 use weft_net::libp2p::{
-    Multiaddr, SwarmBuilder, identify, identity, multiaddr::Protocol, noise, tcp, yamux,
+    Multiaddr, StreamProtocol, SwarmBuilder, identify, identity, multiaddr::Protocol, noise, tcp,
+    yamux,
 };
 
 /// The node's TCP address without `/p2p/`, and as a socket address.
@@ -78,9 +79,20 @@ fn dht_put_within(node: &Node, key: &str, limit: Duration) -> bool {
     }
 }
 
-/// A libp2p node that speaks identify and nothing else (no weft protocol), dialing `addr`
-/// until `stop`, at most `max_dials` times.
-async fn foreign_peer(addr: Multiaddr, stop: Arc<AtomicBool>, max_dials: usize) {
+/// What a junk peer runs: identify, and streams for the protocols it claims.
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct Junk {
+    identify: identify::Behaviour,
+    stream: libp2p_stream::Behaviour,
+}
+
+/// Weft's protocols a claiming junk peer lists in identify (and accepts, never reads).
+const CLAIMED: [&str; 3] = ["/weft/kad/1", "/weft/msg/1", "/weft/keepalive/1"];
+
+/// A libp2p node dialing `addr` until `stop`, at most `max_dials` times. It speaks identify
+/// and, if `claims`, lists weft's protocols ([`CLAIMED`]) and holds a `/weft/keepalive/1`
+/// stream open on each connection, but never sends a weft request.
+async fn foreign_peer(addr: Multiaddr, stop: Arc<AtomicBool>, max_dials: usize, claims: bool) {
     let mut swarm = SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -89,15 +101,27 @@ async fn foreign_peer(addr: Multiaddr, stop: Arc<AtomicBool>, max_dials: usize) 
             yamux::Config::default,
         )
         .expect("tcp")
-        .with_behaviour(|key| {
-            identify::Behaviour::new(
+        .with_behaviour(|key| Junk {
+            identify: identify::Behaviour::new(
                 identify::Config::new("/foreign/1".into(), key.public())
                     .with_agent_version("foreign-test-peer".into()),
-            )
+            ),
+            stream: libp2p_stream::Behaviour::new(),
         })
         .expect("behaviour")
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(600)))
         .build();
+    let mut control = swarm.behaviour().stream.new_control();
+    // accepted and never read: only so that identify lists them
+    let _claimed: Vec<_> = if claims {
+        CLAIMED
+            .iter()
+            .map(|p| control.accept(StreamProtocol::new(p)).expect("accept"))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut held = Vec::new();
     // (re)dial on the next tick whenever not connected, at most `max_dials` times
     let mut dials = 0;
     let mut connected = 0u32;
@@ -106,9 +130,18 @@ async fn foreign_peer(addr: Multiaddr, stop: Arc<AtomicBool>, max_dials: usize) 
     while !stop.load(Ordering::Relaxed) {
         tokio::select! {
             event = swarm.select_next_some() => match event {
-                SwarmEvent::ConnectionEstablished { .. } => {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                     connected += 1;
                     dialing = false;
+                    if claims {
+                        let mut c = control.clone();
+                        held.push(tokio::spawn(async move {
+                            let keepalive = StreamProtocol::new("/weft/keepalive/1");
+                            let s = c.open_stream(peer_id, keepalive).await;
+                            tokio::time::sleep(Duration::from_secs(600)).await;
+                            drop(s);
+                        }));
+                    }
                 }
                 SwarmEvent::ConnectionClosed { .. } => connected = connected.saturating_sub(1),
                 SwarmEvent::OutgoingConnectionError { .. } => dialing = false,
@@ -125,11 +158,12 @@ async fn foreign_peer(addr: Multiaddr, stop: Arc<AtomicBool>, max_dials: usize) 
 }
 
 /// Runs `n` foreign peers against `addr` on a runtime of their own until the returned flag
-/// is set (and the runtime dropped).
+/// is set (and the runtime dropped); `claims`: they list weft's protocols.
 fn foreign_peers(
     addr: &Multiaddr,
     n: usize,
     max_dials: usize,
+    claims: bool,
 ) -> (tokio::runtime::Runtime, Arc<AtomicBool>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -138,7 +172,7 @@ fn foreign_peers(
         .expect("runtime");
     let stop = Arc::new(AtomicBool::new(false));
     for _ in 0..n {
-        rt.spawn(foreign_peer(addr.clone(), stop.clone(), max_dials));
+        rt.spawn(foreign_peer(addr.clone(), stop.clone(), max_dials, claims));
     }
     (rt, stop)
 }
@@ -152,7 +186,7 @@ fn dht_put_works_with_many_peers_connected_that_do_not_speak_kad() {
     let dir = tempfile::tempdir().unwrap();
     let a = Node::start(&dir.path().join("a"), &[]);
     let (addr, _) = target(&a);
-    let (rt, stop) = foreign_peers(&addr, FOREIGN, 40);
+    let (rt, stop) = foreign_peers(&addr, FOREIGN, 40, false);
     poll(
         Duration::from_secs(90),
         "the foreign peers to connect",
@@ -350,13 +384,16 @@ fn an_honest_newcomer_is_admitted_while_junk_fills_the_incoming_slots() {
         "an honest peer to connect first",
         || a.connected().contains(&early_id).then_some(()),
     );
-    // Twice as many junk peers as slots, each redialing when dropped (at most 20 times).
-    let (rt, stop) = foreign_peers(&addr, 2 * LIMIT, 20);
+    // Twice as many junk peers as slots, each redialing when dropped (at most 20 times), all
+    // listing weft's protocols and holding a keep-alive stream, none sending a request.
+    let (rt, stop) = foreign_peers(&addr, 2 * LIMIT, 20, true);
     poll(
         Duration::from_secs(60),
         "junk to fill the incoming slots",
         || (connected_count(&a) >= LIMIT).then_some(()),
     );
+    // Past the grace new connections get, junk is judged by what it did: nothing.
+    std::thread::sleep(weft_net::slots::GRACE + Duration::from_secs(2));
     let newcomer = Node::start(&dir.path().join("new"), &["--bootstrap", &a.tcp_addr()]);
     let new_id = newcomer.peer_id();
     let started = Instant::now();
@@ -391,7 +428,7 @@ fn an_honest_newcomer_is_admitted_while_junk_fills_the_incoming_slots() {
         .copied()
         .unwrap_or(0.0);
     println!(
-        "RESULT incoming_priority limit={LIMIT} junk={} newcomer_admitted={admitted} admit_ms={} early_kept={still} evicted={evicted} peer_log_lines={peer_lines}",
+        "RESULT incoming_priority limit={LIMIT} junk={} junk_claims_weft=true newcomer_admitted={admitted} admit_ms={} early_kept={still} evicted={evicted} peer_log_lines={peer_lines}",
         2 * LIMIT,
         started.elapsed().as_millis()
     );

@@ -128,8 +128,9 @@ pub struct Limits {
     /// Established connections in total.
     pub max_established_total: u32,
     /// Established incoming connections (the high water mark): a newcomer beyond it is
-    /// admitted by closing peers that speak none of weft's protocols (or never identified),
-    /// and refused if every slot is held by a weft peer.
+    /// admitted by closing peers that speak none of weft's protocols, never identified, or
+    /// have sent or answered no weft request lately, and refused if every slot is held by a
+    /// peer that is kept.
     pub max_established_incoming: u32,
     /// Where closing stops once the high water mark is reached (kubo's low water mark).
     pub incoming_low_water: u32,

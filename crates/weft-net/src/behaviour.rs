@@ -82,6 +82,7 @@ impl Behaviour {
                 slots::Config {
                     max_incoming: l.max_established_incoming,
                     low_water: l.incoming_low_water,
+                    protected: settings.bootstrap.iter().map(|(peer, _)| *peer).collect(),
                 },
                 events,
             ),

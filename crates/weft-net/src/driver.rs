@@ -121,9 +121,24 @@ pub struct NetHandle {
     state: Arc<RwLock<NetState>>,
     control: libp2p_stream::Control,
     inbound: crate::inbound::Inbound,
+    usefulness: crate::slots::Usefulness,
+    peer_events: PeerEvents,
 }
 
 impl NetHandle {
+    /// `peer` sent or answered a request of one of weft's protocols (a frame that decoded):
+    /// its incoming connections keep their slots ([`crate::slots`]). Protocol servers and
+    /// clients call it for every such frame.
+    pub fn mark_useful(&self, peer: &PeerId) {
+        self.usefulness.mark(peer);
+    }
+
+    /// The node's counts of peer-caused events, for log limiters of the protocols
+    /// ([`crate::peer_log::PeerLog`]).
+    pub fn peer_events(&self) -> &PeerEvents {
+        &self.peer_events
+    }
+
     /// Sends a command; waits if the task is busy. Returns `false` if the task has stopped.
     pub async fn send(&self, cmd: Command) -> bool {
         self.commands.send(cmd).await.is_ok()
@@ -215,6 +230,7 @@ impl Network {
         let local_peer_id = *swarm.local_peer_id();
         let control = swarm.behaviour().stream.new_control();
         let inbound = swarm.behaviour().inbound.inbound();
+        let usefulness = swarm.behaviour().slots.usefulness();
         let state = Arc::new(RwLock::new(NetState {
             peer_id: local_peer_id.to_string(),
             nat: NatStatus::Unknown,
@@ -249,6 +265,8 @@ impl Network {
             state,
             control,
             inbound,
+            usefulness,
+            peer_events,
         };
         Ok((handle, ev_rx, task))
     }

@@ -368,6 +368,7 @@ async fn read_loop<W: DeserializeOwned>(
         match wire::decode::<W>(&bytes, link.max_frame) {
             Ok(msg) => {
                 link.counters.frames_in.fetch_add(1, Ordering::Relaxed);
+                link.net.mark_useful(&peer);
                 if deliver.send((peer, msg)).await.is_err() {
                     break;
                 }

@@ -68,6 +68,7 @@ async fn serve(
         .map_err(|_| "no request in time".to_string())?
         .map_err(|e| e.to_string())?;
     let request: MsgRequest = wire::decode(&frame).map_err(|e| e.to_string())?;
+    collab.net().mark_useful(&peer);
     let answer = match key_of(&peer) {
         Some(from) => answer(collab, peer, from, request),
         None => MsgResponse::Refused("only ed25519 peers can write".into()),
@@ -261,5 +262,7 @@ pub(super) async fn request(
         .await
         .map_err(|_| "no answer in time".to_string())?
         .map_err(|e| e.to_string())?;
-    wire::decode(&frame).map_err(|e| e.to_string())
+    let answer = wire::decode(&frame).map_err(|e| e.to_string())?;
+    collab.net().mark_useful(&peer);
+    Ok(answer)
 }

@@ -52,6 +52,7 @@ pub(super) fn spawn(compute: Compute) -> Result<(), ComputeError> {
                         .map_err(|e| e.to_string())?;
                     let request: Request =
                         wire::decode(&frame, MAX_REQUEST_FRAME).map_err(|e| e.to_string())?;
+                    compute.net().mark_useful(&peer);
                     let c = compute.clone();
                     let response = tokio::task::spawn_blocking(move || answer(&c, peer, request))
                         .await

@@ -262,6 +262,7 @@ async fn serve_stream(
             };
             let request: TransferRequest =
                 wire::decode(&frame, MAX_TRANSFER_FRAME).map_err(|e| e.to_string())?;
+            share.net().mark_useful(&peer);
             let reply = reply(share, peer, request).await?;
             if tx.send(reply).await.is_err() {
                 return Ok(());

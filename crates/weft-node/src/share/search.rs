@@ -407,6 +407,7 @@ pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
                         .map_err(|e| e.to_string())?;
                     let query: SearchQuery =
                         wire::decode(&frame, MAX_SEARCH_FRAME).map_err(|e| e.to_string())?;
+                    share.net().mark_useful(&peer);
                     let s = share.clone();
                     let max = usize::from(query.max_results).min(wire::MAX_RESULTS);
                     let (hits, more) =
