@@ -448,18 +448,19 @@ fn an_honest_newcomer_is_admitted_while_junk_fills_the_incoming_slots() {
     ));
 }
 
-/// Opens `streams` yamux streams on one connection to `addr` (Noise, a fresh identity) that
-/// never finish multistream-select: the first `stall` send only the multistream header and
-/// wait; the others send `junk` bytes each and are never read by anyone. Holds the connection
-/// until `stop`.
+/// Opens `streams` yamux streams on one connection to `addr` (Noise, identity `key`) that
+/// never finish multistream-select: the first `stall` send the multistream header and most of
+/// a protocol proposal of the largest size multistream-select reads (16 KiB), and wait; the
+/// others send `junk` bytes each and are never read by anyone. Holds the connection until
+/// `stop` (at most 60 s). Dials at most 5 times. Returns the bytes written.
 async fn unnegotiated_streams(
     addr: Multiaddr,
+    key: identity::Keypair,
     stall: usize,
     streams: usize,
     junk: usize,
     stop: Arc<AtomicBool>,
 ) -> usize {
-    let key = identity::Keypair::generate_ed25519();
     let mut transport = tcp::tokio::Transport::new(tcp::Config::default())
         .upgrade(Version::V1)
         .authenticate(noise::Config::new(&key).expect("noise"))
@@ -469,15 +470,21 @@ async fn unnegotiated_streams(
         role: Endpoint::Dialer,
         port_use: PortUse::New,
     };
-    let Ok(Ok((_, mut muxer))) = tokio::time::timeout(
-        Duration::from_secs(10),
-        transport.dial(addr, opts).expect("dial"),
-    )
-    .await
-    else {
+    let mut muxer = None;
+    for attempt in 0..5u64 {
+        let dial = transport.dial(addr.clone(), opts).expect("dial");
+        if let Ok(Ok((_, m))) = tokio::time::timeout(Duration::from_secs(10), dial).await {
+            muxer = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200 * (attempt + 1))).await;
+    }
+    let Some(mut muxer) = muxer else {
         return 0;
     };
-    let header = b"\x13/multistream/1.0.0\n";
+    // the header, then a proposal announced as 16383 bytes (0xff 0x7f) of which 16000 come
+    let mut stalled = b"\x13/multistream/1.0.0\n\xff\x7f".to_vec();
+    stalled.resize(stalled.len() + 16_000, b'x');
     let body = vec![b'x'; junk];
     let mut held = Vec::new();
     let mut written = 0;
@@ -489,7 +496,7 @@ async fn unnegotiated_streams(
         let Ok(Ok(mut s)) = tokio::time::timeout(Duration::from_secs(5), open).await else {
             break;
         };
-        let bytes: &[u8] = if i < stall { header } else { &body };
+        let bytes: &[u8] = if i < stall { &stalled } else { &body };
         let write = s.write_all(bytes);
         if while_driving(write, &mut muxer).await {
             written += bytes.len();
@@ -503,7 +510,6 @@ async fn unnegotiated_streams(
     }
     written
 }
-
 /// Runs `fut` while driving `muxer`; true if `fut` finished within 5 s without error.
 async fn while_driving<F, M>(fut: F, muxer: &mut M) -> bool
 where
@@ -523,10 +529,12 @@ where
 
 #[test]
 fn streams_that_never_negotiate_pin_bounded_memory_and_few_log_lines() {
-    const CONNECTIONS: usize = 12;
-    const STALL: usize = 300;
-    const STREAMS: usize = 540;
-    const JUNK: usize = 250 * 1024;
+    // 64 connections × 32 stalled streams each (the per-connection bound): 2048 unnegotiated
+    // streams were the node-wide bound not there, eight times weft_net::mux's 256.
+    const CONNECTIONS: usize = 64;
+    const STALL: usize = 40;
+    const STREAMS: usize = 80;
+    const JUNK: usize = 64 * 1024;
     let dir = tempfile::tempdir().unwrap();
     let a = Node::start(&dir.path().join("a"), &[]);
     let b = Node::start(&dir.path().join("b"), &["--bootstrap", &a.tcp_addr()]);
@@ -543,23 +551,26 @@ fn streams_that_never_negotiate_pin_bounded_memory_and_few_log_lines() {
         .build()
         .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    // In waves of eight, a fresh identity each: the node ends handshakes past 16 at once
+    // from one address.
     let attacks: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            rt.spawn(unnegotiated_streams(
-                addr.clone(),
-                STALL,
-                STREAMS,
-                JUNK,
-                stop.clone(),
-            ))
+        .map(|i| {
+            let wave = Duration::from_millis(150 * (i / 8) as u64);
+            let (addr, stop) = (addr.clone(), stop.clone());
+            rt.spawn(async move {
+                tokio::time::sleep(wave).await;
+                let key = identity::Keypair::generate_ed25519();
+                unnegotiated_streams(addr, key, STALL, STREAMS, JUNK, stop).await
+            })
         })
         .collect();
-    // Sample the node's memory while the connections are held: 40 samples, 100 ms apart.
+    // Sample the node's memory while the connections are held: 60 samples, 100 ms apart.
     let mut peak = before;
-    for _ in 0..40 {
+    for _ in 0..60 {
         peak = peak.max(rss_kib(pid));
         std::thread::sleep(Duration::from_millis(100));
     }
+    let held_connections = connected_count(&a);
     let put_ok = dht_put_within(&a, "under-attack", Duration::from_secs(30));
     stop.store(true, Ordering::Relaxed);
     let written: usize = attacks
@@ -567,38 +578,51 @@ fn streams_that_never_negotiate_pin_bounded_memory_and_few_log_lines() {
         .map(|h| rt.block_on(h).unwrap_or(0))
         .sum();
     drop(rt);
+    let after = rss_kib(pid);
     let alive = a.connected().contains(&b_id);
     let log = log_of(&a.home);
     let stream_lines = log
         .lines()
-        .filter(|l| l.contains("streams on one connection"))
+        .filter(|l| l.contains("streams on one connection") || l.contains("unnegotiated"))
         .count();
     let error_lines = log.lines().filter(|l| l.contains("ERROR")).count();
     let (api, token) = api_of(&a);
     let m = metrics_of(&api, &token);
-    let refused = m
-        .get("weft_peer_events_total{kind=\"stream_refused\"}")
-        .copied()
-        .unwrap_or(0.0);
+    let count = |kind: &str| {
+        m.get(&format!("weft_peer_events_total{{kind=\"{kind}\"}}"))
+            .copied()
+            .unwrap_or(0.0)
+    };
     let growth_mib = peak.saturating_sub(before) / 1024;
     println!(
-        "RESULT unnegotiated_streams connections={CONNECTIONS} streams_per_connection={STREAMS} attacker_bytes_mib={} rss_before_mib={} rss_peak_mib={} growth_per_connection_mib={} refused={refused} stream_log_lines={stream_lines} error_lines={error_lines} honest_put_ok={put_ok}",
+        "RESULT unnegotiated_streams connections={CONNECTIONS} connected_during={held_connections} stalled_per_connection={STALL} streams_per_connection={STREAMS} attacker_bytes_mib={} rss_before_mib={} rss_peak_mib={} rss_after_mib={} growth_mib={growth_mib} refused_per_connection={} refused_node_budget={} stream_log_lines={stream_lines} error_lines={error_lines} honest_put_ok={put_ok}",
         written >> 20,
         before / 1024,
         peak / 1024,
-        growth_mib / CONNECTIONS as u64
+        after / 1024,
+        count("stream_refused"),
+        count("stream_budget"),
     );
+    // 256 unnegotiated streams node-wide (each holding a 16 KiB proposal here), and the
+    // connections themselves: 16 MiB measured. Without the node-wide budget, 2048 of them
+    // held 50 MiB.
     assert!(
-        growth_mib / (CONNECTIONS as u64) <= 12,
-        "a connection pinned {} MiB",
-        growth_mib / CONNECTIONS as u64
+        growth_mib <= 40,
+        "{CONNECTIONS} connections pinned {growth_mib} MiB"
     );
     assert_eq!(error_lines, 0, "peers wrote ERROR lines:\n{log}");
     assert!(
-        stream_lines <= CONNECTIONS,
+        stream_lines <= 2 * CONNECTIONS,
         "{stream_lines} log lines for {CONNECTIONS} hostile connections"
     );
-    assert!(refused > 0.0, "refused streams are counted in /metrics");
+    assert!(
+        count("stream_refused") > 0.0,
+        "refused streams are counted in /metrics"
+    );
+    assert!(
+        count("stream_budget") > 0.0,
+        "the node-wide budget refused streams the per-connection bound let through"
+    );
     assert!(put_ok && alive, "the honest peer kept working");
     assert!(rss_kib(pid) > 0, "the node is still up");
 }

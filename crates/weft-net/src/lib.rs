@@ -16,7 +16,8 @@
 //! - What peers may cost: [`handshakes`] (a deadline for an incoming socket's first bytes, and
 //!   pending slots a newcomer always gets, by ending the oldest handshake of the largest
 //!   address group), [`slots`] (established incoming connections, eviction by priority),
-//!   [`mux`] (streams per connection), [`inbound`] (a bounded backlog per protocol), and
+//!   [`mux`] (streams per connection), [`unnegotiated`] (streams still negotiating, across
+//!   connections), [`inbound`] (a bounded backlog per protocol), and
 //!   [`peer_log`] (every peer-caused event counted, its log lines rate-limited).
 //! - Protocols of the layer itself: [`keepalive`] (a long-lived stream that keeps
 //!   connections to bootstrap, mDNS and peer-book peers open) and [`pex`] (after connecting,
@@ -66,6 +67,7 @@ pub mod slots;
 pub mod stack;
 pub mod state;
 pub mod tls;
+pub mod unnegotiated;
 
 /// Most listen addresses accepted from one peer's identify message.
 pub const MAX_ADDRS_FROM_PEER: usize = 16;

@@ -19,7 +19,10 @@
 //! hands them over (still unnegotiated) until they are dropped; more are reset on arrival,
 //! counted (`weft_peer_events_total{kind="stream_refused"}`) and logged at most once per
 //! peer per minute, however many connections it comes back on (one limiter for every
-//! connection, keyed by the peer each serves: [`Config::serving`]). yamux's own limit ([`MAX_STREAMS`], both directions) and its
+//! connection, keyed by the peer each serves: [`Config::serving`]). Across connections, an
+//! inbound stream also needs a place in the node-wide budget of unnegotiated streams
+//! ([`crate::unnegotiated`]) until it has negotiated its protocol; past it, it is reset too
+//! (`stream_budget`). yamux's own limit ([`MAX_STREAMS`], both directions) and its
 //! connection window (`MAX_STREAMS` × 256 KiB, instead of 1 GiB) stay as a backstop.
 
 use std::collections::VecDeque;
@@ -36,6 +39,7 @@ use libp2p::core::upgrade::{InboundConnectionUpgrade, OutboundConnectionUpgrade,
 use yamux::{Connection, ConnectionError, Mode, Stream};
 
 use crate::peer_log::{PeerEvents, PeerLog};
+use crate::unnegotiated::{Budget, Confirmation, MAX_UNNEGOTIATED, Ticket};
 
 /// The protocol name negotiated for the multiplexer.
 pub const PROTOCOL: &str = "/yamux/1.0.0";
@@ -52,6 +56,10 @@ pub struct Config {
     yamux: yamux::Config,
     /// Refused streams, for every connection: counted, logged once a minute per peer.
     refused: PeerLog<Option<PeerId>>,
+    /// Unnegotiated inbound streams of every connection.
+    budget: Budget,
+    /// Streams refused by that budget: counted, logged once a minute per peer.
+    over_budget: PeerLog<Option<PeerId>>,
     /// The peer the connection serves, once known.
     peer: Option<PeerId>,
 }
@@ -68,6 +76,8 @@ impl Config {
         Config {
             yamux: c,
             refused: PeerLog::new("stream_refused", PeerEvents::default()),
+            budget: Budget::default(),
+            over_budget: PeerLog::new("stream_budget", PeerEvents::default()),
             peer: None,
         }
     }
@@ -77,6 +87,7 @@ impl Config {
     #[must_use]
     pub fn counting(mut self, events: &PeerEvents) -> Self {
         self.refused = PeerLog::new("stream_refused", events.clone());
+        self.over_budget = PeerLog::new("stream_budget", events.clone());
         self
     }
 
@@ -96,7 +107,10 @@ impl Config {
             inbound: VecDeque::new(),
             inbound_waker: None,
             live_inbound: Arc::new(()),
+            unnegotiated_here: Arc::new(()),
             refused: self.refused,
+            budget: self.budget,
+            over_budget: self.over_budget,
             peer: self.peer,
         }
     }
@@ -154,16 +168,29 @@ pub struct Muxer<C> {
     inbound_waker: Option<Waker>,
     /// One clone per live inbound stream: the count is `strong_count - 1`.
     live_inbound: Arc<()>,
+    /// One clone per inbound stream of this connection still negotiating.
+    unnegotiated_here: Arc<()>,
     /// Refused streams of every connection: counted, logged once a minute per peer.
     refused: PeerLog<Option<PeerId>>,
+    budget: Budget,
+    over_budget: PeerLog<Option<PeerId>>,
     peer: Option<PeerId>,
 }
 
-/// A yamux stream; an inbound one holds its place in the connection's count until dropped.
+/// A yamux stream; an inbound one holds its place in the connection's count until dropped,
+/// and its place in the node-wide budget until it has negotiated a protocol.
 #[derive(Debug)]
 pub struct Substream {
     inner: Stream,
     _inbound: Option<Arc<()>>,
+    negotiating: Option<Negotiating>,
+}
+
+#[derive(Debug)]
+struct Negotiating {
+    watch: Confirmation,
+    _budget: Ticket,
+    _here: Arc<()>,
 }
 
 impl AsyncRead for Substream {
@@ -182,7 +209,13 @@ impl AsyncWrite for Substream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let (Poll::Ready(Ok(n)), Some(negotiating)) = (&written, self.negotiating.as_mut())
+            && negotiating.watch.wrote(&buf[..*n])
+        {
+            self.negotiating = None;
+        }
+        written
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_flush(cx)
@@ -196,9 +229,10 @@ impl<C> Muxer<C>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    /// The next stream the peer opened within the limit; the connection running meanwhile.
-    /// Streams over [`MAX_INBOUND_STREAMS`] are reset (dropped) as they arrive. A connection
-    /// that has ended is [`ConnectionError::Closed`].
+    /// The next stream the peer opened within the limits; the connection running meanwhile.
+    /// Streams over [`MAX_INBOUND_STREAMS`] or the node-wide budget of unnegotiated streams
+    /// are reset (dropped) as they arrive. A connection that has ended is
+    /// [`ConnectionError::Closed`].
     fn next_inbound(&mut self, cx: &mut Context<'_>) -> Poll<Result<Substream, ConnectionError>> {
         loop {
             let stream = match ready!(self.connection.poll_next_inbound(cx)) {
@@ -207,20 +241,42 @@ where
                 None => return Poll::Ready(Err(ConnectionError::Closed)),
             };
             let live = Arc::strong_count(&self.live_inbound) - 1;
-            if live < MAX_INBOUND_STREAMS {
-                return Poll::Ready(Ok(Substream {
-                    inner: stream,
-                    _inbound: Some(self.live_inbound.clone()),
-                }));
+            let peer = || {
+                self.peer
+                    .map_or_else(|| "unknown".into(), |p| p.to_string())
+            };
+            if live >= MAX_INBOUND_STREAMS {
+                if let Some(repeats) = self.refused.event(&self.peer) {
+                    tracing::info!(
+                        peer = %peer(),
+                        %stream,
+                        repeats,
+                        "peer opened more than {MAX_INBOUND_STREAMS} streams on one connection: stream reset"
+                    );
+                }
+                continue;
             }
-            if let Some(repeats) = self.refused.event(&self.peer) {
-                tracing::info!(
-                    peer = %self.peer.map_or_else(|| "unknown".into(), |p| p.to_string()),
-                    %stream,
-                    repeats,
-                    "peer opened more than {MAX_INBOUND_STREAMS} streams on one connection: stream reset"
-                );
-            }
+            let held = Arc::strong_count(&self.unnegotiated_here) - 1;
+            let Some(ticket) = self.budget.take(held) else {
+                if let Some(repeats) = self.over_budget.event(&self.peer) {
+                    tracing::info!(
+                        peer = %peer(),
+                        %stream,
+                        repeats,
+                        "{MAX_UNNEGOTIATED} unnegotiated inbound streams node-wide already: stream reset"
+                    );
+                }
+                continue;
+            };
+            return Poll::Ready(Ok(Substream {
+                inner: stream,
+                _inbound: Some(self.live_inbound.clone()),
+                negotiating: Some(Negotiating {
+                    watch: Confirmation::default(),
+                    _budget: ticket,
+                    _here: self.unnegotiated_here.clone(),
+                }),
+            }));
         }
     }
 }
@@ -257,6 +313,7 @@ where
             .map_ok(|inner| Substream {
                 inner,
                 _inbound: None,
+                negotiating: None,
             })
     }
 
@@ -397,6 +454,70 @@ mod tests {
         assert_eq!(carry(client, server, data()).await, data());
         // yamux writes a frame's body in one write: the largest is a whole frame's.
         assert_eq!(largest.load(Ordering::Relaxed), SPLIT_SEND_BYTES);
+    }
+
+    #[tokio::test]
+    async fn an_inbound_stream_leaves_the_budget_once_negotiated_and_counts_till_then() {
+        use multistream_select::{Version, dialer_select_proto, listener_select_proto};
+
+        let (a, b, _) = sockets();
+        let mut client = Config::new().muxer(a, Mode::Client);
+        let server_config = Config::new();
+        let budget = server_config.budget.clone();
+        let mut server = server_config.muxer(b, Mode::Server);
+        let client_task = tokio::spawn(async move {
+            let out = future::poll_fn(|cx| client.poll_outbound_unpin(cx))
+                .await
+                .unwrap();
+            let negotiate = dialer_select_proto(out, ["/weft/x/1"], Version::V1);
+            let drive = future::poll_fn(|cx| client.poll_unpin(cx).map(|_| ()));
+            futures::pin_mut!(negotiate);
+            let (_, mut stream) = futures::select! {
+                r = negotiate.fuse() => r.unwrap(),
+                () = drive.fuse() => panic!("the client's connection ended"),
+            };
+            stream.write_all(b"after").await.unwrap();
+            stream.flush().await.unwrap();
+            let drive = future::poll_fn(|cx| client.poll_unpin(cx).map(|_| ()));
+            drive.await;
+        });
+        let inbound = future::poll_fn(|cx| server.poll_inbound_unpin(cx))
+            .await
+            .unwrap();
+        assert_eq!(
+            budget.in_use(),
+            1,
+            "a stream still negotiating holds a place"
+        );
+        let (protocol, mut stream) = {
+            let negotiate = listener_select_proto(inbound, ["/weft/x/1"]).fuse();
+            let drive = future::poll_fn(|cx| server.poll_unpin(cx).map(|_| ())).fuse();
+            futures::pin_mut!(negotiate, drive);
+            futures::select! {
+                r = negotiate => r.unwrap(),
+                () = drive => panic!("the server's connection ended"),
+            }
+        };
+        assert_eq!(protocol, "/weft/x/1");
+        // the confirmation may still sit in the negotiation's buffer: read to flush it
+        let mut got = [0u8; 5];
+        {
+            let read = stream.read_exact(&mut got).fuse();
+            let drive = future::poll_fn(|cx| server.poll_unpin(cx).map(|_| ())).fuse();
+            futures::pin_mut!(read, drive);
+            futures::select! {
+                r = read => r.unwrap(),
+                () = drive => panic!("the server's connection ended"),
+            }
+        }
+        assert_eq!(&got, b"after");
+        assert_eq!(
+            budget.in_use(),
+            0,
+            "negotiated, the stream is out of the budget"
+        );
+        drop(stream);
+        client_task.abort();
     }
 
     #[tokio::test]
