@@ -42,26 +42,48 @@ fn main() -> ExitCode {
 /// Logs go to stderr. `RUST_LOG` overrides the default: `info` for weft itself when running a
 /// node, `warn` otherwise; libp2p's own logs only from `warn` up, and none of the `yamux`
 /// crate's: every line it writes is about what the remote peer did, one per offence and
-/// unthrottled, so weft's muxer counts and logs those itself (`weft_net::mux`). Colour only
-/// when stderr is a terminal and `NO_COLOR` is unset or empty (<https://no-color.org>): a log
-/// file holds plain text.
+/// unthrottled, so weft's muxer logs those itself (`weft_net::mux`, once per peer a minute)
+/// and the `yamux` crate's error lines are counted instead, whatever `RUST_LOG` says
+/// ([`YamuxErrors`]). Colour only when stderr is a terminal and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>): a log file holds plain text.
 fn init_logging(node: bool) {
-    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::{EnvFilter, fmt};
     let default = if node {
         "info,libp2p=warn,libp2p_mdns=error,yamux=off"
     } else {
         "warn"
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(log_colour(
             std::io::stderr().is_terminal(),
             std::env::var_os("NO_COLOR").as_deref(),
         ))
         .with_target(false)
+        .with_filter(filter);
+    let yamux_errors =
+        YamuxErrors.with_filter(Targets::new().with_target("yamux", LevelFilter::ERROR));
+    let _ = tracing_subscriber::registry()
+        .with(lines)
+        .with(yamux_errors)
         .try_init();
+}
+
+/// Counts the `yamux` crate's error lines in `weft_muxer_errors_total`
+/// ([`weft_net::peer_log::muxer_error`]): each is a remote peer's offence.
+struct YamuxErrors;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for YamuxErrors {
+    fn on_event(
+        &self,
+        _event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        weft_net::peer_log::muxer_error();
+    }
 }
 
 /// Whether logs are coloured: on a terminal, unless `NO_COLOR` holds anything.

@@ -452,7 +452,7 @@ fn an_honest_newcomer_is_admitted_while_junk_fills_the_incoming_slots() {
 /// never finish multistream-select: the first `stall` send the multistream header and most of
 /// a protocol proposal of the largest size multistream-select reads (16 KiB), and wait; the
 /// others send `junk` bytes each and are never read by anyone. Holds the connection until
-/// `stop` (at most 60 s). Dials at most 5 times. Returns the bytes written.
+/// `stop` (at least 0.5 s, at most 60 s). Dials at most 5 times. Returns the bytes written.
 async fn unnegotiated_streams(
     addr: Multiaddr,
     key: identity::Keypair,
@@ -503,8 +503,12 @@ async fn unnegotiated_streams(
         }
         held.push(s);
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+    // half a second at least, so that what was written leaves before the connection ends
+    let (linger, deadline) = (
+        Instant::now() + Duration::from_millis(500),
+        Instant::now() + Duration::from_secs(60),
+    );
+    while (!stop.load(Ordering::Relaxed) || Instant::now() < linger) && Instant::now() < deadline {
         let drive = future::poll_fn(|cx| muxer.poll_unpin(cx).map(|_| ()));
         let _ = tokio::time::timeout(Duration::from_millis(100), drive).await;
     }
@@ -625,4 +629,120 @@ fn streams_that_never_negotiate_pin_bounded_memory_and_few_log_lines() {
     );
     assert!(put_ok && alive, "the honest peer kept working");
     assert!(rss_kib(pid) > 0, "the node is still up");
+}
+
+/// Dials `addr` as `key` (Noise), negotiates yamux, and sends one frame no client may send (a
+/// new stream with an even id, a server's): the node's yamux refuses it and ends the
+/// connection. Waits at most 1 s for the node to hang up. False if no connection came up.
+async fn invalid_yamux_frame(addr: Multiaddr, key: &identity::Keypair) -> bool {
+    use weft_net::libp2p::core::upgrade::OutboundConnectionUpgrade;
+    use weft_net::libp2p::futures::AsyncReadExt;
+
+    let mut tcp = tcp::tokio::Transport::new(tcp::Config::default());
+    let opts = DialOpts {
+        role: Endpoint::Dialer,
+        port_use: PortUse::New,
+    };
+    let session = async {
+        let mut socket = tcp.dial(addr, opts).ok()?.await.ok()?;
+        // multistream-select by hand: the header, "/noise", and the node's echo of both
+        socket
+            .write_all(b"\x13/multistream/1.0.0\n\x07/noise\n")
+            .await
+            .ok()?;
+        let mut echo = [0u8; 28];
+        socket.read_exact(&mut echo).await.ok()?;
+        let (_, mut secure) = noise::Config::new(key)
+            .ok()?
+            .upgrade_outbound(socket, "/noise")
+            .await
+            .ok()?;
+        let mut bytes = b"\x13/multistream/1.0.0\n\x0d/yamux/1.0.0\n".to_vec();
+        // version 0, window update (1), flags SYN (1), stream 2, length 0
+        bytes.extend_from_slice(&[0, 1, 0, 1, 0, 0, 0, 2, 0, 0, 0, 0]);
+        secure.write_all(&bytes).await.ok()?;
+        secure.flush().await.ok()?;
+        let mut buf = [0u8; 256];
+        let hang_up = async { while matches!(secure.read(&mut buf).await, Ok(1..)) {} };
+        let _ = tokio::time::timeout(Duration::from_secs(1), hang_up).await;
+        Some(())
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(15), session).await,
+        Ok(Some(()))
+    )
+}
+
+#[test]
+fn a_peer_that_reconnects_and_misbehaves_each_time_gets_a_bounded_number_of_log_lines() {
+    const RECONNECTS: usize = 10;
+    const STREAMS: usize = 40;
+    let dir = tempfile::tempdir().unwrap();
+    // the node's own default log filter: the yamux crate's lines off (they are counted)
+    let a = common::start(
+        &dir.path().join("a"),
+        &[],
+        &[("RUST_LOG", "info,libp2p=warn,yamux=off")],
+        None,
+    );
+    let (addr, _) = target(&a);
+    let key = identity::Keypair::generate_ed25519();
+    let peer = key.public().to_peer_id().to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // each connection returns as soon as its streams are open, and is closed
+    let done = Arc::new(AtomicBool::new(true));
+    let mut broken = 0;
+    for _ in 0..RECONNECTS {
+        // more streams than a connection may hold, each with a byte that never completes a
+        // multistream-select message
+        rt.block_on(unnegotiated_streams(
+            addr.clone(),
+            key.clone(),
+            0,
+            STREAMS,
+            1,
+            done.clone(),
+        ));
+        broken += usize::from(rt.block_on(invalid_yamux_frame(addr.clone(), &key)));
+    }
+    drop(rt);
+    let log = log_of(&a.home);
+    let peer_lines: Vec<&str> = log.lines().filter(|l| l.contains(&peer)).collect();
+    let (api, token) = api_of(&a);
+    let m = metrics_of(&api, &token);
+    let refused = m
+        .get("weft_peer_events_total{kind=\"stream_refused\"}")
+        .copied()
+        .unwrap_or(0.0);
+    let muxer_errors = m.get("weft_muxer_errors_total").copied().unwrap_or(0.0);
+    let b = Node::start(&dir.path().join("b"), &["--bootstrap", &a.tcp_addr()]);
+    let b_id = b.peer_id();
+    let honest_ok = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        a.connected().contains(&b_id)
+    });
+    println!(
+        "RESULT reconnect_log_lines reconnects={RECONNECTS} streams_per_connection={STREAMS} invalid_frames_sent={broken} peer_log_lines={} stream_refused={refused} muxer_errors={muxer_errors} honest_connected={honest_ok}",
+        peer_lines.len()
+    );
+    assert!(
+        refused >= RECONNECTS as f64,
+        "each connection had streams refused"
+    );
+    assert!(
+        muxer_errors >= broken as f64 && broken > 0,
+        "each invalid frame is counted in /metrics ({muxer_errors} of {broken})"
+    );
+    // per kind, one line per peer a minute: connected, disconnected, streams reset, and
+    // yamux's ending of a connection
+    assert!(
+        peer_lines.len() <= 4,
+        "{} lines about one peer that came back {RECONNECTS} times:\n{}",
+        peer_lines.len(),
+        peer_lines.join("\n")
+    );
+    assert!(honest_ok, "the node still admits honest peers");
 }

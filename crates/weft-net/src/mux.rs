@@ -60,6 +60,8 @@ pub struct Config {
     budget: Budget,
     /// Streams refused by that budget: counted, logged once a minute per peer.
     over_budget: PeerLog<Option<PeerId>>,
+    /// Connections ended by a yamux protocol error: logged once a minute per peer.
+    failed: PeerLog<Option<PeerId>>,
     /// The peer the connection serves, once known.
     peer: Option<PeerId>,
 }
@@ -78,6 +80,7 @@ impl Config {
             refused: PeerLog::new("stream_refused", PeerEvents::default()),
             budget: Budget::default(),
             over_budget: PeerLog::new("stream_budget", PeerEvents::default()),
+            failed: PeerLog::new("muxer_error", PeerEvents::default()),
             peer: None,
         }
     }
@@ -88,6 +91,7 @@ impl Config {
     pub fn counting(mut self, events: &PeerEvents) -> Self {
         self.refused = PeerLog::new("stream_refused", events.clone());
         self.over_budget = PeerLog::new("stream_budget", events.clone());
+        self.failed = PeerLog::new("muxer_error", events.clone());
         self
     }
 
@@ -111,6 +115,7 @@ impl Config {
             refused: self.refused,
             budget: self.budget,
             over_budget: self.over_budget,
+            failed: self.failed,
             peer: self.peer,
         }
     }
@@ -174,6 +179,7 @@ pub struct Muxer<C> {
     refused: PeerLog<Option<PeerId>>,
     budget: Budget,
     over_budget: PeerLog<Option<PeerId>>,
+    failed: PeerLog<Option<PeerId>>,
     peer: Option<PeerId>,
 }
 
@@ -235,16 +241,25 @@ where
     /// [`ConnectionError::Closed`].
     fn next_inbound(&mut self, cx: &mut Context<'_>) -> Poll<Result<Substream, ConnectionError>> {
         loop {
-            let stream = match ready!(self.connection.poll_next_inbound(cx)) {
-                Some(Ok(s)) => s,
-                Some(Err(e)) => return Poll::Ready(Err(e)),
-                None => return Poll::Ready(Err(ConnectionError::Closed)),
-            };
-            let live = Arc::strong_count(&self.live_inbound) - 1;
             let peer = || {
                 self.peer
                     .map_or_else(|| "unknown".into(), |p| p.to_string())
             };
+            let stream = match ready!(self.connection.poll_next_inbound(cx)) {
+                Some(Ok(s)) => s,
+                Some(Err(e)) => {
+                    // the peer broke the protocol (a hang-up or a clean close is no error)
+                    if !matches!(e, ConnectionError::Io(_) | ConnectionError::Closed) {
+                        crate::peer_log::muxer_error();
+                        if let Some(repeats) = self.failed.event(&self.peer) {
+                            tracing::info!(peer = %peer(), repeats, "connection ended by a yamux error: {e}");
+                        }
+                    }
+                    return Poll::Ready(Err(e));
+                }
+                None => return Poll::Ready(Err(ConnectionError::Closed)),
+            };
+            let live = Arc::strong_count(&self.live_inbound) - 1;
             if live >= MAX_INBOUND_STREAMS {
                 if let Some(repeats) = self.refused.event(&self.peer) {
                     tracing::info!(

@@ -1,12 +1,12 @@
 //! Log lines that remote peers cause, rate-limited: what a peer does wrong is counted every
-//! time (in `/metrics`), but logged at most once per peer (or connection, or address) per
+//! time (in `/metrics`), but logged at most once per peer (or address group) per
 //! [`INTERVAL`], with the number of repeats left unlogged since; and each kind of event gets
 //! at most [`MAX_LINES`] lines per interval in all, so peers that come back under new
 //! identities or on new connections cannot multiply the lines either. A peer that provokes an
 //! error on purpose thousands of times a second costs one line per interval, not one per error.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -21,10 +21,28 @@ pub const MAX_KEYS: usize = 4096;
 /// Lines per kind of event per interval, whatever the keys.
 pub const MAX_LINES: u32 = 16;
 
+/// Errors of the yamux protocol on any connection of this process (see [`muxer_error`]).
+static MUXER_ERRORS: LazyLock<Counter> = LazyLock::new(Counter::default);
+
+/// Counts one yamux protocol error caused by a remote peer: a line the `yamux` crate writes
+/// at error level (a stream over its limit, an invalid stream id, a bad window update: each
+/// one ends the connection or refuses a stream), or a connection [`crate::mux`] saw end with
+/// such an error. The `yamux` crate's lines are one per offence and name no peer, so the
+/// node's log leaves them out (`yamux=off`) and counts them instead: its log subscriber calls
+/// this for each. Counted in `weft_muxer_errors_total`, for the whole process.
+pub fn muxer_error() {
+    MUXER_ERRORS.inc();
+}
+
+/// How many [`muxer_error`]s were counted in this process.
+pub fn muxer_errors() -> u64 {
+    MUXER_ERRORS.get()
+}
+
 /// The kind of a peer-caused event, the `kind` label of `weft_peer_events_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventKind {
-    /// e.g. `stream_refused`, `pending_per_ip`, `incoming_full`, `evicted`.
+    /// e.g. `stream_refused`, `handshake_dropped`, `incoming_full`, `evicted`.
     pub kind: &'static str,
 }
 
@@ -44,6 +62,11 @@ impl PeerEvents {
             "peer_events",
             "Events caused by remote peers (refused streams and connections, evictions)",
             p.events.clone(),
+        );
+        weft.register(
+            "muxer_errors",
+            "yamux protocol errors caused by remote peers (the yamux crate's error lines, not logged, and connections ended by such an error)",
+            MUXER_ERRORS.clone(),
         );
         weft.register(
             "peer_log_suppressed",

@@ -20,6 +20,7 @@ use weft_overlay::{Engine, QueryId};
 use super::OverlayError;
 use super::driver::Adapter;
 use super::peers::{PeerTable, WirePeer};
+use crate::peer_log::{PeerEvents, PeerLog};
 use weft_overlay::PeerEvent;
 
 /// The directory protocol name.
@@ -62,14 +63,25 @@ pub(crate) struct DirectoryAdapter {
     waiting: BTreeMap<QueryId, oneshot::Sender<Result<DirectoryAnswer, OverlayError>>>,
     /// Server: peers the engine was told are connected (bounded by the connections).
     clients: BTreeSet<PeerId>,
+    /// Refusals the directory server sent: counted, logged once a minute (of each kind).
+    refused: (PeerLog<()>, PeerLog<()>),
 }
 
 impl DirectoryAdapter {
-    pub fn new(local: PeerId, role: Role<PeerId>, config: directory::Config) -> Self {
+    pub fn new(
+        local: PeerId,
+        role: Role<PeerId>,
+        config: directory::Config,
+        events: &PeerEvents,
+    ) -> Self {
         DirectoryAdapter {
             engine: Directory::new(local, role, config),
             waiting: BTreeMap::new(),
             clients: BTreeSet::new(),
+            refused: (
+                PeerLog::new("directory_publish_refused", events.clone()),
+                PeerLog::new("directory_server_refused", events.clone()),
+            ),
         }
     }
 }
@@ -187,11 +199,15 @@ impl Adapter for DirectoryAdapter {
                 reason,
             } => (id, Err(OverlayError::Directory(reason))),
             Event::Refused { id: None, reason } => {
-                warn!("a publish to the directory was refused: {reason}");
+                if let Some(repeats) = self.refused.0.event(&()) {
+                    warn!(repeats, "a publish to the directory was refused: {reason}");
+                }
                 return;
             }
             Event::ServerRefused { reason } => {
-                warn!("the directory server refused a message: {reason}");
+                if let Some(repeats) = self.refused.1.event(&()) {
+                    warn!(repeats, "the directory server refused a message: {reason}");
+                }
                 return;
             }
         };

@@ -211,8 +211,12 @@ impl Overlay {
         let directory = match dir_role {
             Some(role) => {
                 let (tx, rx) = mpsc::channel(directory::REQUEST_QUEUE);
-                let adapter =
-                    directory::DirectoryAdapter::new(local, role, config.directory_engine);
+                let adapter = directory::DirectoryAdapter::new(
+                    local,
+                    role,
+                    config.directory_engine,
+                    net.peer_events(),
+                );
                 drivers.push((
                     directory::PROTOCOL,
                     driver::spawn(

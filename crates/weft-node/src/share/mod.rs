@@ -209,6 +209,7 @@ impl Share {
         let downloads_dir = data_dir.join("downloads");
         std::fs::create_dir_all(&downloads_dir)
             .map_err(|e| ShareError::Io(downloads_dir.clone(), e))?;
+        let gateway = gateway::RemoteState::new(net.peer_events());
         let share = Share {
             inner: Arc::new(Inner {
                 db: Mutex::new(db),
@@ -223,7 +224,7 @@ impl Share {
                 buffers: piece_file::BufferPool::default(),
                 indexer: indexer::IndexState::default(),
                 changed: Notify::new(),
-                gateway: gateway::RemoteState::default(),
+                gateway,
             }),
         };
         forget_legacy_gateway_folder(&share, data_dir);

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 use tracing::{debug, warn};
 use weft_core::id::Key256;
 use weft_net::PeerId;
+use weft_net::peer_log::{PeerEvents, PeerLog};
 use weft_share::http_range::Requested;
 use weft_share::verify::GROUP_BYTES;
 
@@ -54,6 +55,8 @@ const PROVEN_FOR: Duration = Duration::from_secs(120);
 pub(crate) struct RemoteState {
     answers: Arc<tokio::sync::Semaphore>,
     proven: Mutex<VecDeque<Proven>>,
+    /// Sources that sent data not matching the hash: counted, logged once a minute per peer.
+    corrupt: PeerLog<PeerId>,
 }
 
 struct Proven {
@@ -63,16 +66,16 @@ struct Proven {
     at: Instant,
 }
 
-impl Default for RemoteState {
-    fn default() -> Self {
+impl RemoteState {
+    /// The gateway's state, counting what sources do wrong in `events`.
+    pub(crate) fn new(events: &PeerEvents) -> Self {
         RemoteState {
             answers: Arc::new(tokio::sync::Semaphore::new(REMOTE_ANSWERS)),
             proven: Mutex::new(VecDeque::new()),
+            corrupt: PeerLog::new("corrupt_source", events.clone()),
         }
     }
-}
 
-impl RemoteState {
     fn proven(&self, hash: &Key256) -> Option<(u64, Vec<PeerId>)> {
         let mut cache = self.proven.lock().unwrap_or_else(|p| p.into_inner());
         cache.retain(|p| p.at.elapsed() < PROVEN_FOR);
@@ -316,7 +319,9 @@ async fn fetch_piece(
         match fetched {
             Ok(f) => return Ok(Bytes::from(f.bytes)),
             Err(FetchError::Corrupt) => {
-                warn!(%peer, %hash, "source sent data that does not match the hash; dropped");
+                if let Some(repeats) = share.inner.gateway.corrupt.event(&peer) {
+                    warn!(%peer, %hash, repeats, "source sent data that does not match the hash; dropped");
+                }
                 pool.ban(peer);
             }
             Err(e) => debug!(%peer, %hash, "gateway piece {}..{}: {e}", range.start, range.end),
