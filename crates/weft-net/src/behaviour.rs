@@ -19,7 +19,7 @@ pub const PROTOCOL_VERSION: &str = "/weft/0.1.0";
 pub struct Behaviour {
     /// Connection limits (first, so it can deny before the others see a connection).
     pub limits: connection_limits::Behaviour,
-    /// Incoming slots: handshakes per address, and who gives a slot up for a newcomer.
+    /// Incoming slots: who gives one up for a newcomer, by what peers did.
     pub slots: slots::Behaviour,
     /// Exchanges listen addresses, observed addresses and protocols.
     pub identify: identify::Behaviour,
