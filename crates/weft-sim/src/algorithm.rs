@@ -201,6 +201,20 @@ pub trait Algorithm {
         }
     }
 
+    /// Whether [`Algorithm::check`] judges answers (an oracle exists for this algorithm).
+    /// The run's `oracle` flag comes from here, so a run whose lookups all failed still says
+    /// that answers would have been checked. The default is `false`.
+    fn has_oracle(&self) -> bool {
+        false
+    }
+
+    /// Forwards `engine` made that the next node did not acknowledge in time, over its life
+    /// (the cost of routing around dead hops), for engines that route around them; `None`
+    /// (the default) for the others.
+    fn hop_timeouts(&self, _engine: &Self::E) -> Option<u64> {
+        None
+    }
+
     /// Routing state held by `engine` (table entries).
     fn state_size(&self, engine: &Self::E) -> usize;
 

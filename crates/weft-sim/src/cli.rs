@@ -31,8 +31,10 @@ use crate::workload::KeyDist;
 /// `mean_state` (table entries per node), `expected_state`, `mean_latency_ms` (virtual
 /// time), `events` (trace length), `wall_s`, `peak_rss_mb` (resident memory the run added),
 /// and extra fields: `timeouts`, `failures`, `abandoned`, `messages_lost`, `nodes_end`,
-/// `departed_in_window` and `joined_in_window` (churn while lookups ran), `window_s`,
-/// `virtual_s`, `events_per_s`, `trace_hash`, `hops_formula`, `state_formula`,
+/// `departed_in_window` and `joined_in_window` (churn inside the measured window),
+/// `window_s` (that window: `--window` under churn, the same for every algorithm),
+/// `lookup_span_s` (first lookup to last outcome), `hop_timeouts` (Chord, Pastry, Tapestry:
+/// forwards not acknowledged in time and re-routed), `virtual_s`, `events_per_s`, `trace_hash`, `hops_formula`, `state_formula`,
 /// `formula_source`, `table3_hops`, `table3_state`, `hops_gap` and `state_gap` (measured over
 /// expected, less 1), `hops_gap_reason` and `state_gap_reason` (beyond 15 %),
 /// `churn_per_hour`, `departure`. Presets add fields, see `--preset`.

@@ -114,15 +114,25 @@ pub struct RunResult {
     pub correct: usize,
     /// Answers the oracle found wrong.
     pub wrong: usize,
-    /// Whether the algorithm has an oracle (otherwise `correct` and `wrong` are 0 and the
-    /// engine's word is all there is).
+    /// Whether the algorithm has an oracle ([`Algorithm::has_oracle`]; otherwise `correct`
+    /// and `wrong` are 0 and the engine's word is all there is).
     pub checked: bool,
-    /// Nodes that left while lookups ran (churn).
+    /// Nodes that left inside the measured window (churn).
     pub departed: usize,
-    /// Nodes that joined while lookups ran (churn).
+    /// Nodes that joined inside the measured window (churn).
     pub joined: usize,
-    /// Virtual time from the first lookup to the last outcome.
+    /// The measured window: [`RunConfig::window`] when lookups are spread over one (the
+    /// same span for every algorithm, whatever their lookup timeouts; lookups still out at
+    /// its end run to their outcome, but departures after it are not counted), else the
+    /// virtual time from the first lookup to the last outcome.
     pub window: Duration,
+    /// Virtual time from the first lookup to the last outcome (longer than `window` when
+    /// lookups were still out at its end).
+    pub lookup_span: Duration,
+    /// Forwards not acknowledged in time during the lookup phase, summed over every node
+    /// (those that left included), for engines that route around dead hops
+    /// ([`Algorithm::hop_timeouts`]): each cost its lookup the hop timeout and a re-route.
+    pub hop_timeouts: Option<u64>,
     /// Lookups the engine reported as failed.
     pub failures: usize,
     /// Lookups with no outcome before the timeout.
@@ -299,12 +309,15 @@ struct Lookups {
     successes: usize,
     correct: usize,
     wrong: usize,
-    checked: bool,
     failures: usize,
     timeouts: usize,
     abandoned: usize,
     departed: usize,
     joined: usize,
+    /// Departures and joins after this are outside the measured window.
+    window_end: Time,
+    /// Hop timeouts of the nodes that left during the lookup phase.
+    hop_timeouts_gone: u64,
     hops: Vec<u32>,
     latency_ms: Vec<f64>,
     messages: Vec<u32>,
@@ -399,6 +412,7 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         _ => Duration::from_secs_f64(1.0 / cfg.rate.max(1e-6)),
     };
     let window_start = sim.now();
+    let hop_timeouts_before = hop_timeouts_live(algo, &sim);
     let mut lk = Lookups {
         by_query: BTreeMap::new(),
         in_flight: BTreeMap::new(),
@@ -407,12 +421,13 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         successes: 0,
         correct: 0,
         wrong: 0,
-        checked: false,
         failures: 0,
         timeouts: 0,
         abandoned: 0,
         departed: 0,
         joined: 0,
+        window_end: cfg.window.map_or(Time::MAX, |w| window_start + w),
+        hop_timeouts_gone: 0,
         hops: Vec::with_capacity(cfg.lookups),
         latency_ms: Vec::with_capacity(cfg.lookups),
         messages: Vec::new(),
@@ -454,7 +469,10 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                             sim.command(node, cmd);
                         }
                         if let Some(gone) = sim.leave(node) {
-                            lk.departed += 1;
+                            if sim.now() <= lk.window_end {
+                                lk.departed += 1;
+                            }
+                            lk.hop_timeouts_gone += algo.hop_timeouts(&gone).unwrap_or(0);
                             if let Some(p) = algo.position(&gone) {
                                 truth.remove(p, node);
                             }
@@ -481,7 +499,9 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                         }
                     }
                     tag::JOIN => {
-                        lk.joined += 1;
+                        if sim.now() <= lk.window_end {
+                            lk.joined += 1;
+                        }
                         join_one(algo, cfg, &mut sim, &mut live, &mut truth, true);
                     }
                     _ => {}
@@ -490,7 +510,10 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         }
         collect(algo, &mut sim, &truth, &mut lk, progress);
     }
-    let window = sim.now().saturating_since(window_start);
+    let lookup_span = sim.now().saturating_since(window_start);
+    let window = cfg.window.unwrap_or(lookup_span);
+    let hop_timeouts = hop_timeouts_live(algo, &sim)
+        .map(|live| live + lk.hop_timeouts_gone - hop_timeouts_before.unwrap_or(0));
     if !cfg.drain.is_zero() {
         let end = sim.now() + cfg.drain;
         while sim.step_until(end) != Step::Idle {
@@ -519,10 +542,12 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         successes: lk.successes,
         correct: lk.correct,
         wrong: lk.wrong,
-        checked: lk.checked,
+        checked: algo.has_oracle(),
         departed: lk.departed,
         joined: lk.joined,
         window,
+        lookup_span,
+        hop_timeouts,
         failures: lk.failures,
         timeouts: lk.timeouts,
         abandoned: lk.abandoned,
@@ -544,6 +569,17 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         wall_s: meter.wall_s(),
         peak_rss_mb: meter.peak_rss_mb(),
     }
+}
+
+/// Hop timeouts summed over the live nodes, for algorithms that count them.
+fn hop_timeouts_live<A: Algorithm>(algo: &A, sim: &Simulation<A::E>) -> Option<u64> {
+    let mut sum = None;
+    for (_, e) in sim.live() {
+        if let Some(n) = algo.hop_timeouts(e) {
+            *sum.get_or_insert(0) += n;
+        }
+    }
+    sum
 }
 
 fn join_one<A: Algorithm>(
@@ -653,14 +689,8 @@ fn collect<A: Algorithm>(
                     v => v,
                 };
                 match verdict {
-                    Verdict::Correct => {
-                        lk.checked = true;
-                        lk.correct += 1;
-                    }
-                    Verdict::Wrong => {
-                        lk.checked = true;
-                        lk.wrong += 1;
-                    }
+                    Verdict::Correct => lk.correct += 1,
+                    Verdict::Wrong => lk.wrong += 1,
                     Verdict::Unchecked => {}
                 }
                 lk.hops.push(hops);

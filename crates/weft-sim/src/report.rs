@@ -85,8 +85,9 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// The record of `r`, with the standard extra fields (`timeouts`, `failures`,
-    /// `abandoned`, `messages_lost`, `nodes_end`, `virtual_s`, `events_per_s`,
-    /// `trace_hash`, `hops_formula`, `state_formula`).
+    /// `abandoned`, `messages_lost`, `nodes_end`, `departed_in_window`, `joined_in_window`,
+    /// `window_s`, `lookup_span_s`, `hop_timeouts` (Chord, Pastry, Tapestry), `virtual_s`,
+    /// `events_per_s`, `trace_hash`, `hops_formula`, `state_formula`).
     pub fn from_result(r: &RunResult) -> Self {
         let mut extra = r.extra.clone();
         extra.insert("timeouts".into(), r.timeouts.into());
@@ -100,6 +101,13 @@ impl RunRecord {
         extra.insert("departed_in_window".into(), r.departed.into());
         extra.insert("joined_in_window".into(), r.joined.into());
         extra.insert("window_s".into(), round(r.window.as_secs_f64(), 3).into());
+        extra.insert(
+            "lookup_span_s".into(),
+            round(r.lookup_span.as_secs_f64(), 3).into(),
+        );
+        if let Some(n) = r.hop_timeouts {
+            extra.insert("hop_timeouts".into(), n.into());
+        }
         extra.insert(
             "virtual_s".into(),
             round(r.virtual_end.as_micros() as f64 / 1e6, 3).into(),
@@ -328,9 +336,12 @@ impl Report {
             let _ = writeln!(out, "\nchurn inside the measured window:");
             for r in churned {
                 let n = |k: &str| extra_f64(r, k).unwrap_or(0.0);
+                let rerouted = extra_f64(r, "hop_timeouts").map_or(String::new(), |h| {
+                    format!(", hop timeouts {h} (forwards not acknowledged: re-routed)")
+                });
                 let _ = writeln!(
                     out,
-                    "  {:<22} N={:<7} {} left, {} joined in {:.0} s ({} departures); correct {:.1} %, answered {:.1} %, wrong {}, timed out {}",
+                    "  {:<22} N={:<7} {} left, {} joined in {:.0} s ({} departures); correct {:.1} %, answered {:.1} %, wrong {}, timed out {}{rerouted}",
                     r.label,
                     r.nodes,
                     n("departed_in_window"),

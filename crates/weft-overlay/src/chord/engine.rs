@@ -68,6 +68,8 @@ pub struct Chord<A> {
     next_finger: u8,
     lookups: Lookups<Purpose>,
     forwards: Vec<Forward<A>>,
+    /// Forwards whose next node did not acknowledge in time (see [`Self::hop_timeouts`]).
+    hop_timeouts: u64,
     stabilize_probe: Option<Probe>,
     pred_probe: Option<Probe>,
     outbox: Outbox<A, Message<A>>,
@@ -110,6 +112,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             next_finger: 0,
             lookups: Lookups::new(config.max_lookups),
             forwards: Vec::new(),
+            hop_timeouts: 0,
             stabilize_probe: None,
             pred_probe: None,
             outbox: Outbox::new(),
@@ -184,6 +187,13 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
         ids.sort_unstable();
         ids.dedup();
         ids.len()
+    }
+
+    /// Forwards this node made whose next node did not acknowledge within the hop timeout
+    /// (each one cost the lookup that long and, retries left, sent it around the silent node),
+    /// counted over the node's life: user lookups and the engine's own (joins, finger fixes).
+    pub fn hop_timeouts(&self) -> u64 {
+        self.hop_timeouts
     }
 
     /// Bytes this node occupies with its tables, for the simulator's memory report.
@@ -334,6 +344,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             .forwards
             .extract_if(.., |f| now >= f.deadline)
             .collect();
+        self.hop_timeouts += late.len() as u64;
         for f in late {
             self.forget(f.next.id);
             if f.retries < self.config.hop_retries {

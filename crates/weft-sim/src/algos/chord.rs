@@ -117,6 +117,11 @@ impl Algorithm for ChordAlgo {
         (e, bootstrap.map(Command::Join))
     }
 
+    /// The engine's leave: its neighbours are told and link up at once.
+    fn graceful_leave(&self) -> Option<Command<u32>> {
+        Some(Command::Leave)
+    }
+
     fn lookup(&self, draw: &Draw, _origin: u32) -> Command<u32> {
         Command::Lookup(draw.key.prefix_u64())
     }
@@ -160,6 +165,14 @@ impl Algorithm for ChordAlgo {
         _origin: u32,
     ) -> Option<Answer> {
         truth.successor(draw.key.prefix_u64()).map(Answer::Node)
+    }
+
+    fn has_oracle(&self) -> bool {
+        true
+    }
+
+    fn hop_timeouts(&self, engine: &Chord<u32>) -> Option<u64> {
+        Some(engine.hop_timeouts())
     }
 
     fn state_size(&self, engine: &Chord<u32>) -> usize {

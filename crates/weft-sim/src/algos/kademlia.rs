@@ -184,6 +184,10 @@ impl Algorithm for KademliaAlgo {
         (!want.is_empty()).then_some(Answer::Nodes(want))
     }
 
+    fn has_oracle(&self) -> bool {
+        true
+    }
+
     fn state_size(&self, engine: &KadNode) -> usize {
         engine.state_size()
     }

@@ -119,6 +119,11 @@ impl Algorithm for PastryAlgo {
         (e, bootstrap.map(Command::Join))
     }
 
+    /// The engine's leave: its neighbours are told and link up at once.
+    fn graceful_leave(&self) -> Option<Command<u32>> {
+        Some(Command::Leave)
+    }
+
     fn lookup(&self, draw: &Draw, _origin: u32) -> Command<u32> {
         Command::Lookup(draw.key.prefix_u64())
     }
@@ -161,6 +166,14 @@ impl Algorithm for PastryAlgo {
         truth
             .closest_on_ring(self.config.position(draw.key.prefix_u64()))
             .map(Answer::Node)
+    }
+
+    fn has_oracle(&self) -> bool {
+        true
+    }
+
+    fn hop_timeouts(&self, engine: &Pastry<u32>) -> Option<u64> {
+        Some(engine.hop_timeouts())
     }
 
     fn state_size(&self, engine: &Pastry<u32>) -> usize {

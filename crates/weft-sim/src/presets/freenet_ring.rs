@@ -229,6 +229,8 @@ fn run_seed(
         departed: 0,
         joined: 0,
         window: sim.now().saturating_since(weft_core::time::Time::ZERO),
+        lookup_span: sim.now().saturating_since(weft_core::time::Time::ZERO),
+        hop_timeouts: None,
         failures: path.len() - answered,
         timeouts: 0,
         abandoned: 0,
