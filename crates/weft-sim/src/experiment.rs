@@ -27,7 +27,7 @@ use rand::Rng;
 use weft_core::time::Time;
 use weft_overlay::QueryId;
 
-use crate::algorithm::{Algorithm, BuildMode, Expected, Outcome};
+use crate::algorithm::{Algorithm, BuildMode, Expected, Figure, Gap, Outcome};
 use crate::churn::{ChurnModel, Departure};
 use crate::memory;
 use crate::network::NetworkModel;
@@ -151,6 +151,11 @@ pub struct RunResult {
     pub mean_state: f64,
     /// The literature's figures.
     pub expected: Expected,
+    /// Why mean hops are more than [`crate::report::GAP`] off the formula
+    /// ([`Algorithm::explain_gap`]); `None` when they are not, or no cause is known.
+    pub hops_gap_reason: Option<String>,
+    /// Why mean state is that far off.
+    pub state_gap_reason: Option<String>,
     /// The loop's counters.
     pub counters: Counters,
     /// Events in the trace.
@@ -163,8 +168,10 @@ pub struct RunResult {
     pub peak_queue: usize,
     /// Wall-clock seconds.
     pub wall_s: f64,
-    /// Resident memory the run added at its peak, in MiB ([`memory::Meter::peak_rss_mb`]).
-    pub peak_rss_mb: Option<f64>,
+    /// Memory the run added at its peak, in MiB ([`memory::Meter::peak_mb`]).
+    pub peak_mb: Option<f64>,
+    /// Where `peak_mb` comes from: the counting allocator's heap bytes or the resident set.
+    pub peak_source: memory::Source,
     /// The algorithm's own figures ([`Algorithm::extra`]).
     pub extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
@@ -532,7 +539,44 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
     }
     let counters = sim.counters();
     let extra = algo.extra(&sim);
+    let mean_state = if state_n == 0 {
+        0.0
+    } else {
+        state_sum / state_n as f64
+    };
+    let expected = algo.expected(cfg.nodes);
+    let decided = lk.injected.saturating_sub(lk.abandoned);
+    let correct_rate = if decided == 0 {
+        0.0
+    } else {
+        lk.correct as f64 / decided as f64
+    };
+    let gap = |figure, measured: f64, formula: Option<f64>| {
+        let expected = formula.filter(|x| *x > 0.0)?;
+        if (measured / expected - 1.0).abs() <= crate::report::GAP {
+            return None;
+        }
+        algo.explain_gap(&Gap {
+            figure,
+            n: cfg.nodes,
+            measured,
+            expected,
+            build: cfg.build,
+            churn: cfg.churn.is_some(),
+            correct_rate,
+            p50_hops: quantile_sorted(&lk.hops, 0.5).unwrap_or(0),
+        })
+    };
+    let mean_hops = mean(lk.hops.iter().map(|&h| f64::from(h)));
+    let hops_gap_reason = if lk.hops.is_empty() {
+        None
+    } else {
+        gap(Figure::Hops, mean_hops, expected.hops)
+    };
+    let state_gap_reason = gap(Figure::State, mean_state, expected.state);
     RunResult {
+        hops_gap_reason,
+        state_gap_reason,
         extra,
         algo: algo.name(),
         label: algo.label(),
@@ -555,19 +599,16 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         latency_ms: lk.latency_ms,
         messages_per_lookup: lk.messages,
         lookup_messages: counters.lookup_sent - sent_before,
-        mean_state: if state_n == 0 {
-            0.0
-        } else {
-            state_sum / state_n as f64
-        },
-        expected: algo.expected(cfg.nodes),
+        mean_state,
+        expected,
         counters,
         events: sim.trace_events(),
         trace_hash: sim.trace_hash(),
         virtual_end: sim.now(),
         peak_queue: sim.queue_len().1,
         wall_s: meter.wall_s(),
-        peak_rss_mb: meter.peak_rss_mb(),
+        peak_mb: meter.peak_mb(),
+        peak_source: meter.source(),
     }
 }
 

@@ -48,7 +48,7 @@
 //!
 //! The engines' fast constructors build converged overlays of 10^6 nodes in seconds; then the
 //! lookups run at a fixed rate. To measure (release build, figures in `wall_s`, `events` and
-//! `peak_rss_mb`):
+//! `peak_mb`, the run's own peak heap: [`memory`]):
 //!
 //! ```text
 //! weft sim --algo kademlia --nodes 1000000 --lookups 100000 --rate 1000 --json

@@ -74,10 +74,14 @@ pub struct RunRecord {
     pub events: u64,
     /// Wall-clock seconds of the run (build included).
     pub wall_s: f64,
-    /// Resident memory the run added at its peak, in MiB: `VmHWM` (reset before the run)
-    /// less `VmRSS` when it started, so a run does not carry an earlier run's memory (it may
-    /// read low when it reuses heap an earlier run freed); `null` without `/proc`.
-    pub peak_rss_mb: Option<f64>,
+    /// Memory the run added at its peak, in MiB: in the `weft` binary the bytes allocated at
+    /// the run's peak less those allocated at its start (a counting allocator:
+    /// `weft_sim::memory`), so never an earlier run's memory and never 0 for a run that built
+    /// anything; elsewhere the resident set's peak less its start (`peak_source` says which);
+    /// `null` without either.
+    pub peak_mb: Option<f64>,
+    /// Where `peak_mb` comes from: `heap` (the counting allocator) or `rss`.
+    pub peak_source: crate::memory::Source,
     /// Run-specific extra fields (e.g. `churn_per_hour`, `timeouts`, preset fields).
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -135,13 +139,19 @@ impl RunRecord {
         if let Some(g) = gap(r.mean_hops(), e.hops) {
             extra.insert("hops_gap".into(), round(g, 3).into());
             if g.abs() > GAP && !r.hops.is_empty() {
-                extra.insert("hops_gap_reason".into(), reason(e.hops_gap).into());
+                extra.insert(
+                    "hops_gap_reason".into(),
+                    reason(&r.hops_gap_reason, g).into(),
+                );
             }
         }
         if let Some(g) = gap(r.mean_state, e.state) {
             extra.insert("state_gap".into(), round(g, 3).into());
             if g.abs() > GAP {
-                extra.insert("state_gap_reason".into(), reason(e.state_gap).into());
+                extra.insert(
+                    "state_gap_reason".into(),
+                    reason(&r.state_gap_reason, g).into(),
+                );
             }
         }
         RunRecord {
@@ -164,7 +174,8 @@ impl RunRecord {
             mean_latency_ms: round(r.mean_latency_ms(), 2),
             events: r.events,
             wall_s: round(r.wall_s, 3),
-            peak_rss_mb: r.peak_rss_mb.map(|m| round(m, 1)),
+            peak_mb: r.peak_mb.map(|m| round(m, 1)),
+            peak_source: r.peak_source,
             extra,
         }
     }
@@ -174,11 +185,13 @@ impl RunRecord {
 /// printed beside it.
 pub const GAP: f64 = 0.15;
 
-fn reason(why: &'static str) -> &'static str {
-    if why.is_empty() {
-        "not explained: no known cause (worth a look)"
-    } else {
-        why
+fn reason(why: &Option<String>, gap: f64) -> String {
+    match why {
+        Some(why) => why.clone(),
+        None => format!(
+            "not explained: no cause checked for a figure {} the formula (worth a look)",
+            if gap < 0.0 { "below" } else { "above" }
+        ),
     }
 }
 
@@ -238,7 +251,7 @@ impl Report {
             "msgs",
             "lat ms",
             "wall s",
-            "rss MB"
+            "peak MB"
         );
         for r in &self.runs {
             let correct = if r.oracle {
@@ -265,7 +278,7 @@ impl Report {
                 r.mean_messages,
                 r.mean_latency_ms,
                 r.wall_s,
-                opt(r.peak_rss_mb, 0),
+                opt(r.peak_mb, 0),
             );
         }
         if self.runs.iter().any(|r| !r.oracle) {

@@ -193,3 +193,100 @@ fn the_flags_the_paper_varies_change_what_is_measured() {
         );
     }
 }
+
+/// The CAN formulas assume equal zones. On an equal-zone grid (N = 2^(d·k), built by
+/// halving the oldest largest zone) the engine's greedy routing measures (d/4)·N^(1/d)
+/// hops and exactly 2d neighbours; the join protocol's partition (a random point's zone
+/// halved) is what moves the table3 figures off them.
+#[test]
+fn can_on_equal_zones_measures_its_formulas() {
+    use weft_sim::experiment::{RunConfig, run};
+    for (d, n) in [(2usize, 4096usize), (3, 4096), (4, 4096)] {
+        let mut cfg = RunConfig::new(n, 1500, 4);
+        cfg.build = weft_sim::algorithm::BuildMode::Converged;
+        let grid = run(
+            &CanAlgo::grid(d, n),
+            &cfg,
+            &indicatif::ProgressBar::hidden(),
+        );
+        let random = run(
+            &CanAlgo::for_size(d, n),
+            &cfg,
+            &indicatif::ProgressBar::hidden(),
+        );
+        let (hops, state) = (grid.expected.hops.unwrap(), grid.expected.state.unwrap());
+        eprintln!(
+            "can d={d} N={n}: grid hops {:.2} state {:.2}; join partition hops {:.2} state {:.2}; formula {hops:.2}, {state}",
+            grid.mean_hops(),
+            grid.mean_state,
+            random.mean_hops(),
+            random.mean_state
+        );
+        assert_eq!(grid.correct, 1500);
+        assert!(
+            (grid.mean_hops() / hops - 1.0).abs() < 0.04,
+            "d={d}: {}",
+            grid.mean_hops()
+        );
+        assert_eq!(grid.mean_state, state, "d={d}");
+        // The join protocol's unequal zones: fewer hops, more neighbours.
+        assert!(random.mean_hops() < 0.9 * hops && random.mean_state > 1.1 * state);
+    }
+}
+
+/// Chord's expected hops: `½·log2 N` counts finger hops (one per 1-bit of the distance to
+/// the key's predecessor); the engine measures exactly that with a successor list of 1, and
+/// with r = 8 the expectation printed (`½·log2 N − 5/8` at a power of two), which counts the
+/// successor list's shortcut.
+#[test]
+fn chord_hops_match_the_finger_and_successor_count() {
+    use std::sync::Arc;
+    use weft_sim::algos::chord::expected_hops;
+    use weft_sim::experiment::{RunConfig, run};
+    assert!((expected_hops(4096, 1) - 6.0).abs() < 1e-9);
+    assert!((expected_hops(4096, 8) - 5.375).abs() < 1e-9);
+    for r in [1usize, 8] {
+        let mut algo = ChordAlgo::new(5);
+        let mut config = (*algo.config).clone();
+        config.successors = r;
+        algo.config = Arc::new(config);
+        let cfg = RunConfig::new(4096, 2000, 5);
+        let run = run(&algo, &cfg, &indicatif::ProgressBar::hidden());
+        let want = expected_hops(4096, r);
+        eprintln!(
+            "chord r={r}: {:.3} hops, expected {want:.3}",
+            run.mean_hops()
+        );
+        assert_eq!(run.correct, 2000);
+        // random ids measure 1–3 % below the evenly spaced ring's figure
+        let ratio = run.mean_hops() / want;
+        assert!((0.95..=1.01).contains(&ratio), "r={r}: {ratio}");
+    }
+}
+
+/// Pastry at small b: each hop resolves a digit and, once in 2^b, a further one by chance,
+/// so with a leaf set of 2 a route takes about (1 − 2^−b)·log_{2^b} N hops; the leaf set of
+/// 16 takes off more.
+#[test]
+fn pastry_hops_below_the_digit_count_at_small_b() {
+    use std::sync::Arc;
+    use weft_sim::experiment::{RunConfig, run};
+    let mean = |leaf_set: usize| {
+        let mut algo = PastryAlgo::with(5, 2, false);
+        let mut config = (*algo.config).clone();
+        config.leaf_set = leaf_set;
+        algo.config = Arc::new(config);
+        let r = run(
+            &algo,
+            &RunConfig::new(4096, 1500, 5),
+            &indicatif::ProgressBar::hidden(),
+        );
+        assert_eq!(r.correct, 1500);
+        r.mean_hops()
+    };
+    let (narrow, wide) = (mean(2), mean(16));
+    let chance = 0.75 * 6.0; // (1 − 2^−2)·log_4 4096
+    eprintln!("pastry b=2 N=4096: {narrow:.2} hops with L=2, {wide:.2} with L=16, model {chance}");
+    assert!((narrow / chance - 1.0).abs() < 0.04, "{narrow}");
+    assert!(wide < narrow - 0.2, "{wide} vs {narrow}");
+}

@@ -61,7 +61,7 @@ fn a_plot_path_that_is_a_file_fails_first_with_one_clear_line() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// `peak_rss_mb` used to carry the memory of the previous algorithm into the next run of
+/// The memory figure (then `peak_rss_mb`) used to carry the memory of the previous algorithm into the next run of
 /// the same invocation: a tiny ring after a 4,000-node Kademlia read as large as Kademlia.
 #[test]
 fn peak_memory_is_the_runs_own() {
@@ -76,7 +76,7 @@ fn peak_memory_is_the_runs_own() {
         "converged",
     ]))
     .unwrap();
-    let (Some(kad), Some(ring)) = (report.runs[0].peak_rss_mb, report.runs[1].peak_rss_mb) else {
+    let (Some(kad), Some(ring)) = (report.runs[0].peak_mb, report.runs[1].peak_mb) else {
         eprintln!("no /proc here: nothing to check");
         return;
     };

@@ -231,6 +231,8 @@ fn run_seed(
         window: sim.now().saturating_since(weft_core::time::Time::ZERO),
         lookup_span: sim.now().saturating_since(weft_core::time::Time::ZERO),
         hop_timeouts: None,
+        hops_gap_reason: None,
+        state_gap_reason: None,
         failures: path.len() - answered,
         timeouts: 0,
         abandoned: 0,
@@ -246,7 +248,8 @@ fn run_seed(
         virtual_end: sim.now(),
         peak_queue: sim.queue_len().1,
         wall_s: meter.wall_s(),
-        peak_rss_mb: meter.peak_rss_mb(),
+        peak_mb: meter.peak_mb(),
+        peak_source: meter.source(),
         extra: BTreeMap::new(),
     };
     let mut rec = RunRecord::from_result(&result);
