@@ -316,7 +316,9 @@ impl Report {
         }
         let mut formulas: BTreeMap<&str, String> = BTreeMap::new();
         for r in &self.runs {
-            formulas.entry(r.label.as_str()).or_insert_with(|| {
+            // one line for the seeds of a multi-seed preset (`freenet seed 3`)
+            let label = r.label.split(" seed ").next().unwrap_or(&r.label);
+            formulas.entry(label).or_insert_with(|| {
                 let f = |k: &str| extra_str(r, k).unwrap_or("-").to_string();
                 let t3 = match (extra_str(r, "table3_hops"), extra_str(r, "table3_state")) {
                     (Some(h), Some(s)) => format!("; Table 3: hops {h}, state {s}"),

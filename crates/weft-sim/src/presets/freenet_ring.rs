@@ -218,7 +218,7 @@ fn run_seed(
     }
     let result = RunResult {
         algo: "freenet",
-        label: algo.label(),
+        label: format!("{} seed {seed}", algo.label()),
         nodes: n,
         nodes_end: sim.alive(),
         lookups: path.len(),
