@@ -34,7 +34,7 @@ static CALLS: AtomicU64 = AtomicU64::new(0);
 /// The system allocator with a count of live bytes and their peak (see the
 /// [module docs](self)). Install it in a binary:
 ///
-/// ```ignore
+/// ```text
 /// #[global_allocator]
 /// static ALLOC: weft_sim::memory::CountingAlloc = weft_sim::memory::CountingAlloc;
 /// ```
