@@ -174,7 +174,7 @@ impl RunRecord {
             mean_latency_ms: round(r.mean_latency_ms(), 2),
             events: r.events,
             wall_s: round(r.wall_s, 3),
-            peak_mb: r.peak_mb.map(|m| round(m, 1)),
+            peak_mb: r.peak_mb.map(|m| round(m, 3)),
             peak_source: r.peak_source,
             extra,
         }
@@ -278,7 +278,14 @@ impl Report {
                 r.mean_messages,
                 r.mean_latency_ms,
                 r.wall_s,
-                opt(r.peak_mb, 0),
+                r.peak_mb.map_or_else(
+                    || "-".to_string(),
+                    |m| if m < 10.0 {
+                        format!("{m:.1}")
+                    } else {
+                        format!("{m:.0}")
+                    }
+                ),
             );
         }
         if self.runs.iter().any(|r| !r.oracle) {
