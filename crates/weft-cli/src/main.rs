@@ -11,6 +11,12 @@ use clap::Parser;
 
 use crate::cli::{Cli, Commands};
 
+/// The system allocator, counting heap bytes once `weft sim` switches counting on, so each
+/// simulated run reports its own peak (`weft_sim::memory`); until then one relaxed load per
+/// allocation.
+#[global_allocator]
+static ALLOC: weft_sim::memory::CountingAlloc = weft_sim::memory::CountingAlloc;
+
 fn main() -> ExitCode {
     tune_malloc();
     let cli = Cli::parse();

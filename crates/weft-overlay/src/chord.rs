@@ -18,7 +18,14 @@
 //! successor list is what keeps a lookup going around a crashed node (Stoica et al., §5.3).
 //! A lookup whose request is lost all the same fails when its deadline passes.
 //!
-//! Nodes join through any live node ([`Command::Join`]), leave gracefully
+//! Nodes join through any live node ([`Command::Join`]): the join is a lookup of the node's
+//! own id, asked again if unanswered. Until it is answered the node has no successor and
+//! knows no part of the ring, so a request it is given (its own lookups, or the join of a
+//! node that chose it as bootstrap) goes on to its bootstrap instead of being answered as if
+//! it were alone. Stabilization follows Stoica et al. (ask the successor for its predecessor,
+//! adopt it if it lies between, notify); when it finds a closer successor it asks that one
+//! at once instead of a period later, so a successor far off (joins faster than the period)
+//! is walked back in round trips. Nodes leave gracefully
 //! ([`Command::Leave`]: predecessor and successor are told to link up) or crash (the
 //! neighbours notice through their timers).
 

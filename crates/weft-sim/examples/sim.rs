@@ -3,6 +3,10 @@
 
 use clap::Parser;
 
+/// Counts heap bytes so each run reports its own peak (`weft_sim::memory`).
+#[global_allocator]
+static ALLOC: weft_sim::memory::CountingAlloc = weft_sim::memory::CountingAlloc;
+
 /// Runs the weft simulator.
 #[derive(Parser)]
 #[command(name = "weft-sim")]

@@ -52,11 +52,44 @@ pub struct Expected {
     pub source: &'static str,
     /// The survey's Table 3 entries `(hops, state)`, for algorithms it lists.
     pub table3: Option<(&'static str, &'static str)>,
-    /// Why measured hops differ from the formula, when they differ by more than 15 %
-    /// (printed only then): what the simulator found.
-    pub hops_gap: &'static str,
-    /// Why measured state differs from the formula by more than 15 %.
-    pub state_gap: &'static str,
+}
+
+/// Which measured figure a [`Gap`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Figure {
+    /// Mean hops per lookup.
+    Hops,
+    /// Mean routing state per node.
+    State,
+}
+
+/// A measured figure more than [`crate::report::GAP`] off its formula, with what the
+/// explanation may depend on ([`Algorithm::explain_gap`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gap {
+    /// Which figure.
+    pub figure: Figure,
+    /// Nodes asked for.
+    pub n: usize,
+    /// The measured figure.
+    pub measured: f64,
+    /// The formula's figure (> 0).
+    pub expected: f64,
+    /// How the overlay was built.
+    pub build: BuildMode,
+    /// Whether nodes came and went while lookups ran.
+    pub churn: bool,
+    /// Correct answers over decided lookups (the run's success rate).
+    pub correct_rate: f64,
+    /// Median hops of the answered lookups.
+    pub p50_hops: u32,
+}
+
+impl Gap {
+    /// Whether the measured figure is below the formula's.
+    pub fn below(&self) -> bool {
+        self.measured < self.expected
+    }
 }
 
 /// How the overlay is brought up before lookups start.
@@ -199,6 +232,27 @@ pub trait Algorithm {
             Some(t) => Verdict::of(t.same_as(answer)),
             None => Verdict::Unchecked,
         }
+    }
+
+    /// Whether [`Algorithm::check`] judges answers (an oracle exists for this algorithm).
+    /// The run's `oracle` flag comes from here, so a run whose lookups all failed still says
+    /// that answers would have been checked. The default is `false`.
+    fn has_oracle(&self) -> bool {
+        false
+    }
+
+    /// Forwards `engine` made that the next node did not acknowledge in time, over its life
+    /// (the cost of routing around dead hops), for engines that route around them; `None`
+    /// (the default) for the others.
+    fn hop_timeouts(&self, _engine: &Self::E) -> Option<u64> {
+        None
+    }
+
+    /// Why `gap` arose, in one line, from what was checked (it may depend on the gap's sign,
+    /// the parameters and the build); `None` (the default) when no cause is known, and the
+    /// report says so.
+    fn explain_gap(&self, _gap: &Gap) -> Option<String> {
+        None
     }
 
     /// Routing state held by `engine` (table entries).

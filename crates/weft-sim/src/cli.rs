@@ -29,10 +29,13 @@ use crate::workload::KeyDist;
 /// where success is the engine's word: flood, directory), `mean_hops`, `p50_hops`,
 /// `p99_hops`, `expected_hops` (literature; null when none), `mean_messages` (per lookup),
 /// `mean_state` (table entries per node), `expected_state`, `mean_latency_ms` (virtual
-/// time), `events` (trace length), `wall_s`, `peak_rss_mb` (resident memory the run added),
-/// and extra fields: `timeouts`, `failures`, `abandoned`, `messages_lost`, `nodes_end`,
-/// `departed_in_window` and `joined_in_window` (churn while lookups ran), `window_s`,
-/// `virtual_s`, `events_per_s`, `trace_hash`, `hops_formula`, `state_formula`,
+/// time), `events` (trace length), `wall_s`, `peak_mb` (memory the run added at its peak:
+/// heap bytes in the `weft` binary, see `weft_sim::memory`), `peak_source` (`heap` or
+/// `rss`), and extra fields: `timeouts`, `failures`, `abandoned`, `messages_lost`, `nodes_end`,
+/// `departed_in_window` and `joined_in_window` (churn inside the measured window),
+/// `window_s` (that window: `--window` under churn, the same for every algorithm),
+/// `lookup_span_s` (first lookup to last outcome), `hop_timeouts` (Chord, Pastry, Tapestry:
+/// forwards not acknowledged in time and re-routed), `virtual_s`, `events_per_s`, `trace_hash`, `hops_formula`, `state_formula`,
 /// `formula_source`, `table3_hops`, `table3_state`, `hops_gap` and `state_gap` (measured over
 /// expected, less 1), `hops_gap_reason` and `state_gap_reason` (beyond 15 %),
 /// `churn_per_hour`, `departure`. Presets add fields, see `--preset`.

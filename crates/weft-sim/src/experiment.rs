@@ -27,7 +27,7 @@ use rand::Rng;
 use weft_core::time::Time;
 use weft_overlay::QueryId;
 
-use crate::algorithm::{Algorithm, BuildMode, Expected, Outcome};
+use crate::algorithm::{Algorithm, BuildMode, Expected, Figure, Gap, Outcome};
 use crate::churn::{ChurnModel, Departure};
 use crate::memory;
 use crate::network::NetworkModel;
@@ -114,15 +114,25 @@ pub struct RunResult {
     pub correct: usize,
     /// Answers the oracle found wrong.
     pub wrong: usize,
-    /// Whether the algorithm has an oracle (otherwise `correct` and `wrong` are 0 and the
-    /// engine's word is all there is).
+    /// Whether the algorithm has an oracle ([`Algorithm::has_oracle`]; otherwise `correct`
+    /// and `wrong` are 0 and the engine's word is all there is).
     pub checked: bool,
-    /// Nodes that left while lookups ran (churn).
+    /// Nodes that left inside the measured window (churn).
     pub departed: usize,
-    /// Nodes that joined while lookups ran (churn).
+    /// Nodes that joined inside the measured window (churn).
     pub joined: usize,
-    /// Virtual time from the first lookup to the last outcome.
+    /// The measured window: [`RunConfig::window`] when lookups are spread over one (the
+    /// same span for every algorithm, whatever their lookup timeouts; lookups still out at
+    /// its end run to their outcome, but departures after it are not counted), else the
+    /// virtual time from the first lookup to the last outcome.
     pub window: Duration,
+    /// Virtual time from the first lookup to the last outcome (longer than `window` when
+    /// lookups were still out at its end).
+    pub lookup_span: Duration,
+    /// Forwards not acknowledged in time during the lookup phase, summed over every node
+    /// (those that left included), for engines that route around dead hops
+    /// ([`Algorithm::hop_timeouts`]): each cost its lookup the hop timeout and a re-route.
+    pub hop_timeouts: Option<u64>,
     /// Lookups the engine reported as failed.
     pub failures: usize,
     /// Lookups with no outcome before the timeout.
@@ -141,6 +151,11 @@ pub struct RunResult {
     pub mean_state: f64,
     /// The literature's figures.
     pub expected: Expected,
+    /// Why mean hops are more than [`crate::report::GAP`] off the formula
+    /// ([`Algorithm::explain_gap`]); `None` when they are not, or no cause is known.
+    pub hops_gap_reason: Option<String>,
+    /// Why mean state is that far off.
+    pub state_gap_reason: Option<String>,
     /// The loop's counters.
     pub counters: Counters,
     /// Events in the trace.
@@ -153,8 +168,10 @@ pub struct RunResult {
     pub peak_queue: usize,
     /// Wall-clock seconds.
     pub wall_s: f64,
-    /// Resident memory the run added at its peak, in MiB ([`memory::Meter::peak_rss_mb`]).
-    pub peak_rss_mb: Option<f64>,
+    /// Memory the run added at its peak, in MiB ([`memory::Meter::peak_mb`]).
+    pub peak_mb: Option<f64>,
+    /// Where `peak_mb` comes from: the counting allocator's heap bytes or the resident set.
+    pub peak_source: memory::Source,
     /// The algorithm's own figures ([`Algorithm::extra`]).
     pub extra: std::collections::BTreeMap<String, serde_json::Value>,
 }
@@ -299,12 +316,15 @@ struct Lookups {
     successes: usize,
     correct: usize,
     wrong: usize,
-    checked: bool,
     failures: usize,
     timeouts: usize,
     abandoned: usize,
     departed: usize,
     joined: usize,
+    /// Departures and joins after this are outside the measured window.
+    window_end: Time,
+    /// Hop timeouts of the nodes that left during the lookup phase.
+    hop_timeouts_gone: u64,
     hops: Vec<u32>,
     latency_ms: Vec<f64>,
     messages: Vec<u32>,
@@ -399,6 +419,7 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         _ => Duration::from_secs_f64(1.0 / cfg.rate.max(1e-6)),
     };
     let window_start = sim.now();
+    let hop_timeouts_before = hop_timeouts_live(algo, &sim);
     let mut lk = Lookups {
         by_query: BTreeMap::new(),
         in_flight: BTreeMap::new(),
@@ -407,12 +428,13 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         successes: 0,
         correct: 0,
         wrong: 0,
-        checked: false,
         failures: 0,
         timeouts: 0,
         abandoned: 0,
         departed: 0,
         joined: 0,
+        window_end: cfg.window.map_or(Time::MAX, |w| window_start + w),
+        hop_timeouts_gone: 0,
         hops: Vec::with_capacity(cfg.lookups),
         latency_ms: Vec::with_capacity(cfg.lookups),
         messages: Vec::new(),
@@ -454,7 +476,10 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                             sim.command(node, cmd);
                         }
                         if let Some(gone) = sim.leave(node) {
-                            lk.departed += 1;
+                            if sim.now() <= lk.window_end {
+                                lk.departed += 1;
+                            }
+                            lk.hop_timeouts_gone += algo.hop_timeouts(&gone).unwrap_or(0);
                             if let Some(p) = algo.position(&gone) {
                                 truth.remove(p, node);
                             }
@@ -481,7 +506,9 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                         }
                     }
                     tag::JOIN => {
-                        lk.joined += 1;
+                        if sim.now() <= lk.window_end {
+                            lk.joined += 1;
+                        }
                         join_one(algo, cfg, &mut sim, &mut live, &mut truth, true);
                     }
                     _ => {}
@@ -490,7 +517,10 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         }
         collect(algo, &mut sim, &truth, &mut lk, progress);
     }
-    let window = sim.now().saturating_since(window_start);
+    let lookup_span = sim.now().saturating_since(window_start);
+    let window = cfg.window.unwrap_or(lookup_span);
+    let hop_timeouts = hop_timeouts_live(algo, &sim)
+        .map(|live| live + lk.hop_timeouts_gone - hop_timeouts_before.unwrap_or(0));
     if !cfg.drain.is_zero() {
         let end = sim.now() + cfg.drain;
         while sim.step_until(end) != Step::Idle {
@@ -509,7 +539,44 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
     }
     let counters = sim.counters();
     let extra = algo.extra(&sim);
+    let mean_state = if state_n == 0 {
+        0.0
+    } else {
+        state_sum / state_n as f64
+    };
+    let expected = algo.expected(cfg.nodes);
+    let decided = lk.injected.saturating_sub(lk.abandoned);
+    let correct_rate = if decided == 0 {
+        0.0
+    } else {
+        lk.correct as f64 / decided as f64
+    };
+    let gap = |figure, measured: f64, formula: Option<f64>| {
+        let expected = formula.filter(|x| *x > 0.0)?;
+        if (measured / expected - 1.0).abs() <= crate::report::GAP {
+            return None;
+        }
+        algo.explain_gap(&Gap {
+            figure,
+            n: cfg.nodes,
+            measured,
+            expected,
+            build: cfg.build,
+            churn: cfg.churn.is_some(),
+            correct_rate,
+            p50_hops: quantile_sorted(&lk.hops, 0.5).unwrap_or(0),
+        })
+    };
+    let mean_hops = mean(lk.hops.iter().map(|&h| f64::from(h)));
+    let hops_gap_reason = if lk.hops.is_empty() {
+        None
+    } else {
+        gap(Figure::Hops, mean_hops, expected.hops)
+    };
+    let state_gap_reason = gap(Figure::State, mean_state, expected.state);
     RunResult {
+        hops_gap_reason,
+        state_gap_reason,
         extra,
         algo: algo.name(),
         label: algo.label(),
@@ -519,10 +586,12 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         successes: lk.successes,
         correct: lk.correct,
         wrong: lk.wrong,
-        checked: lk.checked,
+        checked: algo.has_oracle(),
         departed: lk.departed,
         joined: lk.joined,
         window,
+        lookup_span,
+        hop_timeouts,
         failures: lk.failures,
         timeouts: lk.timeouts,
         abandoned: lk.abandoned,
@@ -530,20 +599,28 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
         latency_ms: lk.latency_ms,
         messages_per_lookup: lk.messages,
         lookup_messages: counters.lookup_sent - sent_before,
-        mean_state: if state_n == 0 {
-            0.0
-        } else {
-            state_sum / state_n as f64
-        },
-        expected: algo.expected(cfg.nodes),
+        mean_state,
+        expected,
         counters,
         events: sim.trace_events(),
         trace_hash: sim.trace_hash(),
         virtual_end: sim.now(),
         peak_queue: sim.queue_len().1,
         wall_s: meter.wall_s(),
-        peak_rss_mb: meter.peak_rss_mb(),
+        peak_mb: meter.peak_mb(),
+        peak_source: meter.source(),
     }
+}
+
+/// Hop timeouts summed over the live nodes, for algorithms that count them.
+fn hop_timeouts_live<A: Algorithm>(algo: &A, sim: &Simulation<A::E>) -> Option<u64> {
+    let mut sum = None;
+    for (_, e) in sim.live() {
+        if let Some(n) = algo.hop_timeouts(e) {
+            *sum.get_or_insert(0) += n;
+        }
+    }
+    sum
 }
 
 fn join_one<A: Algorithm>(
@@ -653,14 +730,8 @@ fn collect<A: Algorithm>(
                     v => v,
                 };
                 match verdict {
-                    Verdict::Correct => {
-                        lk.checked = true;
-                        lk.correct += 1;
-                    }
-                    Verdict::Wrong => {
-                        lk.checked = true;
-                        lk.wrong += 1;
-                    }
+                    Verdict::Correct => lk.correct += 1,
+                    Verdict::Wrong => lk.wrong += 1,
                     Verdict::Unchecked => {}
                 }
                 lk.hops.push(hops);

@@ -1,6 +1,8 @@
-//! weft's discrete-event simulator: runs the `weft-overlay` engines, the very code the node
-//! runs, at up to a million peers, and reports what they measure next to what the literature
-//! expects (the paper's Table 3, its Gnutella and Freenet case studies, the central directory).
+//! weft's discrete-event simulator: runs the `weft-overlay` engines at up to a million peers,
+//! and reports what they measure next to what the literature expects (the paper's Table 3, its
+//! Gnutella and Freenet case studies, the central directory). Kademlia, flooding and the
+//! directory are the very code the node runs; Chord, CAN, Pastry (and Tapestry) and Freenet
+//! run only here and in the engine tests.
 //!
 //! # The model
 //!
@@ -16,7 +18,9 @@
 //!   [`churn::Departure::Graceful`] it runs its engine's leave protocol first) and a fresh
 //!   node with a new identity joins through a random live node about 10 s later. Addresses
 //!   are never reused. Under churn the lookups are spread over a window (600 s by default) so
-//!   that sessions turn over while they run; departures and joins inside it are reported.
+//!   that sessions turn over while they run; departures and joins inside it (the same span
+//!   for every algorithm, however long its slowest lookup takes to fail) are reported, and
+//!   for Chord and Pastry the forwards that timed out and were re-routed (`hop_timeouts`).
 //! - **Workload** ([`workload`]): uniform random keys, or a catalogue with Zipf popularity.
 //!   Lookups are injected at a fixed rate (or spread over the window) with at most 1,000 in
 //!   flight, so the event queue stays bounded at any network size.
@@ -36,7 +40,11 @@
 //!   fonts).
 //! - **Purity**: like the engines, the crate reads no clock and draws no ambient randomness
 //!   (its `clippy.toml` bans both, and `HashMap`); the report's wall-clock and memory figures
-//!   come from [`memory::Meter`] and never feed back into a run.
+//!   come from [`memory::Meter`] and never feed back into a run. The memory figure is the
+//!   run's own peak heap where the binary installs [`memory::CountingAlloc`] (`weft` does).
+//! - **Gaps**: a figure more than 15 % off its formula is printed with the cause found for
+//!   that sign, those parameters and that build ([`algorithm::Algorithm::explain_gap`]), or
+//!   as "not explained".
 //!
 //! # Memory
 //!
@@ -48,7 +56,7 @@
 //!
 //! The engines' fast constructors build converged overlays of 10^6 nodes in seconds; then the
 //! lookups run at a fixed rate. To measure (release build, figures in `wall_s`, `events` and
-//! `peak_rss_mb`):
+//! `peak_mb`, the run's own peak heap: [`memory`]):
 //!
 //! ```text
 //! weft sim --algo kademlia --nodes 1000000 --lookups 100000 --rate 1000 --json
@@ -83,7 +91,7 @@
 //! let run = &report.runs[0];
 //! assert_eq!(run.lookups, 100);
 //! assert!(run.success_rate > 0.99);
-//! // Chord: about half of log2(200) ≈ 3.8 hops.
+//! // Chord: ½·log2(200) − 5/8 ≈ 3.2 hops (the r = 8 successors shorten the last bits).
 //! assert!((run.mean_hops - run.expected_hops.unwrap()).abs() < 1.5);
 //! ```
 //!

@@ -20,6 +20,20 @@ pub struct Series {
     pub dashed: bool,
     /// Colour index: measured and expected series of one algorithm share it.
     pub colour: usize,
+    /// How much the line stands out among the others.
+    pub emphasis: Emphasis,
+}
+
+/// How much a line stands out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Emphasis {
+    /// A line of its own: 2 px, markers on measured lines.
+    #[default]
+    Normal,
+    /// In the background (one of several runs behind a summary line): 1 px, pale, no markers.
+    Faint,
+    /// The summary line: 3 px with markers.
+    Strong,
 }
 
 /// A chart: axes, labels and series.
@@ -35,6 +49,9 @@ pub struct Chart {
     pub log_x: bool,
     /// Logarithmic y axis (for exponential growth).
     pub log_y: bool,
+    /// Top of a linear y axis, when the data's few outliers would flatten the rest: points
+    /// above it are drawn on it, and those of a non-faint line labelled with their value.
+    pub y_max: Option<f64>,
     /// The lines.
     pub series: Vec<Series>,
 }
@@ -131,15 +148,26 @@ fn bounds(chart: &Chart) -> Option<Bounds> {
             )
         }
     };
-    Some((pad(x0, x1, chart.log_x), pad(y0, y1, chart.log_y)))
+    // x: the data's own range, a little inside the frame (no axis running on past it)
+    let x = if chart.log_x {
+        (x0 / 1.2, x1 * 1.2)
+    } else {
+        let margin = ((x1 - x0) * 0.03).max(0.5);
+        (x0 - margin, x1 + margin)
+    };
+    let y = match chart.y_max {
+        Some(top) if !chart.log_y => (pad(y0, y1.min(top), false).0, top),
+        _ => pad(y0, y1, chart.log_y),
+    };
+    Some((x, y))
 }
 
 /// Width of the legend strip right of the plotting area, in pixels: the legend never
 /// covers a data point.
 const LEGEND_W: u32 = 230;
 
-/// A tick label for a logarithmic axis: powers of ten as `10³`, nothing elsewhere (the
-/// intermediate ticks stay as marks), so labels never run together.
+/// A tick label for a logarithmic axis: powers of ten as `10⁰`, `10¹`, `10³`, all alike,
+/// nothing elsewhere (the intermediate ticks stay as marks), so labels never run together.
 fn log_label(v: &f64) -> String {
     if *v <= 0.0 {
         return String::new();
@@ -149,9 +177,6 @@ fn log_label(v: &f64) -> String {
         return String::new();
     }
     let e = e.round() as i32;
-    if (0..=2).contains(&e) {
-        return format!("{}", 10i32.pow(e as u32));
-    }
     const SUP: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
     let digits: String = e
         .unsigned_abs()
@@ -160,21 +185,6 @@ fn log_label(v: &f64) -> String {
         .filter_map(|c| c.to_digit(10).map(|d| SUP[d as usize]))
         .collect();
     format!("10{}{digits}", if e < 0 { "⁻" } else { "" })
-}
-
-/// A tick label for a logarithmic value axis: [`log_label`] plus 2 and 5 times each power
-/// of ten below 10^6 (a vertical axis has room for them; a horizontal one does not).
-fn log_value_label(v: &f64) -> String {
-    let p = log_label(v);
-    if !p.is_empty() || *v <= 0.0 || *v >= 1e6 {
-        return p;
-    }
-    let mantissa = v / 10f64.powf(v.log10().floor());
-    if [2.0, 5.0].iter().any(|m| (mantissa - m).abs() < 1e-6) {
-        linear_label(v)
-    } else {
-        String::new()
-    }
 }
 
 /// A tick label for a linear axis: integers without decimals, others with one.
@@ -201,11 +211,13 @@ pub fn write_svg(path: &Path, chart: &Chart) -> anyhow::Result<()> {
         let (plot_area, legend_area) = root.split_horizontally(900);
         let title = (chart.title.as_str(), 24);
         draw_any(&plot_area, chart, Some(title), ((x0, x1), (y0, y1)))?;
-        let entries: Vec<(String, RGBColor, bool)> = chart
+        // the strong (summary) line first, then the others in order
+        let mut entries: Vec<(String, Series)> = chart
             .series
             .iter()
-            .map(|s| (s.name.clone(), PALETTE[s.colour % PALETTE.len()], s.dashed))
+            .map(|s| (s.name.clone(), s.clone()))
             .collect();
+        entries.sort_by_key(|(_, s)| s.emphasis != Emphasis::Strong);
         draw_legend(&legend_area, &entries, 70)?;
         root.present()?;
         Ok(())
@@ -244,9 +256,18 @@ pub fn write_panels_svg(
         for (area, (chart, b)) in grid.split_evenly((rows, cols)).iter().zip(&panels) {
             draw_any(area, chart, Some((chart.title.as_str(), 16)), *b)?;
         }
-        let entries: Vec<(String, RGBColor, bool)> = legend
+        let entries: Vec<(String, Series)> = legend
             .iter()
-            .map(|(name, dashed)| (name.clone(), RGBColor(60, 60, 60), *dashed))
+            .map(|(name, dashed)| {
+                let sample = Series {
+                    name: name.clone(),
+                    points: Vec::new(),
+                    dashed: *dashed,
+                    colour: 7,
+                    emphasis: Emphasis::Normal,
+                };
+                (name.clone(), sample)
+            })
             .collect();
         draw_legend(&legend_area, &entries, 60)?;
         root.present()?;
@@ -277,32 +298,43 @@ fn draw_any<'a>(
     }
 }
 
+/// How `s` is drawn: its stroke, and its markers' radius (0: none; dashed lines have none).
+fn line_style(s: &Series) -> (ShapeStyle, u32) {
+    let colour = PALETTE[s.colour % PALETTE.len()];
+    match s.emphasis {
+        Emphasis::Normal => (colour.stroke_width(2), if s.dashed { 0 } else { 4 }),
+        Emphasis::Faint => (colour.mix(0.45).stroke_width(1), 0),
+        Emphasis::Strong => (BLACK.stroke_width(3), if s.dashed { 0 } else { 4 }),
+    }
+}
+
 /// Draws legend entries top-down in `area`: a line sample as its series is drawn (dashed,
-/// or solid with a marker) and the name.
+/// faint, strong, or solid with a marker) and the name.
 fn draw_legend<'a>(
     area: &Area<'a>,
-    entries: &[(String, RGBColor, bool)],
+    entries: &[(String, Series)],
     top: i32,
 ) -> Result<(), Box<dyn std::error::Error + 'a>> {
-    for (i, (name, colour, dashed)) in entries.iter().enumerate() {
+    for (i, (name, sample)) in entries.iter().enumerate() {
         let y = top + 24 * i as i32;
         let (x0, x1) = (10, 46);
-        if *dashed {
+        let (style, marker) = line_style(sample);
+        if sample.dashed {
             // the same 6-on, 4-off pattern as the chart's dashed lines
             let mut x = x0;
             while x < x1 {
-                area.draw(&PathElement::new(
-                    vec![(x, y), ((x + 6).min(x1), y)],
-                    colour.stroke_width(2),
-                ))?;
+                area.draw(&PathElement::new(vec![(x, y), ((x + 6).min(x1), y)], style))?;
                 x += 10;
             }
         } else {
-            area.draw(&PathElement::new(
-                vec![(x0, y), (x1, y)],
-                colour.stroke_width(2),
-            ))?;
-            area.draw(&Circle::new(((x0 + x1) / 2, y), 4, colour.filled()))?;
+            area.draw(&PathElement::new(vec![(x0, y), (x1, y)], style))?;
+            if marker > 0 {
+                area.draw(&Circle::new(
+                    ((x0 + x1) / 2, y),
+                    marker,
+                    style.color.filled(),
+                ))?;
+            }
         }
         area.draw(&Text::new(
             name.clone(),
@@ -336,11 +368,7 @@ where
         .y_label_area_size(55)
         .build_cartesian_2d(x, y)?;
     let x_fmt = if chart.log_x { log_label } else { linear_label };
-    let y_fmt = if chart.log_y {
-        log_value_label
-    } else {
-        linear_label
-    };
+    let y_fmt = if chart.log_y { log_label } else { linear_label };
     ctx.configure_mesh()
         .x_desc(chart.x_label.as_str())
         .y_desc(chart.y_label.as_str())
@@ -352,14 +380,39 @@ where
         // no minor grid: on a log axis it packs dozens of lines into the last decade
         .light_line_style(TRANSPARENT)
         .draw()?;
-    for s in &chart.series {
-        let colour = PALETTE[s.colour % PALETTE.len()];
-        let pts: Vec<(f64, f64)> = s.points.clone();
+    // faint lines first, so the others are drawn over them
+    let mut order: Vec<&Series> = chart.series.iter().collect();
+    order.sort_by_key(|s| s.emphasis != Emphasis::Faint);
+    for s in order {
+        let (style, marker) = line_style(s);
+        let top = chart
+            .y_max
+            .filter(|_| !chart.log_y)
+            .unwrap_or(f64::INFINITY);
+        let pts: Vec<(f64, f64)> = s.points.iter().map(|&(x, y)| (x, y.min(top))).collect();
         if s.dashed {
-            ctx.draw_series(DashedLineSeries::new(pts, 6, 4, colour.stroke_width(2)))?;
+            ctx.draw_series(DashedLineSeries::new(pts, 6, 4, style))?;
         } else {
-            ctx.draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))?;
-            ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, colour.filled())))?;
+            ctx.draw_series(LineSeries::new(pts.clone(), style))?;
+            if marker > 0 {
+                ctx.draw_series(
+                    pts.iter()
+                        .map(|&p| Circle::new(p, marker, style.color.filled())),
+                )?;
+            }
+        }
+        if s.emphasis != Emphasis::Faint {
+            // points off the top: their value beside the mark on the edge
+            let off = s.points.iter().filter(|(_, y)| *y > top);
+            let font = ("sans-serif", 12).into_font().color(&style.color);
+            ctx.draw_series(off.map(|&(x, y)| {
+                EmptyElement::at((x, top))
+                    + Text::new(
+                        format!("{} ↑", linear_label(&y.round())),
+                        (8, 4),
+                        font.clone(),
+                    )
+            }))?;
         }
     }
     Ok(())
@@ -373,11 +426,13 @@ mod tests {
     fn log_axis_labels_are_powers_of_ten_only() {
         assert_eq!(log_label(&1000.0), "10³");
         assert_eq!(log_label(&100_000.0), "10⁵");
-        assert_eq!(log_label(&100.0), "100");
+        // all powers alike: never "10", "100" then "10³" on one axis
+        assert_eq!(log_label(&1.0), "10⁰");
+        assert_eq!(log_label(&10.0), "10¹");
+        assert_eq!(log_label(&100.0), "10²");
         assert_eq!(log_label(&2000.0), "");
+        assert_eq!(log_label(&20.0), "");
         assert_eq!(log_label(&0.001), "10⁻³");
-        assert_eq!(log_value_label(&20.0), "20");
-        assert_eq!(log_value_label(&30.0), "");
     }
 
     #[test]
@@ -391,18 +446,21 @@ mod tests {
             y_label: "hops".into(),
             log_x: true,
             log_y: false,
+            y_max: None,
             series: vec![
                 Series {
                     name: "chord".into(),
                     points: vec![(1e3, 5.0), (1e4, 6.6)],
                     dashed: false,
                     colour: 0,
+                    emphasis: Emphasis::Normal,
                 },
                 Series {
                     name: "chord expected".into(),
                     points: vec![(1e3, 4.98), (1e4, 6.64)],
                     dashed: true,
                     colour: 0,
+                    emphasis: Emphasis::Normal,
                 },
             ],
         };

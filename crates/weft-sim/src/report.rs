@@ -74,10 +74,14 @@ pub struct RunRecord {
     pub events: u64,
     /// Wall-clock seconds of the run (build included).
     pub wall_s: f64,
-    /// Resident memory the run added at its peak, in MiB: `VmHWM` (reset before the run)
-    /// less `VmRSS` when it started, so a run does not carry an earlier run's memory (it may
-    /// read low when it reuses heap an earlier run freed); `null` without `/proc`.
-    pub peak_rss_mb: Option<f64>,
+    /// Memory the run added at its peak, in MiB: in the `weft` binary the bytes allocated at
+    /// the run's peak less those allocated at its start (a counting allocator:
+    /// `weft_sim::memory`), so never an earlier run's memory and never 0 for a run that built
+    /// anything; elsewhere the resident set's peak less its start (`peak_source` says which);
+    /// `null` without either.
+    pub peak_mb: Option<f64>,
+    /// Where `peak_mb` comes from: `heap` (the counting allocator) or `rss`.
+    pub peak_source: crate::memory::Source,
     /// Run-specific extra fields (e.g. `churn_per_hour`, `timeouts`, preset fields).
     #[serde(flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -85,8 +89,9 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// The record of `r`, with the standard extra fields (`timeouts`, `failures`,
-    /// `abandoned`, `messages_lost`, `nodes_end`, `virtual_s`, `events_per_s`,
-    /// `trace_hash`, `hops_formula`, `state_formula`).
+    /// `abandoned`, `messages_lost`, `nodes_end`, `departed_in_window`, `joined_in_window`,
+    /// `window_s`, `lookup_span_s`, `hop_timeouts` (Chord, Pastry, Tapestry), `virtual_s`,
+    /// `events_per_s`, `trace_hash`, `hops_formula`, `state_formula`).
     pub fn from_result(r: &RunResult) -> Self {
         let mut extra = r.extra.clone();
         extra.insert("timeouts".into(), r.timeouts.into());
@@ -100,6 +105,13 @@ impl RunRecord {
         extra.insert("departed_in_window".into(), r.departed.into());
         extra.insert("joined_in_window".into(), r.joined.into());
         extra.insert("window_s".into(), round(r.window.as_secs_f64(), 3).into());
+        extra.insert(
+            "lookup_span_s".into(),
+            round(r.lookup_span.as_secs_f64(), 3).into(),
+        );
+        if let Some(n) = r.hop_timeouts {
+            extra.insert("hop_timeouts".into(), n.into());
+        }
         extra.insert(
             "virtual_s".into(),
             round(r.virtual_end.as_micros() as f64 / 1e6, 3).into(),
@@ -127,13 +139,19 @@ impl RunRecord {
         if let Some(g) = gap(r.mean_hops(), e.hops) {
             extra.insert("hops_gap".into(), round(g, 3).into());
             if g.abs() > GAP && !r.hops.is_empty() {
-                extra.insert("hops_gap_reason".into(), reason(e.hops_gap).into());
+                extra.insert(
+                    "hops_gap_reason".into(),
+                    reason(&r.hops_gap_reason, g).into(),
+                );
             }
         }
         if let Some(g) = gap(r.mean_state, e.state) {
             extra.insert("state_gap".into(), round(g, 3).into());
             if g.abs() > GAP {
-                extra.insert("state_gap_reason".into(), reason(e.state_gap).into());
+                extra.insert(
+                    "state_gap_reason".into(),
+                    reason(&r.state_gap_reason, g).into(),
+                );
             }
         }
         RunRecord {
@@ -156,7 +174,8 @@ impl RunRecord {
             mean_latency_ms: round(r.mean_latency_ms(), 2),
             events: r.events,
             wall_s: round(r.wall_s, 3),
-            peak_rss_mb: r.peak_rss_mb.map(|m| round(m, 1)),
+            peak_mb: r.peak_mb.map(|m| round(m, 3)),
+            peak_source: r.peak_source,
             extra,
         }
     }
@@ -166,11 +185,13 @@ impl RunRecord {
 /// printed beside it.
 pub const GAP: f64 = 0.15;
 
-fn reason(why: &'static str) -> &'static str {
-    if why.is_empty() {
-        "not explained: no known cause (worth a look)"
-    } else {
-        why
+fn reason(why: &Option<String>, gap: f64) -> String {
+    match why {
+        Some(why) => why.clone(),
+        None => format!(
+            "not explained: no cause checked for a figure {} the formula (worth a look)",
+            if gap < 0.0 { "below" } else { "above" }
+        ),
     }
 }
 
@@ -230,7 +251,7 @@ impl Report {
             "msgs",
             "lat ms",
             "wall s",
-            "rss MB"
+            "peak MB"
         );
         for r in &self.runs {
             let correct = if r.oracle {
@@ -257,7 +278,14 @@ impl Report {
                 r.mean_messages,
                 r.mean_latency_ms,
                 r.wall_s,
-                opt(r.peak_rss_mb, 0),
+                r.peak_mb.map_or_else(
+                    || "-".to_string(),
+                    |m| if m < 10.0 {
+                        format!("{m:.1}")
+                    } else {
+                        format!("{m:.0}")
+                    }
+                ),
             );
         }
         if self.runs.iter().any(|r| !r.oracle) {
@@ -295,7 +323,9 @@ impl Report {
         }
         let mut formulas: BTreeMap<&str, String> = BTreeMap::new();
         for r in &self.runs {
-            formulas.entry(r.label.as_str()).or_insert_with(|| {
+            // one line for the seeds of a multi-seed preset (`freenet seed 3`)
+            let label = r.label.split(" seed ").next().unwrap_or(&r.label);
+            formulas.entry(label).or_insert_with(|| {
                 let f = |k: &str| extra_str(r, k).unwrap_or("-").to_string();
                 let t3 = match (extra_str(r, "table3_hops"), extra_str(r, "table3_state")) {
                     (Some(h), Some(s)) => format!("; Table 3: hops {h}, state {s}"),
@@ -328,9 +358,12 @@ impl Report {
             let _ = writeln!(out, "\nchurn inside the measured window:");
             for r in churned {
                 let n = |k: &str| extra_f64(r, k).unwrap_or(0.0);
+                let rerouted = extra_f64(r, "hop_timeouts").map_or(String::new(), |h| {
+                    format!(", hop timeouts {h} (forwards not acknowledged: re-routed)")
+                });
                 let _ = writeln!(
                     out,
-                    "  {:<22} N={:<7} {} left, {} joined in {:.0} s ({} departures); correct {:.1} %, answered {:.1} %, wrong {}, timed out {}",
+                    "  {:<22} N={:<7} {} left, {} joined in {:.0} s ({} departures); correct {:.1} %, answered {:.1} %, wrong {}, timed out {}{rerouted}",
                     r.label,
                     r.nodes,
                     n("departed_in_window"),

@@ -76,15 +76,48 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
     /// as the join protocol does; neighbour lists are then computed from the final
     /// partition. Engines come back in the order of `addrs`. Runs in O(N log N).
     pub fn converged_network(config: Arc<Config>, seed: u64, addrs: &[A]) -> Vec<Self> {
-        let d = config.dims;
         let mut rng = NodeRng::new(seed).draw();
+        Self::partitioned(config, seed, addrs, |_| {
+            std::array::from_fn(|_| rng.random())
+        })
+    }
+
+    /// A converged network of equal zones, for checking the formulas that assume them: each
+    /// newcomer halves the oldest zone of the largest size (the lower half is the
+    /// newcomer's), so with `N = 2^(d·k)` nodes the space is a grid of `2^k` zones a side
+    /// and every node has exactly `2d` neighbours once `2^k > 2`. Routing and tables are
+    /// the engine's own; only the choice of split points differs from
+    /// [`Can::converged_network`].
+    pub fn grid_network(config: Arc<Config>, seed: u64, addrs: &[A]) -> Vec<Self> {
+        let mut queue: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+        queue.push_back(0);
+        let mut next = 1;
+        Self::partitioned(config, seed, addrs, |zones| {
+            let owner = queue.pop_front().unwrap_or(0);
+            queue.push_back(owner);
+            queue.push_back(next);
+            next += 1;
+            zones.get(owner).map_or([0; MAX_DIMS], |z| z.lo)
+        })
+    }
+
+    /// Nodes `1..` of `addrs` join at the point `point(zones so far)` names, splitting
+    /// its owner's zone as the join protocol does (the newcomer takes the half holding the
+    /// point); then neighbour lists come from the final partition.
+    fn partitioned(
+        config: Arc<Config>,
+        seed: u64,
+        addrs: &[A],
+        mut point: impl FnMut(&[Zone]) -> Point,
+    ) -> Vec<Self> {
+        let d = config.dims;
         let mut tree = super::tree::Tree::new();
         let mut zones: Vec<Zone> = Vec::with_capacity(addrs.len());
         if !addrs.is_empty() {
             zones.push(Zone::WHOLE);
         }
         for i in 1..addrs.len() {
-            let p: Point = std::array::from_fn(|_| rng.random());
+            let p = point(&zones);
             let owner = tree.owner(&p, d);
             let Some((a, b)) = zones[owner].split(d) else {
                 continue;

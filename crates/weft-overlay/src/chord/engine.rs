@@ -59,11 +59,17 @@ pub struct Chord<A> {
     pred: Option<Node<A>>,
     /// Successor list, nearest first; empty while alone or not yet joined.
     succs: Vec<Node<A>>,
+    /// The node this one joins through, while its join is in progress (no successor yet).
+    /// Until then it knows no part of the ring: requests it is given go on to this node
+    /// rather than being answered as if it were alone.
+    joining: Option<A>,
     /// `fingers[i]` = successor of `me.id + 2^i`; `me` where unknown.
     fingers: Box<[Node<A>]>,
     next_finger: u8,
     lookups: Lookups<Purpose>,
     forwards: Vec<Forward<A>>,
+    /// Forwards whose next node did not acknowledge in time (see [`Self::hop_timeouts`]).
+    hop_timeouts: u64,
     stabilize_probe: Option<Probe>,
     pred_probe: Option<Probe>,
     outbox: Outbox<A, Message<A>>,
@@ -101,10 +107,12 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
         Chord {
             pred: None,
             succs: Vec::new(),
+            joining: None,
             fingers: vec![me; 64].into_boxed_slice(),
             next_finger: 0,
             lookups: Lookups::new(config.max_lookups),
             forwards: Vec::new(),
+            hop_timeouts: 0,
             stabilize_probe: None,
             pred_probe: None,
             outbox: Outbox::new(),
@@ -181,6 +189,13 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
         ids.len()
     }
 
+    /// Forwards this node made whose next node did not acknowledge within the hop timeout
+    /// (each one cost the lookup that long and, retries left, sent it around the silent node),
+    /// counted over the node's life: user lookups and the engine's own (joins, finger fixes).
+    pub fn hop_timeouts(&self) -> u64 {
+        self.hop_timeouts
+    }
+
     /// Bytes this node occupies with its tables, for the simulator's memory report.
     pub fn memory_bytes(&self) -> usize {
         size_of::<Self>()
@@ -224,6 +239,23 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
     /// One routing step for a lookup of `key`: answer the origin, or forward (watching for
     /// the next node's acknowledgement). `retries`: re-routes of it by this node so far.
     fn route(&mut self, now: Time, req: u64, key: u64, origin: Node<A>, hops: u32, retries: u32) {
+        if self.succs.is_empty()
+            && let Some(via) = self.joining
+        {
+            // Not in the ring yet: alone, this node would claim every key. The node it joins
+            // through knows the ring (a lookup of its own, or one from a node joining through
+            // it, goes there).
+            if hops < self.config.max_hops {
+                let msg = Message::Lookup {
+                    req,
+                    key,
+                    origin,
+                    hops: hops + 1,
+                };
+                self.send(via, msg);
+            }
+            return;
+        }
         let owner = if self
             .pred
             .is_some_and(|p| in_arc_closed(key, p.id, self.me.id))
@@ -312,6 +344,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             .forwards
             .extract_if(.., |f| now >= f.deadline)
             .collect();
+        self.hop_timeouts += late.len() as u64;
         for f in late {
             self.forget(f.next.id);
             if f.retries < self.config.hop_retries {
@@ -335,6 +368,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             }
             Purpose::Join => {
                 if owner.id != self.me.id {
+                    self.joining = None;
                     self.succs = vec![owner];
                     self.events.push(Event::Joined {
                         id: l.id,
@@ -374,6 +408,19 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
         self.succs = list;
     }
 
+    /// Asks the successor for its predecessor and successor list, unless a request is out.
+    fn stabilize(&mut self, now: Time) {
+        let succ = self.successor();
+        if succ.id != self.me.id && self.stabilize_probe.is_none() {
+            let req = self.take_req();
+            self.stabilize_probe = Some(Probe {
+                req,
+                deadline: now + self.config.request_timeout,
+            });
+            self.send(succ.addr, Message::GetNeighbours { req, from: self.me });
+        }
+    }
+
     fn maintain(&mut self, now: Time) {
         self.reroute_unacknowledged(now);
         if let Some(p) = self.stabilize_probe
@@ -392,15 +439,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
         if self.timers.fire(Timer::Stabilize, now) {
             let at = after(now, self.config.stabilize_interval);
             self.timers.set_or_cancel(Timer::Stabilize, at);
-            let succ = self.successor();
-            if succ.id != self.me.id && self.stabilize_probe.is_none() {
-                let req = self.take_req();
-                self.stabilize_probe = Some(Probe {
-                    req,
-                    deadline: now + self.config.request_timeout,
-                });
-                self.send(succ.addr, Message::GetNeighbours { req, from: self.me });
-            }
+            self.stabilize(now);
         }
         if self.timers.fire(Timer::CheckPredecessor, now) {
             let at = after(now, self.config.check_predecessor_interval);
@@ -427,7 +466,20 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             }
         }
         for l in self.lookups.expire(now) {
-            if l.purpose == Purpose::User {
+            if l.purpose == Purpose::Join
+                && let Some(via) = self.joining
+            {
+                // unanswered (the answer or the request was lost): ask again, as long as
+                // the node has no successor
+                self.lookups.reopen(l, now + self.config.lookup_timeout);
+                let msg = Message::Lookup {
+                    req: l.req,
+                    key: l.key,
+                    origin: self.me,
+                    hops: 1,
+                };
+                self.send(via, msg);
+            } else if l.purpose == Purpose::User {
                 self.events.push(Event::LookupFinished(LookupFinished {
                     id: l.id,
                     key: l.key,
@@ -498,14 +550,18 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 }
                 self.stabilize_probe = None;
                 succs.truncate(MAX_SUCCESSORS);
-                match pred {
+                let closer = match pred {
                     Some(x) if x.id != self.me.id && in_arc_open(x.id, self.me.id, succ.id) => {
                         let mut rest = vec![succ];
                         rest.extend(succs);
                         self.adopt_successors(x, &rest);
+                        true
                     }
-                    _ => self.adopt_successors(succ, &succs),
-                }
+                    _ => {
+                        self.adopt_successors(succ, &succs);
+                        false
+                    }
+                };
                 let s = self.successor();
                 if s.id != self.me.id {
                     self.send(s.addr, Message::Notify { node: self.me });
@@ -514,6 +570,14 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                     || in_arc_open(s.id, self.me.id, self.fingers[0].id)
                 {
                     self.fingers[0] = s;
+                }
+                if closer {
+                    // A node sits between this one and its successor: ask it at once rather
+                    // than a period later. A successor far off (joins faster than the
+                    // period, or a join answered from a stale view) is then walked back in
+                    // round trips, not in periods; each step moves strictly closer, so the
+                    // walk ends.
+                    self.stabilize(now);
                 }
             }
             Message::Notify { node } => {
@@ -526,7 +590,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 {
                     self.pred = Some(node);
                 }
-                if self.succs.is_empty() {
+                if self.succs.is_empty() && self.joining.is_none() {
                     // alone on the ring until now: the newcomer is also the successor
                     self.succs.push(node);
                     self.fingers[0] = node;
@@ -581,6 +645,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
         match cmd {
             Command::Lookup(key) => Some(self.start_lookup(now, key, Purpose::User, None)),
             Command::Join(via) => {
+                self.joining = Some(via);
                 Some(self.start_lookup(now, self.me.id, Purpose::Join, Some(via)))
             }
             Command::Leave => {

@@ -50,6 +50,8 @@ pub struct Pastry<A> {
     /// Lookups in flight; `true` marks a join.
     lookups: Lookups<bool>,
     forwards: Vec<Forward<A>>,
+    /// Forwards whose next node did not acknowledge in time (see [`Self::hop_timeouts`]).
+    hop_timeouts: u64,
     probes: Vec<Probe<A>>,
     outbox: Outbox<A, Message<A>>,
     events: Events<Event<A>>,
@@ -84,6 +86,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
             state: State::new(me, config.b, config.leaf_set, config.neighbourhood),
             lookups: Lookups::new(config.max_lookups),
             forwards: Vec::new(),
+            hop_timeouts: 0,
             probes: Vec::new(),
             outbox: Outbox::new(),
             events: Events::new(),
@@ -207,6 +210,13 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
             .iter()
             .filter(|n| n.id != self.state.me.id)
             .count()
+    }
+
+    /// Forwards this node made whose next node did not acknowledge within the hop timeout
+    /// (each one cost the lookup that long and, retries left, sent it around the silent node),
+    /// counted over the node's life: user lookups and joins alike.
+    pub fn hop_timeouts(&self) -> u64 {
+        self.hop_timeouts
     }
 
     /// Bytes this node occupies with its tables.
@@ -378,6 +388,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
             .forwards
             .extract_if(.., |f| now >= f.deadline)
             .collect();
+        self.hop_timeouts += late.len() as u64;
         for f in late {
             self.forget_dead(f.next.id);
             if f.retries < self.config.hop_retries {

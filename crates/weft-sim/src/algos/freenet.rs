@@ -150,6 +150,10 @@ impl Algorithm for FreenetAlgo {
         Verdict::of(matches!(answer, Answer::Content(d) if *d == Self::data_of(item)))
     }
 
+    fn has_oracle(&self) -> bool {
+        true
+    }
+
     fn state_size(&self, engine: &Freenet<u32>) -> usize {
         engine.state_size()
     }

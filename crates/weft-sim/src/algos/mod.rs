@@ -99,7 +99,7 @@ pub fn run_with(
             ))
         }
         "can" => Ok(experiment::run(
-            &can::CanAlgo::with_dims(params.can_d),
+            &can::CanAlgo::for_size(params.can_d, cfg.nodes),
             cfg,
             progress,
         )),

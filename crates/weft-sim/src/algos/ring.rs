@@ -232,6 +232,10 @@ impl Algorithm for Ring {
         Some(Answer::Node(target))
     }
 
+    fn has_oracle(&self) -> bool {
+        true
+    }
+
     fn state_size(&self, _engine: &RingNode) -> usize {
         1
     }

@@ -218,7 +218,7 @@ fn run_seed(
     }
     let result = RunResult {
         algo: "freenet",
-        label: algo.label(),
+        label: format!("{} seed {seed}", algo.label()),
         nodes: n,
         nodes_end: sim.alive(),
         lookups: path.len(),
@@ -229,6 +229,10 @@ fn run_seed(
         departed: 0,
         joined: 0,
         window: sim.now().saturating_since(weft_core::time::Time::ZERO),
+        lookup_span: sim.now().saturating_since(weft_core::time::Time::ZERO),
+        hop_timeouts: None,
+        hops_gap_reason: None,
+        state_gap_reason: None,
         failures: path.len() - answered,
         timeouts: 0,
         abandoned: 0,
@@ -244,7 +248,8 @@ fn run_seed(
         virtual_end: sim.now(),
         peak_queue: sim.queue_len().1,
         wall_s: meter.wall_s(),
-        peak_rss_mb: meter.peak_rss_mb(),
+        peak_mb: meter.peak_mb(),
+        peak_source: meter.source(),
         extra: BTreeMap::new(),
     };
     let mut rec = RunRecord::from_result(&result);

@@ -7,7 +7,7 @@ use anyhow::bail;
 use indicatif::ProgressBar;
 
 use crate::cli::Plan;
-use crate::plot::{Chart, Figure, Series};
+use crate::plot::{Chart, Emphasis, Figure, Series};
 use crate::report::{Report, RunRecord};
 
 pub mod directory;
@@ -153,18 +153,21 @@ pub fn table3_charts(runs: &[RunRecord]) -> Vec<(&'static str, Figure)> {
             y_label: y_label.into(),
             log_x: true,
             log_y: false,
+            y_max: None,
             series: vec![
                 Series {
                     name: "measured".into(),
                     points: measured,
                     dashed: false,
                     colour: c,
+                    emphasis: Emphasis::Normal,
                 },
                 Series {
                     name: "expected".into(),
                     points: expected,
                     dashed: true,
                     colour: c,
+                    emphasis: Emphasis::Normal,
                 },
             ],
         };
@@ -234,12 +237,14 @@ pub fn gnutella_charts(runs: &[RunRecord]) -> Vec<(&'static str, Figure)> {
             points: pts("messages_total"),
             dashed: false,
             colour: c,
+            emphasis: Emphasis::Normal,
         });
         series.push(Series {
             name: format!("{topo} at last hop"),
             points: pts("queries_at_last_hop"),
             dashed: true,
             colour: c,
+            emphasis: Emphasis::Normal,
         });
     }
     vec![(
@@ -250,38 +255,84 @@ pub fn gnutella_charts(runs: &[RunRecord]) -> Vec<(&'static str, Figure)> {
             y_label: "messages per query".into(),
             log_x: false,
             log_y: true,
+            y_max: None,
             series,
         }),
     )]
 }
 
-/// Request path length over time for the Freenet ring, one line per seed.
+/// Request path length over time for the Freenet ring: each seed's line faint, their median
+/// bold, on a linear axis that stops a little above where most windows lie (the first
+/// windows' long, HTL-limited paths are marked on the top edge with their value).
 pub fn freenet_charts(runs: &[RunRecord]) -> Vec<(&'static str, Figure)> {
-    let series = runs
+    let seeds: Vec<(String, Vec<(f64, f64)>)> = runs
         .iter()
-        .enumerate()
-        .filter_map(|(i, r)| Some((i, r, r.extra.get("path_length_series")?.as_array()?)))
-        .map(|(i, r, pts)| Series {
-            name: match r.extra.get("seed").and_then(serde_json::Value::as_u64) {
+        .filter_map(|r| {
+            let pts = r.extra.get("path_length_series")?.as_array()?;
+            let name = match r.extra.get("seed").and_then(serde_json::Value::as_u64) {
                 Some(seed) => format!("seed {seed}"),
-                None => "median request path length".into(),
-            },
-            points: pts
+                None => r.label.clone(),
+            };
+            let pts = pts
                 .iter()
-                .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?.max(0.5))))
-                .collect(),
-            dashed: false,
-            colour: i,
+                .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+                .collect();
+            Some((name, pts))
         })
         .collect();
+    // the median over seeds of each window (the seeds' windows line up: equal requests)
+    let windows = seeds.iter().map(|(_, p)| p.len()).min().unwrap_or(0);
+    let median: Vec<(f64, f64)> = (0..windows)
+        .map(|i| {
+            let mut ys: Vec<f64> = seeds.iter().map(|(_, p)| p[i].1).collect();
+            ys.sort_by(f64::total_cmp);
+            let m = ys.len() / 2;
+            let y = if ys.len() % 2 == 1 {
+                ys[m]
+            } else {
+                (ys[m - 1] + ys[m]) / 2.0
+            };
+            (seeds[0].1[i].0, y)
+        })
+        .collect();
+    // the top: twice the 90th percentile of every window, so the learnt paths fill the
+    // height and only the first windows' runs to the HTL go past it
+    let mut all: Vec<f64> = seeds
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .collect();
+    all.sort_by(f64::total_cmp);
+    let p90 = all.get(all.len() * 9 / 10).copied().unwrap_or(1.0);
+    let y_max = (2.0 * p90).ceil().max(4.0);
+    let mut series: Vec<Series> = seeds
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, points))| Series {
+            name,
+            points,
+            dashed: false,
+            colour: i,
+            emphasis: Emphasis::Faint,
+        })
+        .collect();
+    if series.len() > 1 {
+        series.push(Series {
+            name: format!("median of {} seeds", series.len()),
+            points: median,
+            dashed: false,
+            colour: 7,
+            emphasis: Emphasis::Strong,
+        });
+    }
     vec![(
         "freenet-path-length.svg",
         Figure::Single(Chart {
             title: "Freenet ring: request path length as routing tables learn".into(),
             x_label: "requests".into(),
-            y_label: "hops (median over a window, HTL-limited left out)".into(),
+            y_label: "hops (median of a window of requests, HTL-limited left out)".into(),
             log_x: false,
-            log_y: true,
+            log_y: false,
+            y_max: Some(y_max),
             series,
         }),
     )]
@@ -303,18 +354,21 @@ pub fn directory_charts(runs: &[RunRecord]) -> Vec<(&'static str, Figure)> {
             y_label: "server entries".into(),
             log_x: true,
             log_y: true,
+            y_max: None,
             series: vec![
                 Series {
                     name: "measured".into(),
                     points: pts("server_state"),
                     dashed: false,
                     colour: 6,
+                    emphasis: Emphasis::Normal,
                 },
                 Series {
                     name: "expected".into(),
                     points: pts("expected_server_state"),
                     dashed: true,
                     colour: 6,
+                    emphasis: Emphasis::Normal,
                 },
             ],
         }),
