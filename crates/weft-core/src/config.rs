@@ -68,6 +68,7 @@ impl Default for ShareConfig {
 
 /// A node's place in the location overlays (the paper's Section 3.2). Every node runs the
 /// Kademlia DHT and the flood protocol; the role decides the rest.
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

@@ -19,7 +19,9 @@ use weft_net::{
 use weft_overlay::flood::{Capacity, Reachability};
 use weft_store::{Migration, Store};
 
-use crate::api::{self, ApiState, NodeSummary};
+use weft_api::node::NodeSummary;
+
+use crate::api::{self, ApiState};
 use crate::book::{BookKeeper, with_peer};
 use crate::events::ApiEvent;
 use crate::home::{Addrs, Home};
@@ -183,16 +185,17 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         role: NodeSummary {
             mdns: config.mdns,
             relay_server: config.relay_server,
-            role: config.role.as_str(),
+            role: config.role,
         },
         overlay: overlay.clone(),
-        share,
-        compute: compute.clone(),
-        collab: collab.clone(),
     });
+    let services = axum::Router::new()
+        .merge(share.router())
+        .merge(compute.router())
+        .merge(collab.router());
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api_task = tokio::spawn(async move {
-        let serve = axum::serve(listener, api::router(state))
+        let serve = axum::serve(listener, api::router(state, services))
             .with_graceful_shutdown(async { drop(api_stopped.await) });
         if let Err(e) = serve.await {
             warn!("API server stopped: {e}");
@@ -299,7 +302,7 @@ fn on_net_event(
                 peer_id: peer.to_string(),
                 addr: addr.to_string(),
                 direction: Direction::of(outbound),
-                source: source.as_str(),
+                source,
             });
         }
         NetEvent::Disconnected { peer } => {

@@ -133,7 +133,11 @@ pub async fn run(home: &Path, args: GetArgs) -> anyhow::Result<()> {
             out.display(),
             indicatif::HumanBytes(status.bytes),
             status.sources_used,
-            if status.sources_used == 1 { "source" } else { "sources" },
+            if status.sources_used == 1 {
+                "source"
+            } else {
+                "sources"
+            },
             indicatif::HumanBytes(rate as u64)
         )?;
     }

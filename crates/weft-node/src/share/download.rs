@@ -29,12 +29,15 @@ use weft_share::transfer::{
 };
 use weft_store::rusqlite::{OptionalExtension, params};
 
+use super::Share;
 use super::content::FetchError;
 use super::piece_file::{PieceBuf, PieceFile};
 use super::placing::{copy_local, hash_file, local_copy, move_into_place, place_bytes};
 use super::session::{Opened, PieceResult, Session};
 use super::sources::Sources;
-use super::{Share, open_db};
+use crate::api::HttpError;
+use crate::db::open as open_db;
+use axum::http::StatusCode;
 use weft_share::verify::{Outboard, TreeBuilder, TreeParts};
 
 pub use weft_api::share::{DownloadState, DownloadStatus};
@@ -131,7 +134,7 @@ impl Share {
     /// # Errors
     /// A one-line reason: `out` not absolute, its folder missing, or `out` existing without
     /// `force`.
-    pub fn start_download(&self, req: GetRequest) -> Result<DownloadStatus, String> {
+    pub fn start_download(&self, req: GetRequest) -> Result<DownloadStatus, StartDownloadError> {
         let mut map = self
             .inner
             .downloads
@@ -154,7 +157,7 @@ impl Share {
                 map.remove(&k);
             }
             if map.len() >= MAX_DOWNLOADS {
-                return Err(format!("{MAX_DOWNLOADS} downloads are running already"));
+                return Err(StartDownloadError::TooMany);
             }
         }
         let d = Arc::new(Download {
@@ -212,22 +215,45 @@ impl Share {
     }
 }
 
-fn check_out(out: &Path, force: bool) -> Result<(), String> {
+/// Why a download was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartDownloadError {
+    /// A relative output path.
+    #[error("{} is not an absolute path", .0.display())]
+    NotAbsolute(PathBuf),
+    /// The output's folder is missing.
+    #[error("{}: no such folder", .0.display())]
+    NoFolder(PathBuf),
+    /// The output is a folder.
+    #[error("{} is a folder", .0.display())]
+    IsFolder(PathBuf),
+    /// The output exists and `force` was not given.
+    #[error("{} exists; pass --force to replace it", .0.display())]
+    Exists(PathBuf),
+    /// As many downloads as the node keeps are running.
+    #[error("{MAX_DOWNLOADS} downloads are running already")]
+    TooMany,
+}
+
+impl HttpError for StartDownloadError {
+    fn status(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
+}
+
+fn check_out(out: &Path, force: bool) -> Result<(), StartDownloadError> {
     if !out.is_absolute() {
-        return Err(format!("{} is not an absolute path", out.display()));
+        return Err(StartDownloadError::NotAbsolute(out.to_path_buf()));
     }
     let parent = out.parent().unwrap_or(Path::new("/"));
     if !parent.is_dir() {
-        return Err(format!("{}: no such folder", parent.display()));
+        return Err(StartDownloadError::NoFolder(parent.to_path_buf()));
     }
     if out.is_dir() {
-        return Err(format!("{} is a folder", out.display()));
+        return Err(StartDownloadError::IsFolder(out.to_path_buf()));
     }
     if out.exists() && !force {
-        return Err(format!(
-            "{} exists; pass --force to replace it",
-            out.display()
-        ));
+        return Err(StartDownloadError::Exists(out.to_path_buf()));
     }
     Ok(())
 }

@@ -39,7 +39,6 @@ pub mod sources;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use tokio::sync::Notify;
 use weft_core::config::ShareConfig;
@@ -179,17 +178,6 @@ fn forget_legacy_gateway_folder(share: &Share, data_dir: &Path) {
     }
 }
 
-/// Opens a connection to the node's database for the sharing layer.
-///
-/// # Errors
-/// A database error.
-pub fn open_db(path: &Path) -> Result<Connection, weft_store::rusqlite::Error> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    weft_store::configure(&conn)?;
-    Ok(conn)
-}
-
 impl Share {
     /// Starts the service: the content and search protocols, the flood match answerer, the
     /// rescan and watcher thread, and the publisher. `matches` are the flood engine's match
@@ -205,7 +193,7 @@ impl Share {
         config: ShareConfig,
         matches: tokio::sync::mpsc::Receiver<weft_net::overlay::MatchRequest>,
     ) -> Result<Share, ShareError> {
-        let db = open_db(&db_path)?;
+        let db = crate::db::open(&db_path)?;
         let downloads_dir = data_dir.join("downloads");
         std::fs::create_dir_all(&downloads_dir)
             .map_err(|e| ShareError::Io(downloads_dir.clone(), e))?;

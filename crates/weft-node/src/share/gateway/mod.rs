@@ -24,7 +24,7 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use weft_core::id::Key256;
 use weft_share::http_range::Requested;
@@ -34,7 +34,6 @@ use weft_share::verify::{self, GROUP_BYTES, Outboard, ServeError};
 use self::headers::Described;
 use super::Share;
 use super::routes::{error, parse_hash};
-use crate::api::ApiState;
 
 /// Bytes read, verified and sent at a time from a local file (whole chunk groups).
 const LOCAL_PIECE: u64 = 64 * GROUP_BYTES;
@@ -51,7 +50,7 @@ pub(super) struct ContentParams {
 /// `GET`/`HEAD /content/{hash}`: 304 if the client has it, else from the shared file, else
 /// from the network.
 pub(super) async fn content(
-    State(s): State<Arc<ApiState>>,
+    State(share): State<Share>,
     Path(hash): Path<String>,
     Query(p): Query<ContentParams>,
     method: Method,
@@ -60,7 +59,7 @@ pub(super) async fn content(
     let find_timeout = Duration::from_secs(p.timeout_secs.unwrap_or(30).clamp(1, 300));
     let hash = match parse_hash(&hash) {
         Ok(h) => h,
-        Err(r) => return *r,
+        Err(e) => return crate::api::ApiError::from(e).into_response(),
     };
     // The bytes of a hash never change: a client that has them needs nothing else.
     let etag = headers::etag(&hash);
@@ -71,9 +70,9 @@ pub(super) async fn content(
             .body(Body::empty())
             .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
     }
-    match local_content(&s.share, hash).await {
-        Ok(Some(local)) => serve_local(&s.share, local, &method, &headers).await,
-        Ok(None) => remote::serve(&s.share, hash, &method, &headers, find_timeout).await,
+    match local_content(&share, hash).await {
+        Ok(Some(local)) => serve_local(&share, local, &method, &headers).await,
+        Ok(None) => remote::serve(&share, hash, &method, &headers, find_timeout).await,
         Err(r) => r,
     }
 }
