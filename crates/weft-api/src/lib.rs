@@ -33,5 +33,4 @@ pub use calls::{Events, Lines};
 pub use client::{Client, ClientError};
 pub use error::ErrorBody;
 pub use running::{Addrs, read_running};
-pub use weft_core::config::Role;
-pub use weft_core::peer::{Direction, Discovery, NatStatus};
+pub use weft_core::peer::{Direction, Discovery, NatStatus, Role};

@@ -4,8 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use weft_core::config::Role;
-pub use weft_core::peer::{Direction, Discovery, NatStatus};
+pub use weft_core::peer::{Direction, Discovery, NatStatus, Role};
 
 /// Settings shown by `GET /v0/id`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

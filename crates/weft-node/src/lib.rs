@@ -57,6 +57,7 @@ pub mod api;
 mod book;
 pub mod collab;
 pub mod compute;
+pub mod config;
 pub mod db;
 pub mod events;
 pub mod home;

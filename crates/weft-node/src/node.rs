@@ -10,11 +10,10 @@ use anyhow::{Context, bail};
 use prometheus_client::registry::Registry;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
-use weft_core::config::{NodeConfig, Role};
-use weft_core::peer::{Direction, Discovery, NatStatus};
+use weft_core::peer::{Direction, Discovery, NatStatus, Role};
 use weft_net::overlay::{Overlay, OverlayConfig};
 use weft_net::{
-    Command, Multiaddr, NetEvent, NetHandle, NetSettings, Network, parse_peer_multiaddr,
+    Command, Multiaddr, NetConfig, NetEvent, NetHandle, NetSettings, Network, parse_peer_multiaddr,
 };
 use weft_overlay::flood::{Capacity, Reachability};
 use weft_store::{Migration, Store};
@@ -23,6 +22,7 @@ use weft_api::node::NodeSummary;
 
 use crate::api::{self, ApiState};
 use crate::book::{BookKeeper, with_peer};
+use crate::config::NodeConfig;
 use crate::events::ApiEvent;
 use crate::home::{Addrs, Home};
 use crate::metrics::Gauges;
@@ -98,7 +98,13 @@ pub fn migrations() -> Vec<Migration> {
 pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     let home = Home::open(&opts.home)?;
     let config = opts.apply(home.config()?);
-    let mut settings = NetSettings::from_config(&config)?;
+    let mut settings = NetSettings::parse(NetConfig {
+        listen: &config.listen,
+        bootstrap: &config.bootstrap,
+        mdns: config.mdns,
+        relay_server: config.relay_server,
+        limits: &config.limits,
+    })?;
     let directory = match &config.directory {
         Some(d) => {
             let (peer, addr) =

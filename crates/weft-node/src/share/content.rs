@@ -24,11 +24,11 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p_stream::Control;
 use serde::Serialize;
 use tracing::debug;
-use weft_core::config::ShareConfig;
 use weft_core::id::Key256;
 use weft_net::PeerId;
 use weft_net::framing::{FrameError, read_frame, write_frame};
 use weft_net::libp2p::StreamProtocol;
+use weft_share::config::ShareConfig;
 use weft_share::index::{Index, IndexError};
 use weft_share::verify::{self, Outboard};
 use weft_share::wire::{

@@ -41,10 +41,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
-use weft_core::config::ShareConfig;
 use weft_core::id::Key256;
 use weft_net::overlay::Overlay;
 use weft_net::{NetHandle, PeerId};
+use weft_share::config::ShareConfig;
 use weft_store::Migration;
 use weft_store::rusqlite::Connection;
 
