@@ -82,12 +82,15 @@ impl UpOptions {
     }
 }
 
-/// Migrations of every crate that keeps tables in the node's database.
+/// Migrations of every service that keeps tables in the node's database, each service's in
+/// its own order.
 pub fn migrations() -> Vec<Migration> {
-    let mut all = crate::share::migrations();
-    all.extend_from_slice(crate::compute::MIGRATIONS);
-    all.extend(crate::collab::migrations());
-    all
+    [
+        crate::share::migrations(),
+        crate::compute::migrations(),
+        crate::collab::migrations(),
+    ]
+    .concat()
 }
 
 /// Runs a node until SIGINT or SIGTERM.

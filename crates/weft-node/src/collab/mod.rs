@@ -230,6 +230,16 @@ impl Collab {
         self.inner.outbox.notify_one();
     }
 
+    /// Waits until the outbox is woken ([`Collab::wake_outbox`], a new connection).
+    pub(crate) async fn outbox_woken(&self) {
+        self.inner.outbox.notified().await;
+    }
+
+    /// Waits until a new connection asks for a collection from the mailboxes.
+    pub(crate) async fn collect_woken(&self) {
+        self.inner.collect.notified().await;
+    }
+
     /// Whether `peer` has a connection now.
     pub(crate) fn connected(&self, peer: &PeerId) -> bool {
         self.inner.net.state().peers.contains_key(&peer.to_string())

@@ -36,6 +36,11 @@ use weft_store::rusqlite::Connection;
 
 pub use db::MIGRATIONS;
 
+/// Tables of distributed computing, in order.
+pub fn migrations() -> Vec<weft_store::Migration> {
+    MIGRATIONS.to_vec()
+}
+
 /// How `weft up` lends CPU.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct WorkerOptions {

@@ -242,7 +242,7 @@ async fn serve_stream(
     stream: weft_net::libp2p::Stream,
 ) -> Result<(), String> {
     let (mut reader, mut writer) = stream.split();
-    let uploads = &share.inner.uploads;
+    let uploads = share.uploads();
     // One answer ready while the one before it is written.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Reply>(1);
     let produce = async move {
@@ -301,7 +301,7 @@ struct Reply {
 
 /// Admits and encodes the reply to one request.
 async fn reply(share: &Share, peer: PeerId, request: TransferRequest) -> Result<Reply, String> {
-    let uploads = &share.inner.uploads;
+    let uploads = share.uploads();
     let error = |e| Reply {
         header: TransferResponse::Error(e),
         slice: Vec::new(),
@@ -362,14 +362,14 @@ pub(crate) fn local_source(
     let Some(path) = index.recheck(hash)? else {
         return Ok(None);
     };
-    let outboard = match share.inner.uploads.cached_outboard(hash) {
+    let outboard = match share.uploads().cached_outboard(hash) {
         Some(o) => o,
         None => {
             let Some(o) = index.outboard(hash)? else {
                 return Ok(None);
             };
             let o = Arc::new(o);
-            share.inner.uploads.cache_outboard(o.clone());
+            share.uploads().cache_outboard(o.clone());
             o
         }
     };

@@ -36,7 +36,6 @@ use super::placing::{copy_local, hash_file, local_copy, move_into_place, place_b
 use super::session::{Opened, PieceResult, Session};
 use super::sources::Sources;
 use crate::api::HttpError;
-use crate::db::open as open_db;
 use axum::http::StatusCode;
 use weft_share::verify::{Outboard, TreeBuilder, TreeParts};
 
@@ -599,7 +598,7 @@ async fn open_partial(
 /// `what` failed in the node's database: says which file, since the usual cause is a full
 /// disk under the node's data folder rather than under the output.
 fn db_error(share: &Share, what: &str, e: &weft_store::rusqlite::Error) -> String {
-    format!("{what} in {}: {e}", share.inner.db_path.display())
+    format!("{what} in {}: {e}", share.db_path().display())
 }
 
 /// A verified piece on its way to the partial file.
@@ -726,9 +725,9 @@ async fn finish(
 /// file is not read.
 async fn index_file(share: &Share, path: PathBuf, tree: Option<Outboard>) {
     let s = share.clone();
-    let _one = share.inner.indexer.running.lock().await;
+    let _one = share.indexer().running.lock().await;
     let r = tokio::task::spawn_blocking(move || {
-        let conn = open_db(&s.inner.db_path).map_err(|e| e.to_string())?;
+        let conn = s.open_db().map_err(|e| e.to_string())?;
         let mut index = Index::new(&conn);
         if let Some(tree) = tree {
             index = index.with_known_tree(&path, tree);

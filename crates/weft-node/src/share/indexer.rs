@@ -15,7 +15,6 @@ use weft_share::watch::Watcher;
 
 use super::Share;
 use crate::api::HttpError;
-use crate::db::open as open_db;
 
 /// How long the watcher waits for an event before it checks for new roots.
 const WATCH_POLL: Duration = Duration::from_secs(2);
@@ -155,14 +154,14 @@ impl Share {
         if paths.is_empty() {
             return Err(StartShareError::NoPath);
         }
-        let guard = weft_share::data_folder::DataFolders::with_own(&self.inner.data_dir);
+        let guard = weft_share::data_folder::DataFolders::with_own(self.data_dir());
         for p in &paths {
             if !p.is_absolute() {
                 return Err(StartShareError::NotAbsolute(p.clone()));
             }
             check_shareable(p, &guard)?;
         }
-        let state = &self.inner.indexer;
+        let state = self.indexer();
         let job = state.next_job.fetch_add(1, Ordering::Relaxed) + 1;
         state.update(|s| {
             *s = ShareJob {
@@ -174,13 +173,13 @@ impl Share {
         let share = self.clone();
         tokio::spawn(async move {
             let inner = share.clone();
-            let _one = inner.inner.indexer.running.lock().await;
+            let _one = inner.indexer().running.lock().await;
             let s = share.clone();
             let result = tokio::task::spawn_blocking(move || {
-                let conn = open_db(&s.inner.db_path).map_err(|e| e.to_string())?;
+                let conn = s.open_db().map_err(|e| e.to_string())?;
                 let index = Index::new(&conn);
                 let mut progress = |p: &ScanProgress| {
-                    s.inner.indexer.update(|st| {
+                    s.indexer().update(|st| {
                         st.files_done = p.files_done;
                         st.files_total = p.files_total;
                         st.bytes_done = p.bytes_done;
@@ -202,12 +201,12 @@ impl Share {
                         skipped = report.skipped_count,
                         "shared"
                     );
-                    share.inner.indexer.update(|st| {
+                    share.indexer().update(|st| {
                         apply_report(st, &report);
                         st.state = ShareJobState::Done;
                     });
                 }
-                Err(e) => share.inner.indexer.update(|st| {
+                Err(e) => share.indexer().update(|st| {
                     st.state = ShareJobState::Failed;
                     st.error = Some(e);
                 }),
@@ -219,13 +218,13 @@ impl Share {
 
     /// The latest indexing job.
     pub fn job_status(&self) -> ShareJob {
-        self.inner.indexer.status()
+        self.indexer().status()
     }
 
     /// The latest job's status once job `job` has ended, or after `wait`
     /// ([`IndexState::status_after`]).
     pub async fn job_status_after(&self, job: u64, wait: Duration) -> ShareJob {
-        self.inner.indexer.status_after(job, wait).await
+        self.indexer().status_after(job, wait).await
     }
 }
 
@@ -235,10 +234,10 @@ impl Share {
     pub(crate) fn rescan_in_background(&self, roots: Vec<PathBuf>) {
         let share = self.clone();
         tokio::spawn(async move {
-            let _one = share.inner.indexer.running.lock().await;
+            let _one = share.indexer().running.lock().await;
             let s = share.clone();
             let r = tokio::task::spawn_blocking(move || {
-                let conn = open_db(&s.inner.db_path).map_err(|e| e.to_string())?;
+                let conn = s.open_db().map_err(|e| e.to_string())?;
                 Index::new(&conn)
                     .with_workers(1)
                     .rescan_roots(&roots, &mut |_| {})
@@ -294,12 +293,12 @@ pub(crate) fn spawn_watcher(share: Share) {
     let spawned = std::thread::Builder::new()
         .name("weft-share-watch".into())
         .spawn(move || {
-            let Ok(conn) = open_db(&share.inner.db_path) else {
+            let Ok(conn) = share.open_db() else {
                 return warn!("share watcher: cannot open the database");
             };
             let index = Index::new(&conn).with_workers(1);
             {
-                let _one = handle.block_on(share.inner.indexer.running.lock());
+                let _one = handle.block_on(share.indexer().running.lock());
                 match index.rescan(&mut |_| {}) {
                     Ok(r) => log_rescan(&r, "rescanned shared folders"),
                     Err(e) => warn!("rescan: {e}"),
@@ -310,7 +309,7 @@ pub(crate) fn spawn_watcher(share: Share) {
             let mut watcher: Option<Watcher> = None;
             let mut said_missing: BTreeSet<PathBuf> = BTreeSet::new();
             loop {
-                let generation = share.inner.indexer.generation.load(Ordering::Relaxed);
+                let generation = share.indexer().generation.load(Ordering::Relaxed);
                 if generation != seen_generation {
                     seen_generation = generation;
                     let roots: Vec<PathBuf> = index
@@ -357,18 +356,18 @@ pub(crate) fn spawn_watcher(share: Share) {
                 if changed.is_empty() {
                     continue;
                 }
-                let _one = handle.block_on(share.inner.indexer.running.lock());
+                let _one = handle.block_on(share.indexer().running.lock());
                 match index.rescan_roots(&changed, &mut |_| {}) {
                     Ok(r) => {
                         log_rescan(&r, "shared folder changed");
                         if r.files_hashed + r.files_removed > 0 || !r.refused_roots.is_empty() {
-                            share.inner.changed.notify_one();
+                            share.notify_publisher();
                         }
                         // A root gone or back changes what can be watched.
                         let gone = r.missing_roots.iter().any(|m| !said_missing.contains(m));
                         let returned = said_missing.iter().any(|m| changed.contains(m));
                         if gone || returned || !r.refused_roots.is_empty() {
-                            share.inner.indexer.bump_generation();
+                            share.indexer().bump_generation();
                         }
                     }
                     Err(e) => warn!("rescan: {e}"),

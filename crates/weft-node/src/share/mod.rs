@@ -223,6 +223,52 @@ impl Share {
         Ok(share)
     }
 
+    /// A connection of its own to the node's database, for long work (indexing jobs,
+    /// rescans) that must not hold the quick-operation connection.
+    pub(crate) fn open_db(&self) -> Result<Connection, weft_store::rusqlite::Error> {
+        crate::db::open(&self.inner.db_path)
+    }
+
+    /// Where the node's database is.
+    pub(crate) fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+
+    /// The node's data folder (never shared).
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Indexing jobs: their status, the one-at-a-time lock, the watcher's generation.
+    pub(crate) fn indexer(&self) -> &indexer::IndexState {
+        &self.inner.indexer
+    }
+
+    /// Upload slots, the rate limit and the outboard cache of the content server.
+    pub(crate) fn uploads(&self) -> &content::Uploads {
+        &self.inner.uploads
+    }
+
+    /// The gateway's answers from the network and the sizes it proved lately.
+    pub(crate) fn gateway_state(&self) -> &gateway::RemoteState {
+        &self.inner.gateway
+    }
+
+    /// The buffers downloads verify pieces into.
+    pub(crate) fn buffers(&self) -> &piece_file::BufferPool {
+        &self.inner.buffers
+    }
+
+    /// Wakes the publisher: what this node shares changed.
+    pub(crate) fn notify_publisher(&self) {
+        self.inner.changed.notify_one();
+    }
+
+    /// Waits until the index changes (see [`Share::index_changed`]).
+    pub(crate) async fn index_change(&self) {
+        self.inner.changed.notified().await;
+    }
+
     /// The quick-operation connection (searches, rechecks, resume state).
     pub(crate) fn db(&self) -> MutexGuard<'_, Connection> {
         self.inner.db.lock().unwrap_or_else(|p| p.into_inner())
@@ -255,7 +301,7 @@ impl Share {
 
     /// Tells the publisher (and the watcher) that the index changed.
     pub(crate) fn index_changed(&self) {
-        self.inner.changed.notify_one();
+        self.notify_publisher();
         self.inner.indexer.bump_generation();
     }
 

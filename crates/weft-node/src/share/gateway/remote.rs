@@ -105,7 +105,7 @@ pub(super) async fn serve(
     request: &HeaderMap,
     find_timeout: Duration,
 ) -> Response {
-    let state = &share.inner.gateway;
+    let state = share.gateway_state();
     let Ok(permit) = state.answers.clone().try_acquire_owned() else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
