@@ -44,6 +44,20 @@ impl HttpError for StartShareError {
     }
 }
 
+/// Why an indexing job (or a rescan) failed: the line its status's `error` shows.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexJobError {
+    /// The job's own database connection could not be opened.
+    #[error("cannot open the index: {0}")]
+    Db(#[from] weft_store::rusqlite::Error),
+    /// The index refused or failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The job's thread did not finish.
+    #[error("internal error: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// The API's name for the rule that left a path out.
 fn skip_kind(reason: &SkipReason) -> SkipKind {
     match reason {
@@ -175,8 +189,8 @@ impl Share {
             let inner = share.clone();
             let _one = inner.indexer().running.lock().await;
             let s = share.clone();
-            let result = tokio::task::spawn_blocking(move || {
-                let conn = s.open_db().map_err(|e| e.to_string())?;
+            let result = tokio::task::spawn_blocking(move || -> Result<_, IndexJobError> {
+                let conn = s.open_db()?;
                 let index = Index::new(&conn);
                 let mut progress = |p: &ScanProgress| {
                     s.indexer().update(|st| {
@@ -186,12 +200,10 @@ impl Share {
                         st.bytes_total = p.bytes_total;
                     });
                 };
-                index
-                    .share(&paths, &mut progress)
-                    .map_err(|e| e.to_string())
+                Ok(index.share(&paths, &mut progress)?)
             })
             .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .unwrap_or_else(|e| Err(e.into()));
             match result {
                 Ok(report) => {
                     info!(
@@ -208,7 +220,7 @@ impl Share {
                 }
                 Err(e) => share.indexer().update(|st| {
                     st.state = ShareJobState::Failed;
-                    st.error = Some(e);
+                    st.error = Some(e.to_string());
                 }),
             }
             share.index_changed();
@@ -236,17 +248,16 @@ impl Share {
         tokio::spawn(async move {
             let _one = share.indexer().running.lock().await;
             let s = share.clone();
-            let r = tokio::task::spawn_blocking(move || {
-                let conn = s.open_db().map_err(|e| e.to_string())?;
-                Index::new(&conn)
+            let r = tokio::task::spawn_blocking(move || -> Result<_, IndexJobError> {
+                let conn = s.open_db()?;
+                Ok(Index::new(&conn)
                     .with_workers(1)
-                    .rescan_roots(&roots, &mut |_| {})
-                    .map_err(|e| e.to_string())
+                    .rescan_roots(&roots, &mut |_| {})?)
             })
-            .await;
+            .await
+            .unwrap_or_else(|e| Err(e.into()));
             match r {
-                Ok(Ok(report)) => log_rescan(&report, "rescanned"),
-                Ok(Err(e)) => warn!("rescan: {e}"),
+                Ok(report) => log_rescan(&report, "rescanned"),
                 Err(e) => warn!("rescan: {e}"),
             }
             share.index_changed();

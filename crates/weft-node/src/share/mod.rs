@@ -25,6 +25,7 @@
 
 pub mod content;
 pub mod download;
+pub mod error;
 pub mod gateway;
 pub mod indexer;
 pub mod per_peer;
