@@ -80,7 +80,7 @@ fn documented_paths() -> Vec<String> {
 fn api_needs_the_token_and_serves_every_documented_route() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("n"), &[]);
-    let api = node.addrs()["api"].as_str().unwrap().to_string();
+    let api = node.addrs().api;
     assert!(
         api.starts_with("127.0.0.1:"),
         "API bound to loopback, got {api}"
@@ -158,7 +158,7 @@ fn api_refuses_a_non_loopback_address() {
 fn events_stream_reports_peer_connections() {
     let dir = tempfile::tempdir().unwrap();
     let a = Node::start(&dir.path().join("a"), &[]);
-    let api = a.addrs()["api"].as_str().unwrap().to_string();
+    let api = a.addrs().api;
     let token = std::fs::read_to_string(a.home.join("api.token")).unwrap();
     let (status, _) = http_get(&api, "/v0/events", Some(token.trim()));
     assert_eq!(status, 200);
