@@ -148,6 +148,14 @@ impl Client {
         Err(api_error(status, &body))
     }
 
+    /// [`ClientError::Unreachable`] for a failure to reach the node.
+    pub(crate) fn unreachable(&self, e: &reqwest::Error) -> ClientError {
+        ClientError::Unreachable {
+            addr: self.addrs.api.clone(),
+            error: e.to_string(),
+        }
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>, ClientError> {
         let resp =
             req.bearer_auth(&self.token)

@@ -327,7 +327,7 @@ pub struct UpArgs {
     pub relay_server: bool,
     /// The node's place in the location overlays: leaf, ultrapeer or directory [default: leaf]
     #[arg(long, value_name = "ROLE")]
-    pub role: Option<weft_core::config::Role>,
+    pub role: Option<weft_core::peer::Role>,
     /// A directory server to publish to and query, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
     #[arg(long, value_name = "MULTIADDR")]
     pub directory: Option<String>,

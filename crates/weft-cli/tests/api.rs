@@ -1,15 +1,53 @@
-//! The local API: token required, loopback only, every documented route served; the content
-//! gateway's `?token=`; the overlay counters in `/metrics`.
+//! The local API: token required, loopback only, every documented route served with the
+//! `weft-api` type it documents; the content gateway's `?token=`; the overlay counters in
+//! `/metrics`.
 
 mod common;
 
 use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use weft_api::{ErrorBody, collab, compute, node, share};
 
 use common::http::{api_of, http_get, metrics_of};
 use common::{Node, one_error_line, weft};
 
 /// A well-formed content hash that nobody has.
 const UNKNOWN_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// `body` is a `T` exactly: it decodes as one, and encodes back to the same JSON (so it holds
+/// no field the type lacks).
+fn assert_is<T: DeserializeOwned + Serialize>(path: &str, body: &str) {
+    let json: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {body}"));
+    let typed: T = serde_json::from_value(json.clone())
+        .unwrap_or_else(|e| panic!("{path}: not a {} ({e}): {body}", std::any::type_name::<T>()));
+    let again = serde_json::to_value(&typed).expect("the type encodes");
+    assert_eq!(again, json, "{path}: fields the type lacks");
+}
+
+/// Checks a 200 answer of `path` against the type the route serves; `false` for the routes
+/// that answer no JSON (events, metrics, DHT values, search lines, content).
+fn check_answer(path: &str, body: &str) -> bool {
+    let route = path.split('?').next().unwrap_or(path);
+    match route {
+        "/v0/id" => assert_is::<node::Id>(path, body),
+        "/v0/peers" => assert_is::<node::Peers>(path, body),
+        "/v0/health" => assert_is::<node::Health>(path, body),
+        "/v0/share" => assert_is::<share::ShareJob>(path, body),
+        "/v0/shared" => assert_is::<Vec<share::SharedRoot>>(path, body),
+        "/v0/shared/files" => assert_is::<share::SharedFiles>(path, body),
+        "/v0/compute/jobs" => assert_is::<compute::Jobs>(path, body),
+        "/v0/compute/workers" => assert_is::<compute::Workers>(path, body),
+        "/v0/compute/credit" => assert_is::<compute::Credit>(path, body),
+        "/v0/collab/contacts" => assert_is::<collab::Contacts>(path, body),
+        "/v0/collab/inbox" => assert_is::<collab::Inbox>(path, body),
+        "/v0/collab/status" => assert_is::<collab::CollabStatus>(path, body),
+        _ => return false,
+    }
+    true
+}
 
 fn documented_paths() -> Vec<String> {
     let doc: serde_json::Value =
@@ -42,13 +80,14 @@ fn documented_paths() -> Vec<String> {
 fn api_needs_the_token_and_serves_every_documented_route() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(&dir.path().join("n"), &[]);
-    let api = node.addrs()["api"].as_str().unwrap().to_string();
+    let api = node.addrs().api;
     assert!(
         api.starts_with("127.0.0.1:"),
         "API bound to loopback, got {api}"
     );
     let token = std::fs::read_to_string(node.home.join("api.token")).unwrap();
 
+    let mut typed = 0;
     for path in documented_paths() {
         assert_eq!(http_get(&api, &path, None).0, 401, "{path} without a token");
         assert_eq!(
@@ -62,7 +101,16 @@ fn api_needs_the_token_and_serves_every_documented_route() {
         let sample = path.contains("weft-api-test") || path.contains(UNKNOWN_HASH);
         let ok = status == 200 || sample && status == 404 && body.contains("error");
         assert!(ok, "{path}: {status} {body}");
+        if status == 200 {
+            typed += usize::from(check_answer(&path, &body));
+        } else {
+            assert_is::<ErrorBody>(&path, &body);
+        }
     }
+    assert!(
+        typed >= 12,
+        "only {typed} routes' answers were checked against their types"
+    );
     // Byte counters appear once traffic has flowed: connect a peer.
     let peer = Node::start(&dir.path().join("p"), &["--bootstrap", &node.tcp_addr()]);
     common::poll(
@@ -80,7 +128,10 @@ fn api_needs_the_token_and_serves_every_documented_route() {
         assert!(metrics.contains(name), "metrics lack {name}:\n{metrics}");
     }
     let (_, id) = http_get(&api, "/v0/id", Some(token.trim()));
-    assert!(id.contains(&node.peer_id()));
+    let id: node::Id = serde_json::from_str(&id).expect("an Id");
+    assert_eq!(id.peer_id, node.peer_id());
+    let (_, peers) = http_get(&api, "/v0/peers", Some(token.trim()));
+    assert_is::<node::Peers>("/v0/peers", &peers);
 }
 
 #[test]
@@ -107,7 +158,7 @@ fn api_refuses_a_non_loopback_address() {
 fn events_stream_reports_peer_connections() {
     let dir = tempfile::tempdir().unwrap();
     let a = Node::start(&dir.path().join("a"), &[]);
-    let api = a.addrs()["api"].as_str().unwrap().to_string();
+    let api = a.addrs().api;
     let token = std::fs::read_to_string(a.home.join("api.token")).unwrap();
     let (status, _) = http_get(&api, "/v0/events", Some(token.trim()));
     assert_eq!(status, 200);
@@ -265,8 +316,8 @@ fn content_gateway_takes_the_token_as_a_query_parameter() {
     ] {
         let (status, body) = http_get(&api, &path, None);
         assert_eq!(status, 401, "{path}: {body}");
-        let error: serde_json::Value = serde_json::from_str(&body).expect("JSON error");
-        let error = error["error"].as_str().expect("error text");
+        let error: ErrorBody = serde_json::from_str(&body).expect("JSON error");
+        let error = error.error.as_str();
         assert_eq!(error.lines().count(), 1, "{error}");
         let token_file = node.home.join("api.token");
         for needle in [

@@ -29,11 +29,11 @@ fn dht_search_answers_after_the_publisher_is_killed() {
     let folder = files_of(&publisher).join("music");
     write_file(&folder, name, &data);
     let report = share(&publisher, &folder);
-    assert_eq!(report["files_hashed"], 1, "{report}");
+    assert_eq!(report.files_hashed, 1, "{report:?}");
 
     // found while the publisher runs ...
     let found = search_until(&holders[0], "so what blue", "dht", &hash, 1);
-    assert_eq!(found["size"].as_u64(), Some(data.len() as u64), "{found}");
+    assert_eq!(found.size, data.len() as u64, "{found:?}");
     // ... and, once another node stores its postings (a search can be answered by the
     // publisher alone, whose store dies with it: killed before its stores to the others have
     // landed, it leaves no copy and every search after the kill fails; the failure seen was
@@ -61,20 +61,13 @@ fn dht_search_answers_after_the_publisher_is_killed() {
     let found = poll(Duration::from_secs(90), "dht search after the kill", || {
         search(&searcher, "blue so what", "dht", 10)
             .into_iter()
-            .find(|r| r["hash"].as_str() == Some(hash.as_str()))
+            .find(|r| r.hash == hash)
     });
-    assert_eq!(found["size"].as_u64(), Some(data.len() as u64), "{found}");
-    assert!(
-        found["names"].as_array().unwrap().iter().any(|n| n == name),
-        "{found}"
-    );
-    assert_eq!(found["via"], serde_json::json!(["dht"]), "{found}");
+    assert_eq!(found.size, data.len() as u64, "{found:?}");
+    assert!(found.names.iter().any(|n| n == name), "{found:?}");
+    assert_eq!(found.via, [weft_api::share::Via::Dht], "{found:?}");
     // a word the file does not have: no result
     let none = search(&searcher, "blue train", "dht", 5);
-    assert!(
-        none.iter()
-            .all(|r| r["hash"].as_str() != Some(hash.as_str())),
-        "{none:?}"
-    );
+    assert!(none.iter().all(|r| r.hash != hash), "{none:?}");
     drop((first, holders, searcher));
 }

@@ -71,7 +71,7 @@ fn killing_two_of_three_sources_mid_download_still_completes() {
     });
     poll(Duration::from_secs(60), "a quarter downloaded", || {
         let s = download_status(&dl, &hash)?;
-        (s["bytes"].as_u64()? > (data.len() / 4) as u64).then_some(())
+        (s.bytes > (data.len() / 4) as u64).then_some(())
     });
     kill9(sources.remove(2));
     kill9(sources.remove(1));
@@ -101,19 +101,14 @@ fn corrupting_sources_are_banned_and_no_bad_byte_is_written() {
         "file differs: a bad byte was written"
     );
     let status = download_status(&dl, &hash).expect("status");
-    let banned: Vec<String> = status["banned_peers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_str().unwrap().to_string())
-        .collect();
+    let banned = &status.banned_peers;
     assert!(
         banned.contains(&sources[1].peer_id()),
-        "corrupt-every not banned: {status}"
+        "corrupt-every not banned: {status:?}"
     );
     assert!(
         !banned.contains(&sources[0].peer_id()),
-        "honest source banned: {status}"
+        "honest source banned: {status:?}"
     );
     assert_eq!(v["bytes"].as_u64(), Some(data.len() as u64));
 }
@@ -139,10 +134,10 @@ fn downloader_killed_and_restarted_resumes() {
         let at = (data.len() as u64) * (round + 1) / 5;
         poll(Duration::from_secs(60), "download progress", || {
             let s = download_status(&dl, &hash)?;
-            if s["resumed_bytes"].as_u64()? > 0 {
+            if s.resumed_bytes > 0 {
                 resumed_any = true;
             }
-            (s["bytes"].as_u64()? > at).then_some(())
+            (s.bytes > at).then_some(())
         });
         kill9(dl);
         let _ = getter.join();
@@ -154,8 +149,8 @@ fn downloader_killed_and_restarted_resumes() {
     assert!(std::fs::read(&out).unwrap() == data, "file differs");
     let status = download_status(&dl, &hash).unwrap();
     assert!(
-        resumed_any || status["resumed_bytes"].as_u64().unwrap() > 0,
-        "never resumed: {status}"
+        resumed_any || status.resumed_bytes > 0,
+        "never resumed: {status:?}"
     );
     assert!(partial_files(&dl).is_empty(), "{:?}", partial_files(&dl));
     assert_eq!(v["bytes"].as_u64(), Some(data.len() as u64));

@@ -25,7 +25,7 @@ fn a_file_changed_in_place_is_never_served_under_its_old_hash() {
     let data = sample(3 * MIB + 5, 11);
     let hash = hash_of(&data);
     let file = write_file(&files_of(&a).join("docs"), "report.pdf", &data);
-    assert_eq!(share(&a, &file)["files_hashed"], 1);
+    assert_eq!(share(&a, &file).files_hashed, 1);
     let content = format!("/content/{hash}");
     let whole = http(&a, "GET", &content, &[]);
     assert_eq!(whole.status, 200);
@@ -159,7 +159,7 @@ fn a_range_of_remote_content_moves_only_that_range() {
     let folder = files_of(&a).join("field");
     write_file(&folder, "big-field-recording.wav", &big);
     write_file(&folder, "small-take.wav", &small);
-    assert_eq!(share(&a, &folder)["files_hashed"], 2);
+    assert_eq!(share(&a, &folder).files_hashed, 2);
     // b learns the names (and sources) from a search.
     search_until(&b, "big field recording", "dht", &big_hash, 1);
 

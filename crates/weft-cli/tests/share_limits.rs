@@ -40,7 +40,7 @@ fn every_model_finds_all_with_a_raised_limit_and_says_when_it_cut() {
         );
     }
     let report = share(&sharer, &folder);
-    assert_eq!(report["files_hashed"], FILES, "{report}");
+    assert_eq!(report.files_hashed, FILES as u64, "{report:?}");
 
     for via in ["flood", "directory", "dht"] {
         // Raised: every file, and nothing said to be cut (polled while publishing settles).

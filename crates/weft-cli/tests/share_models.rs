@@ -46,16 +46,13 @@ fn each_model_finds_and_downloads_then_survives_directory_loss() {
         let folder = files_of(n).join("music");
         write_file(&folder, name, &data);
         let report = share(n, &folder);
-        assert_eq!(report["files_hashed"], 1, "{report}");
+        assert_eq!(report.files_hashed, 1, "{report:?}");
     }
 
     for (via, node) in ["flood", "directory", "dht"].iter().zip(&searchers) {
         let found = search_until(node, "blue train", via, &hash, 2);
-        assert_eq!(found["size"].as_u64(), Some(data.len() as u64), "{found}");
-        assert!(
-            found["names"].as_array().unwrap().iter().any(|n| n == name),
-            "{found}"
-        );
+        assert_eq!(found.size, data.len() as u64, "{found:?}");
+        assert!(found.names.iter().any(|n| n == name), "{found:?}");
         let out = files_of(node).join(format!("got-{via}.flac"));
         let (ok, v, err) = get(node, &hash, &out, &[]);
         assert!(ok, "get via {via} failed: {err}");
@@ -67,7 +64,7 @@ fn each_model_finds_and_downloads_then_survives_directory_loss() {
         // The downloader provides the file as soon as `weft get` returns: it is indexed with
         // the hash tree assembled from the verified slices.
         let (shared, listing) = shares_file(node, &out, data.len() as u64);
-        assert!(shared, "{via}: {listing}");
+        assert!(shared, "{via}: {listing:?}");
     }
 
     // The directory dies: flood and DHT still answer (from a leaf that searched nothing yet).
@@ -76,7 +73,7 @@ fn each_model_finds_and_downloads_then_survives_directory_loss() {
     let f = start(&tmp.path().join("f"), &["--bootstrap", &u1_addr], &[], None);
     for via in ["flood", "dht"] {
         let found = search_until(&f, "train", via, &hash, 2);
-        assert_eq!(found["size"].as_u64(), Some(data.len() as u64));
+        assert_eq!(found.size, data.len() as u64);
     }
     drop((u1, u2));
 }
@@ -96,7 +93,7 @@ fn leaves_started_with_the_defaults_find_each_other_by_flooding() {
     let hash = hash_of(&data);
     let folder = files_of(&b).join("papers");
     write_file(&folder, "peer-to-peer-computing.pdf", &data);
-    assert_eq!(share(&b, &folder)["files_hashed"], 1);
+    assert_eq!(share(&b, &folder).files_hashed, 1);
 
     search_until(&c, "peer computing", "flood", &hash, 1);
     let out = files_of(&c).join("got.pdf");
@@ -123,12 +120,12 @@ fn empty_files_and_local_copies_are_reported_for_what_they_are() {
     write_file(&folder, "empty-field-notes.txt", b"");
     let wav = sample(200_000, 3);
     write_file(&folder, "field-recording.wav", &wav);
-    assert_eq!(share(&a, &folder)["files_hashed"], 2);
+    assert_eq!(share(&a, &folder).files_hashed, 2);
     let empty = hash_of(b"");
 
     for via in ["dht", "flood"] {
         let found = search_until(&c, "empty field notes", via, &empty, 1);
-        assert_eq!(found["size"].as_u64(), Some(0), "{via}: {found}");
+        assert_eq!(found.size, 0, "{via}: {found:?}");
     }
     let out = files_of(&c).join("notes.txt");
     let (ok, v, err) = get(&c, &empty, &out, &[]);
@@ -137,7 +134,7 @@ fn empty_files_and_local_copies_are_reported_for_what_they_are() {
     assert!(v["copied_from"].is_null(), "{v}");
     assert_eq!(std::fs::metadata(&out).unwrap().len(), 0);
     let (shared, listing) = shares_file(&c, &out, 0);
-    assert!(shared, "the empty download is shared: {listing}");
+    assert!(shared, "the empty download is shared: {listing:?}");
 
     // Content a already shares: copied, and said so, in JSON and in words.
     let wav_hash = hash_of(&wav);

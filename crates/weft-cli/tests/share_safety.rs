@@ -7,6 +7,7 @@ mod common;
 
 use std::path::Path;
 use std::time::Duration;
+use weft_api::share::SkipKind;
 
 use common::share::*;
 use common::start;
@@ -44,7 +45,7 @@ fn shared_files(node: &Node) -> Vec<Value> {
 fn hashes_found(node: &Node, words: &str, via: &str) -> Vec<String> {
     search(node, words, via, 3)
         .into_iter()
-        .filter_map(|r| r["hash"].as_str().map(str::to_string))
+        .map(|r| r.hash)
         .collect()
 }
 
@@ -122,31 +123,25 @@ fn a_home_with_data_folders_and_links_up_shares_no_secret() {
     }
     // What was left out, and why.
     let report = music_report;
-    assert_eq!(report["files_hashed"], 1, "{report}");
-    let kinds: Vec<&str> = report["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["kind"].as_str().unwrap())
-        .collect();
-    assert!(kinds.contains(&"link_outside"), "{report}");
+    assert_eq!(report.files_hashed, 1, "{report:?}");
+    let kinds: Vec<SkipKind> = report.skipped.iter().map(|s| s.kind).collect();
+    assert!(kinds.contains(&SkipKind::LinkOutside), "{report:?}");
     assert_eq!(
         kinds
             .iter()
-            .filter(|k| **k == "link_into_data_folder")
+            .filter(|k| **k == SkipKind::LinkIntoDataFolder)
             .count(),
         2,
-        "{report}"
+        "{report:?}"
     );
     let report = home_report;
-    let data_folders: Vec<&str> = report["skipped"]
-        .as_array()
-        .unwrap()
+    let data_folders: Vec<&str> = report
+        .skipped
         .iter()
-        .filter(|s| s["kind"] == "data_folder")
-        .map(|s| s["path"].as_str().unwrap())
+        .filter(|s| s.kind == SkipKind::DataFolder)
+        .map(|s| s.path.as_str())
         .collect();
-    assert_eq!(data_folders.len(), 2, "{report}");
+    assert_eq!(data_folders.len(), 2, "{report:?}");
     let files = shared_files(&a);
     assert!(
         files.iter().all(|f| {

@@ -50,8 +50,8 @@ fn a_provider_that_went_away_never_joins_the_download() {
     let mut most = 0;
     poll(Duration::from_secs(120), "the download to end", || {
         let s = download_status(&dl, &hash)?;
-        most = most.max(s["sources"].as_u64().unwrap_or(0));
-        matches!(s["state"].as_str(), Some("done" | "failed")).then_some(())
+        most = most.max(s.sources);
+        s.state.is_finished().then_some(())
     });
     let o = getter.join().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

@@ -7,7 +7,11 @@
 //!   engine runs under the wall clock in the node and under virtual time in the simulator;
 //! - [`id`]: 256-bit identifiers (overlay keys, content hashes) printed as lowercase hex;
 //! - [`wire`]: the size-limited, versioned codec for every message a peer sends;
-//! - [`config`]: the node's settings, every one with a default, read from `config.toml`.
+//! - [`peer`]: facts about peers every layer shares: how one was found, which side dialed,
+//!   NAT status, a node's role in the location overlays.
+//!
+//! The node's settings are not here: each part owns its section of `config.toml`, and the
+//! node (`weft-node`'s `config`) assembles them.
 //!
 //! ```
 //! use weft_core::{time::Time, id::Key256};
@@ -17,7 +21,6 @@
 //! assert_eq!(k.to_string().len(), 64);
 //! ```
 
-pub mod config;
 pub mod id;
 pub mod peer;
 pub mod time;

@@ -31,7 +31,7 @@ use libp2p::{Multiaddr, StreamProtocol};
 use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::compat::TokioAsyncReadCompatExt;
-use weft_core::config::Limits;
+use weft_net::Limits;
 use weft_net::{Keypair, NetEvent, NetSettings, Network, tls};
 
 /// Bytes per write and per read.

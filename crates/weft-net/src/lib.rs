@@ -76,5 +76,5 @@ pub const MAX_PROTOCOLS_FROM_PEER: usize = 64;
 
 pub use driver::{Command, NetEvent, NetHandle, Network, SpawnError};
 pub use libp2p::{self, Multiaddr, PeerId, identity::Keypair};
-pub use settings::{NetSettings, parse_peer_multiaddr};
+pub use settings::{Limits, NetConfig, NetSettings, parse_peer_multiaddr};
 pub use state::{ConnectedPeer, NetState};

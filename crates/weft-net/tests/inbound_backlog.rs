@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use prometheus_client::registry::Registry;
 use tokio::time::{Instant, timeout};
-use weft_core::config::Limits;
+use weft_net::Limits;
 use weft_net::libp2p::futures::StreamExt;
 use weft_net::libp2p::{Multiaddr, StreamProtocol};
 use weft_net::{NetEvent, NetHandle, NetSettings, Network};

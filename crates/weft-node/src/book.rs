@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::config::NodeConfig;
 use tokio::sync::mpsc;
 use tracing::warn;
-use weft_core::config::NodeConfig;
 use weft_core::peer::Discovery;
 use weft_net::libp2p::multiaddr::Protocol;
 use weft_net::{Command, Multiaddr, NetHandle, PeerId};

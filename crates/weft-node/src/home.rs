@@ -18,7 +18,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use weft_core::config::NodeConfig;
+use crate::config::NodeConfig;
 use weft_net::Keypair;
 
 /// The environment variable that names the data folder.

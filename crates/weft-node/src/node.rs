@@ -10,17 +10,19 @@ use anyhow::{Context, bail};
 use prometheus_client::registry::Registry;
 use tokio::sync::broadcast;
 use tracing::{info, warn};
-use weft_core::config::{NodeConfig, Role};
-use weft_core::peer::{Direction, Discovery, NatStatus};
+use weft_core::peer::{Direction, Discovery, NatStatus, Role};
 use weft_net::overlay::{Overlay, OverlayConfig};
 use weft_net::{
-    Command, Multiaddr, NetEvent, NetHandle, NetSettings, Network, parse_peer_multiaddr,
+    Command, Multiaddr, NetConfig, NetEvent, NetHandle, NetSettings, Network, parse_peer_multiaddr,
 };
 use weft_overlay::flood::{Capacity, Reachability};
 use weft_store::{Migration, Store};
 
-use crate::api::{self, ApiState, NodeSummary};
+use weft_api::node::NodeSummary;
+
+use crate::api::{self, ApiState};
 use crate::book::{BookKeeper, with_peer};
+use crate::config::NodeConfig;
 use crate::events::ApiEvent;
 use crate::home::{Addrs, Home};
 use crate::metrics::Gauges;
@@ -80,12 +82,15 @@ impl UpOptions {
     }
 }
 
-/// Migrations of every crate that keeps tables in the node's database.
+/// Migrations of every service that keeps tables in the node's database, each service's in
+/// its own order.
 pub fn migrations() -> Vec<Migration> {
-    let mut all = crate::share::migrations();
-    all.extend_from_slice(crate::compute::MIGRATIONS);
-    all.extend(crate::collab::migrations());
-    all
+    [
+        crate::share::migrations(),
+        crate::compute::migrations(),
+        crate::collab::migrations(),
+    ]
+    .concat()
 }
 
 /// Runs a node until SIGINT or SIGTERM.
@@ -96,7 +101,13 @@ pub fn migrations() -> Vec<Migration> {
 pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
     let home = Home::open(&opts.home)?;
     let config = opts.apply(home.config()?);
-    let mut settings = NetSettings::from_config(&config)?;
+    let mut settings = NetSettings::parse(NetConfig {
+        listen: &config.listen,
+        bootstrap: &config.bootstrap,
+        mdns: config.mdns,
+        relay_server: config.relay_server,
+        limits: &config.limits,
+    })?;
     let directory = match &config.directory {
         Some(d) => {
             let (peer, addr) =
@@ -183,16 +194,17 @@ pub async fn run(opts: UpOptions) -> anyhow::Result<()> {
         role: NodeSummary {
             mdns: config.mdns,
             relay_server: config.relay_server,
-            role: config.role.as_str(),
+            role: config.role,
         },
         overlay: overlay.clone(),
-        share,
-        compute: compute.clone(),
-        collab: collab.clone(),
     });
+    let services = axum::Router::new()
+        .merge(share.router())
+        .merge(compute.router())
+        .merge(collab.router());
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let api_task = tokio::spawn(async move {
-        let serve = axum::serve(listener, api::router(state))
+        let serve = axum::serve(listener, api::router(state, services))
             .with_graceful_shutdown(async { drop(api_stopped.await) });
         if let Err(e) = serve.await {
             warn!("API server stopped: {e}");
@@ -299,7 +311,7 @@ fn on_net_event(
                 peer_id: peer.to_string(),
                 addr: addr.to_string(),
                 direction: Direction::of(outbound),
-                source: source.as_str(),
+                source,
             });
         }
         NetEvent::Disconnected { peer } => {

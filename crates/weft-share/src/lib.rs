@@ -48,6 +48,7 @@
 //! assert_eq!(Key256::hash(&file), hash);
 //! ```
 
+pub mod config;
 pub mod data_folder;
 pub mod hashing;
 pub mod http_range;

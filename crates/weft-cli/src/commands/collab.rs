@@ -1,11 +1,11 @@
 //! `weft contact add`, `weft contacts`, `weft msg send`, `weft msg inbox`.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context as _, bail};
-use serde_json::{Value, json};
-use weft_api::client::{ClientError, Method};
+use anyhow::bail;
+use weft_api::client::ClientError;
+use weft_api::collab::{AddContact, Contact, InboxQuery, Message, Presence, SendMessage};
 use weft_net::PeerId;
 
 use super::client;
@@ -30,25 +30,20 @@ pub async fn contact(home: &Path, cmd: ContactCommand) -> anyhow::Result<()> {
         );
     }
     weft_collab::contacts::check_petname(&name)?;
-    let body = json!({ "peer_id": peer_id, "name": name });
-    let added: Value = client(home)?
-        .send_json(Method::POST, "/v0/collab/contacts", &body)
+    let added = client(home)?
+        .add_contact(&AddContact { peer_id, name })
         .await?;
     if json {
-        outln!("{added}")?;
+        outln!("{}", serde_json::to_string(&added)?)?;
     } else {
         outln!(
             "added {} ({}): {}",
-            s(&added, "name"),
-            s(&added, "peer_id"),
+            added.name,
+            added.peer_id,
             presence(&added)
         )?;
     }
     Ok(())
-}
-
-fn s(v: &Value, k: &str) -> String {
-    v.get(k).and_then(Value::as_str).unwrap_or("-").to_string()
 }
 
 fn now_us() -> u64 {
@@ -59,12 +54,12 @@ fn now_us() -> u64 {
 }
 
 /// "online", "offline, last seen 5 min ago", "offline, never seen".
-fn presence(c: &Value) -> String {
-    let status = s(c, "status");
-    if status == "online" {
-        return status;
+fn presence(c: &Contact) -> String {
+    let status = c.status.as_str();
+    if c.status == Presence::Online {
+        return status.to_string();
     }
-    match c.get("last_seen_us").and_then(Value::as_u64) {
+    match c.last_seen_us {
         None => format!("{status}, never seen"),
         Some(t) => format!("{status}, last seen {}", ago(now_us().saturating_sub(t))),
     }
@@ -82,22 +77,16 @@ fn ago(us: u64) -> String {
 
 /// `weft contacts`.
 pub async fn contacts(home: &Path, json: bool) -> anyhow::Result<()> {
-    let answer: Value = client(home)?.get("/v0/collab/contacts").await?;
+    let answer = client(home)?.contacts().await?;
     if json {
-        outln!("{answer}")?;
+        outln!("{}", serde_json::to_string(&answer)?)?;
         return Ok(());
     }
-    let list = answer["contacts"].as_array().cloned().unwrap_or_default();
-    if list.is_empty() {
+    if answer.contacts.is_empty() {
         outln!("no contacts; add one with `weft contact add PEERID NAME`")?;
     }
-    for c in list {
-        outln!(
-            "{:<20} {:<32} {}",
-            s(&c, "name"),
-            presence(&c),
-            s(&c, "peer_id")
-        )?;
+    for c in &answer.contacts {
+        outln!("{:<20} {:<32} {}", c.name, presence(c), c.peer_id)?;
     }
     Ok(())
 }
@@ -128,11 +117,12 @@ async fn send(home: &Path, name: &str, text: String, wait: u64, json: bool) -> a
         bail!("the message is {} bytes; the most is {max}", text.len());
     }
     let wait_ms = wait.min(MAX_WAIT_SECS) * 1000;
-    let body = json!({ "to": name, "text": text, "wait_ms": wait_ms });
-    let sent: Value = match client(home)?
-        .send_json(Method::POST, "/v0/collab/messages", &body)
-        .await
-    {
+    let body = SendMessage {
+        to: name.to_string(),
+        text,
+        wait_ms,
+    };
+    let sent = match client(home)?.send_message(&body).await {
         Ok(v) => v,
         Err(ClientError::Api {
             status: 404,
@@ -141,29 +131,23 @@ async fn send(home: &Path, name: &str, text: String, wait: u64, json: bool) -> a
         Err(e) => return Err(e.into()),
     };
     if json {
-        outln!("{sent}")?;
-    } else if sent["delivered"].as_bool() == Some(true) {
-        outln!("delivered to {name} (#{})", sent["seq"])?;
+        outln!("{}", serde_json::to_string(&sent)?)?;
+    } else if sent.delivered {
+        outln!("delivered to {name} (#{})", sent.seq)?;
     } else {
         outln!(
             "queued for {name} (#{}): not acked yet; it is delivered when {name} is online, and mailbox peers hold a copy meanwhile",
-            sent["seq"]
+            sent.seq
         )?;
     }
     Ok(())
 }
 
-fn print_message(m: &Value, json: bool) -> anyhow::Result<()> {
+fn print_message(m: &Message, json: bool) -> anyhow::Result<()> {
     if json {
-        outln!("{m}")?;
+        outln!("{}", serde_json::to_string(m)?)?;
     } else {
-        outln!(
-            "[{}] {} #{}: {}",
-            m["id"],
-            s(m, "from"),
-            m["seq"],
-            s(m, "text")
-        )?;
+        outln!("[{}] {} #{}: {}", m.id, m.from, m.seq, m.text)?;
     }
     Ok(())
 }
@@ -171,34 +155,35 @@ fn print_message(m: &Value, json: bool) -> anyhow::Result<()> {
 async fn inbox(home: &Path, mut after: i64, follow: bool, json: bool) -> anyhow::Result<()> {
     let client = client(home)?;
     if !follow {
-        let page: Value = client
-            .get(&format!("/v0/collab/inbox?after={after}"))
+        let page = client
+            .inbox(InboxQuery {
+                after,
+                ..InboxQuery::default()
+            })
             .await?;
         if json {
-            outln!("{page}")?;
+            outln!("{}", serde_json::to_string(&page)?)?;
             return Ok(());
         }
-        let messages = page["messages"].as_array().cloned().unwrap_or_default();
-        if messages.is_empty() {
+        if page.messages.is_empty() {
             outln!("no messages")?;
         }
-        for m in &messages {
+        for m in &page.messages {
             print_message(m, false)?;
         }
         return Ok(());
     }
     loop {
-        let path = format!("/v0/collab/inbox?after={after}&wait_ms={FOLLOW_POLL_MS}");
-        let resp = client
-            .get_stream(&path, Duration::from_millis(FOLLOW_POLL_MS + 10_000))
+        let page = client
+            .inbox(InboxQuery {
+                after,
+                limit: None,
+                wait_ms: FOLLOW_POLL_MS,
+            })
             .await?;
-        let page: Value = resp
-            .json()
-            .await
-            .context("the node's inbox answer was not JSON")?;
-        for m in page["messages"].as_array().into_iter().flatten() {
+        for m in &page.messages {
             print_message(m, json)?;
         }
-        after = page["last_id"].as_i64().unwrap_or(after);
+        after = page.last_id;
     }
 }

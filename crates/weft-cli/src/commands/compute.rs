@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
-use weft_api::client::Method;
+use serde::Serialize;
+use weft_api::compute::{JobProgress, JobState, SubmitRequest, UnitResult, UnitState};
 
 use super::client;
 use crate::cli::{ComputeCommand, SubmitArgs};
@@ -97,40 +97,37 @@ fn check_submit(a: &SubmitArgs) -> anyhow::Result<()> {
 async fn submit(home: &Path, a: SubmitArgs) -> anyhow::Result<()> {
     check_submit(&a)?;
     let c = client(home)?;
-    let body = json!({
-        "module": absolute(&a.module)?,
-        "inputs": absolute(&a.inputs)?,
-        "replicas": a.replicas,
-        "quorum": a.quorum,
-        "max_replicas": a.max_replicas,
-        "abi": a.abi,
-        "deadline_secs": a.deadline,
-        "fuel": a.fuel,
-        "memory_mib": a.memory,
-        "output_kib": a.output_limit,
-    });
-    let answer: Value = c.send_json(Method::POST, "/v0/compute/jobs", &body).await?;
-    let job = answer
-        .get("job")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let body = SubmitRequest {
+        module: absolute(&a.module)?,
+        inputs: absolute(&a.inputs)?,
+        replicas: a.replicas,
+        quorum: a.quorum,
+        max_replicas: a.max_replicas,
+        abi: Some(a.abi.clone()),
+        deadline_secs: Some(a.deadline),
+        fuel: a.fuel,
+        memory_mib: a.memory,
+        output_kib: a.output_limit,
+        wall_secs: None,
+    };
+    let answer = c.submit_job(&body).await?;
+    let job = answer.job.clone();
     if !a.wait {
         if a.json {
-            outln!("{answer}")?;
+            outln!("{}", serde_json::to_string(&answer)?)?;
         } else {
             outln!("{job}")?;
         }
         return Ok(());
     }
     loop {
-        let s: Value = c.get(&format!("/v0/compute/jobs/{job}")).await?;
+        let s = c.job(&job).await?;
         if !a.json {
             crate::output::note(format_args!("{}", progress_line(&s)));
         }
-        if s.get("state").and_then(Value::as_str) != Some("running") {
+        if s.state != JobState::Running {
             if a.json {
-                outln!("{s}")?;
+                outln!("{}", serde_json::to_string(&s)?)?;
             } else {
                 outln!("{job}")?;
             }
@@ -140,15 +137,10 @@ async fn submit(home: &Path, a: SubmitArgs) -> anyhow::Result<()> {
     }
 }
 
-fn num(v: &Value, k: &str) -> u64 {
-    v.get(k).and_then(Value::as_u64).unwrap_or(0)
-}
-
-fn progress_line(s: &Value) -> String {
-    let units = num(s, "units").max(1);
-    let accepted = num(s, "accepted");
+fn progress_line(s: &JobProgress) -> String {
+    let units = s.units.max(1);
     let width = 30;
-    let filled = usize::try_from(accepted * width / units).unwrap_or(0);
+    let filled = usize::try_from(s.accepted * width / units).unwrap_or(0);
     let bar = format!(
         "{}{}",
         "#".repeat(filled),
@@ -156,17 +148,15 @@ fn progress_line(s: &Value) -> String {
     );
     format!(
         "{} [{bar}] {}/{} validated, {} failed, {} running, {} waiting  R={} Q={}  {}",
-        s.get("job")
-            .and_then(Value::as_str)
-            .map_or("", |j| &j[..j.len().min(12)]),
-        accepted,
-        num(s, "units"),
-        num(s, "failed"),
-        num(s, "running"),
-        num(s, "waiting"),
-        num(s, "replicas"),
-        num(s, "quorum"),
-        s.get("state").and_then(Value::as_str).unwrap_or("?"),
+        &s.job[..s.job.len().min(12)],
+        s.accepted,
+        s.units,
+        s.failed,
+        s.running,
+        s.waiting,
+        s.replicas,
+        s.quorum,
+        s.state.as_str(),
     )
 }
 
@@ -175,33 +165,40 @@ async fn status(home: &Path, job: Option<&str>, json: bool) -> anyhow::Result<()
     let c = client(home)?;
     match job {
         Some(j) => {
-            let s: Value = c.get(&format!("/v0/compute/jobs/{j}")).await?;
+            let s = c.job(&j).await?;
             if json {
-                outln!("{s}")?;
+                outln!("{}", serde_json::to_string(&s)?)?;
             } else {
                 outln!("{}", progress_line(&s))?;
             }
         }
         None => {
-            let all: Value = c.get("/v0/compute/jobs").await?;
+            let all = c.jobs().await?;
             if json {
-                outln!("{all}")?;
+                outln!("{}", serde_json::to_string(&all)?)?;
                 return Ok(());
             }
-            let jobs = all
-                .get("jobs")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if jobs.is_empty() {
+            if all.jobs.is_empty() {
                 outln!("no jobs; submit one with `weft compute submit MODULE.wasm --inputs DIR`")?;
             }
-            for s in &jobs {
+            for s in &all.jobs {
                 outln!("{}", progress_line(s))?;
             }
         }
     }
     Ok(())
+}
+
+/// What `weft compute results` writes to `summary.json` (and prints with `--json`).
+#[derive(Serialize)]
+struct Summary {
+    job: String,
+    state: JobState,
+    written: u64,
+    open: u64,
+    failed: u64,
+    /// Each unit as the node reported it, without its output (written to a file).
+    units: Vec<UnitResult>,
 }
 
 async fn results(home: &Path, job: &str, out: &Path, json: bool) -> anyhow::Result<()> {
@@ -210,53 +207,45 @@ async fn results(home: &Path, job: &str, out: &Path, json: bool) -> anyhow::Resu
         bail!("{} is not a folder; give a folder with -o", out.display());
     }
     let c = client(home)?;
-    let r: Value = c.get(&format!("/v0/compute/jobs/{id}/results")).await?;
+    let r = c.job_results(&id).await?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let units = r
-        .get("units")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut summary = Vec::new();
+    let mut units = Vec::with_capacity(r.units.len());
     let (mut written, mut open, mut failed) = (0, 0, 0);
-    for u in &units {
-        let name = u.get("name").and_then(Value::as_str).unwrap_or("unit");
+    for mut u in r.units {
         // an input's file name, never a path
-        let safe: String = name
+        let safe: String = u
+            .name
             .chars()
             .map(|ch| if ch == '/' || ch == '\\' { '_' } else { ch })
             .collect();
-        match u.get("state").and_then(Value::as_str) {
-            Some("accepted") => {
-                let bytes = hex::decode(u.get("output").and_then(Value::as_str).unwrap_or(""))
+        match u.state {
+            UnitState::Accepted => {
+                let bytes = hex::decode(u.output.as_deref().unwrap_or(""))
                     .context("the node sent an output that is not hex")?;
                 let path = out.join(format!("{safe}.out"));
                 std::fs::write(&path, bytes)
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 written += 1;
             }
-            Some("open") => open += 1,
-            _ => failed += 1,
+            UnitState::Open => open += 1,
+            UnitState::NoQuorum | UnitState::Failed => failed += 1,
         }
-        let mut entry = u.clone();
-        if let Some(o) = entry.as_object_mut() {
-            o.remove("output");
-        }
-        summary.push(entry);
+        u.output = None;
+        units.push(u);
     }
-    let summary = json!({
-        "job": id,
-        "state": r.get("state"),
-        "written": written,
-        "open": open,
-        "failed": failed,
-        "units": summary,
-    });
+    let summary = Summary {
+        job: id,
+        state: r.state,
+        written,
+        open,
+        failed,
+        units,
+    };
     let path = out.join("summary.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&summary)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     if json {
-        outln!("{summary}")?;
+        outln!("{}", serde_json::to_string(&summary)?)?;
     } else {
         outln!(
             "{written} results written to {}, {open} units still open, {failed} failed; summary in summary.json",
@@ -268,46 +257,30 @@ async fn results(home: &Path, job: &str, out: &Path, json: bool) -> anyhow::Resu
 
 async fn cancel(home: &Path, job: &str, json: bool) -> anyhow::Result<()> {
     let id = job_id(job)?;
-    let c = client(home)?;
-    let r: Value = c
-        .send_json(
-            Method::DELETE,
-            &format!("/v0/compute/jobs/{id}"),
-            &json!({}),
-        )
-        .await?;
+    let r = client(home)?.cancel_job(&id).await?;
     if json {
-        outln!("{r}")?;
+        outln!("{}", serde_json::to_string(&r)?)?;
     } else {
-        outln!(
-            "job {id}: {}",
-            r.get("state").and_then(Value::as_str).unwrap_or("?")
-        )?;
+        outln!("job {id}: {}", r.state.as_str())?;
     }
     Ok(())
 }
 
 async fn workers(home: &Path, json: bool) -> anyhow::Result<()> {
-    let c = client(home)?;
-    let r: Value = c.get("/v0/compute/workers").await?;
+    let r = client(home)?.workers().await?;
     if json {
-        outln!("{r}")?;
+        outln!("{}", serde_json::to_string(&r)?)?;
         return Ok(());
     }
-    match r.get("lending") {
-        Some(l) if !l.is_null() => outln!(
+    match r.lending {
+        Some(l) => outln!(
             "this node lends {} cores, {} units running",
-            num(l, "cores"),
-            num(l, "running")
+            l.cores,
+            l.running
         )?,
-        _ => outln!("this node lends no CPU (start it with `weft up --worker`)")?,
+        None => outln!("this node lends no CPU (start it with `weft up --worker`)")?,
     }
-    let list = r
-        .get("workers")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    if list.is_empty() {
+    if r.workers.is_empty() {
         return outln!("no worker has computed for this node yet").map_err(Into::into);
     }
     outln!(
@@ -320,60 +293,49 @@ async fn workers(home: &Path, json: bool) -> anyhow::Result<()> {
         "running",
         "credit (fuel)"
     )?;
-    for w in &list {
-        let banned = if w.get("banned").and_then(Value::as_bool) == Some(true) {
+    for w in &r.workers {
+        let banned = if w.banned {
             "  (no more work: wrong results)"
         } else {
             ""
         };
         outln!(
             "{:<54} {:>9} {:>6} {:>6} {:>7} {:>7} {:>14}{banned}",
-            w.get("peer").and_then(Value::as_str).unwrap_or("?"),
-            num(w, "validated"),
-            num(w, "wrong"),
-            num(w, "lapsed"),
-            num(w, "gave_up"),
-            num(w, "running"),
-            num(w, "credit"),
+            w.peer,
+            w.validated,
+            w.wrong,
+            w.lapsed,
+            w.gave_up,
+            w.running,
+            w.credit,
         )?;
     }
     Ok(())
 }
 
 async fn credit(home: &Path, json: bool) -> anyhow::Result<()> {
-    let c = client(home)?;
-    let r: Value = c.get("/v0/compute/credit").await?;
+    let r = client(home)?.credit().await?;
     if json {
-        outln!("{r}")?;
+        outln!("{}", serde_json::to_string(&r)?)?;
         return Ok(());
     }
     outln!("granted (validated fuel per worker, for this node's jobs):")?;
-    for g in r
-        .get("granted")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-    {
+    for g in &r.granted {
         outln!(
             "  {:<54} {:>14} fuel  {:>6} units",
-            g.get("peer").and_then(Value::as_str).unwrap_or("?"),
-            num(&g, "credit"),
-            num(&g, "validated")
+            g.peer,
+            g.credit,
+            g.validated
         )?;
     }
     outln!("lent (units this node ran and the coordinator took; not yet validated receipts):")?;
-    for l in r
-        .get("lent")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-    {
+    for l in &r.lent {
         outln!(
             "  {:<54} {:>14} fuel  {:>6} units  {:>8} ms",
-            l.get("coordinator").and_then(Value::as_str).unwrap_or("?"),
-            num(&l, "fuel"),
-            num(&l, "units"),
-            num(&l, "busy_ms")
+            l.coordinator,
+            l.fuel,
+            l.units,
+            l.busy_ms
         )?;
     }
     Ok(())

@@ -12,9 +12,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use serde_json::Value;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use tokio::process::{Child, Command};
 use weft_api::client::Client;
+use weft_api::share::{ResultGroup, ShareJob};
 
 use crate::cli::DemoArgs;
 use crate::output::{OutputError, out, outln};
@@ -296,7 +298,7 @@ async fn scene(exe: &Path, nodes: &[DemoNode], clients: &[Client]) -> anyhow::Re
                 held.push(s.name);
             }
         }
-        let out = weft_json(
+        let out: ShareJob = weft_json(
             exe,
             &node.home,
             &["share", path_str(&folder)?, "--json"],
@@ -308,7 +310,7 @@ async fn scene(exe: &Path, nodes: &[DemoNode], clients: &[Client]) -> anyhow::Re
             "  node{}  {} files, {} hashed  ({})",
             k + 2,
             held.len(),
-            out.get("files_hashed").and_then(Value::as_u64).unwrap_or(0),
+            out.files_hashed,
             held.join(", ")
         )?;
     }
@@ -388,12 +390,12 @@ fn path_str(p: &Path) -> anyhow::Result<&str> {
 }
 
 /// Runs `weft --home HOME ARGS...` and parses its standard output as JSON.
-async fn weft_json(
+async fn weft_json<T: DeserializeOwned>(
     exe: &Path,
     home: &Path,
     args: &[&str],
     limit: Duration,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<T> {
     let mut cmd = Command::new(exe);
     cmd.arg("--home")
         .arg(home)
@@ -415,6 +417,12 @@ async fn weft_json(
     Ok(serde_json::from_slice(&out.stdout)?)
 }
 
+/// What `weft search --json` prints, as far as the demo reads it.
+#[derive(Deserialize)]
+struct SearchAnswer {
+    results: Vec<ResultGroup>,
+}
+
 /// Searches until every `(hash, sources)` in `want` is found with at least that many sources,
 /// for at most [`SEARCH_TIMEOUT`]; returns the last results.
 async fn search_until(
@@ -423,26 +431,18 @@ async fn search_until(
     words: &str,
     via: &str,
     want: &[(String, u64)],
-) -> anyhow::Result<Vec<Value>> {
+) -> anyhow::Result<Vec<ResultGroup>> {
     let t = Instant::now();
-    let mut last: Vec<Value> = Vec::new();
+    let mut last: Vec<ResultGroup> = Vec::new();
     loop {
         let args = ["search", words, "--via", via, "--timeout", "3", "--json"];
-        match weft_json(exe, home, &args, Duration::from_secs(20)).await {
-            Ok(v) => {
-                last = v
-                    .get("results")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default()
-            }
+        match weft_json::<SearchAnswer>(exe, home, &args, Duration::from_secs(20)).await {
+            Ok(v) => last = v.results,
             Err(e) => outln!("  search failed: {e:#}; trying again")?,
         }
         let complete = want.iter().all(|(hash, sources)| {
-            last.iter().any(|r| {
-                r.get("hash").and_then(Value::as_str) == Some(hash)
-                    && r.get("sources").and_then(Value::as_u64).unwrap_or(0) >= *sources
-            })
+            last.iter()
+                .any(|r| &r.hash == hash && r.sources >= *sources)
         });
         if complete {
             return Ok(last);
@@ -459,22 +459,15 @@ async fn search_until(
 }
 
 /// Prints search results, one row per content hash.
-fn print_results(results: &[Value]) -> Result<(), OutputError> {
+fn print_results(results: &[ResultGroup]) -> Result<(), OutputError> {
     outln!("  {:<18} {:>9} {:>7}  NAMES", "HASH", "SIZE", "SOURCES")?;
     for r in results {
-        let hash = r.get("hash").and_then(Value::as_str).unwrap_or("");
-        let size = r.get("size").and_then(Value::as_u64).unwrap_or(0);
-        let sources = r.get("sources").and_then(Value::as_u64).unwrap_or(0);
-        let names: Vec<&str> = r
-            .get("names")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
         outln!(
-            "  {:<18} {:>9} {sources:>7}  {}",
-            format!("{}…", hash.get(..16).unwrap_or(hash)),
-            indicatif::HumanBytes(size).to_string(),
-            names.join(", ")
+            "  {:<18} {:>9} {:>7}  {}",
+            format!("{}…", r.hash.get(..16).unwrap_or(&r.hash)),
+            indicatif::HumanBytes(r.size).to_string(),
+            r.sources,
+            r.names.join(", ")
         )?;
     }
     Ok(())
@@ -484,16 +477,12 @@ fn print_results(results: &[Value]) -> Result<(), OutputError> {
 async fn connections(clients: &[Client]) -> Vec<Option<Vec<String>>> {
     let mut all = Vec::with_capacity(clients.len());
     for c in clients {
-        all.push(c.get::<Value>("/v0/peers").await.ok().map(|v| {
-            v.get("connected")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|p| p.get("peer_id")?.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        }));
+        all.push(
+            c.peers()
+                .await
+                .ok()
+                .map(|p| p.connected.into_iter().map(|c| c.peer_id).collect()),
+        );
     }
     all
 }

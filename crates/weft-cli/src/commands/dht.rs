@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::bail;
-use weft_api::client::ClientError;
+use weft_api::dht::DhtPutQuery;
 use weft_net::overlay::dht::user_key;
 
 use super::client;
@@ -29,24 +29,21 @@ async fn put(home: &Path, key: &str, value: String, json: bool) -> anyhow::Resul
         );
     }
     let key = user_key(key);
-    let answer: serde_json::Value = client(home)?
-        .put_bytes(&format!("/v0/dht/{key}"), value.into_bytes())
+    let answer = client(home)?
+        .dht_put(&key.to_string(), value.into_bytes(), DhtPutQuery::default())
         .await?;
     if json {
-        outln!("{answer}")?;
+        outln!("{}", serde_json::to_string(&answer)?)?;
     } else {
-        let stored = answer.get("stored").and_then(serde_json::Value::as_u64);
-        outln!("stored {key} on {} peers", stored.unwrap_or(0))?;
+        outln!("stored {key} on {} peers", answer.stored)?;
     }
     Ok(())
 }
 
 async fn get(home: &Path, key: &str, json: bool) -> anyhow::Result<()> {
     let key = user_key(key);
-    let value = match client(home)?.get_bytes(&format!("/v0/dht/{key}")).await {
-        Ok(v) => v,
-        Err(ClientError::Api { status: 404, .. }) => bail!("no record under {key} in the DHT"),
-        Err(e) => return Err(e.into()),
+    let Some(value) = client(home)?.dht_get(&key.to_string()).await? else {
+        bail!("no record under {key} in the DHT");
     };
     if json {
         let out = serde_json::json!({

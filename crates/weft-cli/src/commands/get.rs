@@ -8,8 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
-use weft_api::client::Method;
-use weft_api::share::{DownloadRequest, DownloadState, DownloadStatus};
+use weft_api::share::{DownloadRequest, DownloadState, StatusQuery};
 
 use super::client;
 use crate::cli::GetArgs;
@@ -65,7 +64,7 @@ pub async fn run(home: &Path, args: GetArgs) -> anyhow::Result<()> {
     let c = client(home)?;
     // A download of this hash may be under way already (started by an earlier `weft get`).
     let running = matches!(
-        c.get::<DownloadStatus>(&format!("/v0/downloads/{hash}")).await,
+        c.download(&hash, StatusQuery::default()).await,
         Ok(s) if !s.state.is_finished()
     );
     if !running {
@@ -77,7 +76,7 @@ pub async fn run(home: &Path, args: GetArgs) -> anyhow::Result<()> {
         force: args.force,
         timeout_secs: Some(args.timeout),
     };
-    let mut status: DownloadStatus = c.send_json(Method::POST, "/v0/downloads", &body).await?;
+    let mut status = c.start_download(&body).await?;
     let bar = if args.json {
         ProgressBar::hidden()
     } else {
@@ -89,12 +88,11 @@ pub async fn run(home: &Path, args: GetArgs) -> anyhow::Result<()> {
         )
     };
     while !status.state.is_finished() {
-        let path = format!(
-            "/v0/downloads/{hash}?wait_ms={}&state={}",
-            PROGRESS_WAIT.as_millis(),
-            status.state.as_str()
-        );
-        status = c.get(&path).await?;
+        let query = StatusQuery {
+            wait_ms: Some(PROGRESS_WAIT.as_millis() as u64),
+            state: Some(status.state),
+        };
+        status = c.download(&hash, query).await?;
         if let Some(size) = status.size {
             bar.set_length(size);
         }

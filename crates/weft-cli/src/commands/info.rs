@@ -2,29 +2,26 @@
 
 use std::path::Path;
 
-use serde_json::Value;
-
 use super::client;
 use crate::output::outln;
 
 /// `weft id`.
 pub async fn id(home: &Path, json: bool) -> anyhow::Result<()> {
-    let id: Value = client(home)?.get("/v0/id").await?;
+    let id = client(home)?.id().await?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&id)?)?;
         return Ok(());
     }
-    let s = |k: &str| id.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
-    outln!("peer id    {}", s("peer_id"))?;
-    outln!("version    {}", s("version"))?;
-    outln!("api        http://{}", s("api"))?;
-    outln!("nat        {}", s("nat"))?;
-    let role = id["node"]["role"].as_str().unwrap_or("-");
-    match id.get("flood_role").and_then(Value::as_str) {
+    outln!("peer id    {}", id.peer_id)?;
+    outln!("version    {}", id.version)?;
+    outln!("api        http://{}", id.api)?;
+    outln!("nat        {}", id.nat.as_str())?;
+    let role = id.node.role.as_str();
+    match id.flood_role.map(|f| f.as_str()) {
         Some(flood) if flood != role => outln!("role       {role} (flooding as {flood})")?,
         _ => outln!("role       {role}")?,
     }
-    for (i, a) in strings(&id, "listen").iter().enumerate() {
+    for (i, a) in id.listen.iter().enumerate() {
         outln!("{}{a}", if i == 0 { "listening  " } else { "           " })?;
     }
     Ok(())
@@ -32,21 +29,12 @@ pub async fn id(home: &Path, json: bool) -> anyhow::Result<()> {
 
 /// `weft peers`.
 pub async fn peers(home: &Path, json: bool) -> anyhow::Result<()> {
-    let peers: Value = client(home)?.get("/v0/peers").await?;
+    let peers = client(home)?.peers().await?;
     if json {
         outln!("{}", serde_json::to_string_pretty(&peers)?)?;
         return Ok(());
     }
-    let connected = peers
-        .get("connected")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let known = peers
-        .get("known")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
-    if !connected.is_empty() {
+    if !peers.connected.is_empty() {
         outln!(
             "{:<54} {:<9} {:<10} {:>8}  ADDRESS",
             "PEER",
@@ -55,32 +43,23 @@ pub async fn peers(home: &Path, json: bool) -> anyhow::Result<()> {
             "RTT"
         )?;
     }
-    for p in &connected {
-        let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("-").to_string();
+    for p in &peers.connected {
         let rtt = p
-            .get("rtt_ms")
-            .and_then(Value::as_f64)
+            .rtt_ms
             .map_or_else(|| "-".to_string(), |r| format!("{r:.1}ms"));
         outln!(
             "{:<54} {:<9} {:<10} {:>8}  {}",
-            s("peer_id"),
-            s("direction"),
-            s("source"),
+            p.peer_id,
+            p.direction.as_str(),
+            p.source.as_str(),
             rtt,
-            s("addr")
+            p.addr
         )?;
     }
-    outln!("{} connected, {} in the peer book", connected.len(), known)?;
+    outln!(
+        "{} connected, {} in the peer book",
+        peers.connected.len(),
+        peers.known.len()
+    )?;
     Ok(())
-}
-
-fn strings(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }

@@ -2,48 +2,50 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::time::Duration;
 
-use serde_json::Value;
+use serde::Serialize;
+use weft_api::share::{ResultGroup, SearchLine, SearchQuery};
 
 use super::client;
 use crate::cli::{SearchArgs, Via};
 use crate::output::{OutputError, outln};
 
-/// Extra time the command waits beyond the search's own timeout.
-const SLACK: Duration = Duration::from_secs(10);
 /// The largest `--limit` (the node's bound).
 const MAX_LIMIT: u32 = 1000;
 
+/// What `weft search --json` prints.
+#[derive(Serialize)]
+struct Answer {
+    /// One entry per content, most sources first.
+    results: Vec<ResultGroup>,
+    /// The `--limit` asked for.
+    limit: u16,
+    /// More results exist than were shown.
+    cut: bool,
+    /// Who held results back (`flood`, `directory`, `dht`, or `limit`: the node's cut).
+    cut_by: BTreeSet<String>,
+}
+
 /// `weft search WORDS...`.
 pub async fn run(home: &Path, args: SearchArgs) -> anyhow::Result<()> {
-    let text = args.words.join(" ");
-    let mut query = vec![
-        format!("q={}", encode(&text)),
-        format!("timeout_secs={}", args.timeout),
-        format!("limit={}", args.limit),
-    ];
-    if let Some(via) = args.via {
-        query.push(format!(
-            "via={}",
+    let query = SearchQuery {
+        q: args.words.join(" "),
+        via: args.via.map(|via| {
             match via {
                 Via::Flood => "flood",
                 Via::Directory => "directory",
                 Via::Dht => "dht",
             }
-        ));
-    }
-    if let Some(ttl) = args.ttl {
-        query.push(format!("ttl={ttl}"));
-    }
-    let path = format!("/v0/search?{}", query.join("&"));
-    let limit = Duration::from_secs(args.timeout) + SLACK;
-    let mut resp = client(home)?.get_stream(&path, limit).await?;
-    let mut groups: BTreeMap<String, Value> = BTreeMap::new();
+            .to_string()
+        }),
+        ttl: args.ttl,
+        timeout_secs: Some(args.timeout),
+        limit: Some(usize::from(args.limit)),
+    };
+    let mut lines = client(home)?.search(&query).await?;
+    let mut groups: BTreeMap<String, ResultGroup> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    // Who held results back (`flood`, `directory`, `dht`, or `limit`: the node's cut).
     let mut cut_by: BTreeSet<String> = BTreeSet::new();
-    let mut buf: Vec<u8> = Vec::new();
     if !args.json {
         outln!(
             "{:<64}  {:>10}  {:>7}  {:<14}  NAME",
@@ -53,42 +55,31 @@ pub async fn run(home: &Path, args: SearchArgs) -> anyhow::Result<()> {
             "VIA"
         )?;
     }
-    while let Some(chunk) = resp.chunk().await.unwrap_or(None) {
-        buf.extend_from_slice(&chunk);
-        while let Some(end) = buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buf.drain(..=end).collect();
-            let Ok(group) = serde_json::from_slice::<Value>(&line) else {
-                continue;
-            };
-            if let Some(by) = group.get("cut").and_then(Value::as_str) {
-                cut_by.insert(by.to_string());
+    while let Some(line) = lines.next().await {
+        let group = match line {
+            SearchLine::Cut(c) => {
+                cut_by.insert(c.cut.as_str().to_string());
                 continue;
             }
-            let Some(hash) = group
-                .get("hash")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-            else {
-                continue;
-            };
-            if !groups.contains_key(&hash) {
-                order.push(hash.clone());
-                if !args.json {
-                    print_row(&group)?;
-                }
+            SearchLine::Group(g) => g,
+        };
+        if !groups.contains_key(&group.hash) {
+            order.push(group.hash.clone());
+            if !args.json {
+                print_row(&group)?;
             }
-            groups.insert(hash, group);
         }
+        groups.insert(group.hash.clone(), group);
     }
     if args.json {
-        let mut all: Vec<Value> = order.iter().filter_map(|h| groups.remove(h)).collect();
-        all.sort_by_key(|g| std::cmp::Reverse(g.get("sources").and_then(Value::as_u64)));
-        let answer = serde_json::json!({
-            "results": all,
-            "limit": args.limit,
-            "cut": !cut_by.is_empty(),
-            "cut_by": cut_by,
-        });
+        let mut results: Vec<ResultGroup> = order.iter().filter_map(|h| groups.remove(h)).collect();
+        results.sort_by_key(|g| std::cmp::Reverse(g.sources));
+        let answer = Answer {
+            results,
+            limit: args.limit,
+            cut: !cut_by.is_empty(),
+            cut_by,
+        };
         outln!("{}", serde_json::to_string_pretty(&answer)?)?;
     } else {
         outln!("{} results", order.len())?;
@@ -120,45 +111,20 @@ fn cut_note(shown: usize, limit: u16, cut_by: &BTreeSet<String>) -> Option<Strin
     })
 }
 
-fn print_row(g: &Value) -> Result<(), OutputError> {
-    let hash = g.get("hash").and_then(Value::as_str).unwrap_or("");
-    let size = g.get("size").and_then(Value::as_u64).unwrap_or(0);
-    let sources = g.get("sources").and_then(Value::as_u64).unwrap_or(0);
-    let strings = |k: &str| -> Vec<String> {
-        g.get(k)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let names = strings("names");
-    let via = strings("via").join(",");
-    let name = match names.len() {
+fn print_row(g: &ResultGroup) -> Result<(), OutputError> {
+    let via: Vec<&str> = g.via.iter().map(|v| v.as_str()).collect();
+    let via = via.join(",");
+    let name = match g.names.len() {
         0 => String::new(),
-        1 => names[0].clone(),
-        n => format!("{} (+{} names)", names[0], n - 1),
+        1 => g.names[0].clone(),
+        n => format!("{} (+{} names)", g.names[0], n - 1),
     };
     outln!(
-        "{hash:<64}  {:>10}  {sources:>7}  {via:<14}  {name}",
-        indicatif::HumanBytes(size).to_string()
+        "{:<64}  {:>10}  {:>7}  {via:<14}  {name}",
+        g.hash,
+        indicatif::HumanBytes(g.size).to_string(),
+        g.sources
     )
-}
-
-/// Percent-encodes a query-string value.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -175,11 +141,5 @@ mod tests {
         );
         let at_most = super::cut_note(1000, 1000, &by(&["limit"])).unwrap();
         assert!(at_most.contains("1000 is the most"), "{at_most}");
-    }
-
-    #[test]
-    fn encodes_query_values() {
-        assert_eq!(super::encode("blue train"), "blue%20train");
-        assert_eq!(super::encode("a&b=ü"), "a%26b%3D%C3%BC");
     }
 }

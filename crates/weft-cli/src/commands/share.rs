@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Value, json};
-use weft_api::client::{ClientError, Method};
+use weft_api::client::ClientError;
+use weft_api::share::{
+    ShareJobState, ShareRequest, ShareStatusQuery, SharedFilesQuery, UnshareRequest,
+};
 
 use super::client;
 use crate::cli::{ShareArgs, SharedArgs, UnshareArgs};
@@ -38,10 +40,7 @@ pub async fn share(home: &Path, args: ShareArgs) -> anyhow::Result<()> {
         paths.push(absolute(p)?);
     }
     let c = client(home)?;
-    let started: Value = c
-        .send_json(Method::POST, "/v0/share", &json!({ "paths": paths }))
-        .await?;
-    let job = started.get("job").and_then(Value::as_u64).unwrap_or(0);
+    let job = c.share(&ShareRequest { paths }).await?.job;
     let bar = if args.json {
         ProgressBar::hidden()
     } else {
@@ -52,86 +51,75 @@ pub async fn share(home: &Path, args: ShareArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         )
     };
-    let status_path = format!("/v0/share?job={job}&wait_ms={}", POLL.as_millis());
+    let query = ShareStatusQuery {
+        job: Some(job),
+        wait_ms: Some(POLL.as_millis() as u64),
+    };
     let status = loop {
-        let s: Value = c.get(&status_path).await?;
-        let n = |k: &str| s.get(k).and_then(Value::as_u64).unwrap_or(0);
-        if s.get("job").and_then(Value::as_u64) != Some(job) {
+        let s = c.share_status(query).await?;
+        if s.job != job {
             // Another job took over the status; ours is queued or done.
             tokio::time::sleep(POLL).await;
             continue;
         }
-        bar.set_length(n("bytes_total"));
-        bar.set_position(n("bytes_done"));
-        bar.set_message(format!("{}/{} files", n("files_done"), n("files_total")));
+        bar.set_length(s.bytes_total);
+        bar.set_position(s.bytes_done);
+        bar.set_message(format!("{}/{} files", s.files_done, s.files_total));
         // While it runs, the next request waits for the end itself.
-        if let Some("done" | "failed") = s.get("state").and_then(Value::as_str) {
+        if s.state.is_finished() {
             break s;
         }
     };
     bar.finish_and_clear();
-    if status.get("state").and_then(Value::as_str) == Some("failed") {
-        let e = status.get("error").and_then(Value::as_str).unwrap_or("?");
-        bail!("indexing failed: {e}");
+    if status.state == ShareJobState::Failed {
+        bail!(
+            "indexing failed: {}",
+            status.error.as_deref().unwrap_or("?")
+        );
     }
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&status)?)?;
         return Ok(());
     }
-    let n = |k: &str| status.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let list = |k: &str| {
-        status
-            .get(k)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     // One line per file added, as `ipfs add` prints them: the hash to give a friend.
-    let added = list("added");
-    for a in &added {
-        outln!("added {} {}", text(a, "hash"), text(a, "path"))?;
+    for a in &status.added {
+        outln!("added {} {}", a.hash, a.path)?;
     }
-    let more = n("added_count").saturating_sub(added.len() as u64);
+    let more = status.added_count.saturating_sub(status.added.len() as u64);
     if more > 0 {
         outln!("... and {more} more; `weft shared --files` lists every file with its hash")?;
     }
-    for line in list("root_changes") {
-        outln!("{}", line.as_str().unwrap_or(""))?;
+    for line in &status.root_changes {
+        outln!("{line}")?;
     }
-    for root in list("refused_roots") {
-        let root = root.as_str().unwrap_or("");
+    for root in &status.refused_roots {
         outln!("{root}: in a weft data folder, which is never shared; no longer shared")?;
     }
-    for root in list("missing_roots") {
-        outln!(
-            "{}: missing; shared again when it is back",
-            root.as_str().unwrap_or("")
-        )?;
+    for root in &status.missing_roots {
+        outln!("{root}: missing; shared again when it is back")?;
     }
     outln!(
         "shared: {} files hashed, {} unchanged, {} removed, {} skipped",
-        n("files_hashed"),
-        n("files_unchanged"),
-        n("files_removed"),
-        n("skipped_count")
+        status.files_hashed,
+        status.files_unchanged,
+        status.files_removed,
+        status.skipped_count
     )?;
-    let skipped = list("skipped");
-    if n("skipped_count") > 0 {
+    if status.skipped_count > 0 {
         outln!("skipped (see \"Sharing files\" in the README for the rules):")?;
-        for k in skipped.iter().take(SKIPPED_SHOWN) {
-            outln!("  {}: {}", text(k, "path"), text(k, "reason"))?;
+        for k in status.skipped.iter().take(SKIPPED_SHOWN) {
+            outln!("  {}: {}", k.path, k.reason)?;
         }
-        let more = n("skipped_count").saturating_sub(SKIPPED_SHOWN.min(skipped.len()) as u64);
+        let shown = SKIPPED_SHOWN.min(status.skipped.len()) as u64;
+        let more = status.skipped_count.saturating_sub(shown);
         if more > 0 {
             outln!("  ... and {more} more (`weft share --json` lists up to 100)")?;
         }
     }
-    let unreadable = list("unreadable");
-    if n("unreadable_count") > 0 {
-        outln!("{} files could not be read:", n("unreadable_count"))?;
-        for u in &unreadable {
-            outln!("  {}: {}", text(u, "path"), text(u, "reason"))?;
+    if status.unreadable_count > 0 {
+        outln!("{} files could not be read:", status.unreadable_count)?;
+        for u in &status.unreadable {
+            outln!("  {}: {}", u.path, u.reason)?;
         }
     }
     Ok(())
@@ -141,10 +129,7 @@ pub async fn share(home: &Path, args: ShareArgs) -> anyhow::Result<()> {
 pub async fn unshare(home: &Path, args: UnshareArgs) -> anyhow::Result<()> {
     let path = absolute(&args.path)?;
     let c = client(home)?;
-    let root: Value = match c
-        .send_json(Method::DELETE, "/v0/share", &json!({ "path": path }))
-        .await
-    {
+    let root = match c.unshare(&UnshareRequest { path: path.clone() }).await {
         Ok(v) => v,
         Err(ClientError::Api { status: 404, .. }) => {
             bail!(
@@ -155,10 +140,10 @@ pub async fn unshare(home: &Path, args: UnshareArgs) -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     };
     if args.json {
-        outln!("{root}")?;
+        outln!("{}", serde_json::to_string(&root)?)?;
     } else {
-        let n = root.get("files").and_then(Value::as_u64).unwrap_or(0);
-        match root.get("handed_to").and_then(Value::as_str) {
+        let n = root.root.files;
+        match &root.handed_to {
             Some(holder) => outln!(
                 "no longer sharing {} on its own; its {n} files stay shared as part of {holder}",
                 path.display()
@@ -174,24 +159,28 @@ pub async fn shared(home: &Path, args: SharedArgs) -> anyhow::Result<()> {
     if args.files {
         return shared_files(home, args.json).await;
     }
-    let roots: Value = client(home)?.get("/v0/shared").await?;
+    let roots = client(home)?.shared().await?;
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&roots)?)?;
         return Ok(());
     }
-    let roots = roots.as_array().cloned().unwrap_or_default();
     if roots.is_empty() {
         outln!("nothing shared; share files with `weft share PATH...`")?;
     }
     for r in roots {
-        let path = r.get("path").and_then(Value::as_str).unwrap_or("");
-        if r.get("missing").and_then(Value::as_bool) == Some(true) {
-            outln!("{path}  missing (shared again when it is back; `weft unshare` stops it)")?;
+        if r.missing {
+            outln!(
+                "{}  missing (shared again when it is back; `weft unshare` stops it)",
+                r.path
+            )?;
             continue;
         }
-        let files = r.get("files").and_then(Value::as_u64).unwrap_or(0);
-        let bytes = r.get("bytes").and_then(Value::as_u64).unwrap_or(0);
-        outln!("{path}  {files} files  {}", indicatif::HumanBytes(bytes))?;
+        outln!(
+            "{}  {} files  {}",
+            r.path,
+            r.files,
+            indicatif::HumanBytes(r.bytes)
+        )?;
     }
     Ok(())
 }
@@ -203,27 +192,25 @@ async fn shared_files(home: &Path, json: bool) -> anyhow::Result<()> {
     let mut after = 0i64;
     let mut all = Vec::new();
     loop {
-        let page: Value = c.get(&format!("/v0/shared/files?after={after}")).await?;
-        let files = page
-            .get("files")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        for f in files {
+        let page = c
+            .shared_files(SharedFilesQuery {
+                after: Some(after),
+                limit: None,
+            })
+            .await?;
+        for f in page.files {
             if json {
                 all.push(f);
             } else {
-                let s = |k: &str| f.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                let size = f.get("size").and_then(Value::as_u64).unwrap_or(0);
                 outln!(
                     "{} {:>10}  {}",
-                    s("hash"),
-                    indicatif::HumanBytes(size),
-                    s("path")
+                    f.hash,
+                    indicatif::HumanBytes(f.size),
+                    f.path
                 )?;
             }
         }
-        match page.get("next_after").and_then(Value::as_i64) {
+        match page.next_after {
             Some(next) if next > after => after = next,
             _ => break,
         }

@@ -51,7 +51,7 @@ pub fn http_get(api: &str, path: &str, token: Option<&str>) -> (u16, String) {
 
 /// The API address and token of `node`.
 pub fn api_of(node: &Node) -> (String, String) {
-    let api = node.addrs()["api"].as_str().expect("api").to_string();
+    let api = node.addrs().api;
     let token = std::fs::read_to_string(node.home.join("api.token")).expect("api.token");
     (api, token.trim().to_string())
 }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use weft_api::Addrs;
+use weft_api::node::Peers;
 
 /// The `weft` binary under test.
 pub fn weft_bin() -> &'static str {
@@ -123,28 +124,22 @@ impl Node {
     }
 
     /// This node's `addrs.json`.
-    pub fn addrs(&self) -> Value {
+    pub fn addrs(&self) -> Addrs {
         addrs(&self.home).expect("addrs.json")
     }
 
     /// Its peer id.
     pub fn peer_id(&self) -> String {
-        self.addrs()["peer_id"]
-            .as_str()
-            .expect("peer_id")
-            .to_string()
+        self.addrs().peer_id
     }
 
     /// Its TCP listen address on 127.0.0.1, with `/p2p/`.
     pub fn tcp_addr(&self) -> String {
-        self.addrs()["listen"]
-            .as_array()
-            .expect("listen")
-            .iter()
-            .filter_map(Value::as_str)
+        self.addrs()
+            .listen
+            .into_iter()
             .find(|a| a.starts_with("/ip4/127.0.0.1/tcp/"))
             .expect("a loopback tcp address")
-            .to_string()
     }
 
     /// Peer ids it is connected to, from `weft peers --json`.
@@ -153,13 +148,8 @@ impl Node {
         if !out.status.success() {
             return Vec::new();
         }
-        let v: Value = serde_json::from_slice(&out.stdout).expect("peers --json is JSON");
-        v["connected"]
-            .as_array()
-            .expect("connected")
-            .iter()
-            .filter_map(|p| p["peer_id"].as_str().map(str::to_string))
-            .collect()
+        let peers: Peers = serde_json::from_slice(&out.stdout).expect("peers --json is Peers");
+        peers.connected.into_iter().map(|p| p.peer_id).collect()
     }
 
     /// Sends SIGTERM and waits for a clean exit.
@@ -182,10 +172,9 @@ impl Drop for Node {
 }
 
 /// Reads `addrs.json` in `home`, if present and complete.
-pub fn addrs(home: &Path) -> Option<Value> {
-    let v: Value = serde_json::from_slice(&std::fs::read(home.join("addrs.json")).ok()?).ok()?;
-    v["listen"].as_array().filter(|l| !l.is_empty())?;
-    Some(v)
+pub fn addrs(home: &Path) -> Option<Addrs> {
+    let a: Addrs = serde_json::from_slice(&std::fs::read(home.join("addrs.json")).ok()?).ok()?;
+    (!a.listen.is_empty()).then_some(a)
 }
 
 /// The node's log so far.

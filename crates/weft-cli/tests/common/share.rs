@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
+use weft_api::share::{DownloadStatus, ResultGroup, ShareJob, SharedRoot};
 
 use super::{Node, poll, weft};
 
@@ -47,8 +48,8 @@ pub fn hash_of(bytes: &[u8]) -> String {
     weft_core::id::Key256::hash(bytes).to_string()
 }
 
-/// `weft share PATH --json`, asserting success.
-pub fn share(node: &Node, path: &Path) -> Value {
+/// `weft share PATH --json` (the indexing job's report), asserting success.
+pub fn share(node: &Node, path: &Path) -> ShareJob {
     let out = weft(
         &node.home,
         &["share", path.to_str().expect("utf-8"), "--json"],
@@ -58,15 +59,13 @@ pub fn share(node: &Node, path: &Path) -> Value {
         "weft share failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("share --json is JSON")
+    serde_json::from_slice(&out.stdout).expect("share --json is a ShareJob")
 }
 
 /// `weft search WORDS --via VIA --json` once: its results.
-pub fn search(node: &Node, words: &str, via: &str, timeout: u64) -> Vec<Value> {
-    search_answer(node, words, via, timeout, &[])["results"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+pub fn search(node: &Node, words: &str, via: &str, timeout: u64) -> Vec<ResultGroup> {
+    let results = search_answer(node, words, via, timeout, &[])["results"].take();
+    serde_json::from_value(results).unwrap_or_default()
 }
 
 /// `weft search WORDS --via VIA --json EXTRA...` once: the whole answer (`Null` if it failed).
@@ -84,14 +83,14 @@ pub fn search_answer(node: &Node, words: &str, via: &str, timeout: u64, extra: &
 }
 
 /// Searches until `hash` is found with at least `sources` sources (bounded).
-pub fn search_until(node: &Node, words: &str, via: &str, hash: &str, sources: u64) -> Value {
+pub fn search_until(node: &Node, words: &str, via: &str, hash: &str, sources: u64) -> ResultGroup {
     poll(
         Duration::from_secs(90),
         &format!("{via} search for {words}"),
         || {
-            search(node, words, via, 3).into_iter().find(|r| {
-                r["hash"].as_str() == Some(hash) && r["sources"].as_u64().unwrap_or(0) >= sources
-            })
+            search(node, words, via, 3)
+                .into_iter()
+                .find(|r| r.hash == hash && r.sources >= sources)
         },
     )
 }
@@ -110,9 +109,8 @@ pub fn get(node: &Node, hash: &str, out: &Path, extra: &[&str]) -> (bool, Value,
 }
 
 /// The node's view of the download of `hash`.
-pub fn download_status(node: &Node, hash: &str) -> Option<Value> {
-    let addrs = super::addrs(&node.home)?;
-    let api = addrs["api"].as_str()?.to_string();
+pub fn download_status(node: &Node, hash: &str) -> Option<DownloadStatus> {
+    let api = super::addrs(&node.home)?.api;
     let token = std::fs::read_to_string(node.home.join("api.token")).ok()?;
     let (status, body) =
         super::http::http_get(&api, &format!("/v0/downloads/{hash}"), Some(token.trim()));
@@ -123,17 +121,13 @@ pub fn download_status(node: &Node, hash: &str) -> Option<Value> {
 
 /// Whether `node` lists the file at `path` as a shared root of one file of `size` bytes
 /// (`weft shared --json`); returns the listing too, for messages.
-pub fn shares_file(node: &Node, path: &Path, size: u64) -> (bool, Value) {
+pub fn shares_file(node: &Node, path: &Path, size: u64) -> (bool, Vec<SharedRoot>) {
     let out = weft(&node.home, &["shared", "--json"]);
-    let shared: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let shared: Vec<SharedRoot> = serde_json::from_slice(&out.stdout).unwrap_or_default();
     let canonical = std::fs::canonicalize(path).expect("canonical path");
-    let found = shared.as_array().is_some_and(|roots| {
-        roots.iter().any(|r| {
-            r["path"] == canonical.to_str().expect("utf-8")
-                && r["files"] == 1
-                && r["bytes"].as_u64() == Some(size)
-        })
-    });
+    let found = shared
+        .iter()
+        .any(|r| r.path == canonical.to_str().expect("utf-8") && r.files == 1 && r.bytes == size);
     (found, shared)
 }
 

@@ -41,7 +41,7 @@ use std::time::Duration;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use serde::Serialize;
 use tokio::sync::mpsc;
-use weft_core::config::Role;
+use weft_core::peer::Role;
 use weft_overlay::{directory as dir_engine, flood as flood_engine, kademlia};
 
 use crate::driver::{NetEvent, NetHandle};

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
+use crate::Limits;
 use libp2p::{Multiaddr, PeerId};
 use prometheus_client::registry::Registry;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, timeout};
-use weft_core::config::{Limits, Role};
 use weft_core::id::Key256;
+use weft_core::peer::Role;
 use weft_overlay::directory::Item;
 use weft_overlay::flood::{Criteria, HitItem};
 

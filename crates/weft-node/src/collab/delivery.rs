@@ -73,7 +73,7 @@ async fn outbox_loop(collab: Collab) {
         state
             .mailboxes
             .retain(|_, (at, _)| at.elapsed() < MAILBOX_CACHE);
-        let _ = tokio::time::timeout(OUTBOX_INTERVAL, collab.inner.outbox.notified()).await;
+        let _ = tokio::time::timeout(OUTBOX_INTERVAL, collab.outbox_woken()).await;
     }
 }
 
@@ -208,7 +208,7 @@ fn closest_of(mut peers: Vec<PeerId>, target: PeerId, skip: &[PeerId], n: usize)
 
 async fn collect_loop(collab: Collab) {
     loop {
-        let _ = tokio::time::timeout(COLLECT_INTERVAL, collab.inner.collect.notified()).await;
+        let _ = tokio::time::timeout(COLLECT_INTERVAL, collab.collect_woken()).await;
         // Let a burst of new connections settle into one round.
         tokio::time::sleep(Duration::from_millis(200)).await;
         collect_once(&collab).await;

@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::{Notify, broadcast, watch};
 use weft_collab::keys::{Identity, PeerKey};
 use weft_collab::mailbox::Rules;
@@ -29,6 +28,8 @@ use weft_net::libp2p::identity::{self, Keypair};
 use weft_net::overlay::Overlay;
 use weft_net::{NetEvent, NetHandle, PeerId};
 use weft_store::rusqlite::Connection;
+
+use weft_api::collab::{CollabStatus, Presence as ContactStatus};
 
 use crate::events::ApiEvent;
 
@@ -159,7 +160,7 @@ impl Collab {
             .try_into()
             .map_err(|_| CollabError::NotEd25519)?;
         let me = Identity::from_seed(&seed);
-        let db = crate::share::open_db(db_path)?;
+        let db = crate::db::open(db_path)?;
         db.busy_timeout(Duration::from_secs(10))?;
         let seen: Vec<(PeerKey, u64)> = Store::new(&db)
             .contacts()
@@ -229,6 +230,16 @@ impl Collab {
         self.inner.outbox.notify_one();
     }
 
+    /// Waits until the outbox is woken ([`Collab::wake_outbox`], a new connection).
+    pub(crate) async fn outbox_woken(&self) {
+        self.inner.outbox.notified().await;
+    }
+
+    /// Waits until a new connection asks for a collection from the mailboxes.
+    pub(crate) async fn collect_woken(&self) {
+        self.inner.collect.notified().await;
+    }
+
     /// Whether `peer` has a connection now.
     pub(crate) fn connected(&self, peer: &PeerId) -> bool {
         self.inner.net.state().peers.contains_key(&peer.to_string())
@@ -289,7 +300,11 @@ impl Collab {
         self.emit(ApiEvent::ContactPresence {
             name,
             peer_id: peer.to_string(),
-            status: if up { "online" } else { "offline" },
+            status: if up {
+                ContactStatus::Online
+            } else {
+                ContactStatus::Offline
+            },
         });
     }
 
@@ -313,29 +328,4 @@ impl Collab {
             outbox: Store::new(&self.db()).outbox_len().unwrap_or(0),
         }
     }
-}
-
-/// `GET /v0/collab/status`.
-#[derive(Clone, Debug, Serialize)]
-pub struct CollabStatus {
-    /// Messages delivered to this node's inbox since start.
-    pub delivered: u64,
-    /// Copies of already delivered messages dropped since start.
-    pub duplicates: u64,
-    /// Envelopes refused since start (forged, not for us, from a non-contact, malformed).
-    pub refused: u64,
-    /// Copies kept for others since start.
-    pub deposits_kept: u64,
-    /// Deposits refused by the per-sender quota or a full mailbox since start.
-    pub deposits_over_quota: u64,
-    /// Requests that could not be read since start.
-    pub bad_requests: u64,
-    /// Copies held now for other peers.
-    pub mailbox_messages: u64,
-    /// Their bytes.
-    pub mailbox_bytes: u64,
-    /// The per-sender quota of this mailbox.
-    pub mailbox_per_sender: u64,
-    /// Messages this node sent that their recipients have not acked yet.
-    pub outbox: u64,
 }

@@ -8,22 +8,23 @@
 //! | `GET /v0/collab/inbox?after=&limit=&wait_ms=` | delivered messages after an id, in order; with `wait_ms`, answered when one arrives or after at most 30 s |
 //! | `GET /v0/collab/status` | counters, the outbox and what this node keeps as a mailbox |
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use weft_api::collab::{
+    AddContact, CollabStatus, Contact, Contacts, Inbox, InboxQuery, MAX_INBOX_PAGE,
+    MAX_INBOX_WAIT_MS, MAX_SEND_WAIT_MS, Message, Presence, SendMessage, Sent,
+};
 use weft_collab::envelope::{Body, Envelope, EnvelopeError, MAX_TEXT_BYTES};
 use weft_collab::presence::Status;
 use weft_collab::store::{InboxMessage, Store, StoreError};
 use weft_net::PeerId;
 
 use super::{Collab, key_of, now_us, peer_of};
-use crate::api::ApiState;
+use crate::api::{ApiError, HttpError};
 
 /// `GET`, `POST`: contacts.
 pub const ROUTE_CONTACTS: &str = "/v0/collab/contacts";
@@ -34,172 +35,140 @@ pub const ROUTE_INBOX: &str = "/v0/collab/inbox";
 /// `GET`: counters.
 pub const ROUTE_STATUS: &str = "/v0/collab/status";
 
+/// The collaboration routes as `(method, path)`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", ROUTE_CONTACTS),
+    ("get", ROUTE_CONTACTS),
+    ("post", ROUTE_MESSAGES),
+    ("get", ROUTE_INBOX),
+    ("get", ROUTE_STATUS),
+];
+
 /// Longest wait for `POST /v0/collab/messages`.
-const MAX_SEND_WAIT: Duration = Duration::from_secs(10);
+const MAX_SEND_WAIT: Duration = Duration::from_millis(MAX_SEND_WAIT_MS);
 /// Longest wait for `GET /v0/collab/inbox`.
-const MAX_INBOX_WAIT: Duration = Duration::from_secs(30);
-/// Most messages per inbox answer.
-const MAX_INBOX_PAGE: usize = 1000;
+const MAX_INBOX_WAIT: Duration = Duration::from_millis(MAX_INBOX_WAIT_MS);
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": msg.into() }))).into_response()
+/// Why a collaboration route failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CollabRouteError {
+    /// The peer id does not parse.
+    #[error(
+        "'{0}' is not a peer id; it looks like 12D3KooW… (ask your contact for the id `weft id` prints)"
+    )]
+    BadPeerId(String),
+    /// The peer id is not an ed25519 key.
+    #[error("peer id {0} is not an ed25519 key; weft contacts are 12D3KooW… ids")]
+    NotEd25519(PeerId),
+    /// The node's own peer id.
+    #[error("that is this node's own peer id")]
+    OwnId,
+    /// An empty message.
+    #[error("the message is empty")]
+    Empty,
+    /// A message over [`MAX_TEXT_BYTES`].
+    #[error("the message is {0} bytes; the most is {MAX_TEXT_BYTES}")]
+    TooLarge(usize),
+    /// The contacts, inbox or outbox refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The message could not be sealed.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
 }
 
-fn store_error(e: StoreError) -> Response {
-    let status = match e {
-        StoreError::Db(_) | StoreError::Corrupt => StatusCode::INTERNAL_SERVER_ERROR,
-        StoreError::UnknownContact(_) => StatusCode::NOT_FOUND,
-        StoreError::NameTaken(_) | StoreError::PeerKnown(_) => StatusCode::CONFLICT,
-        StoreError::Petname(_) | StoreError::TooManyContacts => StatusCode::BAD_REQUEST,
-    };
-    error(status, e.to_string())
+impl HttpError for CollabRouteError {
+    fn status(&self) -> StatusCode {
+        match self {
+            CollabRouteError::BadPeerId(_)
+            | CollabRouteError::NotEd25519(_)
+            | CollabRouteError::OwnId
+            | CollabRouteError::Empty
+            | CollabRouteError::Envelope(_) => StatusCode::BAD_REQUEST,
+            CollabRouteError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            CollabRouteError::Store(e) => match e {
+                StoreError::Db(_) | StoreError::Corrupt => StatusCode::INTERNAL_SERVER_ERROR,
+                StoreError::UnknownContact(_) => StatusCode::NOT_FOUND,
+                StoreError::NameTaken(_) | StoreError::PeerKnown(_) => StatusCode::CONFLICT,
+                StoreError::Petname(_) | StoreError::TooManyContacts => StatusCode::BAD_REQUEST,
+            },
+        }
+    }
 }
 
-/// The collaboration routes, to merge into the API router.
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new()
-        .route(ROUTE_CONTACTS, post(add_contact).get(contacts))
-        .route(ROUTE_MESSAGES, post(send))
-        .route(ROUTE_INBOX, get(inbox))
-        .route(ROUTE_STATUS, get(status))
+impl Collab {
+    /// The collaboration routes over this service, to merge into the API router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(ROUTE_CONTACTS, post(add_contact).get(contacts))
+            .route(ROUTE_MESSAGES, post(send))
+            .route(ROUTE_INBOX, get(inbox))
+            .route(ROUTE_STATUS, get(status))
+            .with_state(self.clone())
+    }
 }
 
-/// Body of `POST /v0/collab/contacts`.
-#[derive(Deserialize)]
-pub struct AddContact {
-    /// The peer id (`12D3KooW…`).
-    pub peer_id: String,
-    /// The petname.
-    pub name: String,
-}
-
-/// A contact as the API shows it.
-#[derive(Serialize)]
-pub struct ContactView {
-    /// The petname.
-    pub name: String,
-    /// The peer id.
-    pub peer_id: String,
-    /// `online` or `offline`.
-    pub status: Status,
-    /// When last seen, µs since the Unix epoch (none if never).
-    pub last_seen_us: Option<u64>,
-}
-
-fn view(collab: &Collab, c: weft_collab::store::Contact) -> ContactView {
+fn view(collab: &Collab, c: weft_collab::store::Contact) -> Contact {
     let now = now_us();
     let (mut status, seen) = collab.presence().status(now, &c.key);
     if peer_of(&c.key).is_some_and(|p| collab.connected(&p)) {
         status = Status::Online;
     }
-    ContactView {
+    Contact {
         name: c.name,
         peer_id: c.peer_id,
-        status,
+        status: match status {
+            Status::Online => Presence::Online,
+            Status::Offline => Presence::Offline,
+        },
         last_seen_us: seen.or(c.last_seen_us),
     }
 }
 
-async fn add_contact(State(s): State<Arc<ApiState>>, Json(body): Json<AddContact>) -> Response {
-    let peer: PeerId = match body.peer_id.parse() {
-        Ok(p) => p,
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "'{}' is not a peer id; it looks like 12D3KooW… (ask your contact for the id `weft id` prints)",
-                    body.peer_id
-                ),
-            );
-        }
-    };
-    let Some(key) = key_of(&peer) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("peer id {peer} is not an ed25519 key; weft contacts are 12D3KooW… ids"),
-        );
-    };
-    if peer == s.net.local_peer_id {
-        return error(StatusCode::BAD_REQUEST, "that is this node's own peer id");
+async fn add_contact(
+    State(collab): State<Collab>,
+    Json(body): Json<AddContact>,
+) -> Result<Json<Contact>, ApiError> {
+    let peer: PeerId = body
+        .peer_id
+        .parse()
+        .map_err(|_| CollabRouteError::BadPeerId(body.peer_id.clone()))?;
+    let key = key_of(&peer).ok_or(CollabRouteError::NotEd25519(peer))?;
+    if peer == collab.net().local_peer_id {
+        return Err(CollabRouteError::OwnId.into());
     }
-    let added =
-        Store::new(&s.collab.db()).add_contact(&body.name, &peer.to_string(), key, now_us());
-    match added {
-        Ok(c) => {
-            s.collab.wake_outbox();
-            Json(view(&s.collab, c)).into_response()
-        }
-        Err(e) => store_error(e),
-    }
+    let added = Store::new(&collab.db())
+        .add_contact(&body.name, &peer.to_string(), key, now_us())
+        .map_err(CollabRouteError::from)?;
+    collab.wake_outbox();
+    Ok(Json(view(&collab, added)))
 }
 
-async fn contacts(State(s): State<Arc<ApiState>>) -> Response {
-    let list = Store::new(&s.collab.db()).contacts();
-    match list {
-        Ok(list) => {
-            let contacts: Vec<ContactView> = list.into_iter().map(|c| view(&s.collab, c)).collect();
-            Json(serde_json::json!({ "contacts": contacts })).into_response()
-        }
-        Err(e) => store_error(e),
-    }
+async fn contacts(State(collab): State<Collab>) -> Result<Json<Contacts>, ApiError> {
+    let list = Store::new(&collab.db())
+        .contacts()
+        .map_err(CollabRouteError::from)?;
+    let contacts = list.into_iter().map(|c| view(&collab, c)).collect();
+    Ok(Json(Contacts { contacts }))
 }
 
-/// Body of `POST /v0/collab/messages`.
-#[derive(Deserialize)]
-pub struct SendBody {
-    /// The contact's name.
-    pub to: String,
-    /// The text.
-    pub text: String,
-    /// How long to wait for the recipient's ack, ms (default 0, at most 10,000).
-    #[serde(default)]
-    pub wait_ms: u64,
-}
-
-/// Answer of `POST /v0/collab/messages`.
-#[derive(Serialize)]
-pub struct Sent {
-    /// The contact's name.
-    pub to: String,
-    /// Its peer id.
-    pub peer_id: String,
-    /// The message's number in the conversation.
-    pub seq: u64,
-    /// Whether the recipient acked it within the wait.
-    pub delivered: bool,
-}
-
-#[derive(Debug, thiserror::Error)]
-enum SendError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Envelope(#[from] EnvelopeError),
-}
-
-async fn send(State(s): State<Arc<ApiState>>, Json(body): Json<SendBody>) -> Response {
-    let collab = &s.collab;
+async fn send(
+    State(collab): State<Collab>,
+    Json(body): Json<SendMessage>,
+) -> Result<Json<Sent>, ApiError> {
     if body.text.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "the message is empty");
+        return Err(CollabRouteError::Empty.into());
     }
     if body.text.len() > MAX_TEXT_BYTES {
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "the message is {} bytes; the most is {MAX_TEXT_BYTES}",
-                body.text.len()
-            ),
-        );
+        return Err(CollabRouteError::TooLarge(body.text.len()).into());
     }
-    let contact = Store::new(&collab.db()).contact(&body.to);
-    let contact = match contact {
-        Ok(Some(c)) => c,
-        Ok(None) => return store_error(StoreError::UnknownContact(body.to)),
-        Err(e) => return store_error(e),
-    };
+    let contact = Store::new(&collab.db())
+        .contact(&body.to)
+        .map_err(CollabRouteError::from)?
+        .ok_or_else(|| CollabRouteError::Store(StoreError::UnknownContact(body.to.clone())))?;
     let mut acks = collab.acks();
     let now = now_us();
-    let queued = Store::new(&collab.db()).queue::<SendError>(contact.key, now, |seq| {
+    let env = Store::new(&collab.db()).queue::<CollabRouteError>(contact.key, now, |seq| {
         let sealed = Envelope::seal(
             collab.me(),
             contact.key,
@@ -211,12 +180,7 @@ async fn send(State(s): State<Arc<ApiState>>, Json(body): Json<SendBody>) -> Res
             &mut hpke::rand_core::UnwrapErr(getrandom::SysRng),
         )?;
         Ok(sealed)
-    });
-    let env = match queued {
-        Ok(e) => e,
-        Err(SendError::Store(e)) => return store_error(e),
-        Err(SendError::Envelope(e)) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-    };
+    })?;
     collab.wake_outbox();
     let wait = Duration::from_millis(body.wait_ms).min(MAX_SEND_WAIT);
     let acked = |c: &Collab| {
@@ -226,7 +190,7 @@ async fn send(State(s): State<Arc<ApiState>>, Json(body): Json<SendBody>) -> Res
             .unwrap_or(false)
     };
     let deadline = tokio::time::Instant::now() + wait;
-    let mut delivered = acked(collab);
+    let mut delivered = acked(&collab);
     while !delivered && tokio::time::Instant::now() < deadline {
         if tokio::time::timeout_at(deadline, acks.changed())
             .await
@@ -234,52 +198,19 @@ async fn send(State(s): State<Arc<ApiState>>, Json(body): Json<SendBody>) -> Res
         {
             break;
         }
-        delivered = acked(collab);
+        delivered = acked(&collab);
     }
-    Json(Sent {
+    Ok(Json(Sent {
         to: contact.name,
         peer_id: contact.peer_id,
         seq: env.seq,
         delivered,
-    })
-    .into_response()
+    }))
 }
 
-/// Query of `GET /v0/collab/inbox`.
-#[derive(Deserialize)]
-pub struct InboxQuery {
-    /// Messages after this inbox id (default 0: from the first).
-    #[serde(default)]
-    pub after: i64,
-    /// At most this many (default and most 1000).
-    pub limit: Option<usize>,
-    /// Wait this long for a message when there is none (at most 30,000 ms).
-    #[serde(default)]
-    pub wait_ms: u64,
-}
-
-/// A message as the API shows it.
-#[derive(Serialize)]
-pub struct MessageView {
-    /// Inbox id (pass the last one as `after` to page or follow).
-    pub id: i64,
-    /// The sender's contact name (its peer id if it is no longer a contact).
-    pub from: String,
-    /// The sender's peer id.
-    pub peer_id: String,
-    /// Its number in the conversation.
-    pub seq: u64,
-    /// Sent, µs since the Unix epoch, by the sender's clock.
-    pub sent_us: u64,
-    /// Delivered here, µs since the Unix epoch.
-    pub received_us: u64,
-    /// The text.
-    pub text: String,
-}
-
-fn message_view(collab: &Collab, m: InboxMessage) -> MessageView {
+fn message_view(collab: &Collab, m: InboxMessage) -> Message {
     let peer_id = peer_of(&m.from).map(|p| p.to_string()).unwrap_or_default();
-    MessageView {
+    Message {
         id: m.id,
         from: collab
             .contact_name(&m.from)
@@ -292,24 +223,22 @@ fn message_view(collab: &Collab, m: InboxMessage) -> MessageView {
     }
 }
 
-async fn inbox(State(s): State<Arc<ApiState>>, Query(q): Query<InboxQuery>) -> Response {
-    let collab = &s.collab;
+async fn inbox(
+    State(collab): State<Collab>,
+    Query(q): Query<InboxQuery>,
+) -> Result<Json<Inbox>, ApiError> {
     let limit = q.limit.unwrap_or(MAX_INBOX_PAGE).clamp(1, MAX_INBOX_PAGE);
     let wait = Duration::from_millis(q.wait_ms).min(MAX_INBOX_WAIT);
     let mut head = collab.inbox_head();
     let _ = tokio::time::timeout(wait, head.wait_for(|id| *id > q.after)).await;
-    let page = Store::new(&collab.db()).inbox(q.after, limit);
-    match page {
-        Ok(page) => {
-            let last_id = page.last().map_or(q.after, |m| m.id);
-            let messages: Vec<MessageView> =
-                page.into_iter().map(|m| message_view(collab, m)).collect();
-            Json(serde_json::json!({ "messages": messages, "last_id": last_id })).into_response()
-        }
-        Err(e) => store_error(e),
-    }
+    let page = Store::new(&collab.db())
+        .inbox(q.after, limit)
+        .map_err(CollabRouteError::from)?;
+    let last_id = page.last().map_or(q.after, |m| m.id);
+    let messages = page.into_iter().map(|m| message_view(&collab, m)).collect();
+    Ok(Json(Inbox { messages, last_id }))
 }
 
-async fn status(State(s): State<Arc<ApiState>>) -> Response {
-    Json(s.collab.status()).into_response()
+async fn status(State(collab): State<Collab>) -> Json<CollabStatus> {
+    Json(collab.status())
 }

@@ -1,6 +1,7 @@
 //! The compute tables: jobs, their module and input blobs, accepted units, outputs waiting for
 //! a quorum, worker standing (coordinator side) and what this node lent (worker side).
 
+use weft_api::compute::JobState;
 use weft_compute::coordinator::Standing;
 use weft_compute::job::{JobId, JobSpec};
 use weft_compute::outcome::Outcome;
@@ -66,8 +67,8 @@ pub struct StoredJob {
     pub spec: JobSpec,
     /// Input file names, one per unit.
     pub names: Vec<String>,
-    /// `running`, `done` or `cancelled`.
-    pub state: String,
+    /// Where it is.
+    pub state: JobState,
 }
 
 /// A finished unit as stored.
@@ -108,7 +109,7 @@ fn job_from_row(spec: Vec<u8>, names: String, state: String) -> Option<StoredJob
     Some(StoredJob {
         spec: postcard::from_bytes(&spec).ok()?,
         names: serde_json::from_str(&names).ok()?,
-        state,
+        state: JobState::parse(&state)?,
     })
 }
 
@@ -132,10 +133,10 @@ pub fn jobs(conn: &Connection) -> Result<Vec<StoredJob>> {
 }
 
 /// Sets a job's state.
-pub fn set_state(conn: &Connection, id: &JobId, state: &str) -> Result<()> {
+pub fn set_state(conn: &Connection, id: &JobId, state: JobState) -> Result<()> {
     conn.execute(
         "UPDATE compute_jobs SET state = ?2 WHERE id = ?1",
-        params![&id.0.0[..], state],
+        params![&id.0.0[..], state.as_str()],
     )
     .map(drop)
 }

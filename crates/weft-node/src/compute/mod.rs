@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tracing::warn;
+use weft_api::compute::JobState;
 use weft_compute::coordinator::{Config, Coordinator, Event};
 use weft_compute::outcome::Outcome;
 use weft_core::time::Time;
@@ -34,6 +35,11 @@ use weft_sandbox::Sandbox;
 use weft_store::rusqlite::Connection;
 
 pub use db::MIGRATIONS;
+
+/// Tables of distributed computing, in order.
+pub fn migrations() -> Vec<weft_store::Migration> {
+    MIGRATIONS.to_vec()
+}
 
 /// How `weft up` lends CPU.
 #[derive(Clone, Copy, Debug, Default)]
@@ -98,7 +104,7 @@ impl Compute {
         net: NetHandle,
         opts: WorkerOptions,
     ) -> Result<Compute, ComputeError> {
-        let conn = crate::share::open_db(db_path)?;
+        let conn = crate::db::open(db_path)?;
         let mut engine = Coordinator::new(Config::default());
         for (peer, standing) in db::standings(&conn)? {
             if let Ok(peer) = peer.parse::<PeerId>() {
@@ -107,7 +113,7 @@ impl Compute {
         }
         for job in db::jobs(&conn)?
             .into_iter()
-            .filter(|j| j.state == "running")
+            .filter(|j| j.state == JobState::Running)
         {
             let id = job.spec.id();
             let done: BTreeMap<u32, Option<Outcome>> = db::units(&conn, &id)?
@@ -227,7 +233,7 @@ fn persist(
                 Event::Wrong { worker, .. } | Event::Lapsed { worker, .. } => {
                     touched.insert(*worker);
                 }
-                Event::JobDone { job } => db::set_state(conn, job, "done")?,
+                Event::JobDone { job } => db::set_state(conn, job, JobState::Done)?,
             }
         }
         for (peer, s) in engine.workers().filter(|(p, _)| touched.contains(*p)) {

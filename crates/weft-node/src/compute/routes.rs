@@ -10,20 +10,21 @@
 //! | `GET /v0/compute/workers` | this node's lending, and the workers that ran units for it |
 //! | `GET /v0/compute/credit` | validated fuel granted per worker, and what this node lent |
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use weft_api::compute::{
+    Cancelled, Credit, Granted, JobProgress, JobResults, JobState, Jobs, Lending, Lent,
+    SubmitRequest, Submitted, UnitFailure, UnitResult, UnitState, Worker, Workers,
+};
 use weft_compute::job::JobId;
-use weft_compute::outcome::Outcome;
+use weft_compute::outcome::{Failure, Outcome};
 
-use super::submit::SubmitRequest;
 use super::{Compute, db};
-use crate::api::ApiState;
+use crate::api::{ApiError, HttpError, blocking};
 
 /// `POST` (submit) and `GET` (list): jobs.
 pub const ROUTE_JOBS: &str = "/v0/compute/jobs";
@@ -36,243 +37,264 @@ pub const ROUTE_WORKERS: &str = "/v0/compute/workers";
 /// `GET`: credit.
 pub const ROUTE_CREDIT: &str = "/v0/compute/credit";
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": msg.into() }))).into_response()
+/// The compute routes as `(method, path)`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", ROUTE_JOBS),
+    ("get", ROUTE_JOBS),
+    ("get", ROUTE_JOB),
+    ("delete", ROUTE_JOB),
+    ("get", ROUTE_RESULTS),
+    ("get", ROUTE_WORKERS),
+    ("get", ROUTE_CREDIT),
+];
+
+/// Why a compute route failed (submissions fail with [`super::submit::SubmitError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ComputeRouteError {
+    /// Not 64 hex digits.
+    #[error("'{0}' is not a job id (64 hex digits)")]
+    BadJobId(String),
+    /// No such job here.
+    #[error("no job {0} on this node; `weft compute status` lists them")]
+    UnknownJob(JobId),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] weft_store::rusqlite::Error),
 }
 
-/// The compute routes, to merge into the API router.
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new()
-        .route(ROUTE_JOBS, get(list).post(submit))
-        .route(ROUTE_JOB, get(status).delete(cancel))
-        .route(ROUTE_RESULTS, get(results))
-        .route(ROUTE_WORKERS, get(workers))
-        .route(ROUTE_CREDIT, get(credit))
-}
-
-/// Runs `f` on a blocking thread; a panic in it is answered 500.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Box<Response>> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Box::new(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())))
-}
-
-fn parse_job(s: &str) -> Result<JobId, Box<Response>> {
-    s.parse().map(JobId).map_err(|_| {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            format!("'{s}' is not a job id (64 hex digits)"),
-        ))
-    })
-}
-
-async fn submit(State(s): State<Arc<ApiState>>, Json(req): Json<SubmitRequest>) -> Response {
-    let c = s.compute.clone();
-    match blocking(move || super::submit::submit(&c, &req)).await {
-        Ok(Ok(job)) => Json(json!({ "job": job.to_string() })).into_response(),
-        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e),
-        Err(r) => *r,
+impl HttpError for ComputeRouteError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ComputeRouteError::BadJobId(_) => StatusCode::BAD_REQUEST,
+            ComputeRouteError::UnknownJob(_) => StatusCode::NOT_FOUND,
+            ComputeRouteError::Db(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 }
 
-/// A job's progress as JSON, `None` if unknown.
-fn progress(c: &Compute, id: &JobId) -> Result<Option<Value>, String> {
-    let Some(job) = db::job(&c.db(), id).map_err(|e| e.to_string())? else {
-        return Ok(None);
-    };
-    let units = db::units(&c.db(), id).map_err(|e| e.to_string())?;
-    let accepted = units.iter().filter(|u| u.outcome.is_some()).count();
-    let failed = units.len() - accepted;
-    let live = c.with_engine(|e| e.progress(id));
-    let (running, waiting) = match (live, job.state.as_str()) {
-        (Some(p), "running") => (p.running, p.waiting),
-        _ => (0, 0),
-    };
-    Ok(Some(json!({
-        "job": id.to_string(),
-        "state": job.state,
-        "units": job.spec.units.len(),
-        "accepted": accepted,
-        "failed": failed,
-        "running": running,
-        "waiting": waiting,
-        "replicas": job.spec.replicas,
-        "quorum": job.spec.quorum,
-        "module": job.spec.module.to_string(),
-    })))
+impl Compute {
+    /// The compute routes over this service, to merge into the API router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(ROUTE_JOBS, get(list).post(submit))
+            .route(ROUTE_JOB, get(status).delete(cancel))
+            .route(ROUTE_RESULTS, get(results))
+            .route(ROUTE_WORKERS, get(workers))
+            .route(ROUTE_CREDIT, get(credit))
+            .with_state(self.clone())
+    }
 }
 
-async fn list(State(s): State<Arc<ApiState>>) -> Response {
-    let c = s.compute.clone();
-    let r = blocking(move || -> Result<Vec<Value>, String> {
-        let jobs = db::jobs(&c.db()).map_err(|e| e.to_string())?;
+fn parse_job(s: &str) -> Result<JobId, ComputeRouteError> {
+    s.parse()
+        .map(JobId)
+        .map_err(|_| ComputeRouteError::BadJobId(s.to_string()))
+}
+
+async fn submit(
+    State(c): State<Compute>,
+    Json(req): Json<SubmitRequest>,
+) -> Result<Json<Submitted>, ApiError> {
+    let job = blocking(move || super::submit::submit(&c, &req)).await??;
+    Ok(Json(Submitted {
+        job: job.to_string(),
+    }))
+}
+
+/// A job's progress, `None` if unknown.
+fn progress(c: &Compute, id: &JobId) -> Result<Option<JobProgress>, ComputeRouteError> {
+    let Some(job) = db::job(&c.db(), id)? else {
+        return Ok(None);
+    };
+    let units = db::units(&c.db(), id)?;
+    let accepted = units.iter().filter(|u| u.outcome.is_some()).count() as u64;
+    let failed = units.len() as u64 - accepted;
+    let live = c.with_engine(|e| e.progress(id));
+    let (running, waiting) = match (live, job.state) {
+        (Some(p), JobState::Running) => (p.running as u64, p.waiting as u64),
+        _ => (0, 0),
+    };
+    Ok(Some(JobProgress {
+        job: id.to_string(),
+        state: job.state,
+        units: job.spec.units.len() as u64,
+        accepted,
+        failed,
+        running,
+        waiting,
+        replicas: job.spec.replicas,
+        quorum: job.spec.quorum,
+        module: job.spec.module.to_string(),
+    }))
+}
+
+async fn list(State(c): State<Compute>) -> Result<Json<Jobs>, ApiError> {
+    let jobs = blocking(move || -> Result<Vec<JobProgress>, ComputeRouteError> {
         let mut out = Vec::new();
-        for j in jobs {
+        for j in db::jobs(&c.db())? {
             if let Some(p) = progress(&c, &j.spec.id())? {
                 out.push(p);
             }
         }
         Ok(out)
     })
-    .await;
-    match r {
-        Ok(Ok(jobs)) => Json(json!({ "jobs": jobs })).into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(r) => *r,
-    }
+    .await??;
+    Ok(Json(Jobs { jobs }))
 }
 
-fn unknown(id: &JobId) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        format!("no job {id} on this node; `weft compute status` lists them"),
-    )
+async fn status(
+    State(c): State<Compute>,
+    Path(job): Path<String>,
+) -> Result<Json<JobProgress>, ApiError> {
+    let id = parse_job(&job)?;
+    let p = blocking(move || progress(&c, &id)).await??;
+    Ok(Json(p.ok_or(ComputeRouteError::UnknownJob(id))?))
 }
 
-async fn status(State(s): State<Arc<ApiState>>, Path(job): Path<String>) -> Response {
-    let id = match parse_job(&job) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    let c = s.compute.clone();
-    match blocking(move || progress(&c, &id)).await {
-        Ok(Ok(Some(p))) => Json(p).into_response(),
-        Ok(Ok(None)) => unknown(&id),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(r) => *r,
-    }
-}
-
-async fn cancel(State(s): State<Arc<ApiState>>, Path(job): Path<String>) -> Response {
-    let id = match parse_job(&job) {
-        Ok(id) => id,
-        Err(r) => return *r,
-    };
-    let c = s.compute.clone();
-    let r = blocking(move || -> Result<Option<String>, String> {
-        let Some(job) = db::job(&c.db(), &id).map_err(|e| e.to_string())? else {
-            return Ok(None);
-        };
-        if job.state != "running" {
-            return Ok(Some(job.state));
+async fn cancel(
+    State(c): State<Compute>,
+    Path(job): Path<String>,
+) -> Result<Json<Cancelled>, ApiError> {
+    let id = parse_job(&job)?;
+    let state = blocking(move || -> Result<JobState, ComputeRouteError> {
+        let job = db::job(&c.db(), &id)?.ok_or(ComputeRouteError::UnknownJob(id))?;
+        if job.state != JobState::Running {
+            return Ok(job.state);
         }
         c.with_engine(|e| e.cancel(&id));
-        db::set_state(&c.db(), &id, "cancelled").map_err(|e| e.to_string())?;
-        Ok(Some("cancelled".into()))
+        db::set_state(&c.db(), &id, JobState::Cancelled)?;
+        Ok(JobState::Cancelled)
     })
-    .await;
-    match r {
-        Ok(Ok(Some(state))) => {
-            Json(json!({ "job": id.to_string(), "state": state })).into_response()
-        }
-        Ok(Ok(None)) => unknown(&id),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(r) => *r,
+    .await??;
+    Ok(Json(Cancelled {
+        job: id.to_string(),
+        state,
+    }))
+}
+
+fn failure(f: Failure) -> UnitFailure {
+    match f {
+        Failure::Trap => UnitFailure::Trap,
+        Failure::OutOfFuel => UnitFailure::OutOfFuel,
+        Failure::OutputTooLarge => UnitFailure::OutputTooLarge,
+        Failure::BadModule => UnitFailure::BadModule,
     }
 }
 
-async fn results(State(s): State<Arc<ApiState>>, Path(job): Path<String>) -> Response {
-    let id = match parse_job(&job) {
-        Ok(id) => id,
-        Err(r) => return *r,
+fn unit_result(unit: u64, name: String, stored: Option<db::StoredUnit>) -> UnitResult {
+    let mut r = UnitResult {
+        unit,
+        name,
+        state: UnitState::Open,
+        failure: None,
+        fuel: None,
+        hash: None,
+        output: None,
     };
-    let c = s.compute.clone();
-    let r = blocking(move || -> Result<Option<Value>, String> {
-        let Some(job) = db::job(&c.db(), &id).map_err(|e| e.to_string())? else {
-            return Ok(None);
-        };
-        let mut decided: std::collections::BTreeMap<u32, db::StoredUnit> = db::units(&c.db(), &id)
-            .map_err(|e| e.to_string())?
+    match stored {
+        None => {}
+        Some(db::StoredUnit { outcome: None, .. }) => r.state = UnitState::NoQuorum,
+        Some(db::StoredUnit {
+            outcome: Some(Outcome::Failed { failure: f, fuel }),
+            ..
+        }) => {
+            r.state = UnitState::Failed;
+            r.failure = Some(failure(f));
+            r.fuel = Some(fuel);
+        }
+        Some(db::StoredUnit {
+            outcome: Some(Outcome::Output { hash, fuel }),
+            output,
+            ..
+        }) => {
+            r.state = UnitState::Accepted;
+            r.hash = Some(hash.to_string());
+            r.fuel = Some(fuel);
+            r.output = Some(hex::encode(output.unwrap_or_default()));
+        }
+    }
+    r
+}
+
+async fn results(
+    State(c): State<Compute>,
+    Path(job): Path<String>,
+) -> Result<Json<JobResults>, ApiError> {
+    let id = parse_job(&job)?;
+    let r = blocking(move || -> Result<JobResults, ComputeRouteError> {
+        let job = db::job(&c.db(), &id)?.ok_or(ComputeRouteError::UnknownJob(id))?;
+        let mut decided: BTreeMap<u32, db::StoredUnit> = db::units(&c.db(), &id)?
             .into_iter()
             .map(|u| (u.unit, u))
             .collect();
-        let units: Vec<Value> = job
+        let units = job
             .names
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, name)| {
-                let u = u32::try_from(i).ok().and_then(|i| decided.remove(&i));
-                match u {
-                    None => json!({ "unit": i, "name": name, "state": "open" }),
-                    Some(db::StoredUnit { outcome: None, .. }) => {
-                        json!({ "unit": i, "name": name, "state": "no quorum" })
-                    }
-                    Some(db::StoredUnit {
-                        outcome: Some(Outcome::Failed { failure, fuel }),
-                        ..
-                    }) => json!({ "unit": i, "name": name, "state": "failed",
-                                   "failure": failure.as_str(), "fuel": fuel }),
-                    Some(db::StoredUnit {
-                        outcome: Some(Outcome::Output { hash, fuel }),
-                        output,
-                        ..
-                    }) => json!({ "unit": i, "name": name, "state": "accepted",
-                                   "hash": hash.to_string(), "fuel": fuel,
-                                   "output": hex::encode(output.unwrap_or_default()) }),
-                }
+                let stored = u32::try_from(i).ok().and_then(|i| decided.remove(&i));
+                unit_result(i as u64, name, stored)
             })
             .collect();
-        Ok(Some(
-            json!({ "job": id.to_string(), "state": job.state, "units": units }),
-        ))
+        Ok(JobResults {
+            job: id.to_string(),
+            state: job.state,
+            units,
+        })
     })
-    .await;
-    match r {
-        Ok(Ok(Some(v))) => Json(v).into_response(),
-        Ok(Ok(None)) => unknown(&id),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(r) => *r,
-    }
+    .await??;
+    Ok(Json(r))
 }
 
-async fn workers(State(s): State<Arc<ApiState>>) -> Response {
-    let c = s.compute.clone();
+async fn workers(State(c): State<Compute>) -> Result<Json<Workers>, ApiError> {
     let r = blocking(move || {
-        let lending = c
-            .worker()
-            .map(|w| json!({ "cores": w.cores(), "running": w.running() }));
-        let workers: Vec<Value> = c.with_engine(|e| {
+        let lending = c.worker().map(|w| Lending {
+            cores: w.cores() as u64,
+            running: w.running() as u64,
+        });
+        let workers = c.with_engine(|e| {
             e.workers()
-                .map(|(peer, s)| {
-                    json!({ "peer": peer.to_string(), "validated": s.validated, "wrong": s.wrong,
-                            "lapsed": s.lapsed, "gave_up": s.gave_up, "credit": s.credit,
-                            "running": s.running, "banned": e.is_banned(peer) })
+                .map(|(peer, s)| Worker {
+                    peer: peer.to_string(),
+                    validated: s.validated,
+                    wrong: u64::from(s.wrong),
+                    lapsed: u64::from(s.lapsed),
+                    gave_up: u64::from(s.gave_up),
+                    credit: s.credit,
+                    running: u64::from(s.running),
+                    banned: e.is_banned(peer),
                 })
                 .collect()
         });
-        json!({ "lending": lending, "workers": workers })
+        Workers { lending, workers }
     })
-    .await;
-    match r {
-        Ok(v) => Json(v).into_response(),
-        Err(r) => *r,
-    }
+    .await?;
+    Ok(Json(r))
 }
 
-async fn credit(State(s): State<Arc<ApiState>>) -> Response {
-    let c = s.compute.clone();
-    let r = blocking(move || -> Result<Value, String> {
-        let mut granted: Vec<(String, u64, u64)> = c.with_engine(|e| {
+async fn credit(State(c): State<Compute>) -> Result<Json<Credit>, ApiError> {
+    let r = blocking(move || -> Result<Credit, ComputeRouteError> {
+        let mut granted: Vec<Granted> = c.with_engine(|e| {
             e.workers()
-                .map(|(p, s)| (p.to_string(), s.credit, s.validated))
+                .map(|(p, s)| Granted {
+                    peer: p.to_string(),
+                    credit: s.credit,
+                    validated: s.validated,
+                })
                 .collect()
         });
-        granted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        let lent = db::lent(&c.db()).map_err(|e| e.to_string())?;
-        Ok(json!({
-            "granted": granted.iter().map(|(p, credit, validated)| json!({
-                "peer": p, "credit": credit, "validated": validated })).collect::<Vec<_>>(),
-            "lent": lent.iter().map(|(p, units, fuel, busy_ms)| json!({
-                "coordinator": p, "units": units, "fuel": fuel, "busy_ms": busy_ms }))
-                .collect::<Vec<_>>(),
-        }))
+        granted.sort_by(|a, b| b.credit.cmp(&a.credit).then(a.peer.cmp(&b.peer)));
+        let lent = db::lent(&c.db())?
+            .into_iter()
+            .map(|(coordinator, units, fuel, busy_ms)| Lent {
+                coordinator,
+                units,
+                fuel,
+                busy_ms,
+            })
+            .collect();
+        Ok(Credit { granted, lent })
     })
-    .await;
-    match r {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
-        Err(r) => *r,
-    }
+    .await??;
+    Ok(Json(r))
 }

@@ -3,87 +3,158 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use axum::http::StatusCode;
+use weft_api::compute::SubmitRequest;
 use weft_compute::job::{
-    Abi, JobId, JobSpec, Limits, MAX_INPUT_BYTES, MAX_MODULE_BYTES, MAX_UNITS, UnitSpec,
+    Abi, JobError, JobId, JobSpec, Limits, MAX_INPUT_BYTES, MAX_MODULE_BYTES, MAX_UNITS, UnitSpec,
 };
 use weft_core::id::Key256;
 
 use super::{Compute, db, unix_now};
+use crate::api::HttpError;
 
-/// What `POST /v0/compute/jobs` takes.
-#[derive(Clone, Debug, Deserialize)]
-pub struct SubmitRequest {
-    /// Absolute path of the WebAssembly module.
-    pub module: PathBuf,
-    /// Absolute path of a folder whose files are the units' inputs, one unit per file.
-    pub inputs: PathBuf,
-    /// R.
-    pub replicas: u8,
-    /// Q.
-    pub quorum: u8,
-    /// Most replicas per unit with those added on disagreement [default: R + 2].
-    pub max_replicas: Option<u8>,
-    /// `oneshot` or `resumable` [default: oneshot].
-    pub abi: Option<String>,
-    /// Seconds a worker has per unit [default: 60].
-    pub deadline_secs: Option<u64>,
-    /// Fuel per unit [default: 10^10].
-    pub fuel: Option<u64>,
-    /// Memory per unit in MiB [default: 64].
-    pub memory_mib: Option<u64>,
-    /// Output limit per unit in KiB [default: 64].
-    pub output_kib: Option<u32>,
-    /// Wall-clock seconds per unit on one worker [default: 60].
-    pub wall_secs: Option<u64>,
+/// Why a job was not submitted: each one line saying what is wrong and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// An ABI other than `oneshot` or `resumable`.
+    #[error("abi '{0}' is not oneshot or resumable")]
+    Abi(String),
+    /// The module file is not there.
+    #[error("module {} does not exist", .0.display())]
+    NoModule(PathBuf),
+    /// A module or input could not be read.
+    #[error("{what} {}: {source}", path.display())]
+    Read {
+        /// `module` or `input`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A module or input that is not a file.
+    #[error("{what} {} is not a file", path.display())]
+    NotAFile {
+        /// `module` or `input`.
+        what: &'static str,
+        /// The path.
+        path: PathBuf,
+    },
+    /// A module or input over its limit.
+    #[error("{what} {} is {size} bytes; at most {max} are allowed", path.display())]
+    TooLarge {
+        /// `module` or `input`.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The module has no WebAssembly header.
+    #[error(
+        "{} is not WebAssembly (no \\0asm header); build it for wasm32 (see examples/compute/)",
+        .0.display()
+    )]
+    NotWasm(PathBuf),
+    /// The module does not compile or breaks the ABI.
+    #[error("{}: {error}", path.display())]
+    Compile {
+        /// The module.
+        path: PathBuf,
+        /// Why.
+        error: String,
+    },
+    /// The inputs folder cannot be read.
+    #[error("inputs {}: {source}; give a folder of input files", path.display())]
+    Inputs {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The inputs folder holds no files.
+    #[error("inputs {} holds no files; put one input file per work unit in it", .0.display())]
+    NoInputs(PathBuf),
+    /// More inputs than units a job may have.
+    #[error("inputs {} holds {count} files; at most {MAX_UNITS} units per job", path.display())]
+    TooManyInputs {
+        /// The folder.
+        path: PathBuf,
+        /// Files in it.
+        count: usize,
+    },
+    /// Replicas, quorum or limits out of range.
+    #[error(transparent)]
+    Spec(#[from] JobError),
+    /// The job could not be stored.
+    #[error("cannot store the job: {0}")]
+    Store(#[from] weft_store::rusqlite::Error),
 }
 
-fn read_limited(path: &Path, max: u64, what: &str) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{what} {}: {e}", path.display()))?;
+impl HttpError for SubmitError {
+    fn status(&self) -> StatusCode {
+        match self {
+            SubmitError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+fn read_limited(path: &Path, max: u64, what: &'static str) -> Result<Vec<u8>, SubmitError> {
+    let read = |source| SubmitError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read)?;
     if !meta.is_file() {
-        return Err(format!("{what} {} is not a file", path.display()));
+        return Err(SubmitError::NotAFile {
+            what,
+            path: path.to_path_buf(),
+        });
     }
     if meta.len() > max {
-        return Err(format!(
-            "{what} {} is {} bytes; at most {max} are allowed",
-            path.display(),
-            meta.len()
-        ));
+        return Err(SubmitError::TooLarge {
+            what,
+            path: path.to_path_buf(),
+            size: meta.len(),
+            max,
+        });
     }
-    std::fs::read(path).map_err(|e| format!("{what} {}: {e}", path.display()))
+    std::fs::read(path).map_err(read)
 }
 
 /// Reads, checks and submits a job. Blocking.
 ///
 /// # Errors
-/// One line saying what is wrong and what to do.
-pub fn submit(compute: &Compute, req: &SubmitRequest) -> Result<JobId, String> {
+/// [`SubmitError`]: what is wrong and what to do.
+pub fn submit(compute: &Compute, req: &SubmitRequest) -> Result<JobId, SubmitError> {
     let abi = match req.abi.as_deref() {
         None | Some("oneshot") => Abi::OneShot,
         Some("resumable") => Abi::Resumable,
-        Some(other) => return Err(format!("abi '{other}' is not oneshot or resumable")),
+        Some(other) => return Err(SubmitError::Abi(other.to_string())),
     };
     if !req.module.exists() {
-        return Err(format!("module {} does not exist", req.module.display()));
+        return Err(SubmitError::NoModule(req.module.clone()));
     }
     let module = read_limited(&req.module, MAX_MODULE_BYTES, "module")?;
     if !module.starts_with(b"\0asm") {
-        return Err(format!(
-            "{} is not WebAssembly (no \\0asm header); build it for wasm32 (see examples/compute/)",
-            req.module.display()
-        ));
+        return Err(SubmitError::NotWasm(req.module.clone()));
     }
     let module_hash = Key256::hash(&module);
     compute
         .sandbox()
         .compile(&module_hash, &module, abi)
-        .map_err(|e| format!("{}: {e}", req.module.display()))?;
+        .map_err(|e| SubmitError::Compile {
+            path: req.module.clone(),
+            error: e.to_string(),
+        })?;
     let dir = &req.inputs;
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        format!(
-            "inputs {}: {e}; give a folder of input files",
-            dir.display()
-        )
+    let entries = std::fs::read_dir(dir).map_err(|source| SubmitError::Inputs {
+        path: dir.clone(),
+        source,
     })?;
     let mut files: Vec<(String, PathBuf)> = entries
         .filter_map(Result::ok)
@@ -92,17 +163,13 @@ pub fn submit(compute: &Compute, req: &SubmitRequest) -> Result<JobId, String> {
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(format!(
-            "inputs {} holds no files; put one input file per work unit in it",
-            dir.display()
-        ));
+        return Err(SubmitError::NoInputs(dir.clone()));
     }
     if files.len() > MAX_UNITS {
-        return Err(format!(
-            "inputs {} holds {} files; at most {MAX_UNITS} units per job",
-            dir.display(),
-            files.len()
-        ));
+        return Err(SubmitError::TooManyInputs {
+            path: dir.clone(),
+            count: files.len(),
+        });
     }
     let mut inputs = Vec::with_capacity(files.len());
     for (_, path) in &files {
@@ -140,7 +207,7 @@ pub fn submit(compute: &Compute, req: &SubmitRequest) -> Result<JobId, String> {
         },
         nonce: rand::random(),
     };
-    spec.check().map_err(|e| e.to_string())?;
+    spec.check()?;
     let names: Vec<String> = files.into_iter().map(|(n, _)| n).collect();
     let mut blobs: Vec<(Key256, &[u8])> = vec![(module_hash, &module)];
     blobs.extend(
@@ -149,8 +216,7 @@ pub fn submit(compute: &Compute, req: &SubmitRequest) -> Result<JobId, String> {
             .zip(&inputs)
             .map(|(u, b)| (u.input, b.as_slice())),
     );
-    db::insert_job(&mut compute.db(), &spec, &names, &blobs, unix_now())
-        .map_err(|e| format!("cannot store the job: {e}"))?;
+    db::insert_job(&mut compute.db(), &spec, &names, &blobs, unix_now())?;
     let done = std::collections::BTreeMap::new();
     Ok(compute.with_engine(|e| e.add_job(spec, &done)))
 }

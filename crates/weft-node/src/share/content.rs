@@ -24,11 +24,11 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p_stream::Control;
 use serde::Serialize;
 use tracing::debug;
-use weft_core::config::ShareConfig;
 use weft_core::id::Key256;
 use weft_net::PeerId;
 use weft_net::framing::{FrameError, read_frame, write_frame};
 use weft_net::libp2p::StreamProtocol;
+use weft_share::config::ShareConfig;
 use weft_share::index::{Index, IndexError};
 use weft_share::verify::{self, Outboard};
 use weft_share::wire::{
@@ -208,6 +208,29 @@ impl Uploads {
     }
 }
 
+/// Why the server stopped serving a stream (logged at debug level: a peer's doing).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A request frame could not be read.
+    #[error("cannot read a request: {0}")]
+    Frame(#[from] FrameError),
+    /// A request did not decode.
+    #[error("malformed request: {0}")]
+    Request(#[from] wire::WireError),
+    /// An answer could not be encoded.
+    #[error("cannot encode an answer: {0}")]
+    Encode(#[from] weft_core::wire::EncodeError),
+    /// The stream failed while an answer was written.
+    #[error("cannot send: {0}")]
+    Io(#[from] std::io::Error),
+    /// The downloader did not take an answer in time.
+    #[error("upload timed out")]
+    Timeout,
+    /// Reading the slice did not finish.
+    #[error("internal error: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// Serves `/weft/content/1` until the swarm stops.
 pub(crate) fn spawn_server(share: Share) -> Result<(), ShareError> {
     let incoming = share
@@ -240,9 +263,9 @@ async fn serve_stream(
     share: &Share,
     peer: PeerId,
     stream: weft_net::libp2p::Stream,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     let (mut reader, mut writer) = stream.split();
-    let uploads = &share.inner.uploads;
+    let uploads = share.uploads();
     // One answer ready while the one before it is written.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Reply>(1);
     let produce = async move {
@@ -257,11 +280,10 @@ async fn serve_stream(
                 Ok(Err(FrameError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     return Ok(());
                 }
-                Ok(Err(e)) => return Err(e.to_string()),
+                Ok(Err(e)) => return Err(e.into()),
                 Ok(Ok(frame)) => frame,
             };
-            let request: TransferRequest =
-                wire::decode(&frame, MAX_TRANSFER_FRAME).map_err(|e| e.to_string())?;
+            let request: TransferRequest = wire::decode(&frame, MAX_TRANSFER_FRAME)?;
             share.net().mark_useful(&peer);
             let reply = reply(share, peer, request).await?;
             if tx.send(reply).await.is_err() {
@@ -275,18 +297,18 @@ async fn serve_stream(
             let send = async {
                 for chunk in reply.slice.chunks(WRITE_CHUNK) {
                     uploads.grant(chunk.len()).await;
-                    writer.write_all(chunk).await.map_err(|e| e.to_string())?;
+                    writer.write_all(chunk).await?;
                 }
-                writer.flush().await.map_err(|e| e.to_string())
+                writer.flush().await
             };
             tokio::time::timeout(UPLOAD_TIMEOUT, send)
                 .await
-                .map_err(|_| "upload timed out".to_string())??;
+                .map_err(|_| ServeError::Timeout)??;
             uploads
                 .bytes
                 .fetch_add(reply.slice.len() as u64, Ordering::Relaxed);
         }
-        writer.close().await.map_err(|e| e.to_string())
+        writer.close().await.map_err(ServeError::from)
     };
     let (produced, consumed) = futures::join!(produce, consume);
     produced.and(consumed)
@@ -301,8 +323,8 @@ struct Reply {
 }
 
 /// Admits and encodes the reply to one request.
-async fn reply(share: &Share, peer: PeerId, request: TransferRequest) -> Result<Reply, String> {
-    let uploads = &share.inner.uploads;
+async fn reply(share: &Share, peer: PeerId, request: TransferRequest) -> Result<Reply, ServeError> {
+    let uploads = share.uploads();
     let error = |e| Reply {
         header: TransferResponse::Error(e),
         slice: Vec::new(),
@@ -315,9 +337,7 @@ async fn reply(share: &Share, peer: PeerId, request: TransferRequest) -> Result<
     };
     let TransferRequest::Range { hash, start, end } = request;
     let s = share.clone();
-    let encoded = tokio::task::spawn_blocking(move || encode(&s, hash, start..end))
-        .await
-        .map_err(|e| e.to_string())?;
+    let encoded = tokio::task::spawn_blocking(move || encode(&s, hash, start..end)).await?;
     let (size, mut slice) = match encoded {
         Ok(v) => v,
         Err(err) => return Ok(error(err)),
@@ -343,9 +363,9 @@ async fn reply(share: &Share, peer: PeerId, request: TransferRequest) -> Result<
 async fn send_header(
     stream: &mut (impl futures::AsyncWrite + Unpin),
     header: &TransferResponse,
-) -> Result<(), String> {
-    let bytes = weft_core::wire::encode(header, MAX_TRANSFER_FRAME).map_err(|e| e.to_string())?;
-    write_frame(stream, &bytes).await.map_err(|e| e.to_string())
+) -> Result<(), ServeError> {
+    let bytes = weft_core::wire::encode(header, MAX_TRANSFER_FRAME)?;
+    Ok(write_frame(stream, &bytes).await?)
 }
 
 /// The shared file holding `hash` (rechecked) and its hash tree, if this node shares it
@@ -363,14 +383,14 @@ pub(crate) fn local_source(
     let Some(path) = index.recheck(hash)? else {
         return Ok(None);
     };
-    let outboard = match share.inner.uploads.cached_outboard(hash) {
+    let outboard = match share.uploads().cached_outboard(hash) {
         Some(o) => o,
         None => {
             let Some(o) = index.outboard(hash)? else {
                 return Ok(None);
             };
             let o = Arc::new(o);
-            share.inner.uploads.cache_outboard(o.clone());
+            share.uploads().cache_outboard(o.clone());
             o
         }
     };

@@ -29,12 +29,16 @@ use weft_share::transfer::{
 };
 use weft_store::rusqlite::{OptionalExtension, params};
 
+use super::Share;
 use super::content::FetchError;
+use super::error::DownloadError;
+use super::indexer::IndexJobError;
 use super::piece_file::{PieceBuf, PieceFile};
 use super::placing::{copy_local, hash_file, local_copy, move_into_place, place_bytes};
 use super::session::{Opened, PieceResult, Session};
 use super::sources::Sources;
-use super::{Share, open_db};
+use crate::api::HttpError;
+use axum::http::StatusCode;
 use weft_share::verify::{Outboard, TreeBuilder, TreeParts};
 
 pub use weft_api::share::{DownloadState, DownloadStatus};
@@ -131,7 +135,7 @@ impl Share {
     /// # Errors
     /// A one-line reason: `out` not absolute, its folder missing, or `out` existing without
     /// `force`.
-    pub fn start_download(&self, req: GetRequest) -> Result<DownloadStatus, String> {
+    pub fn start_download(&self, req: GetRequest) -> Result<DownloadStatus, StartDownloadError> {
         let mut map = self
             .inner
             .downloads
@@ -154,7 +158,7 @@ impl Share {
                 map.remove(&k);
             }
             if map.len() >= MAX_DOWNLOADS {
-                return Err(format!("{MAX_DOWNLOADS} downloads are running already"));
+                return Err(StartDownloadError::TooMany);
             }
         }
         let d = Arc::new(Download {
@@ -186,7 +190,7 @@ impl Share {
                     warn!(%hash, "download failed: {e}");
                     d.update(|s| {
                         s.state = DownloadState::Failed;
-                        s.error = Some(e);
+                        s.error = Some(e.to_string());
                         s.seconds = seconds;
                     });
                 }
@@ -212,22 +216,45 @@ impl Share {
     }
 }
 
-fn check_out(out: &Path, force: bool) -> Result<(), String> {
+/// Why a download was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartDownloadError {
+    /// A relative output path.
+    #[error("{} is not an absolute path", .0.display())]
+    NotAbsolute(PathBuf),
+    /// The output's folder is missing.
+    #[error("{}: no such folder", .0.display())]
+    NoFolder(PathBuf),
+    /// The output is a folder.
+    #[error("{} is a folder", .0.display())]
+    IsFolder(PathBuf),
+    /// The output exists and `force` was not given.
+    #[error("{} exists; pass --force to replace it", .0.display())]
+    Exists(PathBuf),
+    /// As many downloads as the node keeps are running.
+    #[error("{MAX_DOWNLOADS} downloads are running already")]
+    TooMany,
+}
+
+impl HttpError for StartDownloadError {
+    fn status(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
+}
+
+fn check_out(out: &Path, force: bool) -> Result<(), StartDownloadError> {
     if !out.is_absolute() {
-        return Err(format!("{} is not an absolute path", out.display()));
+        return Err(StartDownloadError::NotAbsolute(out.to_path_buf()));
     }
     let parent = out.parent().unwrap_or(Path::new("/"));
     if !parent.is_dir() {
-        return Err(format!("{}: no such folder", parent.display()));
+        return Err(StartDownloadError::NoFolder(parent.to_path_buf()));
     }
     if out.is_dir() {
-        return Err(format!("{} is a folder", out.display()));
+        return Err(StartDownloadError::IsFolder(out.to_path_buf()));
     }
     if out.exists() && !force {
-        return Err(format!(
-            "{} exists; pass --force to replace it",
-            out.display()
-        ));
+        return Err(StartDownloadError::Exists(out.to_path_buf()));
     }
     Ok(())
 }
@@ -241,7 +268,7 @@ fn instant_of(t0: Instant, t: Time) -> Instant {
     t0 + Duration::from_micros(t.as_micros().min(u64::from(u32::MAX) * 1000))
 }
 
-async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String> {
+async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), DownloadError> {
     let hash = req.hash;
     if hash == Key256::hash(&[]) {
         // Nothing to fetch: the empty file is written, then shared like any download.
@@ -337,9 +364,7 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
             .check_alive(since(t0), p.sources, p.in_flight)
             .is_err()
         {
-            return Err(format!(
-                "every source of {hash} is gone or banned; run `weft get` again to resume"
-            ));
+            return Err(DownloadError::SourcesGone(hash));
         }
         d.update(|s| {
             s.bytes = p.bytes_verified;
@@ -494,9 +519,9 @@ async fn run(share: &Share, d: &Download, req: GetRequest) -> Result<(), String>
     }
     drop(sessions);
     drop(write_tx);
-    let tree = writer.await.map_err(|e| e.to_string())??;
+    let tree = writer.await??;
     if !plan.is_complete() {
-        return Err("the partial file could not be written".into());
+        return Err(DownloadError::PartialLost);
     }
     d.update(|s| {
         s.state = DownloadState::Verifying;
@@ -514,7 +539,7 @@ async fn open_partial(
     size: u64,
     part: &Path,
     out: &Path,
-) -> Result<(Plan<PeerId>, std::fs::File), String> {
+) -> Result<(Plan<PeerId>, std::fs::File), DownloadError> {
     let share = share.clone();
     let part = part.to_path_buf();
     let out = out.display().to_string();
@@ -527,7 +552,7 @@ async fn open_partial(
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| db_error(&share, "cannot read the download's state", e))?;
         let part_len = std::fs::metadata(&part).map(|m| m.len()).ok();
         let resumed = match stored {
             Some((s, state)) if u64::try_from(s) == Ok(size) && part_len == Some(size) => {
@@ -543,7 +568,10 @@ async fn open_partial(
             .create(true)
             .truncate(false)
             .open(&part)
-            .map_err(|e| format!("cannot create {}: {e}", part.display()))?;
+            .map_err(|source| DownloadError::Create {
+                path: part.clone(),
+                source,
+            })?;
         let plan = match resumed {
             Some(p) => {
                 info!(%hash, verified = p.resume_state().count(), "resuming download");
@@ -552,28 +580,34 @@ async fn open_partial(
             None => {
                 file.set_len(0)
                     .and_then(|()| file.set_len(size))
-                    .map_err(|e| format!("cannot size {}: {e}", part.display()))?;
-                let plan = Plan::new(hash, size, Config::default()).map_err(|e| e.to_string())?;
+                    .map_err(|source| DownloadError::Create {
+                        path: part.clone(),
+                        source,
+                    })?;
+                let plan = Plan::new(hash, size, Config::default())?;
                 share
                     .db()
                     .execute(
                         "INSERT OR REPLACE INTO share_downloads(hash, size, out, state) VALUES (?1, ?2, ?3, ?4)",
                         params![&hash.0[..], i64::try_from(size).unwrap_or(i64::MAX), out, plan.resume_state().to_bytes()],
                     )
-                    .map_err(|e| db_error(&share, "cannot record the download", &e))?;
+                    .map_err(|e| db_error(&share, "cannot record the download", e))?;
                 plan
             }
         };
         Ok((plan, file))
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// `what` failed in the node's database: says which file, since the usual cause is a full
 /// disk under the node's data folder rather than under the output.
-fn db_error(share: &Share, what: &str, e: &weft_store::rusqlite::Error) -> String {
-    format!("{what} in {}: {e}", share.inner.db_path.display())
+fn db_error(share: &Share, what: &'static str, e: weft_store::rusqlite::Error) -> DownloadError {
+    DownloadError::Db {
+        what,
+        db: share.db_path().to_path_buf(),
+        source: e,
+    }
 }
 
 /// A verified piece on its way to the partial file.
@@ -596,7 +630,7 @@ async fn write_pieces(
     mut durable: ResumeState,
     mut tree: Option<TreeBuilder>,
     mut rx: mpsc::Receiver<VerifiedPiece>,
-) -> Result<Option<Outboard>, String> {
+) -> Result<Option<Outboard>, DownloadError> {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < WRITE_QUEUE
@@ -614,11 +648,10 @@ async fn write_pieces(
             let t = Instant::now();
             for p in &batch {
                 file.write_at(&p.bytes, p.offset)
-                    .map_err(|e| format!("cannot write the partial file: {e}"))?;
+                    .map_err(DownloadError::Partial)?;
             }
             let written = t.elapsed();
-            file.sync()
-                .map_err(|e| format!("cannot write the partial file: {e}"))?;
+            file.sync().map_err(DownloadError::Partial)?;
             debug!(
                 target: TIMELINE, event = "sync", pieces = batch.len(),
                 write_ms = written.as_millis(), sync_ms = (t.elapsed() - written).as_millis()
@@ -632,11 +665,10 @@ async fn write_pieces(
                     "UPDATE share_downloads SET state = ?2 WHERE hash = ?1",
                     params![&hash.0[..], durable.to_bytes()],
                 )
-                .map_err(|e| db_error(&share, "cannot record verified pieces", &e))?;
-            Ok::<_, String>((file, durable))
+                .map_err(|e| db_error(&share, "cannot record verified pieces", e))?;
+            Ok::<_, DownloadError>((file, durable))
         })
-        .await
-        .map_err(|e| e.to_string())??;
+        .await??;
     }
     Ok(tree.and_then(TreeBuilder::finish))
 }
@@ -656,7 +688,7 @@ async fn finish(
     out: &Path,
     resumed: bool,
     tree: Option<Outboard>,
-) -> Result<(), String> {
+) -> Result<(), DownloadError> {
     let (s, part, out) = (share.clone(), part.to_path_buf(), out.to_path_buf());
     let out2 = out.clone();
     tokio::task::spawn_blocking(move || {
@@ -667,23 +699,15 @@ async fn finish(
             let _ = s
                 .db()
                 .execute("DELETE FROM share_downloads WHERE hash = ?1", [&hash.0[..]]);
-            return Err(format!(
-                "the downloaded file hashes to {got}, not {hash}; start again"
-            ));
+            return Err(DownloadError::Mismatch { got, want: hash });
         }
-        move_into_place(&part, &out).map_err(|e| {
-            format!(
-                "{e}; the verified download is kept: make room and run `weft get` again to \
-                 finish it without downloading again"
-            )
-        })?;
+        move_into_place(&part, &out).map_err(|e| DownloadError::Kept(Box::new(e)))?;
         s.db()
             .execute("DELETE FROM share_downloads WHERE hash = ?1", [&hash.0[..]])
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| db_error(&s, "cannot forget the finished download", e))?;
         Ok(())
     })
-    .await
-    .map_err(|e| e.to_string())??;
+    .await??;
     match tree {
         Some(tree) => index_file(share, out2, Some(tree)).await,
         None => {
@@ -700,19 +724,19 @@ async fn finish(
 /// file is not read.
 async fn index_file(share: &Share, path: PathBuf, tree: Option<Outboard>) {
     let s = share.clone();
-    let _one = share.inner.indexer.running.lock().await;
-    let r = tokio::task::spawn_blocking(move || {
-        let conn = open_db(&s.inner.db_path).map_err(|e| e.to_string())?;
+    let _one = share.indexer().running.lock().await;
+    let r = tokio::task::spawn_blocking(move || -> Result<_, IndexJobError> {
+        let conn = s.open_db()?;
         let mut index = Index::new(&conn);
         if let Some(tree) = tree {
             index = index.with_known_tree(&path, tree);
         }
-        index.share(&[path], &mut |_| {}).map_err(|e| e.to_string())
+        Ok(index.share(&[path], &mut |_| {})?)
     })
-    .await;
+    .await
+    .unwrap_or_else(|e| Err(e.into()));
     match r {
-        Ok(Ok(_)) => share.index_changed(),
-        Ok(Err(e)) => warn!("cannot index the downloaded file: {e}"),
+        Ok(_) => share.index_changed(),
         Err(e) => warn!("cannot index the downloaded file: {e}"),
     }
 }

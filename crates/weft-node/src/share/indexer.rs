@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
+use axum::http::StatusCode;
 use tracing::{info, warn};
-use weft_share::index::{Index, ScanProgress, ScanReport, check_shareable};
+use weft_api::share::{AddedFile, ShareJob, ShareJobState, SkipKind, SkippedPath, UnreadableFile};
+use weft_share::index::{Index, IndexError, ScanProgress, ScanReport, SkipReason, check_shareable};
 use weft_share::watch::Watcher;
 
-use super::{Share, open_db};
+use super::Share;
+use crate::api::HttpError;
 
 /// How long the watcher waits for an event before it checks for new roots.
 const WATCH_POLL: Duration = Duration::from_secs(2);
@@ -21,88 +23,64 @@ const WATCH_SETTLE: Duration = Duration::from_millis(300);
 /// Unreadable, skipped and added files listed in a job's status (each; the rest counted).
 const LISTED_IN_STATUS: usize = 100;
 
-/// A file that could not be indexed.
-#[derive(Clone, Debug, Serialize)]
-pub struct UnreadableFile {
-    /// Its path.
-    pub path: String,
-    /// Why.
-    pub reason: String,
+/// Why an indexing job was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartShareError {
+    /// No path given.
+    #[error("no path given")]
+    NoPath,
+    /// A relative path.
+    #[error("{} is not an absolute path", .0.display())]
+    NotAbsolute(PathBuf),
+    /// A path that may not be shared (missing, a FIFO or device, a link loop, in a weft data
+    /// folder).
+    #[error(transparent)]
+    NotShareable(#[from] IndexError),
 }
 
-/// A path left out by a rule (a data folder, hidden, ignored, a link, a FIFO...).
-#[derive(Clone, Debug, Serialize)]
-pub struct SkippedPath {
-    /// Its path.
-    pub path: String,
-    /// The rule, as one word: `data_folder`, `secret`, `hidden`, `ignored`, `link_outside`,
-    /// `link_into_data_folder`, `link_to_folder`, `link_loop`, `link_broken`, `special`,
-    /// `not_utf8`, `too_deep`.
-    pub kind: &'static str,
-    /// Why, in words.
-    pub reason: String,
+impl HttpError for StartShareError {
+    fn status(&self) -> StatusCode {
+        StatusCode::BAD_REQUEST
+    }
 }
 
-/// A file hashed and recorded by the job: the hash to give a friend.
-#[derive(Clone, Debug, Serialize)]
-pub struct AddedFile {
-    /// The content hash (64 hex digits).
-    pub hash: String,
-    /// The size in bytes.
-    pub size: u64,
-    /// Where it is.
-    pub path: String,
+/// Why an indexing job (or a rescan) failed: the line its status's `error` shows.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexJobError {
+    /// The job's own database connection could not be opened.
+    #[error("cannot open the index: {0}")]
+    Db(#[from] weft_store::rusqlite::Error),
+    /// The index refused or failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// The job's thread did not finish.
+    #[error("internal error: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
-/// The state of the latest indexing job, as `GET /v0/share` shows it.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct JobStatus {
-    /// The job's number (0: none yet).
-    pub job: u64,
-    /// `running`, `done` or `failed` (`idle` before the first job).
-    pub state: &'static str,
-    /// Files hashed or checked so far.
-    pub files_done: u64,
-    /// Files found.
-    pub files_total: u64,
-    /// Bytes hashed so far.
-    pub bytes_done: u64,
-    /// Bytes to hash.
-    pub bytes_total: u64,
-    /// Files hashed (done jobs).
-    pub files_hashed: u64,
-    /// Files skipped as unchanged.
-    pub files_unchanged: u64,
-    /// Files forgotten because they are gone.
-    pub files_removed: u64,
-    /// Files that could not be read (at most 100 listed; `unreadable_count` counts all).
-    pub unreadable: Vec<UnreadableFile>,
-    /// Files that could not be read.
-    pub unreadable_count: u64,
-    /// Files hashed and recorded, with their hashes (at most 100 listed; `added_count`
-    /// counts all; `weft shared --files` lists every shared file).
-    pub added: Vec<AddedFile>,
-    /// Files hashed and recorded.
-    pub added_count: u64,
-    /// Paths left out by a rule, with the reason (at most 100; `skipped_count` counts all).
-    pub skipped: Vec<SkippedPath>,
-    /// Paths left out by a rule.
-    pub skipped_count: u64,
-    /// Shared roots whose path is gone.
-    pub missing_roots: Vec<String>,
-    /// Roots in a weft data folder, shared by an earlier version: no longer shared.
-    pub refused_roots: Vec<String>,
-    /// One line per change in how roots nest (a root inside another, or holding others).
-    pub root_changes: Vec<String>,
-    /// Why the job failed.
-    pub error: Option<String>,
+/// The API's name for the rule that left a path out.
+fn skip_kind(reason: &SkipReason) -> SkipKind {
+    match reason {
+        SkipReason::DataFolder => SkipKind::DataFolder,
+        SkipReason::Secret => SkipKind::Secret,
+        SkipReason::Hidden => SkipKind::Hidden,
+        SkipReason::Ignored { .. } => SkipKind::Ignored,
+        SkipReason::LinkOutside { .. } => SkipKind::LinkOutside,
+        SkipReason::LinkIntoDataFolder { .. } => SkipKind::LinkIntoDataFolder,
+        SkipReason::LinkToFolder { .. } => SkipKind::LinkToFolder,
+        SkipReason::LinkLoop => SkipKind::LinkLoop,
+        SkipReason::LinkBroken { .. } => SkipKind::LinkBroken,
+        SkipReason::Special(_) => SkipKind::Special,
+        SkipReason::NotUtf8 => SkipKind::NotUtf8,
+        SkipReason::TooDeep => SkipKind::TooDeep,
+    }
 }
 
 /// Indexing state shared by the API and the watcher.
 #[derive(Default)]
 pub struct IndexState {
     /// The latest job's status; `GET /v0/share?job=N&wait_ms=M` waits on it.
-    status: tokio::sync::watch::Sender<JobStatus>,
+    status: tokio::sync::watch::Sender<ShareJob>,
     /// One job at a time.
     pub(crate) running: tokio::sync::Mutex<()>,
     next_job: AtomicU64,
@@ -116,26 +94,27 @@ impl IndexState {
     }
 
     /// The latest job's status.
-    pub fn status(&self) -> JobStatus {
+    pub fn status(&self) -> ShareJob {
         self.status.borrow().clone()
     }
 
     /// The latest job's status once job `job` has ended (or a later job has taken the
     /// status over), or after `wait`, whichever is first.
-    pub async fn status_after(&self, job: u64, wait: Duration) -> JobStatus {
+    pub async fn status_after(&self, job: u64, wait: Duration) -> ShareJob {
         let mut rx = self.status.subscribe();
-        let ended = |s: &JobStatus| s.job > job || (s.job == job && s.state != "running");
+        let ended =
+            |s: &ShareJob| s.job > job || (s.job == job && s.state != ShareJobState::Running);
         // Either way the answer is the status as it is now.
         let _ = tokio::time::timeout(wait, rx.wait_for(ended)).await;
         self.status()
     }
 
-    fn update(&self, f: impl FnOnce(&mut JobStatus)) {
+    fn update(&self, f: impl FnOnce(&mut ShareJob)) {
         self.status.send_modify(f);
     }
 }
 
-fn apply_report(s: &mut JobStatus, r: &ScanReport) {
+fn apply_report(s: &mut ShareJob, r: &ScanReport) {
     let text = |p: &Path| p.display().to_string();
     s.files_hashed = r.files_hashed;
     s.files_unchanged = r.files_unchanged;
@@ -168,7 +147,7 @@ fn apply_report(s: &mut JobStatus, r: &ScanReport) {
         .take(LISTED_IN_STATUS)
         .map(|k| SkippedPath {
             path: text(&k.path),
-            kind: k.reason.kind(),
+            kind: skip_kind(&k.reason),
             reason: k.reason.to_string(),
         })
         .collect();
@@ -185,45 +164,46 @@ impl Share {
     /// A one-line message naming the first path that is not absolute or may not be shared
     /// (missing, a FIFO or device, a link loop, in a weft data folder: see
     /// [`check_shareable`]).
-    pub fn start_share(&self, paths: Vec<PathBuf>) -> Result<u64, String> {
-        let guard = weft_share::data_folder::DataFolders::with_own(&self.inner.data_dir);
+    pub fn start_share(&self, paths: Vec<PathBuf>) -> Result<u64, StartShareError> {
+        if paths.is_empty() {
+            return Err(StartShareError::NoPath);
+        }
+        let guard = weft_share::data_folder::DataFolders::with_own(self.data_dir());
         for p in &paths {
             if !p.is_absolute() {
-                return Err(format!("{} is not an absolute path", p.display()));
+                return Err(StartShareError::NotAbsolute(p.clone()));
             }
-            check_shareable(p, &guard).map_err(|e| e.to_string())?;
+            check_shareable(p, &guard)?;
         }
-        let state = &self.inner.indexer;
+        let state = self.indexer();
         let job = state.next_job.fetch_add(1, Ordering::Relaxed) + 1;
         state.update(|s| {
-            *s = JobStatus {
+            *s = ShareJob {
                 job,
-                state: "running",
-                ..JobStatus::default()
+                state: ShareJobState::Running,
+                ..ShareJob::default()
             }
         });
         let share = self.clone();
         tokio::spawn(async move {
             let inner = share.clone();
-            let _one = inner.inner.indexer.running.lock().await;
+            let _one = inner.indexer().running.lock().await;
             let s = share.clone();
-            let result = tokio::task::spawn_blocking(move || {
-                let conn = open_db(&s.inner.db_path).map_err(|e| e.to_string())?;
+            let result = tokio::task::spawn_blocking(move || -> Result<_, IndexJobError> {
+                let conn = s.open_db()?;
                 let index = Index::new(&conn);
                 let mut progress = |p: &ScanProgress| {
-                    s.inner.indexer.update(|st| {
+                    s.indexer().update(|st| {
                         st.files_done = p.files_done;
                         st.files_total = p.files_total;
                         st.bytes_done = p.bytes_done;
                         st.bytes_total = p.bytes_total;
                     });
                 };
-                index
-                    .share(&paths, &mut progress)
-                    .map_err(|e| e.to_string())
+                Ok(index.share(&paths, &mut progress)?)
             })
             .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+            .unwrap_or_else(|e| Err(e.into()));
             match result {
                 Ok(report) => {
                     info!(
@@ -233,14 +213,14 @@ impl Share {
                         skipped = report.skipped_count,
                         "shared"
                     );
-                    share.inner.indexer.update(|st| {
+                    share.indexer().update(|st| {
                         apply_report(st, &report);
-                        st.state = "done";
+                        st.state = ShareJobState::Done;
                     });
                 }
-                Err(e) => share.inner.indexer.update(|st| {
-                    st.state = "failed";
-                    st.error = Some(e);
+                Err(e) => share.indexer().update(|st| {
+                    st.state = ShareJobState::Failed;
+                    st.error = Some(e.to_string());
                 }),
             }
             share.index_changed();
@@ -249,14 +229,14 @@ impl Share {
     }
 
     /// The latest indexing job.
-    pub fn job_status(&self) -> JobStatus {
-        self.inner.indexer.status()
+    pub fn job_status(&self) -> ShareJob {
+        self.indexer().status()
     }
 
     /// The latest job's status once job `job` has ended, or after `wait`
     /// ([`IndexState::status_after`]).
-    pub async fn job_status_after(&self, job: u64, wait: Duration) -> JobStatus {
-        self.inner.indexer.status_after(job, wait).await
+    pub async fn job_status_after(&self, job: u64, wait: Duration) -> ShareJob {
+        self.indexer().status_after(job, wait).await
     }
 }
 
@@ -266,19 +246,18 @@ impl Share {
     pub(crate) fn rescan_in_background(&self, roots: Vec<PathBuf>) {
         let share = self.clone();
         tokio::spawn(async move {
-            let _one = share.inner.indexer.running.lock().await;
+            let _one = share.indexer().running.lock().await;
             let s = share.clone();
-            let r = tokio::task::spawn_blocking(move || {
-                let conn = open_db(&s.inner.db_path).map_err(|e| e.to_string())?;
-                Index::new(&conn)
+            let r = tokio::task::spawn_blocking(move || -> Result<_, IndexJobError> {
+                let conn = s.open_db()?;
+                Ok(Index::new(&conn)
                     .with_workers(1)
-                    .rescan_roots(&roots, &mut |_| {})
-                    .map_err(|e| e.to_string())
+                    .rescan_roots(&roots, &mut |_| {})?)
             })
-            .await;
+            .await
+            .unwrap_or_else(|e| Err(e.into()));
             match r {
-                Ok(Ok(report)) => log_rescan(&report, "rescanned"),
-                Ok(Err(e)) => warn!("rescan: {e}"),
+                Ok(report) => log_rescan(&report, "rescanned"),
                 Err(e) => warn!("rescan: {e}"),
             }
             share.index_changed();
@@ -325,12 +304,12 @@ pub(crate) fn spawn_watcher(share: Share) {
     let spawned = std::thread::Builder::new()
         .name("weft-share-watch".into())
         .spawn(move || {
-            let Ok(conn) = open_db(&share.inner.db_path) else {
+            let Ok(conn) = share.open_db() else {
                 return warn!("share watcher: cannot open the database");
             };
             let index = Index::new(&conn).with_workers(1);
             {
-                let _one = handle.block_on(share.inner.indexer.running.lock());
+                let _one = handle.block_on(share.indexer().running.lock());
                 match index.rescan(&mut |_| {}) {
                     Ok(r) => log_rescan(&r, "rescanned shared folders"),
                     Err(e) => warn!("rescan: {e}"),
@@ -341,7 +320,7 @@ pub(crate) fn spawn_watcher(share: Share) {
             let mut watcher: Option<Watcher> = None;
             let mut said_missing: BTreeSet<PathBuf> = BTreeSet::new();
             loop {
-                let generation = share.inner.indexer.generation.load(Ordering::Relaxed);
+                let generation = share.indexer().generation.load(Ordering::Relaxed);
                 if generation != seen_generation {
                     seen_generation = generation;
                     let roots: Vec<PathBuf> = index
@@ -388,18 +367,18 @@ pub(crate) fn spawn_watcher(share: Share) {
                 if changed.is_empty() {
                     continue;
                 }
-                let _one = handle.block_on(share.inner.indexer.running.lock());
+                let _one = handle.block_on(share.indexer().running.lock());
                 match index.rescan_roots(&changed, &mut |_| {}) {
                     Ok(r) => {
                         log_rescan(&r, "shared folder changed");
                         if r.files_hashed + r.files_removed > 0 || !r.refused_roots.is_empty() {
-                            share.inner.changed.notify_one();
+                            share.notify_publisher();
                         }
                         // A root gone or back changes what can be watched.
                         let gone = r.missing_roots.iter().any(|m| !said_missing.contains(m));
                         let returned = said_missing.iter().any(|m| changed.contains(m));
                         if gone || returned || !r.refused_roots.is_empty() {
-                            share.inner.indexer.bump_generation();
+                            share.indexer().bump_generation();
                         }
                     }
                     Err(e) => warn!("rescan: {e}"),
@@ -415,12 +394,12 @@ pub(crate) fn spawn_watcher(share: Share) {
 mod tests {
     use super::*;
 
-    fn running(job: u64) -> impl FnOnce(&mut JobStatus) {
+    fn running(job: u64) -> impl FnOnce(&mut ShareJob) {
         move |s| {
-            *s = JobStatus {
+            *s = ShareJob {
                 job,
-                state: "running",
-                ..JobStatus::default()
+                state: ShareJobState::Running,
+                ..ShareJob::default()
             }
         }
     }
@@ -431,23 +410,23 @@ mod tests {
         state.update(running(1));
         // Still running: the answer comes after the wait, showing the job running.
         let s = state.status_after(1, Duration::from_millis(100)).await;
-        assert_eq!((s.job, s.state), (1, "running"));
+        assert_eq!((s.job, s.state), (1, ShareJobState::Running));
         // The job ends while the request waits: answered then, not after the 5 s.
         let ender = state.clone();
         let end = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(30)).await;
-            ender.update(|s| s.state = "done");
+            ender.update(|s| s.state = ShareJobState::Done);
         });
         let t0 = tokio::time::Instant::now();
         let s = state.status_after(1, Duration::from_secs(5)).await;
-        assert_eq!((s.job, s.state), (1, "done"));
+        assert_eq!((s.job, s.state), (1, ShareJobState::Done));
         assert_eq!(t0.elapsed(), Duration::from_millis(30));
         end.await.unwrap();
         // Already ended, or taken over by a later job: answered at once.
         let t0 = tokio::time::Instant::now();
         assert_eq!(
             state.status_after(1, Duration::from_secs(5)).await.state,
-            "done"
+            ShareJobState::Done
         );
         state.update(running(2));
         assert_eq!(state.status_after(1, Duration::from_secs(5)).await.job, 2);

@@ -25,6 +25,7 @@
 
 pub mod content;
 pub mod download;
+pub mod error;
 pub mod gateway;
 pub mod indexer;
 pub mod per_peer;
@@ -39,13 +40,12 @@ pub mod sources;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use tokio::sync::Notify;
-use weft_core::config::ShareConfig;
 use weft_core::id::Key256;
 use weft_net::overlay::Overlay;
 use weft_net::{NetHandle, PeerId};
+use weft_share::config::ShareConfig;
 use weft_store::Migration;
 use weft_store::rusqlite::Connection;
 
@@ -179,17 +179,6 @@ fn forget_legacy_gateway_folder(share: &Share, data_dir: &Path) {
     }
 }
 
-/// Opens a connection to the node's database for the sharing layer.
-///
-/// # Errors
-/// A database error.
-pub fn open_db(path: &Path) -> Result<Connection, weft_store::rusqlite::Error> {
-    let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(10))?;
-    weft_store::configure(&conn)?;
-    Ok(conn)
-}
-
 impl Share {
     /// Starts the service: the content and search protocols, the flood match answerer, the
     /// rescan and watcher thread, and the publisher. `matches` are the flood engine's match
@@ -205,7 +194,7 @@ impl Share {
         config: ShareConfig,
         matches: tokio::sync::mpsc::Receiver<weft_net::overlay::MatchRequest>,
     ) -> Result<Share, ShareError> {
-        let db = open_db(&db_path)?;
+        let db = crate::db::open(&db_path)?;
         let downloads_dir = data_dir.join("downloads");
         std::fs::create_dir_all(&downloads_dir)
             .map_err(|e| ShareError::Io(downloads_dir.clone(), e))?;
@@ -234,6 +223,52 @@ impl Share {
         indexer::spawn_watcher(share.clone());
         publish::spawn(share.clone());
         Ok(share)
+    }
+
+    /// A connection of its own to the node's database, for long work (indexing jobs,
+    /// rescans) that must not hold the quick-operation connection.
+    pub(crate) fn open_db(&self) -> Result<Connection, weft_store::rusqlite::Error> {
+        crate::db::open(&self.inner.db_path)
+    }
+
+    /// Where the node's database is.
+    pub(crate) fn db_path(&self) -> &Path {
+        &self.inner.db_path
+    }
+
+    /// The node's data folder (never shared).
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.inner.data_dir
+    }
+
+    /// Indexing jobs: their status, the one-at-a-time lock, the watcher's generation.
+    pub(crate) fn indexer(&self) -> &indexer::IndexState {
+        &self.inner.indexer
+    }
+
+    /// Upload slots, the rate limit and the outboard cache of the content server.
+    pub(crate) fn uploads(&self) -> &content::Uploads {
+        &self.inner.uploads
+    }
+
+    /// The gateway's answers from the network and the sizes it proved lately.
+    pub(crate) fn gateway_state(&self) -> &gateway::RemoteState {
+        &self.inner.gateway
+    }
+
+    /// The buffers downloads verify pieces into.
+    pub(crate) fn buffers(&self) -> &piece_file::BufferPool {
+        &self.inner.buffers
+    }
+
+    /// Wakes the publisher: what this node shares changed.
+    pub(crate) fn notify_publisher(&self) {
+        self.inner.changed.notify_one();
+    }
+
+    /// Waits until the index changes (see [`Share::index_changed`]).
+    pub(crate) async fn index_change(&self) {
+        self.inner.changed.notified().await;
     }
 
     /// The quick-operation connection (searches, rechecks, resume state).
@@ -268,7 +303,7 @@ impl Share {
 
     /// Tells the publisher (and the watcher) that the index changed.
     pub(crate) fn index_changed(&self) {
-        self.inner.changed.notify_one();
+        self.notify_publisher();
         self.inner.indexer.bump_generation();
     }
 

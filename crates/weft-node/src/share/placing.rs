@@ -8,14 +8,18 @@ use weft_core::id::Key256;
 use weft_share::index::Index;
 
 use super::Share;
+use super::error::DownloadError;
 
 /// Hashes the file at `path`, with the error a user can act on.
-pub(super) fn hash_file(path: &Path) -> Result<Key256, String> {
-    weft_share::hashing::hash_file(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+pub(super) fn hash_file(path: &Path) -> Result<Key256, DownloadError> {
+    weft_share::hashing::hash_file(path).map_err(|source| DownloadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Renames `from` to `to`; across file systems, copies next to `to` first, then renames.
-pub(super) fn move_into_place(from: &Path, to: &Path) -> Result<(), String> {
+pub(super) fn move_into_place(from: &Path, to: &Path) -> Result<(), DownloadError> {
     if std::fs::rename(from, to).is_ok() {
         return Ok(());
     }
@@ -23,9 +27,12 @@ pub(super) fn move_into_place(from: &Path, to: &Path) -> Result<(), String> {
     std::fs::copy(from, &tmp)
         .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
         .and_then(|()| std::fs::rename(&tmp, to))
-        .map_err(|e| {
+        .map_err(|source| {
             let _ = std::fs::remove_file(&tmp);
-            format!("cannot write {}: {e}", to.display())
+            DownloadError::Write {
+                path: to.to_path_buf(),
+                source,
+            }
         })?;
     let _ = std::fs::remove_file(from);
     Ok(())
@@ -60,7 +67,7 @@ pub(super) async fn copy_local(
     from: &Path,
     to: &Path,
     hash: Key256,
-) -> Result<Option<u64>, String> {
+) -> Result<Option<u64>, DownloadError> {
     let (share, from, to) = (share.clone(), from.to_path_buf(), to.to_path_buf());
     tokio::task::spawn_blocking(move || {
         if from == to {
@@ -73,24 +80,31 @@ pub(super) async fn copy_local(
             return Ok(Some(size));
         }
         let tmp = temp_beside(&to);
-        let size = std::fs::copy(&from, &tmp)
-            .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        let size = std::fs::copy(&from, &tmp).map_err(|source| DownloadError::Write {
+            path: tmp.clone(),
+            source,
+        })?;
         if hash_file(&tmp)? != hash {
             let _ = std::fs::remove_file(&tmp);
             share.file_no_longer_matches(&hash, &from);
             return Ok(None);
         }
-        std::fs::rename(&tmp, &to).map_err(|e| format!("cannot write {}: {e}", to.display()))?;
+        std::fs::rename(&tmp, &to).map_err(|source| DownloadError::Write {
+            path: to.clone(),
+            source,
+        })?;
         Ok(Some(size))
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// Writes `bytes` to `to` through a temporary file beside it, so `to` appears whole.
-pub(super) async fn place_bytes(to: &Path, bytes: &[u8]) -> Result<(), String> {
+pub(super) async fn place_bytes(to: &Path, bytes: &[u8]) -> Result<(), DownloadError> {
     let tmp = temp_beside(to);
     std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, to))
-        .map_err(|e| format!("cannot write {}: {e}", to.display()))
+        .map_err(|source| DownloadError::Write {
+            path: to.to_path_buf(),
+            source,
+        })
 }

@@ -187,7 +187,7 @@ pub(crate) fn spawn(share: Share) {
                     RETRY_EVERY
                 };
                 tokio::select! {
-                    () = share.inner.changed.notified() => {}
+                    () = share.index_change() => {}
                     () = tokio::time::sleep(pause) => {}
                 }
             }

@@ -14,8 +14,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
@@ -24,14 +22,20 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use weft_api::share::{DownloadRequest, MAX_WAIT_MS, StatusQuery};
+use serde::Serialize;
+use weft_api::share::{
+    CutBy, CutLine, DownloadRequest, DownloadStatus, MAX_FILES_PAGE, MAX_SHARE_WAIT_MS,
+    MAX_WAIT_MS, ResultGroup, SearchLine, SearchQuery, ShareJob, ShareRequest, ShareStarted,
+    ShareStatusQuery, SharedFile, SharedFiles, SharedFilesQuery, SharedRoot, StatusQuery,
+    UnshareRequest, Unshared,
+};
 use weft_core::id::Key256;
-use weft_share::index::{Index, SharedFile, SharedRoot, Unshared};
+use weft_share::index::{Index, IndexError};
 
+use super::Share;
 use super::download::GetRequest;
 use super::search::{DEFAULT_SEARCH_LIMIT, Found, MAX_SEARCH_LIMIT, SearchSpec, Via};
-use crate::api::ApiState;
+use crate::api::{ApiError, HttpError, blocking};
 
 /// `POST`, `GET`, `DELETE`: share, progress, unshare.
 pub const ROUTE_SHARE: &str = "/v0/share";
@@ -51,257 +55,168 @@ pub const ROUTE_CONTENT: &str = "/content/{hash}";
 /// What every gateway path starts with.
 pub const CONTENT_PREFIX: &str = "/content/";
 
+/// The sharing routes as `(method, path)`.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", ROUTE_SHARE),
+    ("get", ROUTE_SHARE),
+    ("delete", ROUTE_SHARE),
+    ("get", ROUTE_SHARED),
+    ("get", ROUTE_SHARED_FILES),
+    ("get", ROUTE_SEARCH),
+    ("post", ROUTE_DOWNLOADS),
+    ("get", ROUTE_DOWNLOAD),
+    ("get", ROUTE_CONTENT),
+    ("head", ROUTE_CONTENT),
+];
+
 /// Longest search allowed.
 const MAX_SEARCH_SECS: u64 = 120;
 /// Default search time.
 const DEFAULT_SEARCH_SECS: u64 = 5;
 
-pub(super) fn error(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": msg.into() }))).into_response()
+/// Why a sharing route failed (starting a job or a download fails with their own errors).
+#[derive(Debug, thiserror::Error)]
+pub enum ShareRouteError {
+    /// Not a content hash.
+    #[error("'{0}' is not a content hash (64 hex digits)")]
+    BadHash(String),
+    /// No download of that hash.
+    #[error("no download of {0}")]
+    NoDownload(Key256),
+    /// A query with no words.
+    #[error("no words to search for")]
+    NoWords,
+    /// A model that does not exist.
+    #[error("unknown model '{0}'; expected flood, directory or dht")]
+    UnknownModel(String),
+    /// A model this node does not have.
+    #[error("this node cannot search via {0}; start it with --directory MULTIADDR")]
+    ModelUnavailable(String),
+    /// A limit out of range.
+    #[error("limit must be between 1 and {MAX_SEARCH_LIMIT} (got {0})")]
+    BadLimit(usize),
+    /// The index refused or failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
 }
 
-/// The sharing routes, to merge into the API router.
-pub fn router() -> Router<Arc<ApiState>> {
-    Router::new()
-        .route(ROUTE_SHARE, post(share).get(share_status).delete(unshare))
-        .route(ROUTE_SHARED, get(shared))
-        .route(ROUTE_SHARED_FILES, get(shared_files))
-        .route(ROUTE_SEARCH, get(search))
-        .route(ROUTE_DOWNLOADS, post(download))
-        .route(ROUTE_DOWNLOAD, get(download_status))
-        .route(ROUTE_CONTENT, get(super::gateway::content))
-}
-
-/// Body of `POST /v0/share`.
-#[derive(Deserialize)]
-pub struct ShareBody {
-    /// Absolute paths of files or folders.
-    pub paths: Vec<PathBuf>,
-}
-
-async fn share(State(s): State<Arc<ApiState>>, Json(body): Json<ShareBody>) -> Response {
-    if body.paths.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "no path given");
+impl HttpError for ShareRouteError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ShareRouteError::NoDownload(_) | ShareRouteError::Index(IndexError::NotShared(_)) => {
+                StatusCode::NOT_FOUND
+            }
+            ShareRouteError::Index(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
     }
-    match s.share.start_share(body.paths) {
-        Ok(job) => Json(serde_json::json!({ "job": job })).into_response(),
-        Err(e) => error(StatusCode::BAD_REQUEST, e),
+}
+
+/// An error answer: `status` and one line (for the gateway, which answers headers too).
+pub(super) fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
+    ApiError::new(status, msg).into_response()
+}
+
+impl Share {
+    /// The sharing routes over this service, to merge into the API router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route(ROUTE_SHARE, post(share).get(share_status).delete(unshare))
+            .route(ROUTE_SHARED, get(shared))
+            .route(ROUTE_SHARED_FILES, get(shared_files))
+            .route(ROUTE_SEARCH, get(search))
+            .route(ROUTE_DOWNLOADS, post(download))
+            .route(ROUTE_DOWNLOAD, get(download_status))
+            .route(ROUTE_CONTENT, get(super::gateway::content))
+            .with_state(self.clone())
     }
 }
 
-/// The longest `GET /v0/share` waits for a job to end.
-const SHARE_WAIT_MAX: Duration = Duration::from_secs(5);
-
-/// Query of `GET /v0/share`: with `job`, the answer waits until that job has ended, for at
-/// most `wait_ms` (capped at 5 s), so a client sees the end at once without polling fast.
-#[derive(Deserialize)]
-pub struct ShareStatusParams {
-    /// The job to wait for.
-    pub job: Option<u64>,
-    /// How long to wait for it, in milliseconds.
-    pub wait_ms: Option<u64>,
+async fn share(
+    State(share): State<Share>,
+    Json(body): Json<ShareRequest>,
+) -> Result<Json<ShareStarted>, ApiError> {
+    let job = share.start_share(body.paths)?;
+    Ok(Json(ShareStarted { job }))
 }
 
 async fn share_status(
-    State(s): State<Arc<ApiState>>,
-    Query(p): Query<ShareStatusParams>,
-) -> Response {
-    let status = match p.job {
+    State(share): State<Share>,
+    Query(p): Query<ShareStatusQuery>,
+) -> Json<ShareJob> {
+    Json(match p.job {
         Some(job) => {
-            let wait = Duration::from_millis(p.wait_ms.unwrap_or(0)).min(SHARE_WAIT_MAX);
-            s.share.job_status_after(job, wait).await
+            let wait = Duration::from_millis(p.wait_ms.unwrap_or(0).min(MAX_SHARE_WAIT_MS));
+            share.job_status_after(job, wait).await
         }
-        None => s.share.job_status(),
-    };
-    Json(status).into_response()
+        None => share.job_status(),
+    })
 }
 
-/// Body of `DELETE /v0/share`.
-#[derive(Deserialize)]
-pub struct UnshareBody {
-    /// A shared root.
-    pub path: PathBuf,
-}
-
-/// A shared root, as the API shows it.
-#[derive(Serialize)]
-pub struct RootView {
-    /// Its path.
-    pub path: String,
-    /// Files indexed under it.
-    pub files: u64,
-    /// Their total size.
-    pub bytes: u64,
-    /// True if the path is gone (its files are forgotten until it is back).
-    pub missing: bool,
-}
-
-impl From<SharedRoot> for RootView {
-    fn from(r: SharedRoot) -> Self {
-        RootView {
-            path: r.path.display().to_string(),
-            files: r.files,
-            bytes: r.bytes,
-            missing: r.missing,
-        }
+fn root_view(r: weft_share::index::SharedRoot) -> SharedRoot {
+    SharedRoot {
+        path: r.path.display().to_string(),
+        files: r.files,
+        bytes: r.bytes,
+        missing: r.missing,
     }
 }
 
-/// What `DELETE /v0/share` answers: the root it stopped sharing.
-#[derive(Serialize)]
-pub struct UnsharedView {
-    /// The root, with what it held.
-    #[serde(flatten)]
-    pub root: RootView,
-    /// The shared root it lay in, which took its files over (`null`: they are forgotten).
-    pub handed_to: Option<String>,
-}
-
-async fn unshare(State(s): State<Arc<ApiState>>, Json(body): Json<UnshareBody>) -> Response {
-    let share = s.share.clone();
-    let r = tokio::task::spawn_blocking(move || {
-        let conn = share.db();
+async fn unshare(
+    State(share): State<Share>,
+    Json(body): Json<UnshareRequest>,
+) -> Result<Json<Unshared>, ApiError> {
+    let s = share.clone();
+    let unshared = blocking(move || {
+        let conn = s.db();
         Index::new(&conn).unshare(&body.path)
     })
-    .await;
-    match r {
-        Ok(Ok(Unshared { root, handed_to })) => {
-            s.share.index_changed();
-            if let Some(holder) = &handed_to {
-                // Its own rules (hidden files, .weftignore) may leave some of the files out.
-                s.share.rescan_in_background(vec![holder.clone()]);
-            }
-            Json(UnsharedView {
-                root: RootView::from(root),
-                handed_to: handed_to.map(|p| p.display().to_string()),
-            })
-            .into_response()
-        }
-        Ok(Err(e @ weft_share::index::IndexError::NotShared(_))) => {
-            error(StatusCode::NOT_FOUND, e.to_string())
-        }
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    .await?
+    .map_err(ShareRouteError::from)?;
+    share.index_changed();
+    if let Some(holder) = &unshared.handed_to {
+        // Its own rules (hidden files, .weftignore) may leave some of the files out.
+        share.rescan_in_background(vec![holder.clone()]);
     }
+    Ok(Json(Unshared {
+        root: root_view(unshared.root),
+        handed_to: unshared.handed_to.map(|p| p.display().to_string()),
+    }))
 }
 
-async fn shared(State(s): State<Arc<ApiState>>) -> Response {
-    let share = s.share.clone();
-    let r = tokio::task::spawn_blocking(move || {
+async fn shared(State(share): State<Share>) -> Result<Json<Vec<SharedRoot>>, ApiError> {
+    let roots = blocking(move || {
         let conn = share.db();
         Index::new(&conn).shared()
     })
-    .await;
-    match r {
-        Ok(Ok(roots)) => {
-            let v: Vec<RootView> = roots.into_iter().map(RootView::from).collect();
-            Json(v).into_response()
-        }
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-/// Query of `GET /v0/shared/files`.
-#[derive(Deserialize)]
-pub struct SharedFilesParams {
-    /// The `next_after` of the previous page (default 0: the first page).
-    pub after: Option<i64>,
-    /// Files per page (default and most: 1000).
-    pub limit: Option<usize>,
-}
-
-/// A shared file, as `GET /v0/shared/files` lists it.
-#[derive(Serialize)]
-pub struct FileView {
-    /// The content hash (64 hex digits), the one to give to `weft get`.
-    pub hash: String,
-    /// The size in bytes.
-    pub size: u64,
-    /// Where it is.
-    pub path: String,
-}
-
-/// A page of `GET /v0/shared/files`.
-#[derive(Serialize)]
-pub struct FilesPage {
-    /// The files, in the order they were indexed.
-    pub files: Vec<FileView>,
-    /// Pass as `after` for the next page; `null` on the last page.
-    pub next_after: Option<i64>,
+    .await?
+    .map_err(ShareRouteError::from)?;
+    Ok(Json(roots.into_iter().map(root_view).collect()))
 }
 
 async fn shared_files(
-    State(s): State<Arc<ApiState>>,
-    Query(p): Query<SharedFilesParams>,
-) -> Response {
-    let limit = p
-        .limit
-        .unwrap_or(weft_share::index::MAX_FILES_PAGE)
-        .clamp(1, weft_share::index::MAX_FILES_PAGE);
-    let share = s.share.clone();
-    let r = tokio::task::spawn_blocking(move || {
+    State(share): State<Share>,
+    Query(p): Query<SharedFilesQuery>,
+) -> Result<Json<SharedFiles>, ApiError> {
+    let limit = p.limit.unwrap_or(MAX_FILES_PAGE).clamp(1, MAX_FILES_PAGE);
+    let files = blocking(move || {
         let conn = share.db();
         Index::new(&conn).files(p.after.unwrap_or(0), limit)
     })
-    .await;
-    match r {
-        Ok(Ok(files)) => {
-            let next_after = (files.len() == limit)
-                .then(|| files.last().map(|f| f.id))
-                .flatten();
-            let files = files
-                .into_iter()
-                .map(|f: SharedFile| FileView {
-                    hash: f.hash.to_string(),
-                    size: f.size,
-                    path: f.path.display().to_string(),
-                })
-                .collect();
-            Json(FilesPage { files, next_after }).into_response()
-        }
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-    }
-}
-
-/// Query of `GET /v0/search`.
-#[derive(Deserialize)]
-pub struct SearchParams {
-    /// The words.
-    pub q: String,
-    /// `flood`, `directory` or `dht`, comma-separated (default: every model the node has).
-    pub via: Option<String>,
-    /// Flood TTL.
-    pub ttl: Option<u8>,
-    /// Seconds to wait for answers (default 5, at most 120).
-    pub timeout_secs: Option<u64>,
-    /// Results (content groups) wanted: default 50, 1 to 1000.
-    pub limit: Option<usize>,
-}
-
-/// One line of a search answer: the state of one content's group.
-#[derive(Clone, Debug, Serialize)]
-pub struct ResultGroup {
-    /// The content hash.
-    pub hash: String,
-    /// Its size.
-    pub size: u64,
-    /// Distinct names it was found under.
-    pub names: Vec<String>,
-    /// Distinct peers that have it.
-    pub sources: usize,
-    /// The models that found it.
-    pub via: Vec<&'static str>,
-}
-
-/// A line of a search answer saying that more results exist than it reports: `cut` is the
-/// model that held some back (`flood`, `directory`, `dht`), or `limit` when this node dropped
-/// contents past the search's limit. Each appears at most once.
-#[derive(Clone, Debug, Serialize)]
-pub struct CutLine {
-    /// Who cut.
-    pub cut: &'static str,
+    .await?
+    .map_err(ShareRouteError::from)?;
+    let next_after = (files.len() == limit)
+        .then(|| files.last().map(|f| f.id))
+        .flatten();
+    let files = files
+        .into_iter()
+        .map(|f| SharedFile {
+            hash: f.hash.to_string(),
+            size: f.size,
+            path: f.path.display().to_string(),
+        })
+        .collect();
+    Ok(Json(SharedFiles { files, next_after }))
 }
 
 #[derive(Default)]
@@ -312,35 +227,31 @@ struct Group {
     via: BTreeSet<Via>,
 }
 
-async fn search(State(s): State<Arc<ApiState>>, Query(p): Query<SearchParams>) -> Response {
-    if weft_share::index::keywords(&p.q).is_empty() {
-        return error(StatusCode::BAD_REQUEST, "no words to search for");
-    }
-    let models = s.share.models();
-    let via = match &p.via {
-        None => models,
-        Some(list) => {
-            let mut v = Vec::new();
-            for name in list.split(',').filter(|n| !n.is_empty()) {
-                let Some(m) = Via::parse(name) else {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!("unknown model '{name}'; expected flood, directory or dht"),
-                    );
-                };
-                if !models.contains(&m) {
-                    return error(
-                        StatusCode::BAD_REQUEST,
-                        format!(
-                            "this node cannot search via {name}; start it with --directory MULTIADDR"
-                        ),
-                    );
-                }
-                v.push(m);
-            }
-            v
-        }
+/// The models a search asks: those named in `via` (each one this node has), or all it has.
+fn models(share: &Share, via: Option<&str>) -> Result<Vec<Via>, ShareRouteError> {
+    let models = share.models();
+    let Some(list) = via else {
+        return Ok(models);
     };
+    let mut v = Vec::new();
+    for name in list.split(',').filter(|n| !n.is_empty()) {
+        let m = Via::parse(name).ok_or_else(|| ShareRouteError::UnknownModel(name.into()))?;
+        if !models.contains(&m) {
+            return Err(ShareRouteError::ModelUnavailable(name.into()));
+        }
+        v.push(m);
+    }
+    Ok(v)
+}
+
+async fn search(
+    State(share): State<Share>,
+    Query(p): Query<SearchQuery>,
+) -> Result<Response, ApiError> {
+    if weft_share::index::keywords(&p.q).is_empty() {
+        return Err(ShareRouteError::NoWords.into());
+    }
+    let via = models(&share, p.via.as_deref())?;
     let timeout = Duration::from_secs(
         p.timeout_secs
             .unwrap_or(DEFAULT_SEARCH_SECS)
@@ -348,12 +259,9 @@ async fn search(State(s): State<Arc<ApiState>>, Query(p): Query<SearchParams>) -
     );
     let limit = p.limit.unwrap_or(DEFAULT_SEARCH_LIMIT);
     if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("limit must be between 1 and {MAX_SEARCH_LIMIT} (got {limit})"),
-        );
+        return Err(ShareRouteError::BadLimit(limit).into());
     }
-    let found = s.share.search(SearchSpec {
+    let found = share.search(SearchSpec {
         text: p.q,
         via,
         ttl: p.ttl,
@@ -361,14 +269,14 @@ async fn search(State(s): State<Arc<ApiState>>, Query(p): Query<SearchParams>) -
         limit,
     });
     let groups: BTreeMap<Key256, Group> = BTreeMap::new();
-    let cut: BTreeSet<&'static str> = BTreeSet::new();
+    let cut: BTreeSet<CutBy> = BTreeSet::new();
     let state = (found, groups, cut);
     let lines =
         futures::stream::unfold(state, move |(mut found, mut groups, mut cut)| async move {
             loop {
                 let hit = match found.recv().await? {
                     Found::Hit(hit) => hit,
-                    Found::Cut(via) => match cut_line(&mut cut, via.as_str()) {
+                    Found::Cut(via) => match cut_line(&mut cut, CutBy::from(via)) {
                         Some(line) => {
                             return Some((Ok::<_, Infallible>(line), (found, groups, cut)));
                         }
@@ -376,7 +284,7 @@ async fn search(State(s): State<Arc<ApiState>>, Query(p): Query<SearchParams>) -
                     },
                 };
                 if !groups.contains_key(&hit.hash) && groups.len() >= limit {
-                    match cut_line(&mut cut, "limit") {
+                    match cut_line(&mut cut, CutBy::Limit) {
                         Some(line) => {
                             return Some((Ok::<_, Infallible>(line), (found, groups, cut)));
                         }
@@ -391,21 +299,21 @@ async fn search(State(s): State<Arc<ApiState>>, Query(p): Query<SearchParams>) -
                 if !changed {
                     continue;
                 }
-                let line = ResultGroup {
+                let line = SearchLine::Group(ResultGroup {
                     hash: hit.hash.to_string(),
                     size: g.size,
                     names: g.names.iter().cloned().collect(),
-                    sources: g.peers.len(),
-                    via: g.via.iter().map(|v| v.as_str()).collect(),
-                };
+                    sources: g.peers.len() as u64,
+                    via: g.via.iter().copied().collect(),
+                });
                 return Some((Ok::<_, Infallible>(json_line(&line)), (found, groups, cut)));
             }
         });
-    (
+    Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(lines),
     )
-        .into_response()
+        .into_response())
 }
 
 /// One JSON line.
@@ -416,57 +324,48 @@ fn json_line<T: Serialize>(v: &T) -> Bytes {
 }
 
 /// The `{"cut": by}` line, the first time `by` cut (`said` remembers who did).
-fn cut_line(said: &mut BTreeSet<&'static str>, by: &'static str) -> Option<Bytes> {
-    said.insert(by).then(|| json_line(&CutLine { cut: by }))
+fn cut_line(said: &mut BTreeSet<CutBy>, by: CutBy) -> Option<Bytes> {
+    said.insert(by)
+        .then(|| json_line(&SearchLine::Cut(CutLine { cut: by })))
 }
 
-pub(super) fn parse_hash(text: &str) -> Result<Key256, Box<Response>> {
-    let bad = || {
-        Box::new(error(
-            StatusCode::BAD_REQUEST,
-            format!("'{text}' is not a content hash (64 hex digits)"),
-        ))
-    };
+/// A content hash from a path.
+pub(super) fn parse_hash(text: &str) -> Result<Key256, ShareRouteError> {
+    let bad = || ShareRouteError::BadHash(text.to_string());
     if text.len() != 64 {
         return Err(bad());
     }
     text.parse::<Key256>().map_err(|_| bad())
 }
 
-async fn download(State(s): State<Arc<ApiState>>, Json(body): Json<DownloadRequest>) -> Response {
-    let hash = match parse_hash(&body.hash) {
-        Ok(h) => h,
-        Err(r) => return *r,
-    };
+async fn download(
+    State(share): State<Share>,
+    Json(body): Json<DownloadRequest>,
+) -> Result<Json<DownloadStatus>, ApiError> {
+    let hash = parse_hash(&body.hash)?;
     let req = GetRequest {
         hash,
         out: body.out,
         force: body.force,
         timeout: Duration::from_secs(body.timeout_secs.unwrap_or(30).clamp(1, 3600)),
     };
-    match s.share.start_download(req) {
-        Ok(status) => Json(status).into_response(),
-        Err(e) => error(StatusCode::BAD_REQUEST, e),
-    }
+    Ok(Json(share.start_download(req)?))
 }
 
 async fn download_status(
-    State(s): State<Arc<ApiState>>,
+    State(share): State<Share>,
     Path(hash): Path<String>,
     Query(q): Query<StatusQuery>,
-) -> Response {
-    let hash = match parse_hash(&hash) {
-        Ok(h) => h,
-        Err(r) => return *r,
-    };
-    let Some(d) = s.share.download(&hash) else {
-        return error(StatusCode::NOT_FOUND, format!("no download of {hash}"));
-    };
+) -> Result<Json<DownloadStatus>, ApiError> {
+    let hash = parse_hash(&hash)?;
+    let d = share
+        .download(&hash)
+        .ok_or(ShareRouteError::NoDownload(hash))?;
     if let Some(ms) = q.wait_ms {
         let wait = Duration::from_millis(ms.min(MAX_WAIT_MS));
         d.state_change(q.state, wait).await;
     }
-    Json(d.status()).into_response()
+    Ok(Json(d.status()))
 }
 
 #[cfg(test)]

@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::debug;
 use weft_core::id::Key256;
@@ -53,45 +52,14 @@ const DHT_LOOKUPS: usize = 4;
 /// Hits buffered for the reader of a search.
 const HIT_QUEUE: usize = 1024;
 /// Results a search reports when it names no limit.
-pub const DEFAULT_SEARCH_LIMIT: usize = 50;
+pub const DEFAULT_SEARCH_LIMIT: usize = weft_api::share::search::DEFAULT_SEARCH_LIMIT;
 /// Most results a search may ask for: the contents one search holds and reports.
-pub const MAX_SEARCH_LIMIT: usize = 1000;
+pub const MAX_SEARCH_LIMIT: usize = weft_api::share::search::MAX_SEARCH_LIMIT;
 /// Most items this node sends in answer to one flood query, whatever the query asks: what a
 /// peer can make it send per query (in hits of at most 64 items).
 pub const MAX_ANSWER_ITEMS: usize = 256;
 
-/// A location model.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Via {
-    /// Gnutella-style flooding.
-    Flood,
-    /// A Napster-style directory server.
-    Directory,
-    /// The Kademlia DHT.
-    Dht,
-}
-
-impl Via {
-    /// The model's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Via::Flood => "flood",
-            Via::Directory => "directory",
-            Via::Dht => "dht",
-        }
-    }
-
-    /// Parses a model's name.
-    pub fn parse(s: &str) -> Option<Via> {
-        match s {
-            "flood" => Some(Via::Flood),
-            "directory" => Some(Via::Directory),
-            "dht" => Some(Via::Dht),
-            _ => None,
-        }
-    }
-}
+pub use weft_api::share::Via;
 
 /// One file found on one peer.
 #[derive(Clone, Debug)]

@@ -132,7 +132,7 @@ async fn run(
                         Ok(Answer::Slice { encoded, .. }) => {
                             let results = results.clone();
                             let len = usize::try_from(range.end - range.start).unwrap_or(0);
-                            let mut bytes = share.inner.buffers.take(len);
+                            let mut bytes = share.buffers().take(len);
                             // Verified off the runtime while the next answer is read, straight
                             // into the buffer the piece is written to disk from.
                             tokio::task::spawn_blocking(move || {

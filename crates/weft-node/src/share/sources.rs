@@ -20,6 +20,7 @@ use weft_overlay::flood::Criteria;
 
 use super::Share;
 use super::content::{self, FetchError};
+use super::error::NoSourceError;
 
 /// How long a flood query for a hash collects hits.
 const FLOOD_WAIT: Duration = Duration::from_secs(3);
@@ -72,7 +73,7 @@ impl Sources {
         share: &Share,
         timeout: Duration,
         mut on_bad: impl FnMut(PeerId),
-    ) -> Result<(u64, Vec<PeerId>), String> {
+    ) -> Result<(u64, Vec<PeerId>), NoSourceError> {
         let hash = self.hash;
         let deadline = Instant::now() + timeout;
         // Sources whose probe failed, not probed again before the time given.
@@ -85,7 +86,7 @@ impl Sources {
             tokio::select! {
                 next = self.found.recv() => {
                     let Some(peer) = next else {
-                        return Err(format!("no source found for {hash}"));
+                        return Err(NoSourceError::Ended(hash));
                     };
                     let waiting = failed.get(&peer).is_some_and(|t| *t > Instant::now());
                     if waiting || self.bad.contains(&peer) || !probing.insert(peer) {
@@ -109,10 +110,10 @@ impl Sources {
                     }
                 }
                 () = tokio::time::sleep_until(deadline.into()), if probes.is_empty() => {
-                    return Err(format!(
-                        "no source found for {hash} within {} s",
-                        timeout.as_secs()
-                    ));
+                    return Err(NoSourceError::Timeout {
+                        hash,
+                        secs: timeout.as_secs(),
+                    });
                 }
             }
         };

@@ -17,14 +17,14 @@ mod remote;
 pub(crate) use self::remote::RemoteState;
 
 use std::fs::File;
-use std::path::{Path as FsPath, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use weft_core::id::Key256;
 use weft_share::http_range::Requested;
@@ -34,7 +34,7 @@ use weft_share::verify::{self, GROUP_BYTES, Outboard, ServeError};
 use self::headers::Described;
 use super::Share;
 use super::routes::{error, parse_hash};
-use crate::api::ApiState;
+use crate::api::{ApiError, HttpError};
 
 /// Bytes read, verified and sent at a time from a local file (whole chunk groups).
 const LOCAL_PIECE: u64 = 64 * GROUP_BYTES;
@@ -51,7 +51,7 @@ pub(super) struct ContentParams {
 /// `GET`/`HEAD /content/{hash}`: 304 if the client has it, else from the shared file, else
 /// from the network.
 pub(super) async fn content(
-    State(s): State<Arc<ApiState>>,
+    State(share): State<Share>,
     Path(hash): Path<String>,
     Query(p): Query<ContentParams>,
     method: Method,
@@ -60,7 +60,7 @@ pub(super) async fn content(
     let find_timeout = Duration::from_secs(p.timeout_secs.unwrap_or(30).clamp(1, 300));
     let hash = match parse_hash(&hash) {
         Ok(h) => h,
-        Err(r) => return *r,
+        Err(e) => return ApiError::from(e).into_response(),
     };
     // The bytes of a hash never change: a client that has them needs nothing else.
     let etag = headers::etag(&hash);
@@ -71,10 +71,10 @@ pub(super) async fn content(
             .body(Body::empty())
             .unwrap_or_else(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()));
     }
-    match local_content(&s.share, hash).await {
-        Ok(Some(local)) => serve_local(&s.share, local, &method, &headers).await,
-        Ok(None) => remote::serve(&s.share, hash, &method, &headers, find_timeout).await,
-        Err(r) => r,
+    match local_content(&share, hash).await {
+        Ok(Some(local)) => serve_local(&share, local, &method, &headers).await,
+        Ok(None) => remote::serve(&share, hash, &method, &headers, find_timeout).await,
+        Err(e) => failed(e),
     }
 }
 
@@ -86,7 +86,7 @@ struct LocalContent {
 }
 
 /// The shared file of `hash`, if this node has one, with its name and type from the index.
-async fn local_content(share: &Share, hash: Key256) -> Result<Option<LocalContent>, Response> {
+async fn local_content(share: &Share, hash: Key256) -> Result<Option<LocalContent>, LocalError> {
     let s = share.clone();
     let found = tokio::task::spawn_blocking(move || {
         let Some((path, outboard)) = super::content::local_source(&s, &hash)? else {
@@ -105,12 +105,8 @@ async fn local_content(share: &Share, hash: Key256) -> Result<Option<LocalConten
             outboard,
         }))
     })
-    .await;
-    match found {
-        Ok(Ok(l)) => Ok(l),
-        Ok(Err(e)) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-        Err(e) => Err(error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
-    }
+    .await??;
+    Ok(found)
 }
 
 /// The end of the piece that starts at `at`: the next multiple of [`LOCAL_PIECE`], or `end`.
@@ -153,12 +149,54 @@ async fn read_piece_blocking(
 }
 
 /// The message a changed file is refused with.
-fn changed_message(path: &FsPath, hash: &Key256) -> String {
-    format!(
+/// Why the gateway could not answer from this node's own shared file.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    /// The index failed.
+    #[error(transparent)]
+    Index(#[from] weft_share::index::IndexError),
+    /// The file could not be opened.
+    #[error("cannot open {}: {source}", path.display())]
+    Open {
+        /// The shared file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file no longer matches the hash.
+    #[error(
         "the shared file {} changed on disk and no longer matches {hash}; nothing of it is \
          served under that hash",
         path.display()
-    )
+    )]
+    Changed {
+        /// The shared file.
+        path: PathBuf,
+        /// The content hash.
+        hash: Key256,
+    },
+    /// The file could not be read or checked.
+    #[error(transparent)]
+    Read(#[from] ServeError),
+    /// A blocking task did not finish.
+    #[error("internal error: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl HttpError for LocalError {
+    fn status(&self) -> StatusCode {
+        match self {
+            LocalError::Open { .. } => StatusCode::NOT_FOUND,
+            LocalError::Changed { .. } => StatusCode::CONFLICT,
+            LocalError::Index(_) | LocalError::Read(_) | LocalError::Task(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+}
+
+fn failed(e: LocalError) -> Response {
+    ApiError::from(e).into_response()
 }
 
 async fn serve_local(
@@ -182,7 +220,12 @@ async fn serve_local(
     }
     let file = match File::open(&local.path) {
         Ok(f) => f,
-        Err(e) => return error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(source) => {
+            return failed(LocalError::Open {
+                path: local.path.clone(),
+                source,
+            });
+        }
     };
     let source = Arc::new(LocalSource {
         file: Arc::new(file),
@@ -194,9 +237,12 @@ async fn serve_local(
     let first = match read_piece_blocking(share, &source, range.start..first_end).await {
         Ok(b) => b,
         Err(ServeError::Changed) => {
-            return error(StatusCode::CONFLICT, changed_message(&local.path, &d.hash));
+            return failed(LocalError::Changed {
+                path: local.path.clone(),
+                hash: d.hash,
+            });
         }
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return failed(e.into()),
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(READ_AHEAD);
     let share = share.clone();

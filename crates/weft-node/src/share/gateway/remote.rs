@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Method, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use tokio::sync::Notify;
 use tracing::{debug, warn};
@@ -23,8 +23,10 @@ use weft_share::http_range::Requested;
 use weft_share::verify::GROUP_BYTES;
 
 use super::headers::{self, Described};
+use crate::api::{ApiError, HttpError};
 use crate::share::Share;
 use crate::share::content::{self, FetchError};
+use crate::share::error::NoSourceError;
 use crate::share::routes::error;
 use crate::share::sources::Sources;
 
@@ -100,6 +102,41 @@ impl RemoteState {
     }
 }
 
+/// Why the gateway could not answer from the network.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// As many answers as it streams at once are streaming.
+    #[error("{REMOTE_ANSWERS} answers from the network are streaming already; ask again later")]
+    Busy,
+    /// No provider proved the size.
+    #[error(transparent)]
+    NoSource(#[from] NoSourceError),
+    /// No source delivered a piece.
+    #[error("no source delivered bytes {start}..{end} of {hash}")]
+    Undelivered {
+        /// The content.
+        hash: Key256,
+        /// The piece's first byte.
+        start: u64,
+        /// The byte after its last.
+        end: u64,
+    },
+}
+
+impl HttpError for RemoteError {
+    fn status(&self) -> StatusCode {
+        match self {
+            RemoteError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            RemoteError::NoSource(_) => StatusCode::NOT_FOUND,
+            RemoteError::Undelivered { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+fn failed(e: RemoteError) -> Response {
+    ApiError::from(e).into_response()
+}
+
 /// Answers `GET`/`HEAD` for `hash` from the network.
 pub(super) async fn serve(
     share: &Share,
@@ -108,14 +145,9 @@ pub(super) async fn serve(
     request: &HeaderMap,
     find_timeout: Duration,
 ) -> Response {
-    let state = &share.inner.gateway;
+    let state = share.gateway_state();
     let Ok(permit) = state.answers.clone().try_acquire_owned() else {
-        return error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "{REMOTE_ANSWERS} answers from the network are streaming already; ask again later"
-            ),
-        );
+        return failed(RemoteError::Busy);
     };
     let (size, peers, sources) = match state.proven(&hash) {
         Some((size, peers)) => (size, peers, None),
@@ -126,7 +158,7 @@ pub(super) async fn serve(
                     state.remember(hash, size, peers.clone());
                     (size, peers, Some(sources))
                 }
-                Err(e) => return error(StatusCode::NOT_FOUND, e),
+                Err(e) => return failed(e.into()),
             }
         }
     };
@@ -155,7 +187,7 @@ pub(super) async fn serve(
     // The first piece comes before the status line: a failure is a clear error.
     let first = match fetch_piece(share, &pool, hash, size, first, 0).await {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_GATEWAY, e),
+        Err(e) => return failed(e),
     };
     let s = share.clone();
     let rest = futures::stream::iter(pieces.enumerate())
@@ -294,17 +326,18 @@ async fn fetch_piece(
     size: u64,
     range: Range<u64>,
     turn: usize,
-) -> Result<Bytes, String> {
+) -> Result<Bytes, RemoteError> {
     let deadline = Instant::now() + PIECE_PATIENCE;
     let mut tried = BTreeSet::new();
     loop {
         let Some(peer) = pool.pick(turn, &tried) else {
             pool.discover();
             if Instant::now() > deadline {
-                return Err(format!(
-                    "no source delivered bytes {}..{} of {hash}",
-                    range.start, range.end
-                ));
+                return Err(RemoteError::Undelivered {
+                    hash,
+                    start: range.start,
+                    end: range.end,
+                });
             }
             let added = pool.added.notified();
             let _ = tokio::time::timeout(RETRY_PAUSE, added).await;

@@ -1,4 +1,7 @@
-//! Node settings. Every setting has a default; `config.toml` in the data folder may override
+//! The node's settings, assembled from each part's own section: the network's
+//! ([`weft_net::Limits`] and the top-level addresses), the peer book's ([`PeerBookConfig`]),
+//! the overlays' role ([`Role`]), and each service's (`[share]`:
+//! [`weft_share::config::ShareConfig`]). Every setting has a default; `config.toml` in the data folder may override
 //! any of them, and command-line flags override the file.
 //!
 //! ```toml
@@ -17,6 +20,9 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
+use weft_core::peer::Role;
+use weft_net::Limits;
+use weft_share::config::ShareConfig;
 
 /// Where a node listens, whom it dials first, and what it allows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,102 +48,6 @@ pub struct NodeConfig {
     pub directory: Option<String>,
     /// File sharing: upload slots and rate.
     pub share: ShareConfig,
-}
-
-/// What a node gives to downloaders (`[share]` in `config.toml`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ShareConfig {
-    /// Ranges served at the same time, to all downloaders together.
-    pub upload_slots: u32,
-    /// Ranges one downloader may be served at the same time while others wait.
-    pub upload_slots_per_peer: u32,
-    /// Upload rate limit in bytes per second, shared by all downloaders (0: unlimited).
-    pub upload_rate: u64,
-}
-
-impl Default for ShareConfig {
-    fn default() -> Self {
-        ShareConfig {
-            upload_slots: 16,
-            upload_slots_per_peer: 8,
-            upload_rate: 0,
-        }
-    }
-}
-
-/// A node's place in the location overlays (the paper's Section 3.2). Every node runs the
-/// Kademlia DHT and the flood protocol; the role decides the rest.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// An ordinary peer: a Gnutella leaf, shielded by ultrapeers.
-    #[default]
-    Leaf,
-    /// A Gnutella ultrapeer: forwards queries for its leaves.
-    Ultrapeer,
-    /// A central directory server (Napster): indexes what connected peers share.
-    Directory,
-}
-
-impl Role {
-    /// The role's name as written in `config.toml` and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Leaf => "leaf",
-            Role::Ultrapeer => "ultrapeer",
-            Role::Directory => "directory",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "leaf" => Ok(Role::Leaf),
-            "ultrapeer" => Ok(Role::Ultrapeer),
-            "directory" => Ok(Role::Directory),
-            _ => Err(ConfigError(format!(
-                "unknown role '{s}'; expected leaf, ultrapeer or directory"
-            ))),
-        }
-    }
-}
-
-/// Connection limits; libp2p applies none unless they are set, so weft always sets them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    /// Incoming connections still in their handshake. A newcomer that finds them all taken
-    /// ends the oldest handshake of the address group holding the most, instead of being
-    /// refused.
-    pub max_pending_incoming: u32,
-    /// Incoming connections in their handshake from one address group (an IPv4 /24, an IPv6
-    /// /64, a loopback address); a newcomer past it ends its group's oldest handshake.
-    #[serde(alias = "max_pending_incoming_per_ip")]
-    pub max_pending_incoming_per_net: u32,
-    /// Outgoing connections still being dialed.
-    pub max_pending_outgoing: u32,
-    /// Established connections in total.
-    pub max_established_total: u32,
-    /// Established incoming connections (the high water mark): a newcomer beyond it is
-    /// admitted by closing peers that speak none of weft's protocols, never identified, or
-    /// have sent or answered no weft request lately, and refused if every slot is held by a
-    /// peer that is kept.
-    pub max_established_incoming: u32,
-    /// Where closing stops once the high water mark is reached (kubo's low water mark).
-    pub incoming_low_water: u32,
-    /// Established connections to one peer.
-    pub max_established_per_peer: u32,
-    /// Seconds an idle connection is kept before it is closed (known peers are kept alive by ping).
-    pub idle_timeout_secs: u64,
 }
 
 /// How the node remembers and re-dials peers.
@@ -170,21 +80,6 @@ impl Default for NodeConfig {
             role: Role::Leaf,
             directory: None,
             share: ShareConfig::default(),
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_pending_incoming: 64,
-            max_pending_incoming_per_net: 16,
-            max_pending_outgoing: 64,
-            max_established_total: 256,
-            max_established_incoming: 192,
-            incoming_low_water: 160,
-            max_established_per_peer: 2,
-            idle_timeout_secs: 60,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! The local HTTP API: JSON over HTTP on a loopback address, every route guarded by
 //! `Authorization: Bearer <api.token>`. The content gateway (`GET`/`HEAD /content/{hash}`)
 //! also accepts the token as a query parameter, `?token=<api.token>`, so that a browser can
-//! open it from the address bar; no other route does. The routes are listed in [`ROUTES`] and
+//! open it from the address bar; no other route does. The routes are listed by [`routes`] and
 //! described in `openapi.json` beside this crate's `Cargo.toml`; a test keeps the two in step.
+
+pub mod error;
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -24,17 +26,22 @@ use axum::{
 use futures::{Stream, StreamExt};
 use prometheus_client::registry::Registry;
 use serde::Deserialize;
-use serde::Serialize;
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
+use weft_api::dht::{DHT_DEFAULT_TTL_SECS, DhtPut, DhtPutQuery};
+use weft_api::events::ApiEvent;
+use weft_api::node::{
+    ConnectedPeer, FloodRole, Health, HealthStatus, Id, KnownPeer, NodeSummary, Peers,
+};
+use weft_net::NetHandle;
 use weft_net::overlay::{Overlay, OverlayError, dht};
-use weft_net::{ConnectedPeer, NetHandle};
 use weft_overlay::kademlia::{MAX_VALUE_LEN, QueryError};
 use weft_store::{PeerRecord, Store};
 
+pub use error::{ApiError, HttpError, Internal, blocking};
+
 use crate::collab::routes as collab;
 use crate::compute::routes as compute;
-use crate::events::ApiEvent;
 use crate::share::routes as share;
 
 /// `GET`: who this node is.
@@ -50,8 +57,8 @@ pub const ROUTE_METRICS: &str = "/metrics";
 /// `PUT` (store the body) and `GET` (look up): a DHT record.
 pub const ROUTE_DHT: &str = "/v0/dht/{key}";
 
-/// Every route as `(method, path)`: what `openapi.json` must describe.
-pub const ROUTES: &[(&str, &str)] = &[
+/// The node's own routes as `(method, path)`.
+pub const NODE_ROUTES: &[(&str, &str)] = &[
     ("get", ROUTE_ID),
     ("get", ROUTE_PEERS),
     ("get", ROUTE_HEALTH),
@@ -59,31 +66,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", ROUTE_METRICS),
     ("put", ROUTE_DHT),
     ("get", ROUTE_DHT),
-    ("post", share::ROUTE_SHARE),
-    ("get", share::ROUTE_SHARE),
-    ("delete", share::ROUTE_SHARE),
-    ("get", share::ROUTE_SHARED),
-    ("get", share::ROUTE_SHARED_FILES),
-    ("get", share::ROUTE_SEARCH),
-    ("post", share::ROUTE_DOWNLOADS),
-    ("get", share::ROUTE_DOWNLOAD),
-    ("get", share::ROUTE_CONTENT),
-    ("head", share::ROUTE_CONTENT),
-    ("post", compute::ROUTE_JOBS),
-    ("get", compute::ROUTE_JOBS),
-    ("get", compute::ROUTE_JOB),
-    ("delete", compute::ROUTE_JOB),
-    ("get", compute::ROUTE_RESULTS),
-    ("get", compute::ROUTE_WORKERS),
-    ("get", compute::ROUTE_CREDIT),
-    ("post", collab::ROUTE_CONTACTS),
-    ("get", collab::ROUTE_CONTACTS),
-    ("post", collab::ROUTE_MESSAGES),
-    ("get", collab::ROUTE_INBOX),
-    ("get", collab::ROUTE_STATUS),
 ];
 
-/// What the handlers share.
+/// Every route as `(method, path)`, the node's and each service's: what `openapi.json` must
+/// describe.
+pub fn routes() -> Vec<(&'static str, &'static str)> {
+    [NODE_ROUTES, share::ROUTES, compute::ROUTES, collab::ROUTES].concat()
+}
+
+/// What the node's own routes share (each service's routes have the service's state).
 pub struct ApiState {
     /// The network task.
     pub net: NetHandle,
@@ -107,27 +98,11 @@ pub struct ApiState {
     pub role: NodeSummary,
     /// The location overlays (DHT, flood, directory).
     pub overlay: Overlay,
-    /// File sharing.
-    pub share: crate::share::Share,
-    /// Distributed computing.
-    pub compute: crate::compute::Compute,
-    /// Contacts, presence and messages.
-    pub collab: crate::collab::Collab,
 }
 
-/// Settings shown by `GET /v0/id`.
-#[derive(Clone, Debug, Serialize)]
-pub struct NodeSummary {
-    /// mDNS discovery on.
-    pub mdns: bool,
-    /// Relay server on.
-    pub relay_server: bool,
-    /// Overlay role: `leaf`, `ultrapeer` or `directory`.
-    pub role: &'static str,
-}
-
-/// Builds the router over `state`.
-pub fn router(state: Arc<ApiState>) -> Router {
+/// Builds the API: the node's routes over `state`, the services' routers (each already over
+/// its own state) merged in, every route behind the bearer token.
+pub fn router(state: Arc<ApiState>, services: Router) -> Router {
     Router::new()
         .route(ROUTE_ID, get(id))
         .route(ROUTE_PEERS, get(peers))
@@ -140,11 +115,9 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .put(dht_put)
                 .layer(DefaultBodyLimit::max(MAX_VALUE_LEN)),
         )
-        .merge(share::router())
-        .merge(compute::router())
-        .merge(collab::router())
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(services)
+        .layer(middleware::from_fn_with_state(state, require_token))
 }
 
 async fn require_token(State(state): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
@@ -199,7 +172,9 @@ pub fn gateway_query_token(method: &Method, uri: &Uri) -> Option<String> {
 
 /// 401, with one line that says how to authenticate.
 fn unauthorized(token_file: &std::path::Path) -> Response {
-    let body = Json(serde_json::json!({ "error": unauthorized_message(token_file) }));
+    let body = Json(weft_api::ErrorBody {
+        error: unauthorized_message(token_file),
+    });
     (
         StatusCode::UNAUTHORIZED,
         [(header::WWW_AUTHENTICATE, "Bearer")],
@@ -219,46 +194,23 @@ fn unauthorized_message(token_file: &std::path::Path) -> String {
     msg.replace(['\r', '\n'], " ")
 }
 
-/// `GET /v0/id`.
-#[derive(Serialize)]
-pub struct IdResponse {
-    /// Peer id.
-    pub peer_id: String,
-    /// Listen addresses.
-    pub listen: Vec<String>,
-    /// Addresses peers observed for us.
-    pub external: Vec<String>,
-    /// AutoNAT's verdict.
-    pub nat: weft_core::peer::NatStatus,
-    /// The API address.
-    pub api: String,
-    /// weft's version.
-    pub version: &'static str,
-    /// Seconds since start.
-    pub uptime_secs: u64,
-    /// Settings.
-    pub node: NodeSummary,
-    /// The flood engine's role now: `leaf`, `ultrapeer` or `peer` (a leaf may have been
-    /// elected ultrapeer); absent if the engine did not answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub flood_role: Option<&'static str>,
-    /// Posting values this node's DHT store holds, its own and other publishers'; absent if
-    /// the engine did not answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dht_postings: Option<usize>,
-}
-
-async fn id(State(s): State<Arc<ApiState>>) -> Json<IdResponse> {
-    let flood_role = s.overlay.flood.info().await.ok().map(|i| i.role.as_str());
-    let dht_postings = s.overlay.dht.info().await.ok().map(|i| i.postings);
+async fn id(State(s): State<Arc<ApiState>>) -> Json<Id> {
+    let flood_role = s
+        .overlay
+        .flood
+        .info()
+        .await
+        .ok()
+        .map(|i| flood_role(i.role));
+    let dht_postings = s.overlay.dht.info().await.ok().map(|i| i.postings as u64);
     let net = s.net.state();
-    Json(IdResponse {
+    Json(Id {
         peer_id: net.peer_id,
         listen: net.listen,
         external: net.external,
         nat: net.nat,
         api: s.api_addr.clone(),
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").to_string(),
         uptime_secs: s.started.elapsed().as_secs(),
         node: s.role.clone(),
         flood_role,
@@ -266,31 +218,65 @@ async fn id(State(s): State<Arc<ApiState>>) -> Json<IdResponse> {
     })
 }
 
-/// `GET /v0/peers`.
-#[derive(Serialize)]
-pub struct PeersResponse {
-    /// Peers with an open connection, by peer id.
-    pub connected: Vec<ConnectedPeer>,
-    /// Every peer in the peer book, most recently seen first.
-    pub known: Vec<PeerRecord>,
+/// The API's name for the flood engine's role.
+fn flood_role(role: weft_overlay::flood::Role) -> FloodRole {
+    match role {
+        weft_overlay::flood::Role::Peer => FloodRole::Peer,
+        weft_overlay::flood::Role::Ultrapeer => FloodRole::Ultrapeer,
+        weft_overlay::flood::Role::Leaf => FloodRole::Leaf,
+    }
 }
 
-async fn peers(State(s): State<Arc<ApiState>>) -> Result<Json<PeersResponse>, ApiError> {
-    let connected = s.net.state().peers.into_values().collect();
+fn connected_peer(p: weft_net::ConnectedPeer) -> ConnectedPeer {
+    ConnectedPeer {
+        peer_id: p.peer_id,
+        addr: p.addr,
+        direction: p.direction,
+        source: p.source,
+        connections: p.connections,
+        rtt_ms: p.rtt_ms,
+        agent: p.agent,
+        since: p.since,
+        listen_addrs: p.listen_addrs,
+    }
+}
+
+fn known_peer(p: PeerRecord) -> KnownPeer {
+    KnownPeer {
+        peer_id: p.peer_id,
+        addrs: p.addrs,
+        first_seen: p.first_seen,
+        last_seen: p.last_seen,
+        source: p.source,
+        failures: p.failures,
+        next_dial: p.next_dial,
+    }
+}
+
+async fn peers(State(s): State<Arc<ApiState>>) -> Result<Json<Peers>, ApiError> {
+    let connected = s
+        .net
+        .state()
+        .peers
+        .into_values()
+        .map(connected_peer)
+        .collect();
     let store = s.store.clone();
-    let known = tokio::task::spawn_blocking(move || store.peers().list())
-        .await
-        .map_err(|e| ApiError(e.to_string()))?
-        .map_err(|e| ApiError(e.to_string()))?;
-    Ok(Json(PeersResponse { connected, known }))
+    let known = blocking(move || store.peers().list())
+        .await?
+        .map_err(Internal::from)?;
+    Ok(Json(Peers {
+        connected,
+        known: known.into_iter().map(known_peer).collect(),
+    }))
 }
 
-async fn health(State(s): State<Arc<ApiState>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "status": "ok",
-        "peers": s.net.state().peers.len(),
-        "uptime_secs": s.started.elapsed().as_secs(),
-    }))
+async fn health(State(s): State<Arc<ApiState>>) -> Json<Health> {
+    Json(Health {
+        status: HealthStatus::Ok,
+        peers: s.net.state().peers.len() as u64,
+        uptime_secs: s.started.elapsed().as_secs(),
+    })
 }
 
 async fn events(
@@ -307,8 +293,7 @@ async fn events(
 async fn metrics(State(s): State<Arc<ApiState>>) -> Result<Response, ApiError> {
     s.gauges.refresh(&s.net.state(), s.started.elapsed());
     let mut text = String::new();
-    prometheus_client::encoding::text::encode(&mut text, &s.registry)
-        .map_err(|e| ApiError(e.to_string()))?;
+    prometheus_client::encoding::text::encode(&mut text, &s.registry).map_err(Internal::from)?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -319,81 +304,69 @@ async fn metrics(State(s): State<Arc<ApiState>>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-/// Life of a record stored through the API when the request names none (24 h).
-pub const DHT_DEFAULT_TTL_SECS: u64 = 24 * 3600;
-
-/// Query parameters of `PUT /v0/dht/{key}`.
-#[derive(Deserialize)]
-pub struct DhtPutParams {
-    /// Seconds the record stays valid (the DHT caps it at 48 h).
-    pub ttl_secs: Option<u64>,
+/// Why a DHT route failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DhtRouteError {
+    /// The lookup found no record (or, alone, the node looked everywhere it could).
+    #[error("no record under {key}{}", if *.alone { " (this node knows no peers)" } else { "" })]
+    NotFound {
+        /// The record key.
+        key: weft_core::id::Key256,
+        /// The node knows no peers.
+        alone: bool,
+    },
+    /// The DHT refused or failed the query.
+    #[error(transparent)]
+    Overlay(#[from] OverlayError),
 }
 
-/// `PUT /v0/dht/{key}`.
-#[derive(Serialize)]
-pub struct DhtPutResponse {
-    /// The record key (64 hex digits).
-    pub key: String,
-    /// Peers that stored the record.
-    pub stored: usize,
-}
-
-fn dht_error(e: &OverlayError) -> Response {
-    let status = match e {
-        OverlayError::Dht(QueryError::ValueTooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
-        _ => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    let body = Json(serde_json::json!({ "error": e.to_string() }));
-    (status, body).into_response()
+impl HttpError for DhtRouteError {
+    fn status(&self) -> StatusCode {
+        match self {
+            DhtRouteError::NotFound { .. } => StatusCode::NOT_FOUND,
+            DhtRouteError::Overlay(OverlayError::Dht(QueryError::ValueTooLarge(_))) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            DhtRouteError::Overlay(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
 }
 
 async fn dht_put(
     State(s): State<Arc<ApiState>>,
     Path(key): Path<String>,
-    Query(params): Query<DhtPutParams>,
+    Query(params): Query<DhtPutQuery>,
     value: Bytes,
-) -> Response {
+) -> Result<Json<DhtPut>, ApiError> {
     let key = dht::user_key(&key);
     let ttl = std::time::Duration::from_secs(params.ttl_secs.unwrap_or(DHT_DEFAULT_TTL_SECS));
-    match s.overlay.dht.put(key, value.to_vec(), ttl).await {
-        Ok(stored) => Json(DhtPutResponse {
-            key: key.to_string(),
-            stored,
-        })
-        .into_response(),
-        Err(e) => dht_error(&e),
-    }
+    let stored = s
+        .overlay
+        .dht
+        .put(key, value.to_vec(), ttl)
+        .await
+        .map_err(DhtRouteError::from)?;
+    Ok(Json(DhtPut {
+        key: key.to_string(),
+        stored: stored as u64,
+    }))
 }
 
-async fn dht_get(State(s): State<Arc<ApiState>>, Path(key): Path<String>) -> Response {
+async fn dht_get(
+    State(s): State<Arc<ApiState>>,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
     let key = dht::user_key(&key);
     match s.overlay.dht.get(key).await {
         Ok(Some(value)) => {
-            ([(header::CONTENT_TYPE, "application/octet-stream")], value).into_response()
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], value).into_response())
         }
-        Ok(None) => {
-            let body = Json(serde_json::json!({ "error": format!("no record under {key}") }));
-            (StatusCode::NOT_FOUND, body).into_response()
-        }
+        Ok(None) => Err(DhtRouteError::NotFound { key, alone: false }.into()),
         // alone, the node has looked everywhere it can
         Err(OverlayError::Dht(QueryError::NoPeers)) => {
-            let body = Json(serde_json::json!({
-                "error": format!("no record under {key} (this node knows no peers)")
-            }));
-            (StatusCode::NOT_FOUND, body).into_response()
+            Err(DhtRouteError::NotFound { key, alone: true }.into())
         }
-        Err(e) => dht_error(&e),
-    }
-}
-
-/// An internal failure, reported as 500 with a JSON `error`.
-#[derive(Debug)]
-pub struct ApiError(String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.0 }));
-        (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
+        Err(e) => Err(DhtRouteError::Overlay(e).into()),
     }
 }
 

@@ -6,13 +6,14 @@
 
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Longest a status request waits for a change of state.
 pub const MAX_WAIT_MS: u64 = 5_000;
 
 /// Where a download is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DownloadState {
     /// Looking for sources and the content's size.
@@ -46,7 +47,7 @@ impl DownloadState {
 }
 
 /// Body of `POST /v0/downloads`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct DownloadRequest {
     /// The content hash (64 hex digits).
     pub hash: String,
@@ -60,7 +61,8 @@ pub struct DownloadRequest {
 }
 
 /// A download's state, as `GET /v0/downloads/{hash}` shows it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Download")]
 pub struct DownloadStatus {
     /// The content hash.
     pub hash: String,
@@ -121,7 +123,7 @@ impl DownloadStatus {
 }
 
 /// Query of `GET /v0/downloads/{hash}`.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema)]
 pub struct StatusQuery {
     /// Wait up to this many milliseconds (at most [`MAX_WAIT_MS`]) for the state to differ
     /// from `state`; without `state`, for the download to finish.
