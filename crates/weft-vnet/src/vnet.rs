@@ -321,9 +321,11 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> VNet<E> {
             self.fire(due, node);
             return Step::Progress;
         }
-        let Some((due, pending)) = self.queue.pop() else {
+        let Some((mut due, pending)) = self.queue.pop() else {
             return Step::Idle;
         };
+        // Only after a [`VNet::jump`] is an entry overdue: it runs at the new time.
+        due.at = due.at.max(self.now);
         self.now = due.at;
         match pending {
             Pending::Control(tag) => {
@@ -344,7 +346,8 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> VNet<E> {
     }
 
     /// Fires node `node`'s timer, due at `due` (just popped from the heap).
-    fn fire(&mut self, due: Due, node: u32) {
+    fn fire(&mut self, mut due: Due, node: u32) {
+        due.at = due.at.max(self.now);
         self.now = due.at;
         let (last_node, last_at, repeats) = self.last_timer;
         let repeats = if last_node == node && last_at == due.at {
