@@ -34,7 +34,7 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> VNet<E> {
     /// nothing runs in between, then every timer and delivery overdue runs once, at the new
     /// time, in its order (a periodic timer fires once, not once per period missed).
     pub fn jump(&mut self, d: Duration) {
-        self.now = self.now + d;
+        self.now += d;
         while self.step_until(self.now) != Step::Idle {}
     }
 
