@@ -1,12 +1,14 @@
-//! A few honest engines of one kind and a hostile peer, driven by fuzz input.
+//! A few honest engines of one kind and a hostile peer, driven by fuzz input, on the one
+//! virtual network (`weft_vnet::VNet`) the engine tests and the simulator use too: every
+//! message is held ([`VNet::hold`]) and the input picks which arrives, which is lost, which is
+//! replayed, and how the clock moves.
 //!
 //! The honest engines live at addresses `0..n`; the hostile peer is at `n` (and `n + 1` is a
 //! second, unknown address). The input is a sequence of operations, each an opcode byte and
 //! its arguments (layout below, all integers big-endian), run until the input ends or
-//! [`MAX_OPS`] have run. After every operation each engine that was touched is drained
-//! ([`Engine::poll_transmit`] into the in-flight queue, [`Engine::poll_event`] to the
-//! scenario, which may answer with a command), and engines whose deadline has passed get
-//! `handle_timeout`.
+//! [`MAX_OPS`] have run. The network drains every engine it calls ([`Engine::poll_transmit`]
+//! into the held messages, [`Engine::poll_event`] to the scenario, which may answer with a
+//! command); after every operation the timers due by now fire.
 //!
 //! | opcode % 11 | operation | arguments |
 //! |---|---|---|
@@ -15,26 +17,27 @@
 //! | 2 | drop the message in flight at an index | `u16` index |
 //! | 3 | inject a hostile message | `u8` to, `u8` from, `u16` length, bytes (the wire encoding) |
 //! | 4 | replay a message in flight to another node, as another sender | `u16` index, `u8` to, `u8` from |
-//! | 5 | advance the clock by up to 655 s | `u16` tens of milliseconds |
+//! | 5 | advance the clock by up to 655 s, timers firing on time | `u16` tens of milliseconds |
 //! | 6 | advance the clock to the earliest deadline | |
-//! | 7 | advance the clock by an arbitrary amount | `u64` microseconds (capped) |
+//! | 7 | leap the clock by an arbitrary amount ([`VNet::jump`]: overdue timers fire once) | `u64` microseconds (capped) |
 //! | 8 | a local command | `u8` node, then the scenario's bytes |
 //! | 9 | a scenario-specific operation (connect, disconnect, add a contact) | the scenario's bytes |
 //! | 10 | deliver up to `count` messages in order | `u8` count |
 //!
 //! `to` is taken modulo `n`, `from` modulo `n + 2` (never `to` itself). A hostile message that does not decode is
 //! dropped, as the node drops it. Messages to addresses that are not honest engines are
-//! dropped.
+//! held like the others and lost when delivered.
 //!
 //! Besides "never panic", the harness checks two liveness properties of the engine contract:
-//! one input never makes an engine emit more than [`MAX_OUTPUTS_PER_STEP`] messages and
-//! events (its queues are bounded), and `handle_timeout` moves the deadline past `now` (a
-//! driver that re-arms its timer from `poll_timeout` would otherwise spin).
+//! one call never makes an engine emit more than [`MAX_OUTPUTS_PER_STEP`] messages and
+//! events (its queues are bounded: [`VNet::limit_outputs`]), and no timer is ever stuck
+//! ([`VNet::stuck_timers`]: `handle_timeout` moves the deadline past `now`, and no deadline
+//! in the past goes unfired).
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
-use weft_overlay::{Engine, Time};
+use weft_overlay::Engine;
+use weft_vnet::VNet;
 
 use crate::input::Input;
 
@@ -47,9 +50,8 @@ pub const MAX_OUTPUTS_PER_STEP: usize = 100_000;
 /// The clock never goes past this (about 146,000 years), so that `now + interval` is never
 /// saturated at `Time::MAX`, which no real node reaches.
 pub const TIME_CAP: u64 = 1 << 62;
-/// Times `handle_timeout` is called in a row while the deadline stays at or before `now`
-/// before the engine is declared spinning.
-pub const MAX_TIMER_SPINS: usize = 64;
+/// Commands the scenario may give in answer to events after one operation.
+pub const MAX_REACTIONS: usize = 1024;
 
 /// Opcodes of the operations (see the module docs).
 pub mod op {
@@ -85,7 +87,7 @@ pub type Setup<E> = (Vec<E>, Vec<(u32, <E as Engine>::Command)>);
 /// One kind of engine set up for the harness.
 pub trait Scenario {
     /// The engine, addressed by `u32` indices.
-    type E: Engine<Addr = u32> + std::fmt::Debug;
+    type E: Engine<Addr = u32, Message: serde::Serialize> + std::fmt::Debug;
 
     /// The honest engines at addresses `0..n` (`n` at least 2), and the commands to run
     /// first (a join, a bootstrap), as `(node, command)`. Reads exactly one setup byte from
@@ -98,11 +100,10 @@ pub trait Scenario {
     /// A local command for node `node`, read from `input`.
     fn command(input: &mut Input<'_>, node: u32, n: u32) -> <Self::E as Engine>::Command;
 
-    /// A scenario-specific operation (connections, contacts) read from `input`; returns the
-    /// nodes it touched.
-    fn extra(input: &mut Input<'_>, now: Time, nodes: &mut [Self::E]) -> Vec<u32> {
-        let _ = (input, now, nodes);
-        Vec::new()
+    /// A scenario-specific operation (connections, contacts) read from `input`, run on the
+    /// network's engines (through [`VNet::poke`], which drains them).
+    fn extra(input: &mut Input<'_>, net: &mut VNet<Self::E>) {
+        let _ = (input, net);
     }
 
     /// The application's answer to an event of node `node`, if it gives one.
@@ -115,16 +116,14 @@ pub trait Scenario {
     }
 
     /// Invariants that must hold for every engine after every operation.
-    fn check(nodes: &[Self::E]) {
-        let _ = nodes;
+    fn check(net: &VNet<Self::E>) {
+        let _ = net;
     }
 }
 
 /// The running network of one input.
 struct Net<S: Scenario> {
-    nodes: Vec<S::E>,
-    now: Time,
-    in_flight: VecDeque<(u32, u32, <S::E as Engine>::Message)>,
+    net: VNet<S::E>,
 }
 
 impl<S: Scenario> Net<S>
@@ -132,184 +131,117 @@ where
     <S::E as Engine>::Message: Clone + std::fmt::Debug,
 {
     fn n(&self) -> u32 {
-        self.nodes.len() as u32
+        self.net.len() as u32
     }
 
-    /// Drains node `i` (and any commands its events cause), then fires due timers everywhere.
-    fn settle(&mut self, touched: &[u32]) {
-        for &i in touched {
-            self.drain(i);
-        }
-        self.fire_timers();
-    }
-
-    fn drain(&mut self, i: u32) {
-        let n = self.n();
-        let now = self.now;
-        let Some(node) = self.nodes.get_mut(i as usize) else {
-            return;
-        };
-        let in_flight = &mut self.in_flight;
-        let mut outputs = 0usize;
-        let mut reactions = VecDeque::new();
+    /// Fires the timers due by now and gives the scenario's answers to the events, until
+    /// quiet; no timer may be stuck.
+    fn settle(&mut self) {
+        let mut reactions = 0;
         loop {
-            let mut progressed = false;
-            while let Some((to, msg)) = node.poll_transmit() {
-                progressed = true;
-                outputs += 1;
-                if to < n && in_flight.len() < MAX_IN_FLIGHT {
-                    in_flight.push_back((i, to, msg));
-                }
-                assert!(
-                    outputs <= MAX_OUTPUTS_PER_STEP,
-                    "node {i} emits unbounded output"
-                );
+            self.net.run_for(Duration::ZERO);
+            let stuck = self.net.stuck_timers();
+            assert!(
+                stuck == 0,
+                "{stuck} stuck timers at {:?}: a deadline at or before now after handle_timeout, or one never fired",
+                self.net.now(),
+            );
+            let events: Vec<_> = self.net.drain_events().collect();
+            if events.is_empty() {
+                return;
             }
-            while let Some(event) = node.poll_event() {
-                progressed = true;
-                outputs += 1;
+            for (i, event) in events {
                 if let Some(cmd) = S::react(i, &event)
-                    && reactions.len() < 1024
+                    && reactions < MAX_REACTIONS
                 {
-                    reactions.push_back(cmd);
+                    reactions += 1;
+                    self.net.command(i, cmd);
                 }
-                assert!(
-                    outputs <= MAX_OUTPUTS_PER_STEP,
-                    "node {i} emits unbounded output"
-                );
-            }
-            match reactions.pop_front() {
-                Some(cmd) => {
-                    node.handle_command(now, cmd);
-                }
-                None if !progressed => return,
-                None => {}
             }
         }
     }
 
-    fn fire_timers(&mut self) {
-        for i in 0..self.n() {
-            let mut spins = 0;
-            while self.nodes[i as usize]
-                .poll_timeout()
-                .is_some_and(|t| t <= self.now)
-            {
-                spins += 1;
-                assert!(
-                    spins <= MAX_TIMER_SPINS,
-                    "node {i} keeps a deadline ({:?}) at or before now ({:?}) after handle_timeout: {:#?}",
-                    self.nodes[i as usize].poll_timeout(),
-                    self.now,
-                    self.nodes[i as usize]
-                );
-                self.nodes[i as usize].handle_timeout(self.now);
-                self.drain(i);
-            }
-        }
-    }
-
-    fn advance(&mut self, micros: u64) {
-        let t = self.now.as_micros().saturating_add(micros).min(TIME_CAP);
-        self.now = Time::from_micros(t);
-    }
-
-    fn deliver(&mut self, index: usize) -> Vec<u32> {
-        match self.in_flight.remove(index) {
-            Some((from, to, msg)) => {
-                self.nodes[to as usize].handle_message(self.now, from, msg);
-                vec![to]
-            }
-            None => Vec::new(),
+    /// Moves the clock forward by `micros` (up to [`TIME_CAP`]): timers fire on time, or, for
+    /// a leap, once at the new time.
+    fn advance(&mut self, micros: u64, leap: bool) {
+        let now = self.net.now().as_micros();
+        let d = Duration::from_micros(now.saturating_add(micros).min(TIME_CAP).saturating_sub(now));
+        if leap {
+            self.net.jump(d);
+        } else {
+            self.net.run_for(d);
         }
     }
 
     fn index(&self, raw: u16) -> usize {
-        match self.in_flight.len() {
+        match self.net.held().len() {
             0 => 0,
             len => usize::from(raw) % len,
         }
     }
 
-    /// Runs one operation; returns the nodes to drain.
-    fn step(&mut self, input: &mut Input<'_>) -> Vec<u32> {
+    /// Runs one operation.
+    fn step(&mut self, input: &mut Input<'_>) {
         let n = self.n();
         let code = input.byte() % op::COUNT;
         if tracing() {
             eprintln!(
                 "op {code} at {:?}, {} in flight, next: {:?}",
-                self.now,
-                self.in_flight.len(),
-                self.in_flight.front()
+                self.net.now(),
+                self.net.held().len(),
+                self.net.held().next()
             );
         }
         match code {
-            op::DELIVER => self.deliver(0),
+            op::DELIVER => {
+                self.net.deliver_held(0);
+            }
             op::DELIVER_AT => {
                 let i = self.index(input.u16());
-                self.deliver(i)
+                self.net.deliver_held(i);
             }
             op::DROP => {
                 let i = self.index(input.u16());
-                self.in_flight.remove(i);
-                Vec::new()
+                self.net.discard_held(i);
             }
             op::INJECT => {
                 let to = u32::from(input.byte()) % n;
                 let from = sender(input.byte(), to, n);
-                match S::decode(input.frame()) {
-                    Some(msg) => {
-                        self.nodes[to as usize].handle_message(self.now, from, msg);
-                        vec![to]
-                    }
-                    None => Vec::new(),
+                if let Some(msg) = S::decode(input.frame()) {
+                    self.net.deliver_now(from, to, msg);
                 }
             }
             op::REPLAY => {
                 let i = self.index(input.u16());
                 let to = u32::from(input.byte()) % n;
                 let from = sender(input.byte(), to, n);
-                match self.in_flight.get(i) {
-                    Some((_, _, msg)) => {
-                        let msg = msg.clone();
-                        self.nodes[to as usize].handle_message(self.now, from, msg);
-                        vec![to]
-                    }
-                    None => Vec::new(),
+                let msg = self.net.held().nth(i).map(|(_, _, msg)| msg.clone());
+                if let Some(msg) = msg {
+                    self.net.deliver_now(from, to, msg);
                 }
             }
-            op::ADVANCE => {
-                self.advance(u64::from(input.u16()) * 10_000);
-                Vec::new()
-            }
+            op::ADVANCE => self.advance(u64::from(input.u16()) * 10_000, false),
             op::NEXT_TIMER => {
-                let next = self.nodes.iter().filter_map(|e| e.poll_timeout()).min();
+                let next = self.net.live().filter_map(|(_, e)| e.poll_timeout()).min();
                 if let Some(t) = next {
-                    self.advance(t.as_micros().saturating_sub(self.now.as_micros()));
+                    let now = self.net.now();
+                    self.advance(t.as_micros().saturating_sub(now.as_micros()), true);
                 }
-                Vec::new()
             }
-            op::JUMP => {
-                self.advance(input.u64());
-                Vec::new()
-            }
+            op::JUMP => self.advance(input.u64(), true),
             op::COMMAND => {
                 let node = u32::from(input.byte()) % n;
                 let cmd = S::command(input, node, n);
-                self.nodes[node as usize].handle_command(self.now, cmd);
-                vec![node]
+                self.net.command(node, cmd);
             }
-            op::EXTRA => S::extra(input, self.now, &mut self.nodes),
+            op::EXTRA => S::extra(input, &mut self.net),
             _ => {
                 for _ in 0..input.byte() {
-                    if self.in_flight.is_empty() {
+                    if !self.net.deliver_held(0) {
                         break;
                     }
-                    for t in self.deliver(0) {
-                        self.drain(t);
-                    }
+                    self.settle();
                 }
-                Vec::new()
             }
         }
     }
@@ -338,24 +270,23 @@ where
     let mut input = Input::new(data);
     let (nodes, first) = S::build(&mut input);
     assert!(nodes.len() >= 2, "a scenario needs at least two nodes");
-    let mut net = Net::<S> {
-        nodes,
-        now: Time::ZERO,
-        in_flight: VecDeque::new(),
-    };
-    let all: Vec<u32> = (0..net.n()).collect();
-    net.settle(&all);
+    let mut net = VNet::uniform(0, (0, 0));
+    net.hold(MAX_IN_FLIGHT);
+    net.limit_outputs(MAX_OUTPUTS_PER_STEP);
+    net.extend(nodes);
+    let mut net = Net::<S> { net };
+    net.settle();
     for (node, cmd) in first {
-        net.nodes[node as usize].handle_command(net.now, cmd);
-        net.settle(&[node]);
+        net.net.command(node, cmd);
+        net.settle();
     }
     for _ in 0..MAX_OPS {
         if input.is_empty() {
             break;
         }
-        let touched = net.step(&mut input);
-        net.settle(&touched);
-        S::check(&net.nodes);
+        net.step(&mut input);
+        net.settle();
+        S::check(&net.net);
     }
 }
 

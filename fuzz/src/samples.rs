@@ -243,7 +243,8 @@ pub fn chord() -> Vec<chord::Message<u32>> {
             node: cn(2),
             pred: Some(cn(6)),
             succs: vec![cn(6), cn(3)],
-        },        Message::Ack {
+        },
+        Message::Ack {
             req: 0,
             origin: cn(6).id,
         },
@@ -299,7 +300,8 @@ pub fn pastry() -> Vec<pastry::Message<u32>> {
         Message::Leaving {
             node: pn(1),
             leaves: vec![pn(6)],
-        },        Message::Ack {
+        },
+        Message::Ack {
             req: 0,
             origin: pn(6).id,
         },
@@ -463,7 +465,10 @@ pub fn publishes() -> Vec<Publish> {
 
 /// A signed heartbeat and an envelope-shaped value (signed by a fixed identity; its ciphertext
 /// is arbitrary, which only the recipient's decryption can tell).
-fn collab_parts() -> (weft_collab::envelope::Envelope, weft_collab::presence::Heartbeat) {
+fn collab_parts() -> (
+    weft_collab::envelope::Envelope,
+    weft_collab::presence::Heartbeat,
+) {
     use weft_collab::keys::Identity;
     let alice = Identity::from_seed(&[7; 32]);
     let bob = Identity::from_seed(&[8; 32]);
@@ -487,7 +492,10 @@ pub fn msg_requests() -> Vec<weft_collab::wire::MsgRequest> {
         MsgRequest::Deliver(vec![env.clone()]),
         MsgRequest::Deposit(vec![env.clone(), env.clone()]),
         MsgRequest::Collect,
-        MsgRequest::MailboxAck { sender: env.from, up_to: 3 },
+        MsgRequest::MailboxAck {
+            sender: env.from,
+            up_to: 3,
+        },
         MsgRequest::Receipt { up_to: 3 },
         MsgRequest::Heartbeat(beat),
     ]
@@ -499,8 +507,14 @@ pub fn msg_responses() -> Vec<weft_collab::wire::MsgResponse> {
     let (env, _) = collab_parts();
     vec![
         MsgResponse::Delivered { up_to: 2 },
-        MsgResponse::Deposited { stored: 1, refused: Some(weft_collab::mailbox::Refusal::SenderQuota) },
-        MsgResponse::Collected { envelopes: vec![env], more: true },
+        MsgResponse::Deposited {
+            stored: 1,
+            refused: Some(weft_collab::mailbox::Refusal::SenderQuota),
+        },
+        MsgResponse::Collected {
+            envelopes: vec![env],
+            more: true,
+        },
         MsgResponse::Ok,
         MsgResponse::Refused("not a contact".into()),
     ]

@@ -13,6 +13,7 @@ use crate::codec::decode;
 use crate::input::Input;
 use crate::network::{Scenario, Setup, secs, sender};
 use crate::overlay::MAX_FRAME;
+use weft_vnet::VNet;
 
 /// Honest nodes per scenario.
 pub const NODES: u32 = 6;
@@ -130,43 +131,35 @@ impl Scenario for KademliaNet {
         }
     }
 
-    fn extra(input: &mut Input<'_>, now: Time, nodes: &mut [Self::E]) -> Vec<u32> {
-        let n = nodes.len() as u32;
+    fn extra(input: &mut Input<'_>, net: &mut VNet<Self::E>) {
+        let n = net.len() as u32;
         let node = u32::from(input.byte()) % n;
         let addr = sender(input.byte(), node, n);
-        let e = &mut nodes[node as usize];
-        if input.flag() {
-            let k = key(input);
-            e.add_peer(now, k, addr);
-        } else {
-            e.remove_peer(now, addr);
-        }
-        vec![node]
+        net.poke(node, |e, now| {
+            if input.flag() {
+                let k = key(input);
+                e.add_peer(now, k, addr);
+            } else {
+                e.remove_peer(now, addr);
+            }
+        });
     }
 }
 
-fn connect<E>(
-    nodes: &mut [E],
-    now: Time,
+fn connect<E: Engine<Addr = u32, Message: serde::Serialize>>(
+    net: &mut VNet<E>,
     a: u32,
     b: u32,
     up: bool,
     f: impl Fn(&mut E, Time, u32, bool),
-) -> Vec<u32> {
-    let n = nodes.len() as u32;
-    let mut touched = Vec::new();
+) {
     if a == b {
         // A node never connects to itself.
-        return touched;
+        return;
     }
     for (x, y) in [(a, b), (b, a)] {
-        if let Some(e) = nodes.get_mut(x as usize) {
-            f(e, now, y, up);
-            touched.push(x);
-        }
+        net.poke(x, |e, now| f(e, now, y, up));
     }
-    touched.retain(|t| *t < n);
-    touched
 }
 
 /// Directory: node 0 is the server, the others its clients; the hostile peer may connect to
@@ -256,12 +249,12 @@ impl Scenario for DirectoryNet {
         }
     }
 
-    fn extra(input: &mut Input<'_>, now: Time, nodes: &mut [Self::E]) -> Vec<u32> {
-        let n = nodes.len() as u32;
+    fn extra(input: &mut Input<'_>, net: &mut VNet<Self::E>) {
+        let n = net.len() as u32;
         let a = u32::from(input.byte()) % n;
         let b = u32::from(input.byte()) % (n + 2);
         let up = input.flag();
-        connect(nodes, now, a, b, up, |e, now, peer, up| {
+        connect(net, a, b, up, |e, now, peer, up| {
             let event = if up {
                 PeerEvent::Connected
             } else {
@@ -394,12 +387,12 @@ impl Scenario for FloodNet {
         }
     }
 
-    fn extra(input: &mut Input<'_>, now: Time, nodes: &mut [Self::E]) -> Vec<u32> {
-        let n = nodes.len() as u32;
+    fn extra(input: &mut Input<'_>, net: &mut VNet<Self::E>) {
+        let n = net.len() as u32;
         let a = u32::from(input.byte()) % n;
         let b = u32::from(input.byte()) % (n + 2);
         let up = input.flag();
-        connect(nodes, now, a, b, up, |e, now, peer, up| {
+        connect(net, a, b, up, |e, now, peer, up| {
             let event = if up {
                 PeerEvent::Connected
             } else {
@@ -618,17 +611,17 @@ impl Scenario for FreenetNet {
         }
     }
 
-    fn extra(input: &mut Input<'_>, now: Time, nodes: &mut [Self::E]) -> Vec<u32> {
-        let n = nodes.len() as u32;
+    fn extra(input: &mut Input<'_>, net: &mut VNet<Self::E>) {
+        let n = net.len() as u32;
         let node = u32::from(input.byte()) % n;
         let other = sender(input.byte(), node, n);
-        let e = &mut nodes[node as usize];
-        if input.flag() {
-            let k = key(input);
-            e.add_route(k, other);
-        } else {
-            e.handle_peer(now, other, PeerEvent::Disconnected);
-        }
-        vec![node]
+        net.poke(node, |e, now| {
+            if input.flag() {
+                let k = key(input);
+                e.add_route(k, other);
+            } else {
+                e.handle_peer(now, other, PeerEvent::Disconnected);
+            }
+        });
     }
 }

@@ -16,6 +16,13 @@
 //! Engines are built from the [`kit`]: its outbox, event queue, id counters, named timers and
 //! seeded RNG, so that every engine reads the same way.
 //!
+//! # Testing
+//!
+//! Outside the node, every engine runs on one virtual network, `weft_vnet::VNet` (a
+//! dev-dependency here): the engine tests in `tests/`, the fuzz targets and the simulator. Each
+//! engine has a golden trace (`tests/golden_traces.rs`: a fixed scenario's trace hash, message
+//! contents included) and asserts that no timer is stuck (`VNet::stuck_timers`).
+//!
 //! | module | model | paper |
 //! |---|---|---|
 //! | [`directory`] | central directory (Napster) | 3.2, 6.6 |

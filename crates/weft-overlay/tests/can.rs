@@ -6,19 +6,15 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-#[allow(dead_code, reason = "each test file uses part of the shared driver")]
-#[path = "kademlia_vnet.rs"]
-mod vnet;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vnet::VNet;
 use weft_overlay::QueryId;
 use weft_overlay::can::{Can, Command, Config, Event, LookupFinished, Zone, point_of};
+use weft_vnet::VNet;
 
 type Net = VNet<Can<u32>>;
 
@@ -26,8 +22,8 @@ type Net = VNet<Can<u32>>;
 /// zones overlap; and that neighbour lists are symmetric and hold only abutting zones.
 fn assert_partition(net: &Net, d: usize) {
     let mut all: Vec<(u32, Zone)> = Vec::new();
-    for i in net.alive() {
-        for z in net.node(i).unwrap().zones() {
+    for i in net.live_indices() {
+        for z in net.engine(i).unwrap().zones() {
             all.push((i, *z));
         }
     }
@@ -49,9 +45,9 @@ fn assert_partition(net: &Net, d: usize) {
         }
     }
     for (i, _) in &all {
-        let n = net.node(*i).unwrap();
+        let n = net.engine(*i).unwrap();
         for (j, z) in n.neighbours() {
-            let owner = net.node(*j).expect("neighbour alive");
+            let owner = net.engine(*j).expect("neighbour alive");
             assert!(owner.zones().contains(z), "stale neighbour zone at {i}");
             assert!(n.zones().iter().any(|m| m.abuts(z, d)));
             assert!(
@@ -77,16 +73,16 @@ fn find(ev: &[(u32, Event<u32>)], from: u32, id: QueryId) -> Option<(Option<u32>
 fn lookup(net: &mut Net, from: u32, key: u64) -> Option<(u32, u32)> {
     let id = net.query(from, Command::Lookup(key));
     net.run_until(Duration::from_secs(30), |ev| find(ev, from, id).is_some());
-    find(&net.events, from, id).and_then(|(r, h)| r.map(|n| (n, h)))
+    find(net.events(), from, id).and_then(|(r, h)| r.map(|n| (n, h)))
 }
 
 fn owner_of(net: &Net, key: u64, d: usize) -> u32 {
     let p = point_of(key);
     let owners: Vec<u32> = net
-        .alive()
+        .live_indices()
         .into_iter()
         .filter(|i| {
-            net.node(*i)
+            net.engine(*i)
                 .unwrap()
                 .zones()
                 .iter()
@@ -105,24 +101,24 @@ proptest! {
     #[test]
     fn zones_always_partition_the_space(seed in any::<u64>(), d in 1usize..5, ops in proptest::collection::vec(any::<(bool, u16)>(), 1..60)) {
         let config = Arc::new(Config { dims: d, ..Config::default() });
-        let mut net: Net = VNet::new(seed, (1, 20));
+        let mut net: Net = VNet::uniform(seed, (1, 20));
         net.add(Can::new(config.clone(), 0, true, seed));
         for (join, pick) in ops {
-            let live: Vec<u32> = net.alive().into_iter().filter(|i| !net.node(*i).unwrap().zones().is_empty()).collect();
+            let live: Vec<u32> = net.live_indices().into_iter().filter(|i| !net.engine(*i).unwrap().zones().is_empty()).collect();
             if join || live.len() < 2 {
-                let i = net.nodes.len() as u32;
+                let i = net.len() as u32;
                 let a = net.add(Can::new(config.clone(), i, false, seed ^ u64::from(i)));
                 net.command(a, Command::Join(live[pick as usize % live.len()]));
             } else {
                 let i = live[pick as usize % live.len()];
                 net.command(i, Command::Leave);
                 net.run_for(Duration::from_secs(1));
-                net.kill(i);
+                net.crash(i);
             }
             net.run_for(Duration::from_secs(1));
             assert_partition(&net, d);
         }
-        let live: Vec<u32> = net.alive();
+        let live: Vec<u32> = net.live_indices();
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         for _ in 0..5 {
             let key: u64 = rng.random();
@@ -141,7 +137,7 @@ fn converged_network_partitions_and_routes_in_d_over_4_n_to_the_1_over_d() {
             ..Config::default()
         });
         let addrs: Vec<u32> = (0..n as u32).collect();
-        let mut net: Net = VNet::new(1, (1, 20));
+        let mut net: Net = VNet::uniform(1, (1, 20));
         for e in Can::converged_network(config, 7, &addrs) {
             net.add(e);
         }
@@ -160,7 +156,7 @@ fn converged_network_partitions_and_routes_in_d_over_4_n_to_the_1_over_d() {
         let mean = f64::from(sum) / f64::from(lookups);
         let expected = d as f64 / 4.0 * (n as f64).powf(1.0 / d as f64);
         let state = (0..n as u32)
-            .map(|i| net.node(i).unwrap().state_size())
+            .map(|i| net.engine(i).unwrap().state_size())
             .sum::<usize>() as f64
             / n as f64;
         println!(
@@ -180,18 +176,18 @@ fn converged_network_partitions_and_routes_in_d_over_4_n_to_the_1_over_d() {
 #[test]
 fn a_join_through_a_node_not_yet_joined_is_retried() {
     let config = Arc::new(Config::default());
-    let mut net: Net = VNet::new(4, (1, 20));
+    let mut net: Net = VNet::uniform(4, (1, 20));
     let first = net.add(Can::new(config.clone(), 0, true, 1));
     let early = net.add(Can::new(config.clone(), 1, false, 2));
     let late = net.add(Can::new(config.clone(), 2, false, 3));
     net.command(late, Command::Join(early));
     net.run_for(Duration::from_secs(1));
-    assert!(net.node(late).unwrap().zones().is_empty());
+    assert!(net.engine(late).unwrap().zones().is_empty());
     net.command(early, Command::Join(first));
     net.run_for(Duration::from_secs(30));
-    assert!(!net.node(early).unwrap().zones().is_empty());
+    assert!(!net.engine(early).unwrap().zones().is_empty());
     assert!(
-        !net.node(late).unwrap().zones().is_empty(),
+        !net.engine(late).unwrap().zones().is_empty(),
         "the join through a node that had not joined yet was never retried"
     );
     assert_partition(&net, config.dims);

@@ -6,20 +6,16 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-#[allow(dead_code, reason = "each test file uses part of the shared driver")]
-#[path = "kademlia_vnet.rs"]
-mod vnet;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use vnet::VNet;
 use weft_overlay::Engine;
 use weft_overlay::can::{
     Can, Command, Config, Event, LookupFinished, MAX_DIMS, MAX_ENTRIES, Message, Point, Zone,
     point_of,
 };
+use weft_vnet::VNet;
 
 type Net = VNet<Can<u32>>;
 
@@ -31,7 +27,7 @@ fn network(n: u32) -> Net {
         ..Config::default()
     });
     let addrs: Vec<u32> = (0..n).collect();
-    let mut net: Net = VNet::new(7, (1, 20));
+    let mut net: Net = VNet::uniform(7, (1, 20));
     for node in Can::converged_network(config, 7, &addrs) {
         net.add(node);
     }
@@ -42,10 +38,10 @@ fn network(n: u32) -> Net {
 fn owner_of(net: &Net, key: u64) -> u32 {
     let p = point_of(key);
     let owners: Vec<u32> = net
-        .alive()
+        .live_indices()
         .into_iter()
         .filter(|i| {
-            net.node(*i)
+            net.engine(*i)
                 .unwrap()
                 .zones()
                 .iter()
@@ -70,12 +66,12 @@ fn lookup(net: &mut Net, from: u32, key: u64) -> Option<u32> {
         })
     };
     net.run_until(Duration::from_secs(30), |ev| found(ev).is_some());
-    found(&net.events).flatten()
+    found(net.events()).flatten()
 }
 
 /// Feeds `msg` to `to` as if `from` had sent it.
 fn deliver(net: &mut Net, to: u32, from: u32, msg: Message<u32>) {
-    net.with(to, |e, now| e.handle_message(now, from, msg));
+    net.poke(to, |e, now| e.handle_message(now, from, msg));
 }
 
 /// A zone that abuts `z` on the face above it in dimension 1 and spans all of dimension 0
@@ -94,7 +90,7 @@ fn misaligned_above(z: &Zone) -> Zone {
 fn misaligned_update_is_dropped_and_lookups_still_route() {
     let mut net = network(32);
     let me = 0;
-    let node = net.node(me).unwrap();
+    let node = net.engine(me).unwrap();
     let mine = node.zones()[0];
     let (peer, _) = node.neighbours()[0];
     let before = node.neighbours().to_vec();
@@ -111,7 +107,7 @@ fn misaligned_update_is_dropped_and_lookups_still_route() {
             zones: vec![hostile],
         },
     );
-    let node = net.node(me).unwrap();
+    let node = net.engine(me).unwrap();
     assert_eq!(node.invalid_messages(), 1);
     assert_eq!(
         node.neighbours(),
@@ -137,7 +133,7 @@ fn misaligned_update_is_dropped_and_lookups_still_route() {
 #[test]
 fn valid_update_still_accepted_after_invalid_ones() {
     let mut net = network(32);
-    let node = net.node(0).unwrap();
+    let node = net.engine(0).unwrap();
     let (peer, peer_zone) = node.neighbours()[0];
     // an invalid update from the peer must not drop its existing entry
     let mut wrong_dims = peer_zone;
@@ -162,7 +158,7 @@ fn valid_update_still_accepted_after_invalid_ones() {
             zones: vec![too_deep],
         },
     );
-    let node = net.node(0).unwrap();
+    let node = net.engine(0).unwrap();
     assert_eq!(node.invalid_messages(), 3);
     assert!(node.neighbours().contains(&(peer, peer_zone)));
     // the honest update goes through and is not counted
@@ -174,7 +170,7 @@ fn valid_update_still_accepted_after_invalid_ones() {
             zones: vec![peer_zone],
         },
     );
-    let node = net.node(0).unwrap();
+    let node = net.engine(0).unwrap();
     assert_eq!(node.invalid_messages(), 3);
     assert!(node.neighbours().contains(&(peer, peer_zone)));
 }
@@ -182,7 +178,7 @@ fn valid_update_still_accepted_after_invalid_ones() {
 #[test]
 fn overlapping_handoff_and_invalid_accept_are_dropped() {
     let mut net = network(16);
-    let node = net.node(0).unwrap();
+    let node = net.engine(0).unwrap();
     let mine = node.zones().to_vec();
     let (peer, peer_zone) = node.neighbours()[0];
     // a handoff of our own zone would make two owners of it
@@ -211,7 +207,7 @@ fn overlapping_handoff_and_invalid_accept_are_dropped() {
         hops: 1,
     };
     deliver(&mut net, 0, peer, msg);
-    let node = net.node(0).unwrap();
+    let node = net.engine(0).unwrap();
     assert_eq!(node.invalid_messages(), 4);
     assert_eq!(node.zones(), &mine[..]);
     for key in 0..50u64 {

@@ -6,19 +6,15 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-#[allow(dead_code, reason = "each test file uses part of the shared driver")]
-#[path = "kademlia_vnet.rs"]
-mod vnet;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vnet::{VNet, ids};
 use weft_overlay::QueryId;
 use weft_overlay::chord::{Chord, Command, Config, Event, LookupFinished, Node};
+use weft_vnet::{VNet, ids};
 
 type Net = VNet<Chord<u32>>;
 
@@ -42,7 +38,7 @@ fn lookup(net: &mut Net, from: u32, key: u64) -> Option<(Node<u32>, u32)> {
     let id = net.query(from, Command::Lookup(key));
     let done = |ev: &[(u32, Event<u32>)]| find(ev, from, id).is_some();
     net.run_until(Duration::from_secs(30), done);
-    find(&net.events, from, id).and_then(|(r, h)| r.map(|n| (n, h)))
+    find(net.events(), from, id).and_then(|(r, h)| r.map(|n| (n, h)))
 }
 
 fn find(ev: &[(u32, Event<u32>)], from: u32, id: QueryId) -> Option<(Option<Node<u32>>, u32)> {
@@ -64,7 +60,7 @@ proptest! {
     #[test]
     fn lookups_end_at_the_successor(seed in any::<u64>(), n in 1usize..300) {
         let nodes = ids(seed, n);
-        let mut net: Net = VNet::new(seed, (1, 20));
+        let mut net: Net = VNet::uniform(seed, (1, 20));
         for e in Chord::converged_network(Arc::new(static_config()), seed, &nodes) {
             net.add(e);
         }
@@ -88,19 +84,19 @@ proptest! {
 fn lookups_route_around_crashed_nodes() {
     let n = 500;
     let nodes = ids(21, n);
-    let mut net: Net = VNet::new(21, (1, 20));
+    let mut net: Net = VNet::uniform(21, (1, 20));
     for e in Chord::converged_network(Arc::new(static_config()), 21, &nodes) {
         net.add(e);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(21);
     let mut killed = 0;
     while killed < n / 10 {
-        if net.kill(rng.random_range(1..n as u32)).is_some() {
+        if net.crash(rng.random_range(1..n as u32)).is_some() {
             killed += 1;
         }
     }
     let live = live_ids(&net);
-    let alive = net.alive();
+    let alive = net.live_indices();
     let (mut answered, mut correct) = (0, 0);
     for _ in 0..100 {
         let key: u64 = rng.random();
@@ -119,7 +115,7 @@ fn lookups_route_around_crashed_nodes() {
 fn hops_are_half_log2_n() {
     for n in [128usize, 1024, 8192] {
         let nodes = ids(n as u64, n);
-        let mut net: Net = VNet::new(1, (1, 20));
+        let mut net: Net = VNet::uniform(1, (1, 20));
         for e in Chord::converged_network(Arc::new(static_config()), 1, &nodes) {
             net.add(e);
         }
@@ -132,7 +128,7 @@ fn hops_are_half_log2_n() {
         }
         let mean = f64::from(hops) / f64::from(lookups);
         let expected = 0.5 * (n as f64).log2();
-        let state = net.node(0).unwrap().state_size();
+        let state = net.engine(0).unwrap().state_size();
         println!(
             "chord N={n}: mean hops {mean:.2} (expected ½·log2 N = {expected:.2}), state {state}"
         );
@@ -147,17 +143,17 @@ fn hops_are_half_log2_n() {
 }
 
 fn live_ids(net: &Net) -> Vec<u64> {
-    net.alive()
+    net.live_indices()
         .into_iter()
-        .filter(|i| !net.node(*i).unwrap().has_left())
-        .map(|i| net.node(i).unwrap().local().id)
+        .filter(|i| !net.engine(*i).unwrap().has_left())
+        .map(|i| net.engine(i).unwrap().local().id)
         .collect()
 }
 
 fn assert_ring_correct(net: &Net) {
     let live = live_ids(net);
-    for i in net.alive() {
-        let c = net.node(i).unwrap();
+    for i in net.live_indices() {
+        let c = net.engine(i).unwrap();
         if c.has_left() {
             continue;
         }
@@ -174,7 +170,7 @@ fn assert_ring_correct(net: &Net) {
 #[test]
 fn nodes_join_one_by_one_and_the_ring_converges() {
     let config = Arc::new(Config::default());
-    let mut net: Net = VNet::new(3, (5, 50));
+    let mut net: Net = VNet::uniform(3, (5, 50));
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let n = 40u32;
     for i in 0..n {
@@ -192,7 +188,7 @@ fn nodes_join_one_by_one_and_the_ring_converges() {
         net.run_for(Duration::from_secs(2));
     }
     let joined = net
-        .events
+        .events()
         .iter()
         .filter(|(_, e)| matches!(e, Event::Joined { .. }))
         .count();
@@ -216,7 +212,7 @@ fn nodes_join_one_by_one_and_the_ring_converges() {
 fn a_node_still_joining_passes_requests_to_its_bootstrap() {
     let nodes = ids(21, 50);
     let config = Arc::new(static_config());
-    let mut net: Net = VNet::new(21, (20, 20));
+    let mut net: Net = VNet::uniform(21, (20, 20));
     for e in Chord::converged_network(config.clone(), 21, &nodes) {
         net.add(e);
     }
@@ -241,8 +237,8 @@ fn a_node_still_joining_passes_requests_to_its_bootstrap() {
     };
     assert!(net.run_until(Duration::from_secs(5), joined));
     let mut ring: Vec<u64> = nodes.iter().map(|(id, _)| *id).collect();
-    ring.push(net.node(a).unwrap().local().id);
-    let got = net.node(b).unwrap().successors().first().map(|n| n.id);
+    ring.push(net.engine(a).unwrap().local().id);
+    let got = net.engine(b).unwrap().successors().first().map(|n| n.id);
     let ring_without_b = ring.clone();
     // A may or may not be in the ring by then: B's successor is its successor among the
     // ring's nodes, or A itself where A falls between them.
@@ -263,7 +259,7 @@ fn a_node_still_joining_passes_requests_to_its_bootstrap() {
 fn a_ring_grown_by_fast_joins_answers_every_lookup_correctly() {
     for seed in [2u64, 6] {
         let config = Arc::new(Config::default());
-        let mut net: Net = VNet::new(seed, (5, 80));
+        let mut net: Net = VNet::uniform(seed, (5, 80));
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let n = 150u32;
         for i in 0..n {
@@ -301,20 +297,20 @@ fn a_ring_grown_by_fast_joins_answers_every_lookup_correctly() {
 #[test]
 fn leaves_and_crashes_are_repaired() {
     let nodes = ids(9, 200);
-    let mut net: Net = VNet::new(9, (5, 50));
+    let mut net: Net = VNet::uniform(9, (5, 50));
     for e in Chord::converged_network(Arc::new(Config::default()), 9, &nodes) {
         net.add(e);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     for round in 0..20 {
         let i = rng.random_range(1..nodes.len() as u32);
-        if net.node(i).is_none_or(|c| c.has_left()) {
+        if net.engine(i).is_none_or(|c| c.has_left()) {
             continue;
         }
         if round % 2 == 0 {
             net.command(i, Command::Leave);
         } else {
-            net.kill(i);
+            net.crash(i);
         }
         net.run_for(Duration::from_secs(3));
     }

@@ -1,8 +1,7 @@
 //! Directory engine: a server and clients in virtual time; ranking by observed peers; bounds
 //! and disconnects as properties.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use proptest::prelude::*;
@@ -11,121 +10,80 @@ use weft_overlay::directory::{
     Command, Config, Directory, Event, Hit, Item, Message, Refusal, Role,
 };
 use weft_overlay::{Engine, PeerEvent, QueryId, Time};
+use weft_vnet::VNet;
 
-/// Node 0 is the server, the others clients; a message to or from client `i` takes
-/// `latency[i]` of virtual time.
+/// Node 0 is the server, the others clients, on the one virtual network (`weft_vnet`): a
+/// message to or from client `i` takes `latency[i]` of virtual time.
 struct Net {
-    nodes: Vec<Directory<u32>>,
-    latency: Vec<Duration>,
-    queue: BinaryHeap<Reverse<(Time, u64, u32, u32)>>,
-    in_flight: BTreeMap<u64, Message<u32>>,
-    seq: u64,
-    now: Time,
-    events: Vec<(u32, Event<u32>)>,
+    net: VNet<Directory<u32>>,
+}
+
+impl std::ops::Deref for Net {
+    type Target = VNet<Directory<u32>>;
+    fn deref(&self) -> &Self::Target {
+        &self.net
+    }
+}
+
+impl std::ops::DerefMut for Net {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.net
+    }
 }
 
 impl Net {
     fn new(clients: u32, config: &Config, latency: impl Fn(u32) -> Duration) -> Self {
-        let mut nodes = vec![Directory::new(0, Role::Server, config.clone())];
-        nodes.extend((1..=clients).map(|i| Directory::new(i, Role::Client(0), config.clone())));
-        let latency = (0..=clients).map(latency).collect();
-        let mut net = Net {
-            nodes,
-            latency,
-            queue: BinaryHeap::new(),
-            in_flight: BTreeMap::new(),
-            seq: 0,
-            now: Time::ZERO,
-            events: Vec::new(),
-        };
+        let mut net = VNet::uniform(0, (0, 0));
+        let latency: Vec<Duration> = (0..=clients).map(latency).collect();
+        net.set_link_latency(Box::new(move |from, to| {
+            let client = if from == 0 { to } else { from };
+            latency.get(client as usize).copied().unwrap_or_default()
+        }));
+        net.add(Directory::new(0, Role::Server, config.clone()));
+        for i in 1..=clients {
+            net.add(Directory::new(i, Role::Client(0), config.clone()));
+        }
+        let mut net = Net { net };
         for i in 1..=clients {
             net.connect(i);
         }
         net
     }
 
+    fn node(&self, i: u32) -> &Directory<u32> {
+        self.net.engine(i).expect("directory nodes never leave")
+    }
+
+    fn peer_event(&mut self, i: u32, event: PeerEvent) {
+        self.net
+            .poke(0, |e, now| e.handle_peer(now, i, event))
+            .expect("the server is up");
+        self.net
+            .poke(i, |e, now| e.handle_peer(now, 0, event))
+            .expect("the client is up");
+    }
+
     fn connect(&mut self, i: u32) {
-        self.nodes[0].handle_peer(self.now, i, PeerEvent::Connected);
-        self.nodes[i as usize].handle_peer(self.now, 0, PeerEvent::Connected);
-        self.drain(0);
-        self.drain(i);
+        self.peer_event(i, PeerEvent::Connected);
     }
 
     fn disconnect(&mut self, i: u32) {
-        self.nodes[0].handle_peer(self.now, i, PeerEvent::Disconnected);
-        self.nodes[i as usize].handle_peer(self.now, 0, PeerEvent::Disconnected);
-        self.drain(0);
-        self.drain(i);
-    }
-
-    fn drain(&mut self, i: u32) {
-        while let Some((to, msg)) = self.nodes[i as usize].poll_transmit() {
-            let client = if i == 0 { to } else { i };
-            let at = self.now + self.latency[client as usize];
-            self.seq += 1;
-            self.in_flight.insert(self.seq, msg);
-            self.queue.push(Reverse((at, self.seq, i, to)));
-        }
-        while let Some(e) = self.nodes[i as usize].poll_event() {
-            self.events.push((i, e));
-        }
-    }
-
-    fn command(&mut self, i: u32, cmd: Command) -> Option<QueryId> {
-        let id = self.nodes[i as usize].handle_command(self.now, cmd);
-        self.drain(i);
-        id
-    }
-
-    /// [`Self::command`] for a query: its id.
-    fn query(&mut self, i: u32, cmd: Command) -> QueryId {
-        self.command(i, cmd).expect("the command is a query")
+        self.peer_event(i, PeerEvent::Disconnected);
     }
 
     /// Runs until `until`, delivering messages and firing timers in time order.
-    fn run_until(&mut self, until: Time) {
-        loop {
-            let msg_at = self.queue.peek().map(|Reverse(m)| m.0);
-            let timer = self
-                .nodes
-                .iter()
-                .enumerate()
-                .filter_map(|(i, n)| n.poll_timeout().map(|t| (t, i)))
-                .min();
-            let next = match (msg_at, timer) {
-                (Some(m), Some((t, _))) => m.min(t),
-                (Some(m), None) => m,
-                (None, Some((t, _))) => t,
-                (None, None) => break,
-            };
-            if next > until {
-                break;
-            }
-            self.now = next;
-            if msg_at == Some(next) {
-                let Some(Reverse((_, seq, from, to))) = self.queue.pop() else {
-                    break;
-                };
-                let Some(msg) = self.in_flight.remove(&seq) else {
-                    continue;
-                };
-                self.nodes[to as usize].handle_message(self.now, from, msg);
-                self.drain(to);
-            } else if let Some((_, i)) = timer {
-                self.nodes[i].handle_timeout(self.now);
-                self.drain(i as u32);
-            }
-        }
-        self.now = self.now.max(until);
+    fn run_to(&mut self, until: Time) {
+        let d = until.saturating_since(self.net.now());
+        self.net.run_for(d);
     }
 
     fn settle(&mut self) {
-        let until = self.now + Duration::from_secs(1);
-        self.run_until(until);
+        self.net.run_for(Duration::from_secs(1));
+        assert_eq!(self.net.stuck_timers(), 0);
     }
 
     fn results(&self, node: u32, id: QueryId) -> Option<&Vec<Hit<u32>>> {
-        self.events.iter().find_map(|(n, e)| match e {
+        self.events().iter().find_map(|(n, e)| match e {
             Event::Results { id: i, hits, .. } if *n == node && *i == id => Some(hits),
             _ => None,
         })
@@ -133,7 +91,7 @@ impl Net {
 
     /// Whether the answer to `id` said that more matched.
     fn more(&self, node: u32, id: QueryId) -> Option<bool> {
-        self.events.iter().find_map(|(n, e)| match e {
+        self.events().iter().find_map(|(n, e)| match e {
             Event::Results { id: i, more, .. } if *n == node && *i == id => Some(*more),
             _ => None,
         })
@@ -177,18 +135,18 @@ fn publish_query_disconnect() {
     let peers: BTreeSet<u32> = hits.iter().map(|h| h.peer).collect();
     assert_eq!(peers, BTreeSet::from([1, 2]));
     assert_eq!(hits.len(), 2);
-    let load = net.nodes[0].load();
+    let load = net.node(0).load();
     assert_eq!((load.clients, load.items, load.queries), (3, 3, 1));
     // Two messages per query (question and answer), whatever the number of users.
     assert_eq!(
-        net.nodes[3].load().messages_out + net.nodes[3].load().messages_in,
+        net.node(3).load().messages_out + net.node(3).load().messages_in,
         2
     );
-    assert_eq!(net.nodes[0].client_load(&3).map(|l| l.queries), Some(1));
+    assert_eq!(net.node(0).client_load(&3).map(|l| l.queries), Some(1));
 
     // Client 2 leaves: its item goes; it comes back and re-publishes.
     net.disconnect(2);
-    assert_eq!(net.nodes[0].load().items, 2);
+    assert_eq!(net.node(0).load().items, 2);
     let id = net.query(3, query(&["coltrane"], 10));
     net.settle();
     assert_eq!(net.results(3, id), Some(&Vec::new()));
@@ -201,10 +159,10 @@ fn publish_query_disconnect() {
     // Unpublish removes; a query to a vanished server fails.
     net.command(1, Command::Unpublish(vec![Key256::hash(b"a")]));
     net.settle();
-    assert_eq!(net.nodes[0].load().items, 2);
+    assert_eq!(net.node(0).load().items, 2);
     let id = net.query(3, query(&["blue"], 10));
     net.disconnect(3);
-    assert!(net.events.contains(&(3, Event::QueryFailed { id })));
+    assert!(net.events().contains(&(3, Event::QueryFailed { id })));
 }
 
 #[test]
@@ -240,7 +198,7 @@ fn fastest_and_longest_connected_peers_rank_first() {
             Command::Publish(vec![item(&format!("song{i}"), &["song"])]),
         );
     }
-    net.run_until(Time::ZERO + Duration::from_secs(100));
+    net.run_to(Time::ZERO + Duration::from_secs(100));
     let id = net.query(6, query(&["song"], 3));
     net.settle();
     let hits = net.results(6, id).expect("an answer");
@@ -250,7 +208,7 @@ fn fastest_and_longest_connected_peers_rank_first() {
         "fastest first, at most 3"
     );
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
-    let rtt = net.nodes[0].client_load(&5).and_then(|l| l.rtt);
+    let rtt = net.node(0).client_load(&5).and_then(|l| l.rtt);
     assert_eq!(rtt, Some(Duration::from_millis(100)));
     // A peer that reconnects starts its uptime again and drops behind.
     net.disconnect(1);
@@ -278,7 +236,7 @@ fn bounds_are_enforced_on_both_sides() {
     // Local refusals.
     let too_many: Vec<Item> = (0..4).map(|i| item(&format!("x{i}"), &["x"])).collect();
     assert_eq!(net.command(1, Command::Publish(too_many.clone())), None);
-    assert!(net.events.contains(&(
+    assert!(net.events().contains(&(
         1,
         Event::Refused {
             id: None,
@@ -287,7 +245,7 @@ fn bounds_are_enforced_on_both_sides() {
     )));
     let long = "k".repeat(65);
     let id = net.query(1, query(&[&long], 5));
-    assert!(net.events.contains(&(
+    assert!(net.events().contains(&(
         1,
         Event::Refused {
             id: Some(id),
@@ -295,27 +253,30 @@ fn bounds_are_enforced_on_both_sides() {
         }
     )));
     let id = net.query(1, query(&["a", "b", "c", "d", "e", "f", "g", "h", "i"], 5));
-    assert!(net.events.contains(&(
+    assert!(net.events().contains(&(
         1,
         Event::Refused {
             id: Some(id),
             reason: Refusal::TooMany
         }
     )));
-    // A hostile client sends straight to the server.
-    net.nodes[0].handle_message(net.now, 2, Message::Publish { items: too_many });
-    net.nodes[0].handle_message(
-        net.now,
+    // A hostile client sends straight to the server; what the server sends back is held.
+    net.hold(16);
+    net.deliver_now(2, 0, Message::Publish { items: too_many });
+    net.deliver_now(
         2,
+        0,
         Message::Query {
             query: 1,
             keywords: vec![long.clone()],
             max: 5,
         },
     );
-    net.nodes[0].handle_message(net.now, 9, Message::Unpublish { hashes: vec![] });
-    let refusals: Vec<Message<u32>> = std::iter::from_fn(|| net.nodes[0].poll_transmit())
-        .map(|(_, m)| m)
+    net.deliver_now(9, 0, Message::Unpublish { hashes: vec![] });
+    let refusals: Vec<Message<u32>> = net
+        .held()
+        .filter(|(from, _, _)| *from == 0)
+        .map(|(_, _, m)| m.clone())
         .collect();
     assert_eq!(
         refusals,
@@ -331,8 +292,8 @@ fn bounds_are_enforced_on_both_sides() {
             },
         ]
     );
-    assert_eq!(net.nodes[0].load().items, 0);
-    assert_eq!(net.nodes[0].load().refused, 3);
+    assert_eq!(net.node(0).load().items, 0);
+    assert_eq!(net.node(0).load().refused, 3);
 }
 
 #[test]
@@ -352,19 +313,19 @@ fn server_state_grows_linearly_with_users() {
             net.command(i, Command::Publish(items));
         }
         net.settle();
-        let before = net.nodes[0].load();
+        let before = net.node(0).load();
         for i in 1..=20 {
             net.command(i, query(&["music", &format!("w{i}")], 20));
         }
         net.settle();
-        let after = net.nodes[0].load();
+        let after = net.node(0).load();
         let per_query =
             (after.messages_in + after.messages_out - before.messages_in - before.messages_out)
                 / 20;
         assert_eq!(per_query, 2, "one question and one answer per query");
         sizes.push((
             users,
-            net.nodes[0].state_size(),
+            net.node(0).state_size(),
             (after.scanned - before.scanned) / 20,
         ));
     }
@@ -440,7 +401,7 @@ proptest! {
                         for h in hits {
                             prop_assert!(connected.contains(&h.peer), "hit from a disconnected client");
                             prop_assert!(h.peer != c);
-                            let shared = net.nodes[h.peer as usize].shared().find(|i| i.hash == h.hash);
+                            let shared = net.node(h.peer).shared().find(|i| i.hash == h.hash);
                             let Some(shared) = shared else { return Err(TestCaseError::fail("hit for an item not shared")) };
                             prop_assert!(words.iter().all(|w| shared.keywords.contains(w)));
                         }
@@ -449,10 +410,10 @@ proptest! {
             }
             net.settle();
             // The server holds exactly what the connected clients share.
-            let expected: usize = connected.iter().map(|c| net.nodes[*c as usize].shared().count()).sum();
-            prop_assert_eq!(net.nodes[0].load().items as usize, expected);
+            let expected: usize = connected.iter().map(|c| net.node(*c).shared().count()).sum();
+            prop_assert_eq!(net.node(0).load().items as usize, expected);
             for c in 1..=5u32 {
-                let load = net.nodes[0].client_load(&c);
+                let load = net.node(0).client_load(&c);
                 prop_assert_eq!(load.is_some(), connected.contains(&c));
             }
         }

@@ -12,18 +12,19 @@ use weft_overlay::flood::{
     topology,
 };
 use weft_overlay::{Engine, PeerEvent, QueryId, Time};
+use weft_vnet::VNet;
 
 /// Every query message a node sent: (sender, receiver, guid, ttl, hops).
 type SentQuery = (u32, u32, [u8; 16], u8, u8);
 
-/// A tiny driver: messages wait in a pool and are delivered in FIFO order (equal latency,
-/// virtual time advancing by one millisecond per delivery) or in a random order.
+/// The one virtual network (`weft_vnet`) holding every message in a pool, delivered in FIFO
+/// order (or in a random order) with the clock standing still, so timers fire only when a
+/// test lets time pass ([`Net::expire`]); around it, the application: what each node can
+/// answer, and what the test records.
 struct Net {
-    nodes: Vec<Flood<u32>>,
+    net: VNet<Flood<u32>>,
     /// Keywords each node can answer.
     content: Vec<BTreeSet<String>>,
-    pool: std::collections::VecDeque<(u32, u32, Message<u32>)>,
-    now: Time,
     sent_queries: Vec<SentQuery>,
     /// Query receipts by hop count of the message received.
     receipts_by_hops: BTreeMap<u8, u64>,
@@ -38,11 +39,11 @@ struct Net {
 
 impl Net {
     fn new(nodes: Vec<Flood<u32>>, content: Vec<BTreeSet<String>>) -> Self {
-        Net {
-            nodes,
+        let mut net = VNet::uniform(0, (0, 0));
+        net.hold(usize::MAX);
+        let mut net = Net {
+            net,
             content,
-            pool: Default::default(),
-            now: Time::ZERO,
             sent_queries: Vec::new(),
             receipts_by_hops: BTreeMap::new(),
             hits: Vec::new(),
@@ -50,74 +51,87 @@ impl Net {
             done: Vec::new(),
             shuffle: None,
             matches_per_node: 1,
+        };
+        net.after(0, |net| net.extend(nodes));
+        net
+    }
+
+    fn node(&self, i: u32) -> &Flood<u32> {
+        self.net.engine(i).expect("flood nodes never leave")
+    }
+
+    /// Runs `op` on the network, then records the queries it sent and answers the match
+    /// requests its nodes raised, as the node's application does.
+    fn after<R>(&mut self, held_before: usize, op: impl FnOnce(&mut VNet<Flood<u32>>) -> R) -> R {
+        let r = op(&mut self.net);
+        let mut seen = held_before;
+        loop {
+            for (from, to, msg) in self.net.held().skip(seen) {
+                if let Message::Query {
+                    guid, ttl, hops, ..
+                } = msg
+                {
+                    self.sent_queries.push((*from, *to, guid.0, *ttl, *hops));
+                }
+            }
+            seen = self.net.held().len();
+            let events: Vec<(u32, Event<u32>)> = self.net.drain_events().collect();
+            if events.is_empty() {
+                return r;
+            }
+            for (i, ev) in events {
+                self.react(i, ev);
+            }
         }
     }
 
-    fn drain(&mut self, i: u32) {
-        while let Some((to, msg)) = self.nodes[i as usize].poll_transmit() {
-            if let Message::Query {
-                guid, ttl, hops, ..
-            } = &msg
-            {
-                self.sent_queries.push((i, to, guid.0, *ttl, *hops));
+    fn react(&mut self, i: u32, ev: Event<u32>) {
+        match ev {
+            Event::MatchRequest { request, criteria } => {
+                let have = &self.content[i as usize];
+                let matched = if criteria.keywords.iter().all(|k| have.contains(k)) {
+                    self.matches_per_node
+                } else {
+                    0
+                };
+                // As the node does: at most the query's max_items, and say whether more
+                // matched.
+                let sent = matched.min(usize::from(criteria.max_items.max(1)));
+                let items = (0..sent)
+                    .map(|k| HitItem {
+                        hash: Key256::hash(&[i.to_le_bytes(), (k as u32).to_le_bytes()].concat()),
+                        name: format!("file-{i}-{k}"),
+                        size: 1,
+                    })
+                    .collect();
+                let more = matched > sent;
+                self.net.command(
+                    i,
+                    Command::Respond {
+                        request,
+                        items,
+                        more,
+                    },
+                );
             }
-            self.pool.push_back((i, to, msg));
-        }
-        while let Some(ev) = self.nodes[i as usize].poll_event() {
-            match ev {
-                Event::MatchRequest { request, criteria } => {
-                    let have = &self.content[i as usize];
-                    let matched = if criteria.keywords.iter().all(|k| have.contains(k)) {
-                        self.matches_per_node
-                    } else {
-                        0
-                    };
-                    // As the node does: at most the query's max_items, and say whether more
-                    // matched.
-                    let sent = matched.min(usize::from(criteria.max_items.max(1)));
-                    let items = (0..sent)
-                        .map(|k| HitItem {
-                            hash: Key256::hash(
-                                &[i.to_le_bytes(), (k as u32).to_le_bytes()].concat(),
-                            ),
-                            name: format!("file-{i}-{k}"),
-                            size: 1,
-                        })
-                        .collect();
-                    let more = matched > sent;
-                    self.nodes[i as usize].handle_command(
-                        self.now,
-                        Command::Respond {
-                            request,
-                            items,
-                            more,
-                        },
-                    );
-                    // Responding only queues messages; loop again to drain them.
-                    while let Some((to, msg)) = self.nodes[i as usize].poll_transmit() {
-                        self.pool.push_back((i, to, msg));
-                    }
-                }
-                Event::Hit {
-                    id,
-                    responder,
-                    hops,
-                    items,
-                    more,
-                } => {
-                    self.hits.push((i, id, responder, hops));
-                    self.hit_items.push((items.len(), more));
-                }
-                Event::QueryDone { id, hits } => self.done.push((i, id, hits)),
-                Event::Refused { .. } | Event::RoleChanged { .. } => {}
+            Event::Hit {
+                id,
+                responder,
+                hops,
+                items,
+                more,
+            } => {
+                self.hits.push((i, id, responder, hops));
+                self.hit_items.push((items.len(), more));
             }
+            Event::QueryDone { id, hits } => self.done.push((i, id, hits)),
+            Event::Refused { .. } | Event::RoleChanged { .. } => {}
         }
     }
 
     fn command(&mut self, i: u32, cmd: Command) -> Option<QueryId> {
-        let id = self.nodes[i as usize].handle_command(self.now, cmd);
-        self.drain(i);
-        id
+        let held = self.net.held().len();
+        self.after(held, |net| net.command(i, cmd))
     }
 
     /// [`Self::command`] for a query: its id.
@@ -125,34 +139,51 @@ impl Net {
         self.command(i, cmd).expect("the command is a query")
     }
 
+    /// Tells `node` that its connection to `peer` came up.
+    fn connect(&mut self, node: u32, peer: u32) {
+        let held = self.net.held().len();
+        self.after(held, |net| {
+            net.poke(node, |e, now| {
+                e.handle_peer(now, peer, PeerEvent::Connected)
+            })
+        });
+    }
+
+    /// Hands `msg` to `to` as if `from` had sent it.
+    fn inject(&mut self, from: u32, to: u32, msg: Message<u32>) {
+        let held = self.net.held().len();
+        self.after(held, |net| net.deliver_now(from, to, msg));
+    }
+
+    /// Delivers held messages until none is left.
     fn run(&mut self) {
-        while !self.pool.is_empty() {
+        loop {
+            let n = self.net.held().len();
+            if n == 0 {
+                return;
+            }
             let k = match &mut self.shuffle {
-                Some(rng) => rng.random_range(0..self.pool.len()),
+                Some(rng) => rng.random_range(0..n),
                 None => 0,
             };
-            let Some((from, to, msg)) = self.pool.remove(k) else {
-                break;
-            };
-            self.now += std::time::Duration::from_millis(1);
-            if let Message::Query { hops, .. } = &msg {
+            if let Some((_, _, Message::Query { hops, .. })) = self.net.held().nth(k) {
                 *self.receipts_by_hops.entry(*hops).or_default() += 1;
             }
-            self.nodes[to as usize].handle_message(self.now, from, msg);
-            self.drain(to);
+            self.after(n - 1, |net| net.deliver_held(k));
         }
     }
 
+    /// An hour passes: every timer due fires (queries end).
     fn expire(&mut self) {
-        self.now += std::time::Duration::from_secs(3600);
-        for i in 0..self.nodes.len() as u32 {
-            self.nodes[i as usize].handle_timeout(self.now);
-            self.drain(i);
-        }
+        let held = self.net.held().len();
+        self.after(held, |net| {
+            net.run_for(std::time::Duration::from_secs(3600))
+        });
+        assert_eq!(self.net.stuck_timers(), 0);
     }
 
     fn query_messages(&self) -> u64 {
-        self.nodes.iter().map(|n| n.stats().queries_sent).sum()
+        self.net.live().map(|(_, n)| n.stats().queries_sent).sum()
     }
 }
 
@@ -229,7 +260,7 @@ fn ultrapeers_and_qrp_cut_messages_per_query() {
         let mut net = Net::new(nodes, content.clone());
         if leaf_tables {
             for i in 0..n {
-                if net.nodes[i as usize].role() == Role::Leaf {
+                if net.node(i).role() == Role::Leaf {
                     let words: Vec<String> = net.content[i as usize].iter().cloned().collect();
                     net.command(i, Command::SetKeywords(words));
                 }
@@ -348,10 +379,8 @@ fn leaves_without_an_ultrapeer_flood_as_peers_until_one_joins() {
 
     // Ultrapeer 4 joins leaves 1 and 2 (the handshake: hellos, then their route tables).
     for leaf in [1u32, 2] {
-        net.nodes[leaf as usize].handle_peer(net.now, 4, PeerEvent::Connected);
-        net.drain(leaf);
-        net.nodes[4].handle_peer(net.now, leaf, PeerEvent::Connected);
-        net.drain(4);
+        net.connect(leaf, 4);
+        net.connect(4, leaf);
     }
     net.run();
     // Leaves 1 and 2 are shielded now and forward nothing: 0 and 3, still without an
@@ -372,10 +401,8 @@ fn leaves_without_an_ultrapeer_flood_as_peers_until_one_joins() {
     );
     // Leaf 2 asks its ultrapeer, which finds no matching route table on leaf 1 and sends
     // nothing on; leaf 3 is not its leaf. Once 3 joins the ultrapeer it is found through it.
-    net.nodes[3].handle_peer(net.now, 4, PeerEvent::Connected);
-    net.drain(3);
-    net.nodes[4].handle_peer(net.now, 3, PeerEvent::Connected);
-    net.drain(4);
+    net.connect(3, 4);
+    net.connect(4, 3);
     net.run();
     let id = net.query(2, query(&["train"], None));
     net.run();
@@ -511,8 +538,7 @@ proptest! {
         if let Some(&nb) = adj[0].first() {
             let guid = weft_overlay::flood::Guid([7; 16]);
             let msg = Message::Query { guid, ttl: hostile_ttl, hops: 0, criteria: Criteria::from_text("w2") };
-            net.nodes[0].handle_message(net.now, nb, msg);
-            net.drain(0);
+            net.inject(nb, 0, msg);
         }
         net.run();
         let mut per_edge = BTreeMap::new();
@@ -524,7 +550,7 @@ proptest! {
         prop_assert!(per_edge.values().all(|c| *c == 1), "a guid crossed an edge twice");
         // Receipts never exceed the hop limit either.
         prop_assert!(net.receipts_by_hops.keys().all(|h| *h < max_ttl));
-        for node in &net.nodes {
+        for (_, node) in net.net.live() {
             prop_assert!(node.state_size() <= 8192 + 200);
         }
     }

@@ -1,97 +1,65 @@
 //! Freenet engine: the ring of 1,000 nodes whose request paths shorten as routing tables
 //! learn, backtracking and caching on small graphs, and the datastore bound as a property.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use weft_core::id::Key256;
-use weft_overlay::freenet::{self, Command, Config, Event, Freenet, Message};
-use weft_overlay::{Engine, PeerEvent, QueryId, Time};
+use weft_overlay::freenet::{self, Command, Config, Event, Freenet};
+use weft_overlay::{Engine, PeerEvent, QueryId};
+use weft_vnet::VNet;
 
-/// A tiny driver: FIFO delivery with equal latency (1 ms per delivery of virtual time), or a
-/// random order; messages to nodes marked dead are lost.
+/// The one virtual network (`weft_vnet`) holding every message in a pool, delivered in FIFO
+/// (or a seeded random) order with the clock standing still; timers fire only when nothing is
+/// in flight. Messages to crashed nodes are lost.
 struct Net {
-    nodes: Vec<Freenet<u32>>,
-    pool: VecDeque<(u32, u32, Message<u32>)>,
-    now: Time,
-    events: Vec<(u32, Event)>,
-    dead: Vec<bool>,
+    net: VNet<Freenet<u32>>,
     shuffle: Option<ChaCha8Rng>,
-    delivered: u64,
+}
+
+impl std::ops::Deref for Net {
+    type Target = VNet<Freenet<u32>>;
+    fn deref(&self) -> &Self::Target {
+        &self.net
+    }
+}
+
+impl std::ops::DerefMut for Net {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.net
+    }
 }
 
 impl Net {
-    fn new(nodes: Vec<Freenet<u32>>) -> Self {
-        let dead = vec![false; nodes.len()];
-        Net {
-            nodes,
-            pool: VecDeque::new(),
-            now: Time::ZERO,
-            events: Vec::new(),
-            dead,
-            shuffle: None,
-            delivered: 0,
-        }
+    fn new(nodes: impl IntoIterator<Item = Freenet<u32>>) -> Self {
+        let mut net = VNet::uniform(0, (0, 0));
+        net.hold(usize::MAX);
+        net.extend(nodes);
+        Net { net, shuffle: None }
     }
 
-    fn drain(&mut self, i: u32) {
-        while let Some((to, msg)) = self.nodes[i as usize].poll_transmit() {
-            self.pool.push_back((i, to, msg));
-        }
-        while let Some(ev) = self.nodes[i as usize].poll_event() {
-            self.events.push((i, ev));
-        }
+    fn node(&self, i: u32) -> &Freenet<u32> {
+        self.net.engine(i).expect("a live node")
     }
 
-    fn command(&mut self, i: u32, cmd: Command) -> Option<QueryId> {
-        let id = self.nodes[i as usize].handle_command(self.now, cmd);
-        self.drain(i);
-        id
-    }
-
-    /// [`Self::command`] for a query: its id.
-    fn query(&mut self, i: u32, cmd: Command) -> QueryId {
-        self.command(i, cmd).expect("the command is a query")
+    fn nodes(&self) -> impl Iterator<Item = &Freenet<u32>> {
+        self.net.live().map(|(_, e)| e)
     }
 
     /// Delivers until quiet, firing timers when nothing is in flight.
     fn run(&mut self) {
-        loop {
-            while !self.pool.is_empty() {
-                let k = match &mut self.shuffle {
-                    Some(rng) => rng.random_range(0..self.pool.len()),
-                    None => 0,
-                };
-                let Some((from, to, msg)) = self.pool.remove(k) else {
-                    break;
-                };
-                self.now += Duration::from_millis(1);
-                if self.dead[to as usize] {
-                    continue;
-                }
-                self.delivered += 1;
-                self.nodes[to as usize].handle_message(self.now, from, msg);
-                self.drain(to);
-            }
-            let next = self
-                .nodes
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !self.dead[*i])
-                .filter_map(|(i, n)| n.poll_timeout().map(|t| (t, i)))
-                .min();
-            let Some((t, i)) = next else { break };
-            self.now = self.now.max(t);
-            self.nodes[i].handle_timeout(self.now);
-            self.drain(i as u32);
-        }
+        let Net { net, shuffle } = self;
+        net.run_held(Duration::ZERO, usize::MAX, |n| match shuffle {
+            Some(rng) => rng.random_range(0..n),
+            None => 0,
+        });
+        assert_eq!(net.stuck_timers(), 0);
     }
 
     fn outcome(&self, node: u32, id: QueryId) -> Option<&Event> {
-        self.events
+        self.events()
             .iter()
             .filter(|(n, _)| *n == node)
             .map(|(_, e)| e)
@@ -169,7 +137,7 @@ fn ring_of_1000_learns_short_paths() {
             net.run();
         }
         if step % (steps / 10) == 0 {
-            let mut probe = Net::new(net.nodes.clone());
+            let mut probe = Net::new(net.nodes().cloned());
             let mut spent = Vec::new();
             let mut found = 0;
             for _ in 0..probes {
@@ -200,20 +168,15 @@ fn ring_of_1000_learns_short_paths() {
             ));
         }
     }
-    let bytes: usize = net.nodes.iter().map(|n| n.heap_bytes()).sum();
-    let store_max = net
-        .nodes
-        .iter()
-        .map(|n| n.stored_items())
-        .max()
-        .unwrap_or(0);
+    let bytes: usize = net.nodes().map(|n| n.heap_bytes()).sum();
+    let store_max = net.nodes().map(|n| n.stored_items()).max().unwrap_or(0);
     println!("freenet ring of {n}: (step, median probe path in hops, success rate): {curve:?}");
     let (start, end) = (curve[0], curve[curve.len() - 1]);
     println!(
         "freenet ring of {n}: median request path {} hops at the start, {} at the end; {} messages; ~{} bytes/node",
         start.1,
         end.1,
-        net.delivered,
+        net.counters().delivered,
         bytes / n as usize
     );
     assert!(start.1 >= 100, "paths start long on the ring: {start:?}");
@@ -278,12 +241,12 @@ fn backtracks_from_a_dead_end_and_caches_along_the_path() {
         })
     );
     assert!(
-        net.nodes[2].holds(&key) && net.nodes[0].holds(&key),
+        net.node(2).holds(&key) && net.node(0).holds(&key),
         "cached on the return path"
     );
-    assert!(!net.nodes[1].holds(&key));
+    assert!(!net.node(1).holds(&key));
     // Node 1's only entry is the node it came from: a dead end, no loop.
-    assert_eq!(net.nodes[0].stats().loops, 0);
+    assert_eq!(net.node(0).stats().loops, 0);
     // Node 0 learned node 3 as the source of the key: it is now its closest entry.
     let id = net.query(1, Command::Request { key, htl: Some(10) });
     net.run();
@@ -314,14 +277,14 @@ fn budget_and_dead_nodes_end_searches() {
         net.outcome(0, id)
     );
     // With node 2 dead, node 0 gives up that branch on timeout and ends.
-    net.dead[2] = true;
+    net.crash(2);
     let id = net.query(0, Command::Request { key, htl: Some(10) });
     net.run();
     assert!(matches!(net.outcome(0, id), Some(Event::NotFound { .. })));
-    assert_eq!(net.nodes[0].stats().timeouts, 1);
+    assert_eq!(net.node(0).stats().timeouts, 1);
     // Disconnection forgets the routes through the node.
-    net.nodes[0].handle_peer(net.now, 2, PeerEvent::Disconnected);
-    assert_eq!(net.nodes[0].routing_entries(), 1);
+    net.poke(0, |e, now| e.handle_peer(now, 2, PeerEvent::Disconnected));
+    assert_eq!(net.node(0).routing_entries(), 1);
 }
 
 #[test]
@@ -344,7 +307,7 @@ fn a_request_that_comes_back_is_refused_as_a_loop() {
     let id = net.query(0, Command::Request { key, htl: Some(10) });
     net.run();
     assert_eq!(
-        net.nodes[0].stats().loops,
+        net.node(0).stats().loops,
         1,
         "node 0 saw its own request again"
     );
@@ -378,18 +341,16 @@ proptest! {
             started.push((node, net.query(node, cmd)));
             // Deliver a few messages between commands so that searches overlap.
             for _ in 0..3 {
-                let Some((from, to, msg)) = net.pool.pop_front() else { break };
-                net.nodes[to as usize].handle_message(net.now, from, msg);
-                net.drain(to);
+                if !net.deliver_held(0) { break }
             }
-            for e in &net.nodes {
+            for e in net.nodes() {
                 prop_assert!(e.stored_items() <= store_items);
                 prop_assert!(e.stored_bytes() <= store_bytes);
                 prop_assert!(e.routing_entries() <= routing_entries.max(4));
             }
         }
         net.run();
-        for e in &net.nodes {
+        for e in net.nodes() {
             prop_assert!(e.stored_items() <= store_items && e.stored_bytes() <= store_bytes);
             prop_assert!(e.routing_entries() <= routing_entries);
             prop_assert!(e.poll_timeout().is_none(), "every search ended");

@@ -5,10 +5,6 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-#[allow(dead_code, reason = "each test file uses part of the shared driver")]
-#[path = "kademlia_vnet.rs"]
-mod vnet;
-
 #[allow(dead_code, reason = "each test file uses part of the shared helpers")]
 #[path = "support/kademlia.rs"]
 mod support;
@@ -26,14 +22,14 @@ use weft_overlay::kademlia::{
 use weft_overlay::{Engine, Time};
 
 use support::{Net, converged, quiet_config};
-use vnet::{VNet, ids};
+use weft_vnet::{VNet, ids};
 
 fn finished(
     net: &Net,
     id: weft_overlay::QueryId,
     node: u32,
 ) -> Option<(QueryResult<u64, u32>, u32)> {
-    net.events.iter().find_map(
+    net.events().iter().find_map(
         |(
             i,
             Event::QueryFinished {
@@ -99,7 +95,7 @@ fn hops_grow_slowly_with_network_size() {
                     .any(|(i, Event::QueryFinished { id: q, .. })| *i == from && *q == id)
             });
             let Some((_, Event::QueryFinished { result, stats, .. })) = net
-                .events
+                .events()
                 .iter()
                 .find(|(i, Event::QueryFinished { id: q, .. })| *i == from && *q == id)
             else {
@@ -148,9 +144,9 @@ fn records_and_providers_round_trip() {
         "stored on the k closest"
     );
     let holders = net
-        .alive()
+        .live_indices()
         .iter()
-        .filter(|i| net.node(**i).unwrap().stored_counts().0 > 0)
+        .filter(|i| net.engine(**i).unwrap().stored_counts().0 > 0)
         .count();
     assert_eq!(holders, 21, "k closest plus the publisher");
     let (got, hops) = run_query(&mut net, 150, Command::GetRecord(key));
@@ -171,8 +167,8 @@ fn records_and_providers_round_trip() {
 
     // records stored for others expire; the driver's clock passes the expiry
     net.run_for(Duration::from_secs(3700));
-    for i in net.alive() {
-        net.with(i, |e, now| e.handle_timeout(now));
+    for i in net.live_indices() {
+        net.poke(i, |e, now| e.handle_timeout(now));
     }
     let (gone, _) = run_query(&mut net, 150, Command::GetRecord(key));
     assert!(!gone.is_success(), "expired record still served: {gone:?}");
@@ -182,7 +178,7 @@ fn records_and_providers_round_trip() {
 fn nodes_join_through_one_bootstrap_node() {
     let config = Arc::new(quiet_config());
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let mut net: VNet<Kademlia<Key256, u32>> = VNet::new(5, (5, 50));
+    let mut net: VNet<Kademlia<Key256, u32>> = VNet::uniform(5, (5, 50));
     let first = Key256::hash(b"node 0");
     net.add(Kademlia::new(
         config.clone(),
@@ -196,12 +192,12 @@ fn nodes_join_through_one_bootstrap_node() {
     for i in 1..n {
         let key = Key256::hash(&rng.random::<u64>().to_be_bytes());
         let a = net.add(Kademlia::new(config.clone(), Contact { key, addr: i }, 1));
-        net.with(a, |e, now| e.add_peer(now, first, 0));
+        net.poke(a, |e, now| e.add_peer(now, first, 0));
         net.command(a, Command::Bootstrap);
         net.run_for(Duration::from_secs(5));
     }
     let boots = net
-        .events
+        .events()
         .iter()
         .filter(|(_, e)| {
             matches!(
@@ -215,19 +211,19 @@ fn nodes_join_through_one_bootstrap_node() {
         .count();
     assert_eq!(boots, n as usize - 1);
     let mean_state: f64 = net
-        .alive()
+        .live_indices()
         .iter()
-        .map(|i| net.node(*i).unwrap().state_size() as f64)
+        .map(|i| net.engine(*i).unwrap().state_size() as f64)
         .sum::<f64>()
         / f64::from(n);
     println!("kademlia joined {n} nodes: mean contacts {mean_state:.1}");
     assert!(mean_state > 10.0);
     // every node can find every other node
     for (from, to) in [(3u32, 50u32), (59, 1), (0, 42)] {
-        let target = net.node(to).unwrap().local().key;
+        let target = net.engine(to).unwrap().local().key;
         let id = net.query(from, Command::FindNode(target));
         net.run_for(Duration::from_secs(60));
-        let found = net.events.iter().any(|(i, e)| match e {
+        let found = net.events().iter().any(|(i, e)| match e {
             Event::QueryFinished {
                 id: q,
                 result: QueryResult::FindNode(Ok(c)),
@@ -245,9 +241,13 @@ fn lookups_survive_crashed_peers_through_timeouts() {
     let mut rng = ChaCha8Rng::seed_from_u64(13);
     for _ in 0..60 {
         let i = rng.random_range(1..nodes.len()) as u32;
-        net.kill(i);
+        net.crash(i);
     }
-    let alive: Vec<(u64, u32)> = net.alive().iter().map(|i| nodes[*i as usize]).collect();
+    let alive: Vec<(u64, u32)> = net
+        .live_indices()
+        .iter()
+        .map(|i| nodes[*i as usize])
+        .collect();
     let mut exact = 0;
     for _ in 0..10 {
         let target: u64 = rng.random();
@@ -259,7 +259,10 @@ fn lookups_survive_crashed_peers_through_timeouts() {
         let others: Vec<(u64, u32)> = alive.iter().copied().filter(|(_, a)| *a != 0).collect();
         exact += usize::from(got == true_closest(&others, target, 20));
     }
-    assert!(net.dropped > 0, "some requests went to dead nodes");
+    assert!(
+        net.counters().undeliverable > 0,
+        "some requests went to dead nodes"
+    );
     assert!(
         exact >= 9,
         "only {exact}/10 lookups found the live k closest"
@@ -272,7 +275,7 @@ fn full_bucket_evicts_a_dead_contact_after_a_ping() {
         k: 1,
         ..quiet_config()
     });
-    let mut net: VNet<Kademlia<u64, u32>> = VNet::new(1, (10, 10));
+    let mut net: VNet<Kademlia<u64, u32>> = VNet::uniform(1, (10, 10));
     net.add(Kademlia::new(
         config.clone(),
         Contact { key: 0, addr: 0 },
@@ -294,16 +297,16 @@ fn full_bucket_evicts_a_dead_contact_after_a_ping() {
         },
         1,
     ));
-    net.with(0, |e, now| e.add_peer(now, 1 << 63, 1));
-    net.kill(1);
-    net.with(0, |e, now| e.add_peer(now, (1 << 63) | 1, 2));
+    net.poke(0, |e, now| e.add_peer(now, 1 << 63, 1));
+    net.crash(1);
+    net.poke(0, |e, now| e.add_peer(now, (1 << 63) | 1, 2));
     assert_eq!(
-        net.node(0).unwrap().contacts().next().unwrap().addr,
+        net.engine(0).unwrap().contacts().next().unwrap().addr,
         1,
         "kept until the ping fails"
     );
     net.run_for(Duration::from_secs(30));
-    let now: Vec<u32> = net.node(0).unwrap().contacts().map(|c| c.addr).collect();
+    let now: Vec<u32> = net.engine(0).unwrap().contacts().map(|c| c.addr).collect();
     assert_eq!(now, vec![2]);
 }
 
@@ -389,9 +392,9 @@ fn a_key_no_longer_provided_is_not_republished() {
         let (added, _) = run_query(&mut net, 7, Command::AddProvider(key));
         assert!(added.is_success(), "{added:?}");
     }
-    let provider_keys = |net: &Net| net.node(7).unwrap().stored_counts().1;
+    let provider_keys = |net: &Net| net.engine(7).unwrap().stored_counts().1;
     let before = provider_keys(&net);
-    net.with(7, |e, _| e.stop_providing(&gone));
+    net.poke(7, |e, _| e.stop_providing(&gone));
     assert_eq!(provider_keys(&net), before - 1, "its own entry is gone");
     // Past the provider TTL: only what was republished is left.
     net.run_for(Duration::from_secs(2400));

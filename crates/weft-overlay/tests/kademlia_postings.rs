@@ -7,10 +7,6 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-#[allow(dead_code, reason = "each test file uses part of the shared driver")]
-#[path = "kademlia_vnet.rs"]
-mod vnet;
-
 #[allow(dead_code, reason = "each test file uses part of the shared helpers")]
 #[path = "support/kademlia.rs"]
 mod support;
@@ -36,7 +32,7 @@ fn run_query(net: &mut Net, node: u32, cmd: Command<u64>) -> QueryResult<u64, u3
         ev.iter()
             .any(|(i, Event::QueryFinished { id: q, .. })| *i == node && *q == id)
     });
-    net.events
+    net.events()
         .iter()
         .find_map(|(i, Event::QueryFinished { id: q, result, .. })| {
             (*i == node && *q == id).then(|| result.clone())
@@ -62,9 +58,9 @@ fn flat(postings: &[Posting<u64, u32>]) -> Vec<(u64, u32, Vec<u8>)> {
 }
 
 fn holders(net: &Net) -> BTreeSet<u32> {
-    net.alive()
+    net.live_indices()
         .into_iter()
-        .filter(|i| net.node(*i).unwrap().posting_counts().0 > 0)
+        .filter(|i| net.engine(*i).unwrap().posting_counts().0 > 0)
         .collect()
 }
 
@@ -184,7 +180,7 @@ fn postings_expire_unless_republished() {
         },
     );
     // the second publisher dies: nobody republishes its postings
-    net.kill(11);
+    net.crash(11);
     net.run_for(Duration::from_secs(8 * 3600));
     let QueryResult::GetPostings(Ok(FoundPostings {
         postings: found, ..
@@ -199,12 +195,12 @@ fn postings_expire_unless_republished() {
         "expired postings are still served"
     );
     let holding_dropped = net
-        .alive()
+        .live_indices()
         .into_iter()
         .filter(|i| {
-            !net.node(*i)
+            !net.engine(*i)
                 .unwrap()
-                .local_postings(&dropped, net.now)
+                .local_postings(&dropped, net.now())
                 .is_empty()
         })
         .count();

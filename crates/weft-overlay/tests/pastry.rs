@@ -6,19 +6,15 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-#[allow(dead_code, reason = "each test file uses part of the shared driver")]
-#[path = "kademlia_vnet.rs"]
-mod vnet;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use vnet::{VNet, ids};
 use weft_overlay::QueryId;
 use weft_overlay::pastry::{Command, Config, Event, LookupFinished, Node, Pastry};
+use weft_vnet::{VNet, ids};
 
 type Net = VNet<Pastry<u32>>;
 
@@ -57,13 +53,13 @@ fn find(ev: &[(u32, Event<u32>)], from: u32, id: QueryId) -> Option<(Option<Node
 fn lookup(net: &mut Net, from: u32, key: u64) -> Option<(Node<u32>, u32)> {
     let id = net.query(from, Command::Lookup(key));
     net.run_until(Duration::from_secs(30), |ev| find(ev, from, id).is_some());
-    find(&net.events, from, id).and_then(|(r, h)| r.map(|n| (n, h)))
+    find(net.events(), from, id).and_then(|(r, h)| r.map(|n| (n, h)))
 }
 
 fn network(seed: u64, n: usize, config: Config) -> (Net, Vec<u64>, Arc<Config>) {
     let nodes = ids(seed, n);
     let config = Arc::new(config);
-    let mut net: Net = VNet::new(seed, (1, 20));
+    let mut net: Net = VNet::uniform(seed, (1, 20));
     for e in Pastry::converged_network(config.clone(), seed, &nodes) {
         net.add(e);
     }
@@ -99,7 +95,7 @@ fn lookups_route_around_crashed_nodes() {
     let mut dead = Vec::new();
     while dead.len() < n / 10 {
         let i = rng.random_range(1..n as u32);
-        if net.kill(i).is_some() {
+        if net.crash(i).is_some() {
             dead.push(positions[i as usize]);
         }
     }
@@ -108,7 +104,7 @@ fn lookups_route_around_crashed_nodes() {
         .copied()
         .filter(|p| !dead.contains(p))
         .collect();
-    let alive = net.alive();
+    let alive = net.live_indices();
     let (mut answered, mut correct) = (0, 0);
     for _ in 0..100 {
         let key: u64 = rng.random();
@@ -138,11 +134,11 @@ fn hops_stay_within_log_base_2b_of_n() {
         let mean = f64::from(sum) / f64::from(lookups);
         let bound = ((n as f64).ln() / f64::from(1u32 << b).ln()).ceil();
         let state: usize = (0..20)
-            .map(|i| net.node(i).unwrap().state_size())
+            .map(|i| net.engine(i).unwrap().state_size())
             .sum::<usize>()
             / 20;
         let table: usize = (0..20)
-            .map(|i| net.node(i).unwrap().table_entries())
+            .map(|i| net.engine(i).unwrap().table_entries())
             .sum::<usize>()
             / 20;
         let expected_table = (f64::from(1u32 << b) - 1.0) * bound;
@@ -162,7 +158,7 @@ fn nodes_join_and_everything_routes_correctly() {
             suffix,
             ..Config::default()
         });
-        let mut net: Net = VNet::new(4, (5, 40));
+        let mut net: Net = VNet::uniform(4, (5, 40));
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         let n = 50u32;
         for i in 0..n {
@@ -173,12 +169,12 @@ fn nodes_join_and_everything_routes_correctly() {
             net.run_for(Duration::from_secs(2));
         }
         let joined = net
-            .events
+            .events()
             .iter()
             .filter(|(_, e)| matches!(e, Event::Joined { .. }))
             .count();
         assert_eq!(joined, n as usize - 1);
-        let positions: Vec<u64> = (0..n).map(|i| net.node(i).unwrap().local().id).collect();
+        let positions: Vec<u64> = (0..n).map(|i| net.engine(i).unwrap().local().id).collect();
         for _ in 0..40 {
             let key: u64 = rng.random();
             let (owner, _) = lookup(&mut net, rng.random_range(0..n), key).unwrap();
@@ -197,21 +193,21 @@ fn leaf_sets_repair_after_leaves_and_crashes() {
     let mut rng = ChaCha8Rng::seed_from_u64(8);
     for round in 0..30 {
         let i = rng.random_range(1..300u32);
-        if net.node(i).is_none_or(Pastry::has_left) {
+        if net.engine(i).is_none_or(Pastry::has_left) {
             continue;
         }
         if round % 2 == 0 {
             net.command(i, Command::Leave);
         } else {
-            net.kill(i);
+            net.crash(i);
         }
     }
     net.run_for(Duration::from_secs(120));
     let live: Vec<u64> = net
-        .alive()
+        .live_indices()
         .into_iter()
-        .filter(|i| !net.node(*i).unwrap().has_left())
-        .map(|i| net.node(i).unwrap().local().id)
+        .filter(|i| !net.engine(*i).unwrap().has_left())
+        .map(|i| net.engine(i).unwrap().local().id)
         .collect();
     let mut ok = 0;
     for _ in 0..50 {

@@ -9,8 +9,8 @@ use weft_core::time::Time;
 use weft_overlay::{Engine, QueryId};
 
 use crate::oracle::{Answer, Truth, Verdict};
-use crate::simulation::{MessageClass, Simulation};
 use crate::workload::Draw;
+use weft_vnet::{MessageClass, VNet};
 
 /// The message type of an algorithm's engine.
 pub type MessageOf<A> = <<A as Algorithm>::E as Engine>::Message;
@@ -147,18 +147,15 @@ pub trait Algorithm {
 
     /// Called after node `index` joined (the driver's "connection up" for engines that need
     /// one, e.g. the directory). The default does nothing.
-    fn on_join(&self, _sim: &mut Simulation<Self::E>, _index: u32) {}
+    fn on_join(&self, _sim: &mut VNet<Self::E>, _index: u32) {}
 
     /// Called after node `index` left (the driver's "connection down"). The default does
     /// nothing.
-    fn on_leave(&self, _sim: &mut Simulation<Self::E>, _index: u32) {}
+    fn on_leave(&self, _sim: &mut VNet<Self::E>, _index: u32) {}
 
     /// Run-specific figures added to the run's report (e.g. the directory server's load).
     /// The default adds none.
-    fn extra(
-        &self,
-        _sim: &Simulation<Self::E>,
-    ) -> std::collections::BTreeMap<String, serde_json::Value> {
+    fn extra(&self, _sim: &VNet<Self::E>) -> std::collections::BTreeMap<String, serde_json::Value> {
         std::collections::BTreeMap::new()
     }
 
@@ -169,12 +166,12 @@ pub trait Algorithm {
 
     /// Called once on the fresh simulation, before the build (e.g. to install an observer).
     /// The default does nothing.
-    fn instrument(&self, _sim: &mut Simulation<Self::E>) {}
+    fn instrument(&self, _sim: &mut VNet<Self::E>) {}
 
     /// Puts content in place before lookups start (e.g. publishes catalogue items on random
     /// nodes); the runner steps the simulation afterwards until it is quiet or a settle time
     /// has passed. The default does nothing.
-    fn prepare(&self, _sim: &mut Simulation<Self::E>, _seed: u64) {}
+    fn prepare(&self, _sim: &mut VNet<Self::E>, _seed: u64) {}
 
     /// The node a lookup should start from, given a random live node: most algorithms use it
     /// as is; the directory avoids its server.
@@ -209,7 +206,7 @@ pub trait Algorithm {
     fn truth_now(
         &self,
         _truth: &Truth,
-        _sim: &Simulation<Self::E>,
+        _sim: &VNet<Self::E>,
         _draw: &Draw,
         _origin: u32,
     ) -> Option<Answer> {
@@ -223,7 +220,7 @@ pub trait Algorithm {
     fn check(
         &self,
         truth: &Truth,
-        sim: &Simulation<Self::E>,
+        sim: &VNet<Self::E>,
         draw: &Draw,
         origin: u32,
         answer: &Answer,

@@ -32,8 +32,8 @@ use crate::churn::{ChurnModel, Departure};
 use crate::memory;
 use crate::network::NetworkModel;
 use crate::oracle::{Truth, Verdict};
-use crate::simulation::{Counters, Simulation, Step};
 use crate::workload::{KeyDist, Workload};
+use weft_vnet::{Counters, Step, VNet};
 
 /// Parameters of one run.
 #[derive(Clone, Debug, PartialEq)]
@@ -333,7 +333,7 @@ struct Lookups {
 /// Runs one experiment of `algo` under `cfg`; `progress` advances by one per finished lookup.
 pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> RunResult {
     let meter = memory::Meter::start();
-    let mut sim = Simulation::<A::E>::new(&algo.label(), cfg.seed, cfg.network, A::classify);
+    let mut sim = VNet::<A::E>::new(&algo.label(), cfg.seed, cfg.network, A::classify);
     let mut live = LiveSet::default();
     let mut truth = Truth::default();
     algo.instrument(&mut sim);
@@ -475,7 +475,7 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
                         if graceful && let Some(cmd) = algo.graceful_leave() {
                             sim.command(node, cmd);
                         }
-                        if let Some(gone) = sim.leave(node) {
+                        if let Some(gone) = sim.crash(node) {
                             if sim.now() <= lk.window_end {
                                 lk.departed += 1;
                             }
@@ -613,7 +613,7 @@ pub fn run<A: Algorithm>(algo: &A, cfg: &RunConfig, progress: &ProgressBar) -> R
 }
 
 /// Hop timeouts summed over the live nodes, for algorithms that count them.
-fn hop_timeouts_live<A: Algorithm>(algo: &A, sim: &Simulation<A::E>) -> Option<u64> {
+fn hop_timeouts_live<A: Algorithm>(algo: &A, sim: &VNet<A::E>) -> Option<u64> {
     let mut sum = None;
     for (_, e) in sim.live() {
         if let Some(n) = algo.hop_timeouts(e) {
@@ -626,7 +626,7 @@ fn hop_timeouts_live<A: Algorithm>(algo: &A, sim: &Simulation<A::E>) -> Option<u
 fn join_one<A: Algorithm>(
     algo: &A,
     cfg: &RunConfig,
-    sim: &mut Simulation<A::E>,
+    sim: &mut VNet<A::E>,
     live: &mut LiveSet,
     truth: &mut Truth,
     churned: bool,
@@ -653,7 +653,7 @@ fn inject<A: Algorithm>(
     algo: &A,
     cfg: &RunConfig,
     workload: &Workload,
-    sim: &mut Simulation<A::E>,
+    sim: &mut VNet<A::E>,
     live: &LiveSet,
     truth: &Truth,
     lk: &mut Lookups,
@@ -697,7 +697,7 @@ fn inject<A: Algorithm>(
 
 fn collect<A: Algorithm>(
     algo: &A,
-    sim: &mut Simulation<A::E>,
+    sim: &mut VNet<A::E>,
     truth: &Truth,
     lk: &mut Lookups,
     progress: &ProgressBar,
@@ -750,7 +750,7 @@ fn collect<A: Algorithm>(
 /// ([`Algorithm::react`]), and returns every event (including those the reactions caused).
 pub fn pump<A: Algorithm>(
     algo: &A,
-    sim: &mut Simulation<A::E>,
+    sim: &mut VNet<A::E>,
 ) -> Vec<(u32, crate::algorithm::EventOf<A>)> {
     let mut all = Vec::new();
     loop {

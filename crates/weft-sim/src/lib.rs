@@ -6,9 +6,10 @@
 //!
 //! # The model
 //!
-//! - **Loop** ([`simulation`]): a `Vec` of engines addressed by index, virtual time
-//!   ([`weft_core::time::Time`]), one pending timer per node (an indexed heap, [`queue`]), an
-//!   event heap ordered by `(time, seq)` so ties break the same way on every machine. After
+//! - **Loop** ([`VNet`], from `weft-vnet`: the one virtual network the engine tests and the
+//!   fuzz targets use too): a `Vec` of engines addressed by index, virtual time
+//!   ([`weft_core::time::Time`]), one pending timer per node (an indexed heap), an event heap
+//!   ordered by `(time, seq)` so ties break the same way on every machine. After
 //!   every `handle_*` the loop drains `poll_transmit` and `poll_event` and re-arms the node's
 //!   timer from `poll_timeout`, the call order `weft-overlay` documents.
 //! - **Network** ([`network`]): one-way latency per message (log-normal, median 50 ms, σ 0.5,
@@ -99,16 +100,15 @@
 
 pub mod algorithm;
 pub mod algos;
-pub mod churn;
 pub mod cli;
 pub mod experiment;
 pub mod memory;
-pub mod network;
 pub mod oracle;
 pub mod plot;
 pub mod presets;
-pub mod queue;
 pub mod report;
-pub mod simulation;
-pub mod trace;
 pub mod workload;
+
+/// The loop, the network and churn models and the trace are `weft-vnet`'s, the one virtual
+/// network the engine tests and the fuzz targets run on too.
+pub use weft_vnet::{VNet, churn, network, trace};

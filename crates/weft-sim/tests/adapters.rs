@@ -13,12 +13,12 @@ use weft_sim::algos::{can::CanAlgo, chord::ChordAlgo, kademlia::KademliaAlgo, pa
 use weft_sim::cli::execute;
 use weft_sim::network::NetworkModel;
 use weft_sim::oracle::{Answer, Truth, Verdict};
-use weft_sim::simulation::Simulation;
 use weft_sim::workload::Draw;
+use weft_vnet::VNet;
 
 /// A converged overlay of `n` nodes and the oracle's index of it.
-fn converged<A: Algorithm>(algo: &A, n: usize) -> (Simulation<A::E>, Truth) {
-    let mut sim = Simulation::new(&algo.label(), 3, NetworkModel::default(), A::classify);
+fn converged<A: Algorithm>(algo: &A, n: usize) -> (VNet<A::E>, Truth) {
+    let mut sim = VNet::new(&algo.label(), 3, NetworkModel::default(), A::classify);
     sim.extend(algo.build_converged(n, 3));
     let mut truth = Truth::default();
     for (i, e) in sim.live() {
@@ -41,7 +41,7 @@ fn draws() -> impl Iterator<Item = Draw> {
 fn oracle_refuses_wrong_answers<A: Algorithm>(
     algo: &A,
     n: usize,
-    right_of: impl Fn(&Simulation<A::E>, &Truth, &Draw) -> Answer,
+    right_of: impl Fn(&VNet<A::E>, &Truth, &Draw) -> Answer,
     wrong_of: impl Fn(&Answer) -> Answer,
 ) {
     assert!(algo.has_oracle(), "{}", algo.label());

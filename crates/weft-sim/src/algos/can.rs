@@ -35,8 +35,8 @@ use weft_overlay::can::{Can, Command, Config, Event, LookupFinished, Message, po
 
 use crate::algorithm::{Algorithm, Expected, Figure, Gap, Outcome};
 use crate::oracle::{Answer, Truth, Verdict};
-use crate::simulation::{MessageClass, Simulation};
 use crate::workload::Draw;
+use weft_vnet::{MessageClass, VNet};
 
 /// CAN with a shared configuration.
 #[derive(Clone, Debug)]
@@ -179,7 +179,7 @@ impl Algorithm for CanAlgo {
     fn check(
         &self,
         _truth: &Truth,
-        sim: &Simulation<Can<u32>>,
+        sim: &VNet<Can<u32>>,
         draw: &Draw,
         _origin: u32,
         answer: &Answer,

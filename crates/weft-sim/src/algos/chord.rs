@@ -37,8 +37,8 @@ use weft_overlay::chord::{Chord, Command, Config, Event, LookupFinished, Message
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
 use crate::oracle::{Answer, Truth};
-use crate::simulation::{MessageClass, Simulation};
 use crate::workload::Draw;
+use weft_vnet::{MessageClass, VNet};
 
 /// Chord with a shared configuration.
 #[derive(Clone, Debug)]
@@ -171,7 +171,7 @@ impl Algorithm for ChordAlgo {
     fn truth_now(
         &self,
         truth: &Truth,
-        _sim: &Simulation<Chord<u32>>,
+        _sim: &VNet<Chord<u32>>,
         draw: &Draw,
         _origin: u32,
     ) -> Option<Answer> {

@@ -21,8 +21,8 @@ use weft_overlay::directory::{Command, Config, Directory, Event, Item, Message, 
 use weft_overlay::{Engine, PeerEvent, QueryId};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
-use crate::simulation::{MessageClass, Simulation};
 use crate::workload::{Draw, item_key};
+use weft_vnet::{MessageClass, VNet};
 
 /// The directory: server at node 0.
 #[derive(Clone, Debug)]
@@ -122,7 +122,7 @@ impl Algorithm for DirectoryAlgo {
         (self.engine(index), publish)
     }
 
-    fn on_join(&self, sim: &mut Simulation<Directory<u32>>, index: u32) {
+    fn on_join(&self, sim: &mut VNet<Directory<u32>>, index: u32) {
         if index != SERVER {
             sim.poke(SERVER, |e, now| {
                 e.handle_peer(now, index, PeerEvent::Connected)
@@ -133,7 +133,7 @@ impl Algorithm for DirectoryAlgo {
         }
     }
 
-    fn on_leave(&self, sim: &mut Simulation<Directory<u32>>, index: u32) {
+    fn on_leave(&self, sim: &mut VNet<Directory<u32>>, index: u32) {
         sim.poke(SERVER, |e, now| {
             e.handle_peer(now, index, PeerEvent::Disconnected)
         });
@@ -176,7 +176,7 @@ impl Algorithm for DirectoryAlgo {
         engine.state_size()
     }
 
-    fn extra(&self, sim: &Simulation<Directory<u32>>) -> BTreeMap<String, serde_json::Value> {
+    fn extra(&self, sim: &VNet<Directory<u32>>) -> BTreeMap<String, serde_json::Value> {
         let mut m = BTreeMap::new();
         if let Some(server) = sim.engine(SERVER) {
             let load = server.load();

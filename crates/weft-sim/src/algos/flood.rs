@@ -29,8 +29,8 @@ use weft_overlay::flood::{
 };
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
-use crate::simulation::{MessageClass, Simulation};
 use crate::workload::{Draw, item_key};
+use weft_vnet::{MessageClass, VNet};
 
 /// How the flood network is wired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,7 +197,7 @@ impl Algorithm for FloodAlgo {
         MessageClass { kind, lookup }
     }
 
-    fn instrument(&self, sim: &mut Simulation<Flood<u32>>) {
+    fn instrument(&self, sim: &mut VNet<Flood<u32>>) {
         let counts = self.counts.clone();
         sim.set_observer(Box::new(move |_, _, _, msg: &Message<u32>| {
             let mut c = counts.borrow_mut();
@@ -232,7 +232,7 @@ impl Algorithm for FloodAlgo {
         )
     }
 
-    fn prepare(&self, sim: &mut Simulation<Flood<u32>>, _seed: u64) {
+    fn prepare(&self, sim: &mut VNet<Flood<u32>>, _seed: u64) {
         for (node, role) in self.roles.iter().enumerate() {
             if *role == Role::Leaf {
                 let words = self.holdings[node]

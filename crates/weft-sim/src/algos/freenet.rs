@@ -17,8 +17,8 @@ use weft_overlay::freenet::{self, Command, Config, Event, Freenet, Message};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
 use crate::oracle::{Answer, Truth, Verdict};
-use crate::simulation::{MessageClass, Simulation};
 use crate::workload::{Draw, item_key};
+use weft_vnet::{MessageClass, VNet};
 
 /// Freenet on a ring start.
 #[derive(Clone, Debug)]
@@ -100,7 +100,7 @@ impl Algorithm for FreenetAlgo {
         (e, None)
     }
 
-    fn prepare(&self, sim: &mut Simulation<Freenet<u32>>, seed: u64) {
+    fn prepare(&self, sim: &mut VNet<Freenet<u32>>, seed: u64) {
         let n = sim.len().max(1) as u64;
         for i in 0..self.preload {
             let node = (item_key(seed ^ 0xf4ee, i).prefix_u64() % n) as u32;
@@ -141,7 +141,7 @@ impl Algorithm for FreenetAlgo {
     fn check(
         &self,
         _truth: &Truth,
-        _sim: &Simulation<Freenet<u32>>,
+        _sim: &VNet<Freenet<u32>>,
         draw: &Draw,
         _origin: u32,
         answer: &Answer,

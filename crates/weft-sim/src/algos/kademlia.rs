@@ -31,8 +31,8 @@ use weft_overlay::kademlia::{
 
 use crate::algorithm::{Algorithm, Expected, Figure, Gap, Outcome};
 use crate::oracle::{Answer, Truth};
-use crate::simulation::{MessageClass, Simulation};
 use crate::workload::Draw;
+use weft_vnet::{MessageClass, VNet};
 
 /// The engine as simulated: 64-bit ids, `u32` addresses.
 pub type KadNode = Kademlia<u64, u32>;
@@ -176,7 +176,7 @@ impl Algorithm for KademliaAlgo {
     fn truth_now(
         &self,
         truth: &Truth,
-        _sim: &Simulation<KadNode>,
+        _sim: &VNet<KadNode>,
         draw: &Draw,
         origin: u32,
     ) -> Option<Answer> {

@@ -33,8 +33,8 @@ use weft_overlay::pastry::{Command, Config, Event, LookupFinished, Message, Past
 
 use crate::algorithm::{Algorithm, BuildMode, Expected, Figure, Gap, Outcome};
 use crate::oracle::{Answer, Truth};
-use crate::simulation::{MessageClass, Simulation};
 use crate::workload::Draw;
+use weft_vnet::{MessageClass, VNet};
 
 /// Pastry with a shared configuration.
 #[derive(Clone, Debug)]
@@ -166,7 +166,7 @@ impl Algorithm for PastryAlgo {
     fn truth_now(
         &self,
         truth: &Truth,
-        _sim: &Simulation<Pastry<u32>>,
+        _sim: &VNet<Pastry<u32>>,
         draw: &Draw,
         _origin: u32,
     ) -> Option<Answer> {

@@ -13,8 +13,8 @@ use weft_overlay::{Engine, PeerEvent, QueryId};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
 use crate::oracle::{Answer, Truth};
-use crate::simulation::{MessageClass, Simulation};
 use crate::workload::Draw;
+use weft_vnet::{MessageClass, VNet};
 
 /// A message between ring nodes.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -224,7 +224,7 @@ impl Algorithm for Ring {
     fn truth_now(
         &self,
         _truth: &Truth,
-        _sim: &Simulation<RingNode>,
+        _sim: &VNet<RingNode>,
         draw: &Draw,
         origin: u32,
     ) -> Option<Answer> {

@@ -37,8 +37,8 @@ use crate::experiment::{RunResult, pump, quantile_sorted};
 use crate::memory;
 use crate::presets::PresetRuns;
 use crate::report::{RunRecord, round};
-use crate::simulation::{Simulation, Step};
 use crate::workload::item_key;
+use weft_vnet::{Step, VNet};
 
 /// Nodes in the ring.
 pub const NODES: usize = 1000;
@@ -143,7 +143,7 @@ fn run_seed(
 ) -> (RunRecord, Vec<Request>) {
     let meter = memory::Meter::start();
     let algo = FreenetAlgo::clarke(seed);
-    let mut sim = Simulation::new(
+    let mut sim = VNet::new(
         algo.label().as_str(),
         seed,
         plan.network,
@@ -288,7 +288,7 @@ fn run_seed(
 /// Steps until node `node` reports the end of command `id` (or nothing is left to run).
 fn run_until(
     algo: &FreenetAlgo,
-    sim: &mut Simulation<<FreenetAlgo as Algorithm>::E>,
+    sim: &mut VNet<<FreenetAlgo as Algorithm>::E>,
     node: u32,
     id: weft_overlay::QueryId,
 ) -> Option<Event> {

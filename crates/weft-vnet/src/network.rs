@@ -22,6 +22,13 @@ pub enum Latency {
         /// Largest delay in milliseconds.
         max_ms: f64,
     },
+    /// Uniform over whole milliseconds, both bounds included (the engine tests' model).
+    UniformMs {
+        /// Smallest delay in milliseconds.
+        min_ms: u64,
+        /// Largest delay in milliseconds.
+        max_ms: u64,
+    },
     /// Log-normal: `median_ms · e^(sigma·Z)` with `Z` standard normal. Wide-area RTT studies
     /// (King, PlanetLab) fit this shape well; the default median is 50 ms with `sigma` 0.5.
     LogNormal {
@@ -36,6 +43,9 @@ impl Latency {
     /// Draws one delay.
     pub fn sample(&self, rng: &mut impl Rng) -> Duration {
         let ms = match *self {
+            Latency::UniformMs { min_ms, max_ms } => {
+                return Duration::from_millis(rng.random_range(min_ms..=max_ms.max(min_ms)));
+            }
             Latency::Constant { ms } => ms,
             Latency::Uniform { min_ms, max_ms } => {
                 if max_ms > min_ms {
@@ -56,6 +66,7 @@ impl Latency {
         match *self {
             Latency::Constant { ms } => ms,
             Latency::Uniform { min_ms, max_ms } => (min_ms + max_ms) / 2.0,
+            Latency::UniformMs { min_ms, max_ms } => (min_ms + max_ms.max(min_ms)) as f64 / 2.0,
             Latency::LogNormal { median_ms, sigma } => median_ms * (sigma * sigma / 2.0).exp(),
         }
     }
@@ -93,10 +104,20 @@ impl Default for NetworkModel {
 impl NetworkModel {
     /// The delay of one message, or `None` when it is lost.
     pub fn transit(&self, rng: &mut impl Rng) -> Option<Duration> {
-        if self.loss > 0.0 && rng.random::<f64>() < self.loss {
-            return None;
+        self.deliver(rng).then(|| self.latency.sample(rng))
+    }
+
+    /// Whether one message arrives (the loss draw alone; none when `loss` is 0).
+    pub fn deliver(&self, rng: &mut impl Rng) -> bool {
+        !(self.loss > 0.0 && rng.random::<f64>() < self.loss)
+    }
+
+    /// No loss, and a delay uniform over whole milliseconds in `min_ms..=max_ms`.
+    pub fn uniform_ms(min_ms: u64, max_ms: u64) -> Self {
+        NetworkModel {
+            latency: Latency::UniformMs { min_ms, max_ms },
+            loss: 0.0,
         }
-        Some(self.latency.sample(rng))
     }
 }
 

@@ -1,5 +1,4 @@
-//! The discrete-event loop: a `Vec` of engines, virtual time, one timer per node, and a seeded
-//! network.
+//! The event loop: a `Vec` of engines, virtual time, one timer per node, and a seeded network.
 //!
 //! # How a step runs
 //!
@@ -10,12 +9,17 @@
 //! - delivers a message (`handle_message`), or fires a timer (`handle_timeout`), then
 //! - drains the engine: every `poll_transmit` message gets a delay (or is lost) from the
 //!   [`NetworkModel`] and is scheduled; every `poll_event` is kept for the caller
-//!   ([`Simulation::drain_events`]); the node's timer is re-armed from `poll_timeout`.
+//!   ([`VNet::events`], [`VNet::drain_events`]); the node's timer is re-armed from
+//!   `poll_timeout`.
 //!
-//! Control events ([`Simulation::schedule_control`]) are handed back to the caller
+//! Control events ([`VNet::schedule_control`]) are handed back to the caller
 //! ([`Step::Control`]), which uses them to inject lookups, make nodes leave and join, and stop.
 //!
 //! Every delivered event is recorded in the [`TraceHash`], a message with its contents.
+//!
+//! Partitions, the hostile slot, per-link latency and held delivery ([`crate::controls`]) sit
+//! behind one `Option`: a run that uses none of them (the simulator's) pays one branch per
+//! message for them.
 //!
 //! # Memory
 //!
@@ -28,6 +32,7 @@ use rand_chacha::ChaCha8Rng;
 use weft_core::time::Time;
 use weft_overlay::{Engine, QueryId};
 
+use crate::controls::Controls;
 use crate::network::NetworkModel;
 use crate::queue::{Due, EventQueue, TimerHeap};
 use crate::trace::{KIND_COMMAND, KIND_CONTROL, KIND_JOIN, KIND_LEAVE, KIND_TIMER, TraceHash};
@@ -42,6 +47,15 @@ pub struct MessageClass {
     pub lookup: bool,
 }
 
+/// The classification of a network that does not tell messages apart (kind 0, not lookup
+/// traffic): the engine tests' default. The trace still covers every message's contents.
+pub fn unclassified<M>(_: &M) -> MessageClass {
+    MessageClass {
+        kind: 0,
+        lookup: false,
+    }
+}
+
 /// Counts kept by the loop.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counters {
@@ -49,8 +63,11 @@ pub struct Counters {
     pub sent: u64,
     /// Of those, messages classified as lookup traffic.
     pub lookup_sent: u64,
-    /// Messages the network model dropped.
+    /// Messages the network model dropped (loss, or a full held pool).
     pub lost: u64,
+    /// Messages sent across a cut link or between two islands ([`VNet::cut`],
+    /// [`VNet::isolate`]), dropped.
+    pub partitioned: u64,
     /// Messages that arrived for a node that had left (or never existed).
     pub undeliverable: u64,
     /// Messages handed to an engine.
@@ -59,22 +76,25 @@ pub struct Counters {
     pub timers: u64,
     /// Commands given.
     pub commands: u64,
-    /// Timers an engine re-armed for the instant they had just fired at, a hundred times in a
-    /// row (an engine whose `poll_timeout` does not move past `now` after `handle_timeout`):
-    /// the loop defers such a timer by a millisecond instead of spinning. Non-zero means an
-    /// engine bug worth reporting.
+    /// Timers an engine re-armed for the instant they had just fired at, [`SPIN_LIMIT`] times
+    /// in a row (an engine whose `poll_timeout` does not move past `now` after
+    /// `handle_timeout`): the loop defers such a timer by a millisecond instead of spinning.
+    /// Part of [`VNet::stuck_timers`]; non-zero means an engine bug.
     pub stuck_timers: u64,
 }
 
-enum Pending<M> {
+/// Times in a row a node's timer may fire at the same instant before the loop calls it stuck.
+pub const SPIN_LIMIT: u32 = 100;
+
+pub(crate) enum Pending<M> {
     Deliver { from: u32, to: u32, msg: M },
     Control(u64),
 }
 
-/// What one [`Simulation::step`] did.
+/// What one [`VNet::step`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// Nothing is scheduled (before the deadline, for [`Simulation::step_until`]).
+    /// Nothing is scheduled (before the deadline, for [`VNet::step_until`]).
     Idle,
     /// A message was delivered, dropped, or a timer fired.
     Progress,
@@ -82,48 +102,74 @@ pub enum Step {
     Control(u64),
 }
 
-/// A discrete-event simulation of engines of type `E`, addressed by their index.
-pub struct Simulation<E: Engine<Addr = u32, Message: serde::Serialize>> {
+/// A function shown every delivered message: `(time, from, to, message)`.
+pub type Observer<M> = Box<dyn FnMut(Time, u32, u32, &M)>;
+
+/// The virtual network: engines of type `E` addressed by their index, virtual time, seeded
+/// latency and loss, and the test controls of [`crate::controls`].
+pub struct VNet<E: Engine<Addr = u32, Message: serde::Serialize>> {
     engines: Vec<Option<E>>,
     alive: usize,
     timers: TimerHeap,
-    queue: EventQueue<Pending<E::Message>>,
-    now: Time,
+    pub(crate) queue: EventQueue<Pending<E::Message>>,
+    pub(crate) now: Time,
     next_seq: u64,
-    rng: ChaCha8Rng,
-    network: NetworkModel,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) network: NetworkModel,
     trace: TraceHash,
     classify: fn(&E::Message) -> MessageClass,
-    counters: Counters,
+    pub(crate) counters: Counters,
     events: Vec<(u32, E::Event)>,
     observer: Option<Observer<E::Message>>,
     /// The last timer fired (node, time) and how often in a row.
     last_timer: (u32, Time, u32),
     /// Reused buffer for encoding a delivered message into the trace.
     scratch: Vec<u8>,
+    /// Partitions, the hostile slot, link latency, held delivery: `None` until a test asks.
+    pub(crate) controls: Option<Box<Controls<E::Message>>>,
+    /// Reused buffer for a node's messages when controls are on.
+    outgoing: Vec<(u32, E::Message)>,
+    /// Most messages and events one drain may take from an engine before it is called
+    /// unbounded ([`VNet::limit_outputs`]).
+    output_limit: usize,
 }
 
-/// A function shown every delivered message: `(time, from, to, message)`.
-pub type Observer<M> = Box<dyn FnMut(Time, u32, u32, &M)>;
+/// The salt [`VNet::new`] mixes into its seed (the simulator's network stream).
+const NETWORK_SALT: u64 = 0x5157_5f6e_6574_776b;
 
-impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
-    /// An empty simulation at time zero. `label` (what runs: the algorithm and its
-    /// parameters) opens the trace; `seed` fixes the network's draws; `classify` names each
-    /// message for the trace and the counters.
+impl<E: Engine<Addr = u32, Message: serde::Serialize>> VNet<E> {
+    /// An empty network at time zero, the simulator's way. `label` (what runs: the algorithm
+    /// and its parameters) opens the trace; `seed` (mixed with a fixed salt) fixes the
+    /// network's draws; `classify` names each message for the trace and the counters.
     pub fn new(
         label: &str,
         seed: u64,
         network: NetworkModel,
         classify: fn(&E::Message) -> MessageClass,
     ) -> Self {
-        Simulation {
+        Self::with_rng(
+            label,
+            ChaCha8Rng::seed_from_u64(seed ^ NETWORK_SALT),
+            network,
+            classify,
+        )
+    }
+
+    /// An empty network at time zero whose draws come from `rng`.
+    pub fn with_rng(
+        label: &str,
+        rng: ChaCha8Rng,
+        network: NetworkModel,
+        classify: fn(&E::Message) -> MessageClass,
+    ) -> Self {
+        VNet {
             engines: Vec::new(),
             alive: 0,
             timers: TimerHeap::default(),
             queue: EventQueue::default(),
             now: Time::ZERO,
             next_seq: 0,
-            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x5157_5f6e_6574_776b),
+            rng,
             network,
             trace: TraceHash::new(label),
             classify,
@@ -132,6 +178,9 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
             observer: None,
             last_timer: (u32::MAX, Time::ZERO, 0),
             scratch: Vec::new(),
+            controls: None,
+            outgoing: Vec::new(),
+            output_limit: usize::MAX,
         }
     }
 
@@ -141,15 +190,29 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
         self.observer = Some(observer);
     }
 
+    /// Calls a node unbounded (a panic naming it) when one drain takes more than `limit`
+    /// messages and events from it: a hostile input must not make an engine's queues grow
+    /// without end (the fuzz targets set it).
+    pub fn limit_outputs(&mut self, limit: usize) {
+        self.output_limit = limit;
+    }
+
     /// Adds already-built engines (e.g. a converged overlay) as nodes `len()..`, without a trace
     /// record; arms their timers and drains anything they queued.
     pub fn extend(&mut self, engines: impl IntoIterator<Item = E>) {
         for e in engines {
-            let i = self.engines.len() as u32;
-            self.engines.push(Some(e));
-            self.alive += 1;
-            self.drain(i);
+            self.add(e);
         }
+    }
+
+    /// Adds one already-built engine as node `len()` (untraced, as [`VNet::extend`]); its
+    /// index, which is its address.
+    pub fn add(&mut self, engine: E) -> u32 {
+        let i = self.engines.len() as u32;
+        self.engines.push(Some(engine));
+        self.alive += 1;
+        self.drain(i);
+        i
     }
 
     /// Adds one engine as a new node joining now (traced), and returns its index. `via` is the
@@ -165,9 +228,9 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
         i
     }
 
-    /// Removes node `index` now (a crash: it sends nothing more, messages to it are lost).
-    /// Returns the engine, or `None` if it had already left.
-    pub fn leave(&mut self, index: u32) -> Option<E> {
+    /// Crashes node `index` now: it sends nothing more, messages to it are lost, its address is
+    /// never reused. Returns the engine, or `None` if it had already left.
+    pub fn crash(&mut self, index: u32) -> Option<E> {
         let e = self.engines.get_mut(index as usize)?.take()?;
         self.alive -= 1;
         self.timers.clear(index);
@@ -191,6 +254,13 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
         id
     }
 
+    /// [`VNet::command`] for a query: its id (panics if the node has left or the command is
+    /// no query, a broken test).
+    pub fn query(&mut self, index: u32, cmd: E::Command) -> QueryId {
+        self.command(index, cmd)
+            .expect("a query to a live node returns its id")
+    }
+
     /// Runs `f` on node `index`'s engine now (e.g. to tell it a connection came up or went
     /// down), then drains its outputs. Returns `None` if the node has left.
     pub fn poke<R>(&mut self, index: u32, f: impl FnOnce(&mut E, Time) -> R) -> Option<R> {
@@ -201,7 +271,7 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
         Some(r)
     }
 
-    /// Schedules a control event `tag` at `at` (not before now); [`Simulation::step`] returns
+    /// Schedules a control event `tag` at `at` (not before now); [`VNet::step`] returns
     /// it as [`Step::Control`] when due.
     pub fn schedule_control(&mut self, at: Time, tag: u64) {
         let seq = self.take_seq();
@@ -248,39 +318,14 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
             let Some((due, node)) = self.timers.pop() else {
                 return Step::Idle;
             };
-            self.now = due.at;
-            let (last_node, last_at, repeats) = self.last_timer;
-            let repeats = if last_node == node && last_at == due.at {
-                repeats + 1
-            } else {
-                0
-            };
-            self.last_timer = (node, due.at, repeats);
-            if repeats >= 100 {
-                self.counters.stuck_timers += 1;
-                self.last_timer = (u32::MAX, Time::ZERO, 0);
-                let seq = self.take_seq();
-                self.timers.set(
-                    node,
-                    Due {
-                        at: due.at + std::time::Duration::from_millis(1),
-                        seq,
-                    },
-                );
-                return Step::Progress;
-            }
-            self.trace
-                .record(due.at.as_micros(), due.seq, KIND_TIMER, node, node);
-            self.counters.timers += 1;
-            if let Some(e) = self.engines.get_mut(node as usize).and_then(Option::as_mut) {
-                e.handle_timeout(due.at);
-                self.drain(node);
-            }
+            self.fire(due, node);
             return Step::Progress;
         }
-        let Some((due, pending)) = self.queue.pop() else {
+        let Some((mut due, pending)) = self.queue.pop() else {
             return Step::Idle;
         };
+        // Only after a [`VNet::jump`] is an entry overdue: it runs at the new time.
+        due.at = due.at.max(self.now);
         self.now = due.at;
         match pending {
             Pending::Control(tag) => {
@@ -294,35 +339,67 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
                 Step::Control(tag)
             }
             Pending::Deliver { from, to, msg } => {
-                match self.engines.get_mut(to as usize).and_then(Option::as_mut) {
-                    Some(e) => {
-                        let kind = (self.classify)(&msg).kind;
-                        // Our own engines' messages always encode; should one not, its
-                        // contents are left out of the hash rather than stopping the run.
-                        let mut buf = std::mem::take(&mut self.scratch);
-                        buf.clear();
-                        let buf = postcard::to_extend(&msg, buf).unwrap_or_default();
-                        self.trace.record_message(
-                            due.at.as_micros(),
-                            due.seq,
-                            kind,
-                            from,
-                            to,
-                            &buf,
-                        );
-                        self.scratch = buf;
-                        self.counters.delivered += 1;
-                        if let Some(obs) = self.observer.as_mut() {
-                            obs(due.at, from, to, &msg);
-                        }
-                        e.handle_message(due.at, from, msg);
-                        self.drain(to);
-                    }
-                    None => self.counters.undeliverable += 1,
-                }
+                self.deliver(due, from, to, msg);
                 Step::Progress
             }
         }
+    }
+
+    /// Fires node `node`'s timer, due at `due` (just popped from the heap).
+    fn fire(&mut self, mut due: Due, node: u32) {
+        due.at = due.at.max(self.now);
+        self.now = due.at;
+        let (last_node, last_at, repeats) = self.last_timer;
+        let repeats = if last_node == node && last_at == due.at {
+            repeats + 1
+        } else {
+            0
+        };
+        self.last_timer = (node, due.at, repeats);
+        if repeats >= SPIN_LIMIT {
+            self.counters.stuck_timers += 1;
+            self.last_timer = (u32::MAX, Time::ZERO, 0);
+            let seq = self.take_seq();
+            self.timers.set(
+                node,
+                Due {
+                    at: due.at + std::time::Duration::from_millis(1),
+                    seq,
+                },
+            );
+            return;
+        }
+        self.trace
+            .record(due.at.as_micros(), due.seq, KIND_TIMER, node, node);
+        self.counters.timers += 1;
+        if let Some(e) = self.engines.get_mut(node as usize).and_then(Option::as_mut) {
+            e.handle_timeout(due.at);
+            self.drain(node);
+        }
+    }
+
+    /// Hands `msg` from `from` to node `to` at `due` (traced, observed, counted), then drains
+    /// the receiver; a message for a node that is not there is counted undeliverable.
+    pub(crate) fn deliver(&mut self, due: Due, from: u32, to: u32, msg: E::Message) {
+        let Some(e) = self.engines.get_mut(to as usize).and_then(Option::as_mut) else {
+            self.counters.undeliverable += 1;
+            return;
+        };
+        let kind = (self.classify)(&msg).kind;
+        // Our own engines' messages always encode; should one not, its contents are left out
+        // of the hash rather than stopping the run.
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        let buf = postcard::to_extend(&msg, buf).unwrap_or_default();
+        self.trace
+            .record_message(due.at.as_micros(), due.seq, kind, from, to, &buf);
+        self.scratch = buf;
+        self.counters.delivered += 1;
+        if let Some(obs) = self.observer.as_mut() {
+            obs(due.at, from, to, &msg);
+        }
+        e.handle_message(due.at, from, msg);
+        self.drain(to);
     }
 
     /// Drains node `i`'s outputs: schedules its messages, keeps its events, re-arms its timer.
@@ -331,10 +408,20 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
         let Some(e) = self.engines.get_mut(i as usize).and_then(Option::as_mut) else {
             return;
         };
+        let mut outputs = 0usize;
         while let Some((to, msg)) = e.poll_transmit() {
+            outputs += 1;
+            assert!(
+                outputs <= self.output_limit,
+                "node {i} emits unbounded output"
+            );
             self.counters.sent += 1;
             if (self.classify)(&msg).lookup {
                 self.counters.lookup_sent += 1;
+            }
+            if self.controls.is_some() {
+                self.outgoing.push((to, msg));
+                continue;
             }
             match self.network.transit(&mut self.rng) {
                 Some(delay) => {
@@ -352,14 +439,26 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
             }
         }
         while let Some(ev) = e.poll_event() {
+            outputs += 1;
+            assert!(
+                outputs <= self.output_limit,
+                "node {i} emits unbounded output"
+            );
             self.events.push((i, ev));
         }
-        match e.poll_timeout() {
+        let deadline = e.poll_timeout();
+        if !self.outgoing.is_empty() {
+            let mut out = std::mem::take(&mut self.outgoing);
+            for (to, msg) in out.drain(..) {
+                self.route(i, to, msg);
+            }
+            self.outgoing = out;
+        }
+        match deadline {
             Some(at) if at != Time::MAX => {
                 let at = at.max(now);
                 if self.timers.get(i).is_none_or(|d| d.at != at) {
-                    let seq = self.next_seq;
-                    self.next_seq += 1;
+                    let seq = self.take_seq();
                     self.timers.set(i, Due { at, seq });
                 }
             }
@@ -367,13 +466,21 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
         }
     }
 
-    fn take_seq(&mut self) -> u64 {
+    /// The next sequence number (the tie-break of entries scheduled for the same instant).
+    pub(crate) fn take_seq(&mut self) -> u64 {
         let s = self.next_seq;
         self.next_seq += 1;
         s
     }
 
-    /// Events the engines emitted since the last call, with the emitting node, in order.
+    /// Events the engines emitted and the caller has not drained, with the emitting node, in
+    /// order.
+    pub fn events(&self) -> &[(u32, E::Event)] {
+        &self.events
+    }
+
+    /// Takes the events the engines emitted since the last call, with the emitting node, in
+    /// order.
     pub fn drain_events(&mut self) -> std::vec::Drain<'_, (u32, E::Event)> {
         self.events.drain(..)
     }
@@ -403,7 +510,9 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
         self.engines.get(index as usize).and_then(Option::as_ref)
     }
 
-    /// Node `index`'s engine, mutably (for test setup; outputs are drained on its next step).
+    /// Node `index`'s engine, mutably (for test setup). Its outputs are drained on its next
+    /// step, and a deadline changed here is not re-armed (see [`VNet::stuck_timers`]): prefer
+    /// [`VNet::poke`].
     pub fn engine_mut(&mut self, index: u32) -> Option<&mut E> {
         self.engines
             .get_mut(index as usize)
@@ -418,9 +527,31 @@ impl<E: Engine<Addr = u32, Message: serde::Serialize>> Simulation<E> {
             .filter_map(|(i, e)| e.as_ref().map(|e| (i as u32, e)))
     }
 
+    /// The indices of the live nodes, in order.
+    pub fn live_indices(&self) -> Vec<u32> {
+        self.live().map(|(i, _)| i).collect()
+    }
+
     /// The loop's counters.
     pub fn counters(&self) -> Counters {
         self.counters
+    }
+
+    /// Stuck timers: the timers that spun ([`Counters::stuck_timers`]) plus, now, the live
+    /// nodes whose engine reports a deadline in the past that the network holds no timer for
+    /// at or before now (a timer the driver lost: the engine's deadline changed without a
+    /// drain, or an engine reports a deadline it never fires). `0` in every healthy run; the
+    /// engine tests assert it.
+    pub fn stuck_timers(&self) -> u64 {
+        let now = self.now;
+        let lost = self
+            .live()
+            .filter(|(i, e)| {
+                e.poll_timeout()
+                    .is_some_and(|t| t < now && self.timers.get(*i).is_none_or(|d| d.at > now))
+            })
+            .count();
+        self.counters.stuck_timers + lost as u64
     }
 
     /// Events recorded in the trace so far.
