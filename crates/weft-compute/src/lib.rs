@@ -45,10 +45,12 @@
 //!   result when a quorum agrees, reissues late units, adds replicas on disagreement, keeps
 //!   each worker's standing and credit.
 //! * [`worker`]: the lender's engine: asks coordinators for work while it has idle slots.
-//! * [`wire`]: the `/weft/compute/1` messages and their bounds.
+//! * [`receipt`]: signed credit receipts: their canonical bytes, signing and checking.
+//! * [`wire`]: the `/weft/compute/1` and receipts messages and their bounds.
 
 pub mod coordinator;
 pub mod job;
 pub mod outcome;
+pub mod receipt;
 pub mod wire;
 pub mod worker;
