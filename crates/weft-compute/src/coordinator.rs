@@ -233,13 +233,17 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
         let mut job = Job {
             spec,
             units,
-            first_open: 0,
             open,
             given: Vec::new(),
             agreed,
             fresh_from: 0,
+            wanting: BTreeSet::new(),
         };
-        job.advance();
+        for i in 0..job.units.len() {
+            if let Ok(i) = u32::try_from(i) {
+                job.refresh(i);
+            }
+        }
         if self.jobs.insert(id, job).is_none() {
             self.rotation.push_back(id);
         }
@@ -364,7 +368,7 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
         };
         let deadline = now + Duration::from_millis(deadline_ms);
         let mut given = 0;
-        let mut cursor = self.jobs.get(&id).map_or(0, |j| j.first_open);
+        let mut cursor = 0;
         while out.len() < slots && given < share {
             let draw = self.draw_check(worker, trusted);
             if draw.check
@@ -380,20 +384,21 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
             // a trusted worker takes a fresh unit alone; the others (and a trusted worker
             // whose draw says replicate) take the lowest unit that wants a replica
             let single = trusted && !draw.replicate && job.spec.replicas > 1;
-            let fresh = if single { job.next_fresh() } else { None };
+            let fresh = if single {
+                job.next_fresh().and_then(|i| u32::try_from(i).ok())
+            } else {
+                None
+            };
             let found = fresh.or_else(|| {
-                job.units
-                    .iter()
-                    .enumerate()
-                    .skip(cursor)
-                    .find(|(_, u)| u.wanted(&job.spec) > 0 && !u.has(worker))
-                    .map(|(i, _)| i)
+                job.wanting
+                    .range(cursor..)
+                    .copied()
+                    .find(|&i| job.units.get(i as usize).is_some_and(|u| !u.has(worker)))
             });
-            let Some(i) = found else { break };
+            let Some(index) = found else { break };
             if fresh.is_none() {
-                cursor = i + 1;
+                cursor = index.saturating_add(1);
             }
-            let Ok(index) = u32::try_from(i) else { break };
             let kind = if fresh.is_some() {
                 Kind::Single
             } else {
@@ -430,6 +435,9 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
         });
         self.deadlines
             .insert((deadline, id, index, unit.replicas.len() - 1));
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.refresh(index);
+        }
         out.push(Issued {
             job: id,
             unit: index,
@@ -525,6 +533,7 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
             }
         }
         Self::close_if_stuck(job, *job_id, unit as usize, &mut self.events);
+        job.refresh(unit);
         let spec_done = open_before > 0 && job.open == 0;
         {
             let s = self.standing_mut(worker);
@@ -604,7 +613,6 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
             job.agreed.push(unit);
         }
         job.open -= 1;
-        job.advance();
     }
 
     /// Marks a unit failed when it wants replicas but may issue none and none is running.
@@ -624,13 +632,9 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
                 unit: unit as u32,
             });
         }
-        job.advance();
     }
 
     fn finish(&mut self, job: &JobId) {
-        if let Some(j) = self.jobs.get_mut(job) {
-            j.advance();
-        }
         self.events.push_back(Event::JobDone { job: *job });
     }
 
@@ -658,6 +662,7 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
             let worker = r.worker.clone();
             let open_before = job.open;
             Self::close_if_stuck(job, id, unit as usize, &mut self.events);
+            job.refresh(unit);
             let done = open_before > 0 && job.open == 0;
             let s = self.standing_mut(&worker);
             s.running = s.running.saturating_sub(1);

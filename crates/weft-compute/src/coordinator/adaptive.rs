@@ -237,6 +237,7 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
             }
         }
         job.given.push(unit);
+        job.refresh(unit);
         let done = open_before > 0 && job.open == 0;
         self.apply(*job_id, unit, verdicts);
         if done {
@@ -474,7 +475,7 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
             }
         }
         job.open += 1;
-        job.first_open = job.first_open.min(unit as usize);
+        job.refresh(unit);
         self.notify(Notice::Reopened { job: *id, unit });
     }
 

@@ -1,6 +1,6 @@
 //! One job's units and their replicas, as the coordinator keeps them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use weft_core::id::Key256;
 use weft_core::time::Time;
@@ -139,8 +139,6 @@ impl<P: PartialEq> Unit<P> {
 pub(super) struct Job<P> {
     pub spec: JobSpec,
     pub units: Vec<Unit<P>>,
-    /// Units before this index are all accepted or failed.
-    pub first_open: usize,
     pub open: usize,
     /// Units whose answer the submitter gave: the spot checks colluders cannot see coming.
     pub given: Vec<u32>,
@@ -148,9 +146,25 @@ pub(super) struct Job<P> {
     pub agreed: Vec<u32>,
     /// Units before this index were issued at least once: none is fresh.
     pub fresh_from: usize,
+    /// Open units that want a replica now: where [`super::Coordinator::assign`] looks, so
+    /// that an ask costs no more with ten thousand units in flight than with ten.
+    pub wanting: BTreeSet<u32>,
 }
 
 impl<P: PartialEq> Job<P> {
+    /// Puts `unit` in [`Job::wanting`] or takes it out, after anything about it changed.
+    pub fn refresh(&mut self, unit: u32) {
+        let wants = self
+            .units
+            .get(unit as usize)
+            .is_some_and(|u| u.wanted(&self.spec) > 0);
+        if wants {
+            self.wanting.insert(unit);
+        } else {
+            self.wanting.remove(&unit);
+        }
+    }
+
     /// The first fresh unit (never issued): a trusted worker's next unit alone.
     pub fn next_fresh(&mut self) -> Option<usize> {
         while self
@@ -161,15 +175,5 @@ impl<P: PartialEq> Job<P> {
             self.fresh_from += 1;
         }
         (self.fresh_from < self.units.len()).then_some(self.fresh_from)
-    }
-
-    pub fn advance(&mut self) {
-        while self
-            .units
-            .get(self.first_open)
-            .is_some_and(|u| u.state != UnitState::Open)
-        {
-            self.first_open += 1;
-        }
     }
 }
