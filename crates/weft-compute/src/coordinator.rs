@@ -370,6 +370,24 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
         let mut given = 0;
         let mut cursor = 0;
         while out.len() < slots && given < share {
+            let Some(job) = self.jobs.get_mut(&id) else {
+                break;
+            };
+            // the lowest unit that wants a replica from this worker: without one, no check
+            // either (checks replace work; they are not handed to idle askers)
+            let Some(lowest) = job
+                .wanting
+                .range(cursor..)
+                .copied()
+                .find(|&i| job.units.get(i as usize).is_some_and(|u| !u.has(worker)))
+            else {
+                break;
+            };
+            let fresh = if trusted && job.spec.replicas > 1 {
+                job.next_fresh().and_then(|i| u32::try_from(i).ok())
+            } else {
+                None
+            };
             let draw = self.draw_check(worker, trusted);
             if draw.check
                 && let Some(unit) = self.pick_check(&id, worker)
@@ -378,31 +396,14 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
                 given += 1;
                 continue;
             }
-            let Some(job) = self.jobs.get_mut(&id) else {
-                break;
-            };
-            // a trusted worker takes a fresh unit alone; the others (and a trusted worker
-            // whose draw says replicate) take the lowest unit that wants a replica
-            let single = trusted && !draw.replicate && job.spec.replicas > 1;
-            let fresh = if single {
-                job.next_fresh().and_then(|i| u32::try_from(i).ok())
-            } else {
-                None
-            };
-            let found = fresh.or_else(|| {
-                job.wanting
-                    .range(cursor..)
-                    .copied()
-                    .find(|&i| job.units.get(i as usize).is_some_and(|u| !u.has(worker)))
-            });
-            let Some(index) = found else { break };
-            if fresh.is_none() {
-                cursor = index.saturating_add(1);
-            }
-            let kind = if fresh.is_some() {
-                Kind::Single
-            } else {
-                Kind::Normal
+            // a trusted worker takes a fresh unit alone, unless the draw says replicate; the
+            // others take the lowest unit that wants a replica
+            let (index, kind) = match fresh {
+                Some(f) if !draw.replicate => (f, Kind::Single),
+                _ => {
+                    cursor = lowest.saturating_add(1);
+                    (lowest, Kind::Normal)
+                }
             };
             self.issue(id, index, worker, deadline, kind, out);
             given += 1;

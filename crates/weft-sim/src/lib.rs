@@ -93,6 +93,7 @@ pub mod algorithm;
 pub mod algos;
 pub mod churn;
 pub mod cli;
+pub mod compute;
 pub mod experiment;
 pub mod memory;
 pub mod network;
