@@ -1,21 +1,32 @@
 //! The submitter's engine: it hands units to workers that ask for work, accepts a unit's result
 //! once a quorum of distinct workers agree on its digest, issues a unit again when a replica
 //! misses its deadline, adds replicas on disagreement up to the job's bound, and keeps each
-//! worker's standing and credit.
+//! worker's standing and credit. With [`Config::adaptive`] it replicates adaptively and spot
+//! checks (see [`adaptive`]).
 //!
 //! Sans-IO: the driver passes `now` into every call, sends the assignments that
-//! [`Coordinator::assign`] returns, drains [`Coordinator::poll_event`] after every call and
-//! re-arms one timer from [`Coordinator::poll_timeout`].
+//! [`Coordinator::assign`] returns, drains [`Coordinator::poll_event`] (and, when it asked for
+//! them, [`Coordinator::poll_notice`]) after every call and re-arms one timer from
+//! [`Coordinator::poll_timeout`]. Randomness (which units are spot checks) comes from
+//! [`Adaptive::seed`]; the engine reads no clock and draws no ambient randomness.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Debug;
 use std::time::Duration;
 
+use rand::SeedableRng as _;
+use rand_chacha::ChaCha8Rng;
 use weft_core::id::Key256;
 use weft_core::time::Time;
 
 use crate::job::{JobId, JobSpec};
 use crate::outcome::{Outcome, Report};
+
+pub mod adaptive;
+mod unit;
+
+pub use adaptive::{Adaptive, Notice, Record};
+use unit::{Job, Kind, Replica, Status, Unit, UnitState};
 
 /// How many times more than `max_replicas` a unit may be issued in all (lapsed replicas count
 /// here, not against `max_replicas`) before it is given up.
@@ -28,6 +39,14 @@ pub struct Config {
     pub ban_after_wrong: u32,
     /// Most units handed out in one answer.
     pub max_per_ask: usize,
+    /// Adaptive replication with spot checks; `None`: every unit gets the job's R replicas.
+    /// Turning it on turns [`Config::notices`] on: a unit may be reopened, and the driver must
+    /// hear of it.
+    pub adaptive: Option<Adaptive>,
+    /// Queue [`Notice`]s (receipts to sign, spot checks, reopened units) for
+    /// [`Coordinator::poll_notice`]. Off by default so that a driver that does not drain them
+    /// does not accumulate them.
+    pub notices: bool,
 }
 
 impl Default for Config {
@@ -35,6 +54,8 @@ impl Default for Config {
         Config {
             ban_after_wrong: 3,
             max_per_ask: 16,
+            adaptive: None,
+            notices: false,
         }
     }
 }
@@ -53,7 +74,8 @@ pub struct Issued {
 /// What the engine tells its driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event<P> {
-    /// A quorum agreed: the unit's result is the outcome with this digest.
+    /// A quorum agreed (or, with adaptive replication, a trusted worker answered alone): the
+    /// unit's result is the outcome with this digest.
     Accepted {
         /// The job.
         job: JobId,
@@ -61,7 +83,7 @@ pub enum Event<P> {
         unit: u32,
         /// The accepted outcome.
         outcome: Outcome,
-        /// The workers whose results agreed.
+        /// The workers whose results agreed (empty for an answer the submitter gave).
         workers: Vec<P>,
     },
     /// No quorum could be reached within the replica bound.
@@ -71,7 +93,7 @@ pub enum Event<P> {
         /// The unit.
         unit: u32,
     },
-    /// A worker's result disagreed with the accepted one.
+    /// A worker's result disagreed with the accepted one (or a known answer).
     Wrong {
         /// The job.
         job: JobId,
@@ -124,84 +146,22 @@ pub enum ReportError {
     NotIssued,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Status {
-    Running,
-    Reported(Key256),
-    Lapsed,
-    GaveUp,
-}
-
+/// How a result was judged, applied to the worker's books by [`Coordinator::apply`].
 #[derive(Clone, Debug)]
-struct Replica<P> {
-    worker: P,
-    deadline: Time,
-    status: Status,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum UnitState {
-    Open,
-    Accepted(Key256),
-    Failed,
-}
-
-#[derive(Clone, Debug)]
-struct Unit<P> {
-    replicas: Vec<Replica<P>>,
-    outcomes: BTreeMap<Key256, Outcome>,
-    state: UnitState,
-}
-
-impl<P: PartialEq> Unit<P> {
-    fn count(&self, f: impl Fn(&Status) -> bool) -> usize {
-        self.replicas.iter().filter(|r| f(&r.status)).count()
-    }
-
-    fn best_votes(&self) -> usize {
-        let mut best = 0;
-        for d in self.outcomes.keys() {
-            best = best.max(self.count(|s| *s == Status::Reported(*d)));
-        }
-        best
-    }
-
-    /// Replicas to issue now.
-    fn wanted(&self, spec: &JobSpec) -> usize {
-        if self.state != UnitState::Open {
-            return 0;
-        }
-        let running = self.count(|s| *s == Status::Running);
-        let reported = self.count(|s| matches!(s, Status::Reported(_)));
-        let want = if running + reported < usize::from(spec.replicas) {
-            usize::from(spec.replicas) - running - reported
-        } else {
-            usize::from(spec.quorum)
-                .saturating_sub(self.best_votes())
-                .saturating_sub(running)
-        };
-        let room = usize::from(spec.max_replicas).saturating_sub(running + reported);
-        let issues_left = ISSUE_FACTOR * usize::from(spec.max_replicas) - self.replicas.len();
-        want.min(room).min(issues_left)
-    }
-
-    /// Whether `worker` holds a replica or gave a result: a worker votes at most once per
-    /// unit. One whose replica lapsed or was given back may get the unit again (with few
-    /// workers, an offer lost on the way would otherwise leave the unit without enough).
-    fn has(&self, worker: &P) -> bool {
-        self.replicas.iter().any(|r| {
-            r.worker == *worker && matches!(r.status, Status::Running | Status::Reported(_))
-        })
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Job<P> {
-    spec: JobSpec,
-    units: Vec<Unit<P>>,
-    /// Units before this index are all accepted or failed.
-    first_open: usize,
-    open: usize,
+enum Verdict<P> {
+    /// Agreed with the accepted answer: credit; `crossed` if another worker (or a known
+    /// answer) agreed, which is what builds trust.
+    Right { worker: P, fuel: u64, crossed: bool },
+    /// Accepted on this worker's word alone: no credit until its next passed check.
+    Alone { worker: P },
+    /// Disagreed with the accepted answer.
+    Wrong { worker: P },
+    /// Had been credited; the unit was decided again and it was wrong.
+    Unright { worker: P, fuel: u64 },
+    /// Had been judged wrong; the unit was decided again and it was right.
+    Unwrong { worker: P, fuel: u64 },
+    /// A spot check.
+    Check { worker: P, fuel: u64, passed: bool },
 }
 
 /// The coordinator engine for every job this node submitted.
@@ -212,21 +172,36 @@ pub struct Coordinator<P> {
     /// Jobs in the order they are served; rotated after each answer for fairness.
     rotation: VecDeque<JobId>,
     workers: BTreeMap<P, Standing>,
+    records: BTreeMap<P, Record>,
+    /// Per worker, the units accepted with its vote since its last passed check.
+    since_check: BTreeMap<P, adaptive::SinceCheck>,
     deadlines: BTreeSet<(Time, JobId, u32, usize)>,
     events: VecDeque<Event<P>>,
+    notices: VecDeque<Notice<P>>,
+    rng: ChaCha8Rng,
 }
 
 impl<P: Ord + Clone + Debug> Coordinator<P> {
     /// An engine with no jobs.
     pub fn new(config: Config) -> Self {
+        let seed = config.adaptive.map_or(0, |a| a.seed);
         Coordinator {
             config,
             jobs: BTreeMap::new(),
             rotation: VecDeque::new(),
             workers: BTreeMap::new(),
+            records: BTreeMap::new(),
+            since_check: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             events: VecDeque::new(),
+            notices: VecDeque::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
         }
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Adds a job (already checked with [`JobSpec::check`]). `done` holds the units a previous
@@ -234,28 +209,41 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
     pub fn add_job(&mut self, spec: JobSpec, done: &BTreeMap<u32, Option<Outcome>>) -> JobId {
         let id = spec.id();
         let mut units = Vec::with_capacity(spec.units.len());
+        let mut agreed = Vec::new();
         let mut open = 0;
         for i in 0..spec.units.len() {
-            let state = match u32::try_from(i).ok().and_then(|i| done.get(&i)) {
-                Some(Some(o)) => UnitState::Accepted(o.digest()),
+            let index = u32::try_from(i).ok();
+            let state = match index.and_then(|i| done.get(&i)) {
+                Some(Some(o)) => {
+                    agreed.extend(index);
+                    UnitState::Accepted(o.digest())
+                }
                 Some(None) => UnitState::Failed,
                 None => {
                     open += 1;
                     UnitState::Open
                 }
             };
-            units.push(Unit {
-                replicas: Vec::new(),
-                outcomes: BTreeMap::new(),
-                state,
-            });
+            let mut unit = Unit::new(state);
+            if let Some(Some(o)) = index.and_then(|i| done.get(&i)) {
+                unit.outcomes.insert(o.digest(), *o);
+            }
+            units.push(unit);
         }
-        let job = Job {
+        let mut job = Job {
             spec,
             units,
-            first_open: 0,
             open,
+            given: Vec::new(),
+            agreed,
+            fresh_from: 0,
+            wanting: BTreeSet::new(),
         };
+        for i in 0..job.units.len() {
+            if let Ok(i) = u32::try_from(i) {
+                job.refresh(i);
+            }
+        }
         if self.jobs.insert(id, job).is_none() {
             self.rotation.push_back(id);
         }
@@ -275,7 +263,8 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
         for unit in &j.units {
             for r in &unit.replicas {
                 if r.status == Status::Running {
-                    self.standing_mut(&r.worker).running -= 1;
+                    let s = self.standing_mut(&r.worker);
+                    s.running = s.running.saturating_sub(1);
                 }
             }
         }
@@ -335,7 +324,9 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
     }
 
     /// A worker asks for up to `slots` units: returns what it gets, each unit at most once per
-    /// worker (replicas of a unit always go to distinct workers). Jobs take turns.
+    /// worker (replicas of a unit always go to distinct workers). Jobs take turns. With
+    /// adaptive replication some of them are spot checks and a trusted worker's fresh units
+    /// are its alone; the worker cannot tell which.
     pub fn assign(&mut self, now: Time, worker: &P, slots: usize) -> Vec<Issued> {
         let mut out = Vec::new();
         if self.is_banned(worker) {
@@ -349,40 +340,110 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
                 break;
             };
             self.rotation.push_back(id);
-            let Some(job) = self.jobs.get_mut(&id) else {
-                continue;
-            };
-            let deadline = now + Duration::from_millis(job.spec.deadline_ms);
-            let mut given = 0;
-            for (i, unit) in job.units.iter_mut().enumerate().skip(job.first_open) {
-                if out.len() >= slots || given >= slots.div_ceil(self.rotation.len().max(1)) {
-                    break;
-                }
-                if unit.wanted(&job.spec) == 0 || unit.has(worker) {
-                    continue;
-                }
-                let Ok(index) = u32::try_from(i) else { break };
-                unit.replicas.push(Replica {
-                    worker: worker.clone(),
-                    deadline,
-                    status: Status::Running,
-                });
-                self.deadlines
-                    .insert((deadline, id, index, unit.replicas.len() - 1));
-                out.push(Issued {
-                    job: id,
-                    unit: index,
-                    deadline,
-                });
-                given += 1;
-            }
+            let share = slots.div_ceil(self.rotation.len().max(1));
+            let given = self.assign_from(now, id, worker, slots, share, &mut out);
             // a job that gave all it can this round may still have more for the next one
             if given > 0 && out.len() < slots {
                 pending = self.rotation.len();
             }
         }
-        self.standing_mut(worker).running += out.len() as u32;
+        let n = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        self.standing_mut(worker).running += n;
         out
+    }
+
+    /// Hands out up to `share` units of job `id` to `worker`; returns how many.
+    fn assign_from(
+        &mut self,
+        now: Time,
+        id: JobId,
+        worker: &P,
+        slots: usize,
+        share: usize,
+        out: &mut Vec<Issued>,
+    ) -> usize {
+        let trusted = self.trusted(worker);
+        let Some(deadline_ms) = self.jobs.get(&id).map(|j| j.spec.deadline_ms) else {
+            return 0;
+        };
+        let deadline = now + Duration::from_millis(deadline_ms);
+        let mut given = 0;
+        let mut cursor = 0;
+        while out.len() < slots && given < share {
+            let Some(job) = self.jobs.get_mut(&id) else {
+                break;
+            };
+            // the lowest unit that wants a replica from this worker: without one, no check
+            // either (checks replace work; they are not handed to idle askers)
+            let Some(lowest) = job
+                .wanting
+                .range(cursor..)
+                .copied()
+                .find(|&i| job.units.get(i as usize).is_some_and(|u| !u.has(worker)))
+            else {
+                break;
+            };
+            let fresh = if trusted && job.spec.replicas > 1 {
+                job.next_fresh().and_then(|i| u32::try_from(i).ok())
+            } else {
+                None
+            };
+            let draw = self.draw_check(worker, trusted);
+            if draw.check
+                && let Some(unit) = self.pick_check(&id, worker)
+            {
+                self.issue(id, unit, worker, deadline, Kind::Check, out);
+                given += 1;
+                continue;
+            }
+            // a trusted worker takes a fresh unit alone, unless the draw says replicate; the
+            // others take the lowest unit that wants a replica
+            let (index, kind) = match fresh {
+                Some(f) if !draw.replicate => (f, Kind::Single),
+                _ => {
+                    cursor = lowest.saturating_add(1);
+                    (lowest, Kind::Normal)
+                }
+            };
+            self.issue(id, index, worker, deadline, kind, out);
+            given += 1;
+        }
+        given
+    }
+
+    fn issue(
+        &mut self,
+        id: JobId,
+        index: u32,
+        worker: &P,
+        deadline: Time,
+        kind: Kind,
+        out: &mut Vec<Issued>,
+    ) {
+        let Some(unit) = self
+            .jobs
+            .get_mut(&id)
+            .and_then(|j| j.units.get_mut(index as usize))
+        else {
+            return;
+        };
+        unit.replicas.push(Replica {
+            worker: worker.clone(),
+            deadline,
+            status: Status::Running,
+            kind,
+            judged: None,
+        });
+        self.deadlines
+            .insert((deadline, id, index, unit.replicas.len() - 1));
+        if let Some(job) = self.jobs.get_mut(&id) {
+            job.refresh(index);
+        }
+        out.push(Issued {
+            job: id,
+            unit: index,
+            deadline,
+        });
     }
 
     /// A worker reports on a unit it was issued.
@@ -409,7 +470,7 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
                 .iter()
                 .position(|r| r.worker == *worker && f(&r.status))
         };
-        if mine(|s| matches!(s, Status::Reported(_))).is_some() {
+        if mine(|s| matches!(s, Status::Reported(_) | Status::Voided(_))).is_some() {
             return Err(ReportError::NotIssued);
         }
         let idx = mine(|s| *s == Status::Running)
@@ -420,46 +481,60 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
             self.deadlines
                 .remove(&(u.replicas[idx].deadline, *job_id, unit, idx));
         }
-        let mut judged = Vec::new();
+        let mut verdicts = Vec::new();
         match report {
             Report::GaveUp(_) => u.replicas[idx].status = Status::GaveUp,
             Report::Done(outcome) => {
                 let digest = outcome.digest();
                 u.replicas[idx].status = Status::Reported(digest);
                 u.outcomes.entry(digest).or_insert(outcome);
+                let kind = u.replicas[idx].kind;
                 match &u.state {
-                    UnitState::Accepted(acc) => judged.push((worker.clone(), digest == *acc)),
+                    UnitState::Accepted(acc) => {
+                        let right = digest == *acc;
+                        u.replicas[idx].judged = Some(right);
+                        let fuel = outcome.fuel();
+                        verdicts.push(if kind == Kind::Check {
+                            Verdict::Check {
+                                worker: worker.clone(),
+                                fuel,
+                                passed: right,
+                            }
+                        } else if right {
+                            Verdict::Right {
+                                worker: worker.clone(),
+                                fuel,
+                                crossed: true,
+                            }
+                        } else {
+                            Verdict::Wrong {
+                                worker: worker.clone(),
+                            }
+                        });
+                    }
                     UnitState::Failed => {}
                     UnitState::Open => {
+                        let others = u.replicas.iter().enumerate().any(|(i, r)| {
+                            i != idx && matches!(r.status, Status::Running | Status::Reported(_))
+                        });
+                        let alone = kind == Kind::Single && !others;
                         let votes = u.count(|s| *s == Status::Reported(digest));
-                        if votes >= usize::from(job.spec.quorum) {
-                            u.state = UnitState::Accepted(digest);
-                            let mut agreed = Vec::new();
-                            for r in &u.replicas {
-                                if let Status::Reported(d) = r.status {
-                                    judged.push((r.worker.clone(), d == digest));
-                                    if d == digest {
-                                        agreed.push(r.worker.clone());
-                                    }
-                                }
-                            }
-                            job.open -= 1;
+                        if alone || votes >= usize::from(job.spec.quorum) {
+                            Self::accept(job, unit, digest, alone, &mut verdicts);
+                            let workers = agreeing(&job.units[unit as usize], digest);
                             self.events.push_back(Event::Accepted {
                                 job: *job_id,
                                 unit,
                                 outcome,
-                                workers: agreed,
+                                workers,
                             });
                         }
                     }
                 }
             }
         }
-        let fuel = match &u.state {
-            UnitState::Accepted(d) => u.outcomes.get(d).map_or(0, Outcome::fuel),
-            _ => 0,
-        };
         Self::close_if_stuck(job, *job_id, unit as usize, &mut self.events);
+        job.refresh(unit);
         let spec_done = open_before > 0 && job.open == 0;
         {
             let s = self.standing_mut(worker);
@@ -470,24 +545,75 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
                 s.gave_up += 1;
             }
         }
-        for (w, right) in judged {
-            let s = self.standing_mut(&w);
-            if right {
-                s.validated += 1;
-                s.credit = s.credit.saturating_add(fuel);
-            } else {
-                s.wrong += 1;
-                self.events.push_back(Event::Wrong {
-                    job: *job_id,
-                    unit,
-                    worker: w,
-                });
-            }
-        }
+        self.apply(*job_id, unit, verdicts);
         if spec_done {
             self.finish(job_id);
         }
         Ok(())
+    }
+
+    /// Decides unit `unit` of `job` for `digest` and judges every result it holds.
+    fn accept(
+        job: &mut Job<P>,
+        unit: u32,
+        digest: Key256,
+        alone: bool,
+        verdicts: &mut Vec<Verdict<P>>,
+    ) {
+        let Some(u) = job.units.get_mut(unit as usize) else {
+            return;
+        };
+        u.state = UnitState::Accepted(digest);
+        let fuel_of = |d: &Key256| u.outcomes.get(d).map_or(0, Outcome::fuel);
+        let fuel = fuel_of(&digest);
+        let agree = u.count(|s| *s == Status::Reported(digest));
+        let mut judged = Vec::new();
+        for r in &mut u.replicas {
+            let (d, voided) = match r.status {
+                Status::Reported(d) => (d, false),
+                Status::Voided(d) => (d, true),
+                _ => continue,
+            };
+            let right = d == digest;
+            let w = r.worker.clone();
+            let v = match (voided, r.judged, right) {
+                (false, _, true) if alone => Verdict::Alone { worker: w },
+                (false, _, true) => Verdict::Right {
+                    worker: w,
+                    fuel,
+                    crossed: agree >= 2,
+                },
+                (false, _, false) => Verdict::Wrong { worker: w },
+                (true, Some(true), true) | (true, Some(false), false) => continue,
+                (true, None, true) => Verdict::Right {
+                    worker: w,
+                    fuel,
+                    crossed: true,
+                },
+                (true, Some(false), true) => Verdict::Unwrong { worker: w, fuel },
+                (true, None, false) => Verdict::Wrong { worker: w },
+                (true, Some(true), false) => Verdict::Unright { worker: w, fuel: 0 },
+            };
+            judged.push((r, v, d));
+        }
+        for (r, mut v, d) in judged {
+            if let Verdict::Unright { fuel, .. } = &mut v {
+                *fuel = fuel_of(&d);
+            }
+            r.judged = if matches!(v, Verdict::Alone { .. }) {
+                None
+            } else {
+                Some(d == digest)
+            };
+            if let Status::Voided(d) = r.status {
+                r.status = Status::Reported(d);
+            }
+            verdicts.push(v);
+        }
+        if agree >= 2 {
+            job.agreed.push(unit);
+        }
+        job.open -= 1;
     }
 
     /// Marks a unit failed when it wants replicas but may issue none and none is running.
@@ -507,25 +633,9 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
                 unit: unit as u32,
             });
         }
-        while job
-            .units
-            .get(job.first_open)
-            .is_some_and(|u| u.state != UnitState::Open)
-        {
-            job.first_open += 1;
-        }
     }
 
     fn finish(&mut self, job: &JobId) {
-        if let Some(j) = self.jobs.get_mut(job) {
-            while j
-                .units
-                .get(j.first_open)
-                .is_some_and(|u| u.state != UnitState::Open)
-            {
-                j.first_open += 1;
-            }
-        }
         self.events.push_back(Event::JobDone { job: *job });
     }
 
@@ -553,6 +663,7 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
             let worker = r.worker.clone();
             let open_before = job.open;
             Self::close_if_stuck(job, id, unit as usize, &mut self.events);
+            job.refresh(unit);
             let done = open_before > 0 && job.open == 0;
             let s = self.standing_mut(&worker);
             s.running = s.running.saturating_sub(1);
@@ -577,6 +688,20 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
     pub fn poll_event(&mut self) -> Option<Event<P>> {
         self.events.pop_front()
     }
+
+    /// The next notice, if any (only queued with [`Config::notices`] or adaptive replication).
+    pub fn poll_notice(&mut self) -> Option<Notice<P>> {
+        self.notices.pop_front()
+    }
+}
+
+/// The workers whose reported results agree on `digest`.
+fn agreeing<P: Clone>(u: &Unit<P>, digest: Key256) -> Vec<P> {
+    u.replicas
+        .iter()
+        .filter(|r| r.status == Status::Reported(digest))
+        .map(|r| r.worker.clone())
+        .collect()
 }
 
 /// How far a job has come.
@@ -594,3 +719,5 @@ pub struct Progress {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_adaptive;

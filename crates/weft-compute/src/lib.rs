@@ -43,12 +43,17 @@
 //! * [`outcome`]: what a worker reports for a unit, and the digest replicas are compared by.
 //! * [`coordinator`]: the submitter's engine: issues replicas to distinct workers, accepts a
 //!   result when a quorum agrees, reissues late units, adds replicas on disagreement, keeps
-//!   each worker's standing and credit.
-//! * [`worker`]: the lender's engine: asks coordinators for work while it has idle slots.
-//! * [`wire`]: the `/weft/compute/1` messages and their bounds.
+//!   each worker's standing and credit; optionally adaptive replication with spot checks
+//!   ([`coordinator::adaptive`]) and notices for credit receipts.
+//! * [`worker`]: the lender's engine: asks coordinators for work while it has idle slots, and
+//!   decides whom it computes for, with a share of its slots and size bounds per submitter
+//!   ([`worker::Policy`]).
+//! * [`receipt`]: signed credit receipts: their canonical bytes, signing and checking.
+//! * [`wire`]: the `/weft/compute/1` and receipts messages and their bounds.
 
 pub mod coordinator;
 pub mod job;
 pub mod outcome;
+pub mod receipt;
 pub mod wire;
 pub mod worker;

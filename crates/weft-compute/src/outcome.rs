@@ -84,6 +84,8 @@ pub enum GaveUp {
     Fetch,
     /// The worker's own trouble (compiling, a full pool).
     Internal,
+    /// The worker's policy refused the unit (its submitter, its share, a size bound).
+    Refused,
 }
 
 /// A worker's report on one unit.

@@ -1,5 +1,8 @@
 //! The `/weft/compute/1` messages, one libp2p stream per request: the worker writes a
-//! [`Request`], the coordinator answers with one [`Response`].
+//! [`Request`], the coordinator answers with one [`Response`]. Credit receipts travel on
+//! their own protocol, [`RECEIPTS_PROTOCOL`]: the worker pulls the receipts a coordinator
+//! issued to it ([`ReceiptsRequest`], [`ReceiptsResponse`]), numbered from 1 per worker, so a
+//! worker that was away asks for what came after the last one it keeps.
 //!
 //! Every message is encoded with [`weft_core::wire::encode`] and read with [`decode`], which
 //! applies the frame limit and then this module's bounds, so a peer's oversized or malformed
@@ -13,6 +16,7 @@ use weft_core::wire::DecodeError;
 
 use crate::job::{Abi, JobId, Limits, MAX_INPUT_BYTES, MAX_MODULE_BYTES, MAX_OUTPUT_BYTES};
 use crate::outcome::Report;
+use crate::receipt::SignedReceipt;
 
 /// The protocol name.
 pub const PROTOCOL: &str = "/weft/compute/1";
@@ -22,6 +26,30 @@ pub const MAX_REQUEST_FRAME: usize = MAX_OUTPUT_BYTES as usize + 4096;
 pub const MAX_RESPONSE_FRAME: usize = MAX_MODULE_BYTES as usize + 4096;
 /// Most units one offer carries.
 pub const MAX_OFFER: usize = 16;
+/// The receipts protocol's name.
+pub const RECEIPTS_PROTOCOL: &str = "/weft/compute/receipts/1";
+/// Most receipts in one answer.
+pub const MAX_RECEIPTS: usize = 256;
+/// Frame limit for both receipt messages (a receipt encodes to under 200 bytes).
+pub const MAX_RECEIPTS_FRAME: usize = 64 << 10;
+
+/// A worker asks a coordinator for its receipts numbered above `after`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptsRequest {
+    /// The highest receipt number the worker keeps from this coordinator (0: none).
+    pub after: u64,
+    /// Most receipts wanted (1..=[`MAX_RECEIPTS`]).
+    pub max: u16,
+}
+
+/// The coordinator's answer: the asking worker's receipts, in number order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptsResponse {
+    /// `(number, receipt)`, numbers increasing, all above the request's `after`.
+    pub receipts: Vec<(u64, SignedReceipt)>,
+    /// Whether more wait beyond the last one.
+    pub more: bool,
+}
 
 /// What a worker asks of a coordinator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,6 +178,28 @@ impl Bounded for Response {
     }
 }
 
+impl Bounded for ReceiptsRequest {
+    fn check(&self) -> Result<(), WireError> {
+        ensure(
+            self.max > 0 && usize::from(self.max) <= MAX_RECEIPTS,
+            "receipts asked for out of 1..=256",
+        )
+    }
+}
+
+impl Bounded for ReceiptsResponse {
+    fn check(&self) -> Result<(), WireError> {
+        ensure(self.receipts.len() <= MAX_RECEIPTS, "too many receipts")?;
+        let mut last = 0;
+        for (n, r) in &self.receipts {
+            ensure(*n > last, "receipt numbers not increasing")?;
+            ensure(r.signature.len() == 64, "receipt signature not 64 bytes")?;
+            last = *n;
+        }
+        Ok(())
+    }
+}
+
 /// Decodes a message of at most `max` bytes and checks its bounds.
 ///
 /// # Errors
@@ -203,11 +253,51 @@ mod tests {
         assert!(verify_blob(b"abc", &h, 4).is_err());
     }
 
+    #[test]
+    fn a_full_answer_of_receipts_fits_its_frame_and_bounds_hold() {
+        use crate::receipt::Receipt;
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let one = Receipt {
+            coordinator: [0; 32],
+            worker: [0xff; 32],
+            job: JobId(Key256::hash(b"j")),
+            unit: u32::MAX,
+            fuel: u64::MAX,
+            validated_at: u64::MAX,
+        }
+        .sign(&key);
+        let full = ReceiptsResponse {
+            receipts: (1..=MAX_RECEIPTS as u64)
+                .map(|n| (u64::MAX - 1000 + n, one.clone()))
+                .collect(),
+            more: true,
+        };
+        let bytes = weft_core::wire::encode(&full, MAX_RECEIPTS_FRAME).unwrap();
+        assert_eq!(
+            decode::<ReceiptsResponse>(&bytes, MAX_RECEIPTS_FRAME).unwrap(),
+            full
+        );
+        let mut unordered = full.clone();
+        unordered.receipts.swap(0, 1);
+        let bytes = weft_core::wire::encode(&unordered, MAX_RECEIPTS_FRAME).unwrap();
+        assert!(decode::<ReceiptsResponse>(&bytes, MAX_RECEIPTS_FRAME).is_err());
+        let mut too_many = full;
+        too_many.receipts.push((u64::MAX, one));
+        let bytes = weft_core::wire::encode(&too_many, MAX_RECEIPTS_FRAME).unwrap();
+        assert!(decode::<ReceiptsResponse>(&bytes, MAX_RECEIPTS_FRAME).is_err());
+        for max in [0u16, 257] {
+            let b = weft_core::wire::encode(&ReceiptsRequest { after: 0, max }, 64).unwrap();
+            assert!(decode::<ReceiptsRequest>(&b, 64).is_err(), "max {max}");
+        }
+    }
+
     proptest! {
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode::<Request>(&bytes, MAX_REQUEST_FRAME);
             let _ = decode::<Response>(&bytes, MAX_RESPONSE_FRAME);
+            let _ = decode::<ReceiptsRequest>(&bytes, MAX_RECEIPTS_FRAME);
+            let _ = decode::<ReceiptsResponse>(&bytes, MAX_RECEIPTS_FRAME);
         }
     }
 }

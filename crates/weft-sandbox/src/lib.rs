@@ -13,6 +13,17 @@
 //! Every way a unit can end is a value, never a panic of the host: an output, a deterministic
 //! [`weft_compute::outcome::Failure`] (trap, fuel, output limit, bad module) or a give-up
 //! (wall clock), each with a line that says what happened ([`RunError`]).
+//!
+//! # Examples and figures
+//!
+//! `examples/compute/` holds the example modules with their sources (WAT, and C built by
+//! clang; `build.sh` rebuilds them). This crate's `build.rs` compiles the C ones natively with
+//! the machine's C compiler (the `cc` crate) into a static library nothing in the crate calls:
+//! `tests/examples.rs` runs every shipped `.wasm` against it, and `examples/compute_bench.rs`
+//! times each kernel natively, in this sandbox and in wasmtime's default configuration. The
+//! figures, and the build time this crate adds, are in `docs/measurements.md`: the sandbox's
+//! cost is NaN canonicalization (floating-point kernels at 0.2–0.5x native, near 1x without
+//! it) and two divisions where native code does one; fuel and epoch checks cost little.
 
 pub mod cache;
 pub mod pool;

@@ -135,7 +135,9 @@ pub struct SimArgs {
     /// and kademlia at 10^3..10^5 nodes: the paper's Table 3), gnutella (flooding: messages and queries at the last hop for TTL 1..7,
     /// two topologies, and the ultrapeer+QRP reduction), freenet-ring (1,000 nodes that start in
     /// a ring: request path length as routing tables learn), directory (server state and load
-    /// against users). Cannot be combined with --algo.
+    /// against users), compute (weft-compute's scheduler at 10,000 workers with churn and
+    /// cheaters, plain against adaptive replication; --nodes: workers, --lookups: units).
+    /// Cannot be combined with --algo.
     #[arg(long)]
     pub preset: Option<String>,
 }

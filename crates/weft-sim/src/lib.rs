@@ -36,6 +36,9 @@
 //!   (Chord's successor, Pastry's numerically closest node, Kademlia's `k` closest, CAN's
 //!   zone owner, Freenet's data); the report separates answered from answered correctly.
 //! - **Runner** ([`experiment`]): build, settle, inject lookups (with churn), collect.
+//! - **Distributed computing** ([`compute`]): `weft-compute`'s coordinator and worker
+//!   engines (the node's scheduler) at 10,000 workers with churn and cheaters, plain against
+//!   adaptive replication (`--preset compute`).
 //! - **Output** ([`report`], [`plot`], [`presets`]): one JSON object or a table with measured
 //!   and expected side by side; SVG charts (SVG only: the bitmap backend would need system
 //!   fonts).
@@ -101,6 +104,7 @@
 pub mod algorithm;
 pub mod algos;
 pub mod cli;
+pub mod compute;
 pub mod experiment;
 pub mod memory;
 pub mod oracle;

@@ -225,6 +225,9 @@ impl Report {
     /// explanation of every gap over 15 %, the formulas with their sources, and what churn
     /// did inside the measured window.
     pub fn table(&self) -> String {
+        if self.preset.as_deref() == Some("compute") {
+            return crate::presets::compute::table(self);
+        }
         let mut out = String::new();
         let _ = writeln!(
             out,

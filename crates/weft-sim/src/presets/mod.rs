@@ -10,6 +10,7 @@ use crate::cli::Plan;
 use crate::plot::{Chart, Emphasis, Figure, Series};
 use crate::report::{Report, RunRecord};
 
+pub mod compute;
 pub mod directory;
 pub mod freenet_ring;
 pub mod gnutella;
@@ -25,11 +26,14 @@ pub enum Preset {
     FreenetRing,
     /// The central directory: server state and load against users.
     Directory,
+    /// Distributed computing: plain against adaptive replication with churn and cheaters.
+    Compute,
 }
 
 impl Preset {
     /// Every preset name.
-    pub const NAMES: &'static [&'static str] = &["table3", "gnutella", "freenet-ring", "directory"];
+    pub const NAMES: &'static [&'static str] =
+        &["table3", "gnutella", "freenet-ring", "directory", "compute"];
 
     /// Parses a `--preset` value.
     ///
@@ -42,6 +46,7 @@ impl Preset {
             "gnutella" => Preset::Gnutella,
             "freenet-ring" => Preset::FreenetRing,
             "directory" => Preset::Directory,
+            "compute" => Preset::Compute,
             other => bail!(
                 "--preset: unknown preset {other:?} (known: {})",
                 Preset::NAMES.join(", ")
@@ -56,6 +61,7 @@ impl Preset {
             Preset::Gnutella => "gnutella",
             Preset::FreenetRing => "freenet-ring",
             Preset::Directory => "directory",
+            Preset::Compute => "compute",
         }
     }
 }
@@ -98,6 +104,7 @@ pub fn run(preset: Preset, plan: &Plan, progress: &ProgressBar) -> anyhow::Resul
         Preset::Gnutella => gnutella::run(plan, progress),
         Preset::FreenetRing => freenet_ring::run(plan, progress),
         Preset::Directory => directory::run(plan, progress),
+        Preset::Compute => compute::run(plan, progress),
     }
 }
 
@@ -410,6 +417,7 @@ pub fn plot(dir: &Path, report: &Report) -> anyhow::Result<Vec<PathBuf>> {
         Some("gnutella") => gnutella_charts(&report.runs),
         Some("freenet-ring") => freenet_charts(&report.runs),
         Some("directory") => directory_charts(&report.runs),
+        Some("compute") => Vec::new(),
         _ => {
             let mut c = table3_charts(&report.runs);
             c.extend(directory_charts(&report.runs));
