@@ -52,15 +52,13 @@ impl<'a> PeerBook<'a> {
         source: Discovery,
         now: i64,
     ) -> Result<(), StoreError> {
-        let conn = self.store.lock();
-        let json = merged_addrs(&conn, peer_id, addrs)?;
-        conn.execute(
-            "INSERT INTO peers(peer_id, addrs, first_seen, last_seen, source, failures, next_dial)
-             VALUES (?1, ?2, ?3, ?3, ?4, 0, 0)
-             ON CONFLICT(peer_id) DO UPDATE SET addrs = ?2, last_seen = ?3, failures = 0, next_dial = 0",
-            params![peer_id, json, now, source.as_str()],
-        )?;
-        Ok(())
+        self.upsert(
+            peer_id,
+            addrs,
+            source,
+            now,
+            "addrs = ?2, last_seen = ?3, failures = 0, next_dial = 0",
+        )
     }
 
     /// Remembers `peer_id` at `addrs` without claiming it was reached: a peer the node was
@@ -77,12 +75,28 @@ impl<'a> PeerBook<'a> {
         source: Discovery,
         now: i64,
     ) -> Result<(), StoreError> {
+        self.upsert(peer_id, addrs, source, now, "addrs = ?2")
+    }
+
+    /// Adds `peer_id` at `addrs` as a new peer (found through `source`, first and last seen
+    /// `now`, no failure), or, for a peer the book holds, merges its addresses and applies
+    /// `on_conflict` (the `SET` list: `?2` the merged addresses as JSON, `?3` is `now`).
+    fn upsert(
+        &self,
+        peer_id: &str,
+        addrs: &[String],
+        source: Discovery,
+        now: i64,
+        on_conflict: &'static str,
+    ) -> Result<(), StoreError> {
         let conn = self.store.lock();
         let json = merged_addrs(&conn, peer_id, addrs)?;
         conn.execute(
-            "INSERT INTO peers(peer_id, addrs, first_seen, last_seen, source, failures, next_dial)
-             VALUES (?1, ?2, ?3, ?3, ?4, 0, 0)
-             ON CONFLICT(peer_id) DO UPDATE SET addrs = ?2",
+            &format!(
+                "INSERT INTO peers(peer_id, addrs, first_seen, last_seen, source, failures, next_dial)
+                 VALUES (?1, ?2, ?3, ?3, ?4, 0, 0)
+                 ON CONFLICT(peer_id) DO UPDATE SET {on_conflict}"
+            ),
             params![peer_id, json, now, source.as_str()],
         )?;
         Ok(())
