@@ -4,7 +4,8 @@ use crate::outcome::{Failure, GaveUp};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn spec(units: usize, replicas: u8, quorum: u8, max_replicas: u8) -> JobSpec {
+/// A job of `units` units with these replication settings (also the adaptive tests' job).
+pub(super) fn spec(units: usize, replicas: u8, quorum: u8, max_replicas: u8) -> JobSpec {
     JobSpec {
         module: Key256::hash(b"module"),
         module_size: 10,
@@ -25,18 +26,19 @@ fn spec(units: usize, replicas: u8, quorum: u8, max_replicas: u8) -> JobSpec {
 }
 
 /// The right answer to unit `u`.
-fn truth(u: u32) -> Outcome {
+pub(super) fn truth(u: u32) -> Outcome {
     Outcome::Output {
         hash: Key256::hash(&u.to_le_bytes()),
         fuel: 100 + u64::from(u),
     }
 }
 
-fn events(c: &mut Coordinator<u32>) -> Vec<Event<u32>> {
+/// The events `c` has queued.
+pub(super) fn events(c: &mut Coordinator<u32>) -> Vec<Event<u32>> {
     std::iter::from_fn(|| c.poll_event()).collect()
 }
 
-const T0: Time = Time::ZERO;
+pub(super) const T0: Time = Time::ZERO;
 
 #[test]
 fn replicas_go_to_distinct_workers_and_a_quorum_accepts() {

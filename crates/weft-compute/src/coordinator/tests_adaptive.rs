@@ -1,36 +1,9 @@
 //! Adaptive replication and spot checks.
 
+use super::tests::{T0, events, spec, truth};
 use super::*;
-use crate::job::{Abi, Limits, UnitSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-
-fn spec(units: usize, replicas: u8, quorum: u8, max_replicas: u8) -> JobSpec {
-    JobSpec {
-        module: Key256::hash(b"module"),
-        module_size: 10,
-        abi: Abi::OneShot,
-        units: (0..units)
-            .map(|i| UnitSpec {
-                input: Key256::hash(&(i as u64).to_le_bytes()),
-                size: 8,
-            })
-            .collect(),
-        replicas,
-        quorum,
-        max_replicas,
-        deadline_ms: 1000,
-        limits: Limits::default(),
-        nonce: 7,
-    }
-}
-
-fn truth(u: u32) -> Outcome {
-    Outcome::Output {
-        hash: Key256::hash(&u.to_le_bytes()),
-        fuel: 100 + u64::from(u),
-    }
-}
 
 fn lie(u: u32) -> Outcome {
     Outcome::Output {
@@ -38,8 +11,6 @@ fn lie(u: u32) -> Outcome {
         fuel: 1,
     }
 }
-
-const T0: Time = Time::ZERO;
 
 fn adaptive(trust_after: u32, check_permille: u32, max_unchecked: u32) -> Config {
     Config {
@@ -54,10 +25,7 @@ fn adaptive(trust_after: u32, check_permille: u32, max_unchecked: u32) -> Config
 }
 
 fn drain(c: &mut Coordinator<u32>) -> (Vec<Event<u32>>, Vec<Notice<u32>>) {
-    (
-        std::iter::from_fn(|| c.poll_event()).collect(),
-        std::iter::from_fn(|| c.poll_notice()).collect(),
-    )
+    (events(c), std::iter::from_fn(|| c.poll_notice()).collect())
 }
 
 /// Workers 1 and 2 agree on `n` units: both earn a streak of `n`.
