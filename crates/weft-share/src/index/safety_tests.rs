@@ -4,9 +4,15 @@
 use super::*;
 use std::fs;
 
+/// A database in `dir` (created if need be), as the node keeps it.
 fn db(dir: &Path) -> Connection {
     fs::create_dir_all(dir).unwrap();
-    let conn = Connection::open(dir.join("weft.sqlite")).unwrap();
+    migrated(&dir.join("weft.sqlite"))
+}
+
+/// The database file `file` with every migration run.
+fn migrated(file: &Path) -> Connection {
+    let conn = Connection::open(file).unwrap();
     for (_, sql) in MIGRATIONS {
         conn.execute_batch(sql).unwrap();
     }
@@ -42,6 +48,27 @@ fn home() -> Home {
         data,
         conn,
     }
+}
+
+impl Home {
+    /// An index of this home with its `Music` folder shared.
+    fn music_shared(&self) -> Index<'_> {
+        let index = Index::new(&self.conn);
+        index
+            .share(&[self.home.join("Music")], &mut |_| {})
+            .unwrap();
+        index
+    }
+}
+
+/// The roots `index` shares, in its order.
+fn shared_paths(index: &Index<'_>) -> Vec<PathBuf> {
+    index
+        .shared()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.path)
+        .collect()
 }
 
 fn indexed_names(index: &Index<'_>) -> Vec<String> {
@@ -91,8 +118,7 @@ fn a_link_up_to_the_data_folder_shares_nothing_of_it() {
     let share = h.home.join("Music");
     std::os::unix::fs::symlink(&h.data, share.join("up")).unwrap();
     std::os::unix::fs::symlink(h.data.join("identity.key"), share.join("key")).unwrap();
-    let index = Index::new(&h.conn);
-    index.share(&[&share], &mut |_| {}).unwrap();
+    let index = h.music_shared();
     assert_eq!(indexed_names(&index), vec!["Blue Train.flac"]);
     assert!(
         index
@@ -120,9 +146,8 @@ fn naming_the_data_folder_or_a_secret_is_refused() {
 #[test]
 fn an_edit_that_keeps_size_and_mtime_is_noticed() {
     let h = home();
-    let index = Index::new(&h.conn);
+    let index = h.music_shared();
     let song = h.home.join("Music/Blue Train.flac");
-    index.share(&[h.home.join("Music")], &mut |_| {}).unwrap();
     let old = Key256::hash(b"blue train");
     let mtime = fs::metadata(&song).unwrap().modified().unwrap();
     fs::write(&song, b"BLUE TRAIN").unwrap();
@@ -150,21 +175,9 @@ fn sharing_a_parent_keeps_the_nested_roots_and_hashes_nothing_again() {
     index.share(&[&music], &mut |_| {}).unwrap();
     let parent = index.share(&[&h.home], &mut |_| {}).unwrap();
     assert_eq!(parent.files_hashed, 1, "only the paper is new");
-    let roots: Vec<PathBuf> = index
-        .shared()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.path)
-        .collect();
-    assert_eq!(roots, vec![h.home.clone(), music.clone()]);
+    assert_eq!(shared_paths(&index), vec![h.home.clone(), music.clone()]);
     index.unshare(&h.home).unwrap();
-    let roots: Vec<PathBuf> = index
-        .shared()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.path)
-        .collect();
-    assert_eq!(roots, vec![music.clone()]);
+    assert_eq!(shared_paths(&index), vec![music.clone()]);
     assert_eq!(indexed_names(&index), vec!["Blue Train.flac"]);
 }
 
@@ -174,8 +187,7 @@ fn links_to_files_inside_the_root_are_followed() {
     let music = h.home.join("Music");
     std::os::unix::fs::symlink(music.join("Blue Train.flac"), music.join("favourite.flac"))
         .unwrap();
-    let index = Index::new(&h.conn);
-    index.share(&[&music], &mut |_| {}).unwrap();
+    let index = h.music_shared();
     assert_eq!(
         indexed_names(&index),
         vec!["Blue Train.flac", "favourite.flac"]
@@ -303,10 +315,7 @@ fn the_own_data_folder_is_known_without_its_files() {
     let top = fs::canonicalize(tmp.path()).unwrap();
     let data = top.join("node");
     fs::create_dir_all(&data).unwrap();
-    let conn = Connection::open(data.join("db")).unwrap();
-    for (_, sql) in MIGRATIONS {
-        conn.execute_batch(sql).unwrap();
-    }
+    let conn = migrated(&data.join("db"));
     write(&data.join("notes.txt"), b"inside the data folder");
     write(&top.join("song.flac"), b"song");
     let index = Index::new(&conn);
@@ -319,8 +328,7 @@ fn the_own_data_folder_is_known_without_its_files() {
 fn recheck_never_serves_a_path_that_now_leads_into_a_data_folder() {
     let h = home();
     let music = h.home.join("Music");
-    let index = Index::new(&h.conn);
-    index.share(&[&music], &mut |_| {}).unwrap();
+    let index = h.music_shared();
     let song = Key256::hash(b"blue train");
     assert!(index.recheck(&song).unwrap().is_some());
     // The folder is swapped for a link into the data folder, holding a file of that name.
@@ -334,8 +342,7 @@ fn recheck_never_serves_a_path_that_now_leads_into_a_data_folder() {
 #[test]
 fn rows_from_before_the_stamp_migration_are_hashed_again_once() {
     let h = home();
-    let index = Index::new(&h.conn);
-    index.share(&[h.home.join("Music")], &mut |_| {}).unwrap();
+    let index = h.music_shared();
     h.conn
         .execute(
             "UPDATE share_files SET ctime_ns = NULL, ino = NULL, dev = NULL",
@@ -350,8 +357,7 @@ fn rows_from_before_the_stamp_migration_are_hashed_again_once() {
 fn a_mismatch_found_while_serving_forgets_the_file_until_it_is_hashed_again() {
     let h = home();
     let music = h.home.join("Music");
-    let index = Index::new(&h.conn);
-    index.share(&[&music], &mut |_| {}).unwrap();
+    let index = h.music_shared();
     let path = index
         .recheck(&Key256::hash(b"blue train"))
         .unwrap()
@@ -367,8 +373,7 @@ fn a_mismatch_found_while_serving_forgets_the_file_until_it_is_hashed_again() {
 fn a_deleted_root_is_missing_and_comes_back() {
     let h = home();
     let music = h.home.join("Music");
-    let index = Index::new(&h.conn);
-    index.share(&[&music], &mut |_| {}).unwrap();
+    let index = h.music_shared();
     fs::rename(&music, h.home.join("away")).unwrap();
     let report = index.rescan(&mut |_| {}).unwrap();
     assert_eq!(report.missing_roots, vec![music.clone()]);
@@ -436,8 +441,7 @@ fn a_file_that_changes_while_read_says_so() {
 #[test]
 fn a_root_an_earlier_version_shared_inside_a_data_folder_is_dropped_at_the_rescan() {
     let h = home();
-    let index = Index::new(&h.conn);
-    index.share(&[h.home.join("Music")], &mut |_| {}).unwrap();
+    let index = h.music_shared();
     // As an earlier version could: the data folder itself, and a folder holding it, indexed
     // with the secrets in it.
     h.conn
@@ -448,13 +452,7 @@ fn a_root_an_earlier_version_shared_inside_a_data_folder_is_dropped_at_the_resca
         .unwrap();
     let report = index.rescan(&mut |_| {}).unwrap();
     assert_eq!(report.refused_roots, vec![h.data.clone()]);
-    let roots: Vec<PathBuf> = index
-        .shared()
-        .unwrap()
-        .into_iter()
-        .map(|r| r.path)
-        .collect();
-    assert_eq!(roots, vec![h.home.join("Music")]);
+    assert_eq!(shared_paths(&index), vec![h.home.join("Music")]);
     assert_eq!(indexed_names(&index), vec!["Blue Train.flac"]);
 }
 
