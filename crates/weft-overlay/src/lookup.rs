@@ -72,6 +72,24 @@ pub struct Pending<P> {
     pub purpose: P,
 }
 
+impl<P> Pending<P> {
+    /// The outcome of this lookup, answered: `found` is responsible for the key, reached in
+    /// `hops` forwards.
+    pub fn answered<R>(&self, found: R, hops: u32) -> LookupFinished<R> {
+        LookupFinished {
+            id: self.id,
+            key: self.key,
+            result: Ok(found),
+            hops,
+        }
+    }
+
+    /// The outcome of this lookup, unanswered by its deadline ([`LookupError::Timeout`]).
+    pub fn timed_out<R>(&self) -> LookupFinished<R> {
+        failed(self.id, self.key, LookupError::Timeout)
+    }
+}
+
 /// The lookups one node has in flight, at most a set number, in the order they started.
 #[derive(Clone, Debug)]
 pub struct Lookups<P> {
@@ -231,6 +249,17 @@ mod tests {
         let expired = l.expire(t0 + sec);
         assert_eq!(expired.len(), 1);
         assert_eq!(expired[0].key, 10);
+        let timed_out = expired[0].timed_out::<()>();
+        assert_eq!((timed_out.id, timed_out.key), (a.id, 10));
+        assert_eq!(
+            (timed_out.result, timed_out.hops),
+            (Err(LookupError::Timeout), 0)
+        );
+        let answered = b.answered(7u8, 3);
+        assert_eq!(
+            (answered.id, answered.result, answered.hops),
+            (b.id, Ok(7), 3)
+        );
         assert_eq!(l.finish(b.req, |p| !*p).map(|p| p.key), Some(11));
         assert!(l.is_empty());
         l.reopen(a, t0 + 3 * sec);

@@ -367,15 +367,9 @@ impl<A: Copy + Ord + std::fmt::Debug> Can<A> {
     }
 
     fn delivered(&mut self, req: u64, owner: A, hops: u32) {
-        let Some(l) = self.lookups.finish(req, |p| !p.is_join()) else {
-            return;
-        };
-        self.events.push(Event::LookupFinished(LookupFinished {
-            id: l.id,
-            key: l.key,
-            result: Ok(owner),
-            hops,
-        }));
+        if let Some(l) = self.lookups.finish(req, |p| !p.is_join()) {
+            self.report(l.answered(owner, hops));
+        }
     }
 
     fn start(&mut self, now: Time, key: u64, point: Point, via: Option<A>) -> QueryId {
@@ -498,12 +492,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Can<A> {
                 }
                 Purpose::Join(..) => {}
                 Purpose::Lookup => {
-                    self.events.push(Event::LookupFinished(LookupFinished {
-                        id: l.id,
-                        key: l.key,
-                        result: Err(LookupError::Timeout),
-                        hops: 0,
-                    }));
+                    self.report(l.timed_out());
                 }
             }
         }

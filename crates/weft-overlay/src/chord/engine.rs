@@ -7,8 +7,8 @@ use rand::Rng;
 use weft_core::time::Time;
 
 use super::{
-    Command, Config, Event, LookupError, LookupFinished, MAX_SUCCESSORS, Message, Node,
-    in_arc_closed, in_arc_open,
+    Command, Config, Event, LookupFinished, MAX_SUCCESSORS, Message, Node, in_arc_closed,
+    in_arc_open,
 };
 use crate::kit::{Events, NodeRng, Outbox, RequestIds, Timers};
 use crate::lookup::Lookups;
@@ -315,12 +315,8 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             .open(now, key, timeout, purpose, &mut self.req_ids);
         let (id, req) = match opened {
             Ok(p) => (p.id, p.req),
-            Err(refused) => {
-                if purpose == Purpose::User {
-                    self.events.push(Event::LookupFinished(refused));
-                }
-                return refused.id;
-            }
+            Err(refused) if purpose == Purpose::User => return self.report(refused),
+            Err(refused) => return refused.id,
         };
         match via {
             Some(addr) => self.send(
@@ -359,12 +355,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
         };
         match l.purpose {
             Purpose::User => {
-                self.events.push(Event::LookupFinished(LookupFinished {
-                    id: l.id,
-                    key: l.key,
-                    result: Ok(owner),
-                    hops,
-                }));
+                self.report(l.answered(owner, hops));
             }
             Purpose::Join => {
                 if owner.id != self.me.id {
@@ -480,12 +471,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
                 };
                 self.send(via, msg);
             } else if l.purpose == Purpose::User {
-                self.events.push(Event::LookupFinished(LookupFinished {
-                    id: l.id,
-                    key: l.key,
-                    result: Err(LookupError::Timeout),
-                    hops: 0,
-                }));
+                self.report(l.timed_out());
             }
         }
     }

@@ -6,9 +6,7 @@ use rand::Rng;
 use weft_core::time::Time;
 
 use super::table::{State, digit, proximity, ring_distance, shared_digits};
-use super::{
-    Command, Config, Event, LookupError, LookupFinished, MAX_NODES_PER_MESSAGE, Message, Node,
-};
+use super::{Command, Config, Event, LookupFinished, MAX_NODES_PER_MESSAGE, Message, Node};
 use crate::kit::{Events, NodeRng, Outbox, RequestIds, Timers};
 use crate::lookup::Lookups;
 use crate::{Engine, PeerEvent, QueryId};
@@ -341,15 +339,9 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
     }
 
     fn on_delivered(&mut self, req: u64, owner: Node<A>, hops: u32) {
-        let Some(l) = self.lookups.finish(req, |join| !join) else {
-            return;
-        };
-        self.events.push(Event::LookupFinished(LookupFinished {
-            id: l.id,
-            key: l.key,
-            result: Ok(owner),
-            hops,
-        }));
+        if let Some(l) = self.lookups.finish(req, |join| !join) {
+            self.report(l.answered(owner, hops));
+        }
     }
 
     fn start(&mut self, now: Time, key: u64, via: Option<A>) -> QueryId {
@@ -443,12 +435,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
             }
         }
         for l in self.lookups.expire(now) {
-            self.events.push(Event::LookupFinished(LookupFinished {
-                id: l.id,
-                key: l.key,
-                result: Err(LookupError::Timeout),
-                hops: 0,
-            }));
+            self.report(l.timed_out());
         }
     }
 }
