@@ -39,15 +39,6 @@ mod engine;
 
 pub use engine::Chord;
 
-/// A node on the circle.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Node<A> {
-    /// Its position.
-    pub id: u64,
-    /// How to reach it.
-    pub addr: A,
-}
-
 /// Settings of a Chord node. Share one `Arc<Config>` among simulated nodes.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -94,7 +85,7 @@ impl Default for Config {
     }
 }
 
-pub use crate::lookup::{Command, LookupError, LookupFinished};
+pub use crate::lookup::{Command, LookupError, LookupFinished, Node};
 
 /// What a Chord node reports.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,13 +6,28 @@
 //! remember what it asked ([`Pending`]), match the answer by request id
 //! ([`Lookups::finish`]), fail what is not answered in time ([`Lookups::expire`]) and refuse
 //! new lookups once it has left ([`Lookups::has_left`]).
+//!
+//! Chord and Pastry also have each forward acknowledged by the next node, so that a silent
+//! hop is routed around: a forwarding node watches its forwards ([`Forwards`]) and takes the
+//! next node for dead when the acknowledgement does not come in time.
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use weft_core::time::Time;
 
 use crate::QueryId;
 use crate::kit::{QueryIds, RequestIds};
+
+/// A node of a circular 64-bit key space (Chord, Pastry): its position and how to reach it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Node<A> {
+    /// Its position on the circle (the id, or what the engine maps it to: Pastry's suffix
+    /// mode bit-reverses it).
+    pub id: u64,
+    /// How to reach it.
+    pub addr: A,
+}
 
 /// A request to a node of a recursive-lookup overlay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +231,90 @@ impl<P: Copy> Lookups<P> {
     }
 }
 
+/// A request this node forwarded, awaiting the next node's acknowledgement. `X` is what the
+/// engine needs besides the route to send it again (Pastry: whether it is a join).
+#[derive(Clone, Copy, Debug)]
+pub struct Forward<A, X> {
+    /// The node the request is for.
+    pub origin: Node<A>,
+    /// The origin's request id.
+    pub req: u64,
+    /// The key.
+    pub key: u64,
+    /// Forwards before this one.
+    pub hops: u32,
+    /// The node it was forwarded to.
+    pub next: Node<A>,
+    /// When the next node is taken for dead unacknowledged.
+    pub deadline: Time,
+    /// Re-routes of this request by this node so far.
+    pub retries: u32,
+    /// The engine's own notes.
+    pub extra: X,
+}
+
+/// The forwards one node watches, at most a set number (further forwards go unwatched), and
+/// how many went unacknowledged over the node's life.
+#[derive(Clone, Debug)]
+pub struct Forwards<A, X> {
+    watched: Vec<Forward<A, X>>,
+    max: usize,
+    timeouts: u64,
+}
+
+impl<A: Copy + PartialEq, X> Forwards<A, X> {
+    /// None watched; at most `max` at once.
+    pub fn new(max: usize) -> Self {
+        Forwards {
+            watched: Vec::new(),
+            max,
+            timeouts: 0,
+        }
+    }
+
+    /// Watches `forward` for its acknowledgement, unless `max` are watched already.
+    pub fn watch(&mut self, forward: Forward<A, X>) {
+        if self.watched.len() < self.max {
+            self.watched.push(forward);
+        }
+    }
+
+    /// The acknowledgement from `from` of the forward of request `req` for the origin at
+    /// position `origin`: that forward is no longer watched.
+    pub fn acknowledged(&mut self, req: u64, origin: u64, from: A) {
+        if let Some(i) = self
+            .watched
+            .iter()
+            .position(|f| f.req == req && f.origin.id == origin && f.next.addr == from)
+        {
+            self.watched.swap_remove(i);
+        }
+    }
+
+    /// Every forward whose deadline has passed at `now` unacknowledged, in the order they
+    /// were watched; they are no longer watched, and count as timeouts.
+    pub fn expire(&mut self, now: Time) -> Vec<Forward<A, X>> {
+        let late: Vec<Forward<A, X>> = self.watched.extract_if(.., |f| now >= f.deadline).collect();
+        self.timeouts += late.len() as u64;
+        late
+    }
+
+    /// The earliest deadline watched.
+    pub fn next_deadline(&self) -> Option<Time> {
+        self.watched.iter().map(|f| f.deadline).min()
+    }
+
+    /// Forwards that went unacknowledged past their deadline, over the node's life.
+    pub fn timeouts(&self) -> u64 {
+        self.timeouts
+    }
+
+    /// Stops watching every forward (the node leaves); the count of timeouts stays.
+    pub fn clear(&mut self) {
+        self.watched.clear();
+    }
+}
+
 fn failed<R>(id: QueryId, key: u64, error: LookupError) -> LookupFinished<R> {
     LookupFinished {
         id,
@@ -228,6 +327,46 @@ fn failed<R>(id: QueryId, key: u64, error: LookupError) -> LookupFinished<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwards_acknowledged_or_expired() {
+        let t0 = Time::ZERO;
+        let sec = Duration::from_secs(1);
+        let node = |id: u64| Node {
+            id,
+            addr: id as u32,
+        };
+        let forward = |req: u64, next: u64, deadline: Time| Forward {
+            origin: node(1),
+            req,
+            key: 9,
+            hops: 0,
+            next: node(next),
+            deadline,
+            retries: 0,
+            extra: (),
+        };
+        let mut f = Forwards::new(2);
+        f.watch(forward(1, 2, t0 + sec));
+        f.watch(forward(2, 3, t0 + 2 * sec));
+        f.watch(forward(3, 4, t0));
+        assert_eq!(
+            f.next_deadline(),
+            Some(t0 + sec),
+            "the third went unwatched"
+        );
+        f.acknowledged(1, 1, 3);
+        f.acknowledged(1, 7, 2);
+        assert_eq!(f.next_deadline(), Some(t0 + sec), "wrong sender or origin");
+        f.acknowledged(1, 1, 2);
+        assert_eq!(f.next_deadline(), Some(t0 + 2 * sec));
+        assert!(f.expire(t0 + sec).is_empty());
+        let late = f.expire(t0 + 2 * sec);
+        assert_eq!((late.len(), late[0].req, f.timeouts()), (1, 2, 1));
+        f.watch(forward(4, 2, t0));
+        f.clear();
+        assert_eq!((f.next_deadline(), f.timeouts()), (None, 1));
+    }
 
     #[test]
     fn open_finish_expire_leave() {

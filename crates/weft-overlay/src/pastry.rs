@@ -46,15 +46,6 @@ mod table;
 
 pub use engine::Pastry;
 
-/// A node: its position (see the module docs) and how to reach it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Node<A> {
-    /// Position on the circle (the id, bit-reversed in suffix mode).
-    pub id: u64,
-    /// How to reach it.
-    pub addr: A,
-}
-
 /// Settings of a Pastry node. Share one `Arc<Config>` among simulated nodes.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -134,8 +125,9 @@ impl Config {
     }
 }
 
-// `Command::Lookup` takes a key as an id; the engine maps it with [`Config::position`].
-pub use crate::lookup::{Command, LookupError, LookupFinished};
+// `Command::Lookup` takes a key as an id; the engine maps it with [`Config::position`]. A
+// node's `id` is its position (see the module docs).
+pub use crate::lookup::{Command, LookupError, LookupFinished, Node};
 
 /// What a Pastry node reports.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use super::{
     in_arc_open,
 };
 use crate::kit::{Events, NodeRng, Outbox, RequestIds, Timers};
-use crate::lookup::Lookups;
+use crate::lookup::{Forward, Forwards, Lookups};
 use crate::{Engine, PeerEvent, QueryId};
 
 /// The repair timers.
@@ -28,20 +28,6 @@ enum Purpose {
     User,
     Join,
     Finger(u8),
-}
-
-/// A lookup this node forwarded, awaiting the next node's acknowledgement.
-#[derive(Clone, Copy, Debug)]
-struct Forward<A> {
-    origin: Node<A>,
-    req: u64,
-    key: u64,
-    /// Forwards before this one.
-    hops: u32,
-    next: Node<A>,
-    deadline: Time,
-    /// Re-routes of this lookup by this node so far.
-    retries: u32,
 }
 
 /// A request to a neighbour awaiting its answer.
@@ -67,9 +53,8 @@ pub struct Chord<A> {
     fingers: Box<[Node<A>]>,
     next_finger: u8,
     lookups: Lookups<Purpose>,
-    forwards: Vec<Forward<A>>,
-    /// Forwards whose next node did not acknowledge in time (see [`Self::hop_timeouts`]).
-    hop_timeouts: u64,
+    /// Lookups this node forwarded, awaiting acknowledgement.
+    forwards: Forwards<A, ()>,
     stabilize_probe: Option<Probe>,
     pred_probe: Option<Probe>,
     outbox: Outbox<A, Message<A>>,
@@ -111,8 +96,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             fingers: vec![me; 64].into_boxed_slice(),
             next_finger: 0,
             lookups: Lookups::new(config.max_lookups),
-            forwards: Vec::new(),
-            hop_timeouts: 0,
+            forwards: Forwards::new(config.max_forwards),
             stabilize_probe: None,
             pred_probe: None,
             outbox: Outbox::new(),
@@ -193,7 +177,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
     /// (each one cost the lookup that long and, retries left, sent it around the silent node),
     /// counted over the node's life: user lookups and the engine's own (joins, finger fixes).
     pub fn hop_timeouts(&self) -> u64 {
-        self.hop_timeouts
+        self.forwards.timeouts()
     }
 
     /// Bytes this node occupies with its tables, for the simulator's memory report.
@@ -283,17 +267,16 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
             }
             (None, Some(next)) => {
                 if hops < self.config.max_hops {
-                    if self.forwards.len() < self.config.max_forwards {
-                        self.forwards.push(Forward {
-                            origin,
-                            req,
-                            key,
-                            hops,
-                            next,
-                            deadline: now + self.config.hop_timeout,
-                            retries,
-                        });
-                    }
+                    self.forwards.watch(Forward {
+                        origin,
+                        req,
+                        key,
+                        hops,
+                        next,
+                        deadline: now + self.config.hop_timeout,
+                        retries,
+                        extra: (),
+                    });
                     self.send(
                         next.addr,
                         Message::Lookup {
@@ -336,12 +319,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Chord<A> {
     /// Forwards whose next node did not acknowledge in time: that node is taken for dead
     /// and forgotten, and the lookup is routed again without it.
     fn reroute_unacknowledged(&mut self, now: Time) {
-        let late: Vec<Forward<A>> = self
-            .forwards
-            .extract_if(.., |f| now >= f.deadline)
-            .collect();
-        self.hop_timeouts += late.len() as u64;
-        for f in late {
+        for f in self.forwards.expire(now) {
             self.forget(f.next.id);
             if f.retries < self.config.hop_retries {
                 self.route(now, f.req, f.key, f.origin, f.hops, f.retries + 1);
@@ -503,15 +481,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
                 );
                 self.route(now, req, key, origin, hops, 0);
             }
-            Message::Ack { req, origin } => {
-                if let Some(i) = self
-                    .forwards
-                    .iter()
-                    .position(|f| f.req == req && f.origin.id == origin && f.next.addr == from)
-                {
-                    self.forwards.swap_remove(i);
-                }
-            }
+            Message::Ack { req, origin } => self.forwards.acknowledged(req, origin, from),
             Message::Found { req, owner, hops } => self.on_found(req, owner, hops),
             // the answer goes to the sender, never to a node the body names
             Message::GetNeighbours { req, from: _ } => {
@@ -682,7 +652,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Chord<A> {
             .into_iter()
             .chain(probes.map(|p| p.deadline))
             .chain(self.lookups.next_deadline())
-            .chain(self.forwards.iter().map(|f| f.deadline))
+            .chain(self.forwards.next_deadline())
             .min()
     }
 }

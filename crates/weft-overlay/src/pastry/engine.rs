@@ -8,7 +8,7 @@ use weft_core::time::Time;
 use super::table::{State, digit, proximity, ring_distance, shared_digits};
 use super::{Command, Config, Event, LookupFinished, MAX_NODES_PER_MESSAGE, Message, Node};
 use crate::kit::{Events, NodeRng, Outbox, RequestIds, Timers};
-use crate::lookup::Lookups;
+use crate::lookup::{Forward, Forwards, Lookups};
 use crate::{Engine, PeerEvent, QueryId};
 
 /// The node's one named timer.
@@ -16,21 +16,6 @@ use crate::{Engine, PeerEvent, QueryId};
 enum Timer {
     /// Ping the leaves.
     Maintenance,
-}
-
-/// A message this node forwarded, awaiting the next node's acknowledgement.
-#[derive(Clone, Copy, Debug)]
-struct Forward<A> {
-    origin: Node<A>,
-    req: u64,
-    key: u64,
-    /// Forwards before this one.
-    hops: u32,
-    join: bool,
-    next: Node<A>,
-    deadline: Time,
-    /// Re-routes of this message by this node so far.
-    retries: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -47,9 +32,8 @@ pub struct Pastry<A> {
     state: State<A>,
     /// Lookups in flight; `true` marks a join.
     lookups: Lookups<bool>,
-    forwards: Vec<Forward<A>>,
-    /// Forwards whose next node did not acknowledge in time (see [`Self::hop_timeouts`]).
-    hop_timeouts: u64,
+    /// Messages this node forwarded, awaiting acknowledgement; `true` marks a join.
+    forwards: Forwards<A, bool>,
     probes: Vec<Probe<A>>,
     outbox: Outbox<A, Message<A>>,
     events: Events<Event<A>>,
@@ -83,8 +67,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
         Pastry {
             state: State::new(me, config.b, config.leaf_set, config.neighbourhood),
             lookups: Lookups::new(config.max_lookups),
-            forwards: Vec::new(),
-            hop_timeouts: 0,
+            forwards: Forwards::new(config.max_forwards),
             probes: Vec::new(),
             outbox: Outbox::new(),
             events: Events::new(),
@@ -214,7 +197,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
     /// (each one cost the lookup that long and, retries left, sent it around the silent node),
     /// counted over the node's life: user lookups and joins alike.
     pub fn hop_timeouts(&self) -> u64 {
-        self.hop_timeouts
+        self.forwards.timeouts()
     }
 
     /// Bytes this node occupies with its tables.
@@ -304,18 +287,16 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
         }
         match self.next_hop(key).filter(|n| !(join && n.id == origin.id)) {
             Some(next) if hops < self.config.max_hops => {
-                if self.forwards.len() < self.config.max_forwards {
-                    self.forwards.push(Forward {
-                        origin,
-                        req,
-                        key,
-                        hops,
-                        join,
-                        next,
-                        deadline: now + self.config.hop_timeout,
-                        retries,
-                    });
-                }
+                self.forwards.watch(Forward {
+                    origin,
+                    req,
+                    key,
+                    hops,
+                    next,
+                    deadline: now + self.config.hop_timeout,
+                    retries,
+                    extra: join,
+                });
                 let msg = Message::Route {
                     req,
                     key,
@@ -376,15 +357,10 @@ impl<A: Copy + Ord + std::fmt::Debug> Pastry<A> {
     /// Forwards whose next node did not acknowledge in time: that node is taken for dead,
     /// removed from every table (its leaf-set side refilled), and the message routed again.
     fn reroute_unacknowledged(&mut self, now: Time) {
-        let late: Vec<Forward<A>> = self
-            .forwards
-            .extract_if(.., |f| now >= f.deadline)
-            .collect();
-        self.hop_timeouts += late.len() as u64;
-        for f in late {
+        for f in self.forwards.expire(now) {
             self.forget_dead(f.next.id);
             if f.retries < self.config.hop_retries {
-                self.route(now, f.req, f.key, f.origin, f.hops, f.join, f.retries + 1);
+                self.route(now, f.req, f.key, f.origin, f.hops, f.extra, f.retries + 1);
             }
         }
     }
@@ -515,15 +491,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
                     self.state.learn(n);
                 }
             }
-            Message::Ack { req, origin } => {
-                if let Some(i) = self
-                    .forwards
-                    .iter()
-                    .position(|f| f.req == req && f.origin.id == origin && f.next.addr == from)
-                {
-                    self.forwards.swap_remove(i);
-                }
-            }
+            Message::Ack { req, origin } => self.forwards.acknowledged(req, origin, from),
             Message::Leaving { node, .. } if node.addr != from => {}
             Message::Leaving { node, leaves } => {
                 self.state.forget(node.id);
@@ -599,7 +567,7 @@ impl<A: Copy + Ord + std::fmt::Debug> Engine for Pastry<A> {
             .iter()
             .map(|p| p.deadline)
             .chain(self.lookups.next_deadline())
-            .chain(self.forwards.iter().map(|f| f.deadline))
+            .chain(self.forwards.next_deadline())
             .chain(self.timers.next())
             .min()
     }
