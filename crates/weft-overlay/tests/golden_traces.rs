@@ -20,7 +20,7 @@ use std::time::Duration;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use weft_core::id::Key256;
-use weft_overlay::{Engine, PeerEvent, Time};
+use weft_overlay::{Engine, PeerEvent, Time, lookup};
 use weft_vnet::VNet;
 
 /// Checks the run's stuck timers and its trace hash against `want`.
@@ -109,44 +109,71 @@ fn kademlia() {
     );
 }
 
-#[test]
-fn chord() {
-    use weft_overlay::chord::{Chord, Command, Config, Node};
-    let config = Arc::new(Config::default());
-    let mut net: VNet<Chord<u32>> = VNet::uniform(102, (5, 50));
-    let mut rng = ChaCha8Rng::seed_from_u64(102);
+/// The scenario of the recursive-lookup engines (Chord, Pastry, CAN), on a network seeded
+/// with `seed`: 30 nodes (`node(i, rng)` builds node `i`) join one a second through a random
+/// earlier node and settle for a minute; 20 lookups from random nodes, one a second, while the
+/// `isolated` nodes are cut off (if any); then node `leaver` leaves, the next one crashes, and
+/// after two minutes the nodes past both ask 20 lookups at once.
+fn recursive_lookups<E>(
+    seed: u64,
+    leaver: u32,
+    isolated: &[u32],
+    mut node: impl FnMut(u32, &mut ChaCha8Rng) -> E,
+) -> VNet<E>
+where
+    E: Engine<Addr = u32, Message: serde::Serialize, Command = lookup::Command<u32>>,
+{
+    let mut net: VNet<E> = VNet::uniform(seed, (5, 50));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for i in 0..30u32 {
-        let a = net.join(
-            Chord::new(
-                config.clone(),
-                Node {
-                    id: rng.random(),
-                    addr: i,
-                },
-                102,
-            ),
-            (i > 0).then_some(0),
-        );
+        let a = net.join(node(i, &mut rng), (i > 0).then_some(0));
         if i > 0 {
-            net.command(a, Command::Join(rng.random_range(0..i)));
+            net.command(a, lookup::Command::Join(rng.random_range(0..i)));
         }
         net.run_for(SECOND);
     }
     net.run_for(60 * SECOND);
-    // Nodes 3 and 4 are cut off for half a minute, then the network heals.
-    net.isolate(&[3, 4], 1);
+    if !isolated.is_empty() {
+        net.isolate(isolated, 1);
+    }
     for _ in 0..20 {
-        net.command(rng.random_range(0..30), Command::Lookup(rng.random()));
+        net.command(
+            rng.random_range(0..30),
+            lookup::Command::Lookup(rng.random()),
+        );
         net.run_for(SECOND);
     }
-    net.heal_all();
-    net.command(8, Command::Leave);
-    net.crash(9);
+    if !isolated.is_empty() {
+        net.heal_all();
+    }
+    net.command(leaver, lookup::Command::Leave);
+    net.crash(leaver + 1);
     net.run_for(120 * SECOND);
     for _ in 0..20 {
-        net.command(rng.random_range(10..30), Command::Lookup(rng.random()));
+        net.command(
+            rng.random_range(leaver + 2..30),
+            lookup::Command::Lookup(rng.random()),
+        );
     }
     net.run_for(30 * SECOND);
+    net
+}
+
+#[test]
+fn chord() {
+    use weft_overlay::chord::{Chord, Config, Node};
+    let config = Arc::new(Config::default());
+    // Nodes 3 and 4 are cut off for the first lookups, then the network heals.
+    let net = recursive_lookups(102, 8, &[3, 4], |i, rng| {
+        Chord::new(
+            config.clone(),
+            Node {
+                id: rng.random(),
+                addr: i,
+            },
+            102,
+        )
+    });
     golden(
         "chord",
         &net,
@@ -156,32 +183,11 @@ fn chord() {
 
 #[test]
 fn pastry() {
-    use weft_overlay::pastry::{Command, Config, Pastry};
+    use weft_overlay::pastry::{Config, Pastry};
     let config = Arc::new(Config::default());
-    let mut net: VNet<Pastry<u32>> = VNet::uniform(103, (5, 50));
-    let mut rng = ChaCha8Rng::seed_from_u64(103);
-    for i in 0..30u32 {
-        let a = net.join(
-            Pastry::new(config.clone(), rng.random(), i, 103),
-            (i > 0).then_some(0),
-        );
-        if i > 0 {
-            net.command(a, Command::Join(rng.random_range(0..i)));
-        }
-        net.run_for(SECOND);
-    }
-    net.run_for(60 * SECOND);
-    for _ in 0..20 {
-        net.command(rng.random_range(0..30), Command::Lookup(rng.random()));
-        net.run_for(SECOND);
-    }
-    net.command(11, Command::Leave);
-    net.crash(12);
-    net.run_for(120 * SECOND);
-    for _ in 0..20 {
-        net.command(rng.random_range(13..30), Command::Lookup(rng.random()));
-    }
-    net.run_for(30 * SECOND);
+    let net = recursive_lookups(103, 11, &[], |i, rng| {
+        Pastry::new(config.clone(), rng.random(), i, 103)
+    });
     golden(
         "pastry",
         &net,
@@ -191,32 +197,11 @@ fn pastry() {
 
 #[test]
 fn can() {
-    use weft_overlay::can::{Can, Command, Config};
+    use weft_overlay::can::{Can, Config};
     let config = Arc::new(Config::default());
-    let mut net: VNet<Can<u32>> = VNet::uniform(104, (5, 50));
-    let mut rng = ChaCha8Rng::seed_from_u64(104);
-    for i in 0..30u32 {
-        let a = net.join(
-            Can::new(config.clone(), i, i == 0, 104 ^ u64::from(i)),
-            (i > 0).then_some(0),
-        );
-        if i > 0 {
-            net.command(a, Command::Join(rng.random_range(0..i)));
-        }
-        net.run_for(SECOND);
-    }
-    net.run_for(60 * SECOND);
-    for _ in 0..20 {
-        net.command(rng.random_range(0..30), Command::Lookup(rng.random()));
-        net.run_for(SECOND);
-    }
-    net.command(5, Command::Leave);
-    net.crash(6);
-    net.run_for(120 * SECOND);
-    for _ in 0..20 {
-        net.command(rng.random_range(7..30), Command::Lookup(rng.random()));
-    }
-    net.run_for(30 * SECOND);
+    let net = recursive_lookups(104, 5, &[], |i, _| {
+        Can::new(config.clone(), i, i == 0, 104 ^ u64::from(i))
+    });
     golden(
         "can",
         &net,
