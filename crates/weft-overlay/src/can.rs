@@ -64,7 +64,7 @@ impl Default for Config {
     }
 }
 
-pub use crate::lookup::{Command, LookupError, LookupFinished};
+pub use crate::lookup::{Command, LookupError, LookupEvent, LookupFinished};
 
 /// What a CAN node reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +79,17 @@ pub enum Event<A> {
         /// Forwards the join request took.
         hops: u32,
     },
+}
+
+impl<A> LookupEvent for Event<A> {
+    type Found = A;
+
+    fn finished_lookup(&self) -> Option<&LookupFinished<A>> {
+        match self {
+            Event::LookupFinished(f) => Some(f),
+            Event::Joined { .. } => None,
+        }
+    }
 }
 
 /// Longest zone or neighbour list accepted in a message.

@@ -85,7 +85,7 @@ impl Default for Config {
     }
 }
 
-pub use crate::lookup::{Command, LookupError, LookupFinished, Node};
+pub use crate::lookup::{Command, LookupError, LookupEvent, LookupFinished, Node};
 
 /// What a Chord node reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +99,17 @@ pub enum Event<A> {
         /// The first successor.
         successor: Node<A>,
     },
+}
+
+impl<A> LookupEvent for Event<A> {
+    type Found = Node<A>;
+
+    fn finished_lookup(&self) -> Option<&LookupFinished<Node<A>>> {
+        match self {
+            Event::LookupFinished(f) => Some(f),
+            Event::Joined { .. } => None,
+        }
+    }
 }
 
 /// Messages between Chord nodes.

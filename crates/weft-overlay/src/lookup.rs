@@ -71,6 +71,16 @@ pub struct LookupFinished<R> {
     pub hops: u32,
 }
 
+/// The events of an engine built on this tracker, one kind of which reports a finished
+/// lookup: drivers and tests read lookups the same way from Chord, Pastry and CAN.
+pub trait LookupEvent {
+    /// What a lookup finds (a [`Node`], or a bare address).
+    type Found;
+
+    /// The finished lookup this event reports, if it is one.
+    fn finished_lookup(&self) -> Option<&LookupFinished<Self::Found>>;
+}
+
 /// A lookup in flight. `P` is what the engine needs to know about it besides the key (its
 /// purpose, a join's retries).
 #[derive(Clone, Copy, Debug)]

@@ -127,7 +127,7 @@ impl Config {
 
 // `Command::Lookup` takes a key as an id; the engine maps it with [`Config::position`]. A
 // node's `id` is its position (see the module docs).
-pub use crate::lookup::{Command, LookupError, LookupFinished, Node};
+pub use crate::lookup::{Command, LookupError, LookupEvent, LookupFinished, Node};
 
 /// What a Pastry node reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +142,17 @@ pub enum Event<A> {
         /// Forwards the join request took.
         hops: u32,
     },
+}
+
+impl<A> LookupEvent for Event<A> {
+    type Found = Node<A>;
+
+    fn finished_lookup(&self) -> Option<&LookupFinished<Node<A>>> {
+        match self {
+            Event::LookupFinished(f) => Some(f),
+            Event::Joined { .. } => None,
+        }
+    }
 }
 
 /// Longest list of nodes accepted in one message.

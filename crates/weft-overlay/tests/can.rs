@@ -12,9 +12,16 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use weft_overlay::QueryId;
-use weft_overlay::can::{Can, Command, Config, Event, LookupFinished, Zone, point_of};
+use weft_overlay::can::{Can, Command, Config, Zone};
 use weft_vnet::VNet;
+
+#[path = "support/lookup.rs"]
+mod support;
+#[path = "support/can.rs"]
+mod support_can;
+
+use support::lookup;
+use support_can::owner_of;
 
 type Net = VNet<Can<u32>>;
 
@@ -56,41 +63,6 @@ fn assert_partition(net: &Net, d: usize) {
             );
         }
     }
-}
-
-fn find(ev: &[(u32, Event<u32>)], from: u32, id: QueryId) -> Option<(Option<u32>, u32)> {
-    ev.iter().find_map(|(i, e)| match e {
-        Event::LookupFinished(LookupFinished {
-            id: q,
-            result,
-            hops,
-            ..
-        }) if *i == from && *q == id => Some((result.ok(), *hops)),
-        _ => None,
-    })
-}
-
-fn lookup(net: &mut Net, from: u32, key: u64) -> Option<(u32, u32)> {
-    let id = net.query(from, Command::Lookup(key));
-    net.run_until(Duration::from_secs(30), |ev| find(ev, from, id).is_some());
-    find(net.events(), from, id).and_then(|(r, h)| r.map(|n| (n, h)))
-}
-
-fn owner_of(net: &Net, key: u64, d: usize) -> u32 {
-    let p = point_of(key);
-    let owners: Vec<u32> = net
-        .live_indices()
-        .into_iter()
-        .filter(|i| {
-            net.engine(*i)
-                .unwrap()
-                .zones()
-                .iter()
-                .any(|z| z.contains(&p, d))
-        })
-        .collect();
-    assert_eq!(owners.len(), 1);
-    owners[0]
 }
 
 proptest! {

@@ -7,15 +7,18 @@
 )]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use proptest::prelude::*;
 use weft_overlay::Engine;
-use weft_overlay::can::{
-    Can, Command, Config, Event, LookupFinished, MAX_DIMS, MAX_ENTRIES, Message, Point, Zone,
-    point_of,
-};
+use weft_overlay::can::{Can, Config, MAX_DIMS, MAX_ENTRIES, Message, Point, Zone};
 use weft_vnet::VNet;
+
+#[path = "support/lookup.rs"]
+mod support;
+#[path = "support/can.rs"]
+mod support_can;
+
+use support_can::owner_of;
 
 type Net = VNet<Can<u32>>;
 
@@ -34,39 +37,9 @@ fn network(n: u32) -> Net {
     net
 }
 
-/// The owner of `key` by looking at every node's zones.
-fn owner_of(net: &Net, key: u64) -> u32 {
-    let p = point_of(key);
-    let owners: Vec<u32> = net
-        .live_indices()
-        .into_iter()
-        .filter(|i| {
-            net.engine(*i)
-                .unwrap()
-                .zones()
-                .iter()
-                .any(|z| z.contains(&p, D))
-        })
-        .collect();
-    assert_eq!(owners.len(), 1, "zones do not partition the space");
-    owners[0]
-}
-
 /// Looks `key` up from `from`; the owner it reports.
 fn lookup(net: &mut Net, from: u32, key: u64) -> Option<u32> {
-    let id = net.query(from, Command::Lookup(key));
-    let found = |ev: &[(u32, Event<u32>)]| {
-        ev.iter().find_map(|(i, e)| match e {
-            Event::LookupFinished(LookupFinished { id: q, result, .. })
-                if *i == from && *q == id =>
-            {
-                Some(result.ok())
-            }
-            _ => None,
-        })
-    };
-    net.run_until(Duration::from_secs(30), |ev| found(ev).is_some());
-    found(net.events()).flatten()
+    support::lookup(net, from, key).map(|(owner, _)| owner)
 }
 
 /// Feeds `msg` to `to` as if `from` had sent it.
@@ -122,7 +95,7 @@ fn misaligned_update_is_dropped_and_lookups_still_route() {
         let from = if key % 2 == 0 { me } else { from };
         assert_eq!(
             lookup(&mut net, from, key),
-            Some(owner_of(&net, key)),
+            Some(owner_of(&net, key, D)),
             "key {key}"
         );
         delivered += 1;
@@ -211,7 +184,7 @@ fn overlapping_handoff_and_invalid_accept_are_dropped() {
     assert_eq!(node.invalid_messages(), 4);
     assert_eq!(node.zones(), &mine[..]);
     for key in 0..50u64 {
-        assert_eq!(lookup(&mut net, 0, key), Some(owner_of(&net, key)));
+        assert_eq!(lookup(&mut net, 0, key), Some(owner_of(&net, key, D)));
     }
 }
 

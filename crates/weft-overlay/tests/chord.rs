@@ -12,9 +12,13 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use weft_overlay::QueryId;
-use weft_overlay::chord::{Chord, Command, Config, Event, LookupFinished, Node};
+use weft_overlay::chord::{Chord, Command, Config, Event, Node};
 use weft_vnet::{VNet, ids};
+
+#[path = "support/lookup.rs"]
+mod support;
+
+use support::lookup;
 
 type Net = VNet<Chord<u32>>;
 
@@ -32,25 +36,6 @@ fn successor_of(live: &[u64], key: u64) -> u64 {
     v.sort_unstable();
     let i = v.partition_point(|id| *id < key);
     v[i % v.len()]
-}
-
-fn lookup(net: &mut Net, from: u32, key: u64) -> Option<(Node<u32>, u32)> {
-    let id = net.query(from, Command::Lookup(key));
-    let done = |ev: &[(u32, Event<u32>)]| find(ev, from, id).is_some();
-    net.run_until(Duration::from_secs(30), done);
-    find(net.events(), from, id).and_then(|(r, h)| r.map(|n| (n, h)))
-}
-
-fn find(ev: &[(u32, Event<u32>)], from: u32, id: QueryId) -> Option<(Option<Node<u32>>, u32)> {
-    ev.iter().find_map(|(i, e)| match e {
-        Event::LookupFinished(LookupFinished {
-            id: q,
-            result,
-            hops,
-            ..
-        }) if *i == from && *q == id => Some((result.ok(), *hops)),
-        _ => None,
-    })
 }
 
 proptest! {

@@ -12,9 +12,13 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use weft_overlay::QueryId;
-use weft_overlay::pastry::{Command, Config, Event, LookupFinished, Node, Pastry};
+use weft_overlay::pastry::{Command, Config, Event, Pastry};
 use weft_vnet::{VNet, ids};
+
+#[path = "support/lookup.rs"]
+mod support;
+
+use support::lookup;
 
 type Net = VNet<Pastry<u32>>;
 
@@ -36,24 +40,6 @@ fn closest(positions: &[u64], key: u64) -> u64 {
         .iter()
         .min_by_key(|p| (ring_distance(**p, key), **p))
         .unwrap()
-}
-
-fn find(ev: &[(u32, Event<u32>)], from: u32, id: QueryId) -> Option<(Option<Node<u32>>, u32)> {
-    ev.iter().find_map(|(i, e)| match e {
-        Event::LookupFinished(LookupFinished {
-            id: q,
-            result,
-            hops,
-            ..
-        }) if *i == from && *q == id => Some((result.ok(), *hops)),
-        _ => None,
-    })
-}
-
-fn lookup(net: &mut Net, from: u32, key: u64) -> Option<(Node<u32>, u32)> {
-    let id = net.query(from, Command::Lookup(key));
-    net.run_until(Duration::from_secs(30), |ev| find(ev, from, id).is_some());
-    find(net.events(), from, id).and_then(|(r, h)| r.map(|n| (n, h)))
 }
 
 fn network(seed: u64, n: usize, config: Config) -> (Net, Vec<u64>, Arc<Config>) {
