@@ -259,7 +259,7 @@ pub fn node_key(i: u32) -> Key256 {
 pub fn ring(n: u32, each_side: u32, config: &Config, seed: u64) -> Vec<Freenet<u32>> {
     (0..n)
         .map(|i| {
-            let node_seed = seed ^ u64::from(i).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let node_seed = crate::kit::node_seed(seed, u64::from(i));
             let mut e = Freenet::new(i, config.clone(), node_seed);
             for d in 1..=each_side.min(n.saturating_sub(1) / 2) {
                 for j in [(i + d) % n, (i + n - d) % n] {

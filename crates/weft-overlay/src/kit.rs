@@ -7,7 +7,7 @@
 //! | [`Outbox`], [`Events`] | the messages and events an engine queues for `poll_transmit` / `poll_event` |
 //! | [`RequestIds`], [`QueryIds`] | request ids on the wire, query ids for the local user |
 //! | [`Timers`] | named deadlines (stabilize, refresh, …): armed or not, never a sentinel |
-//! | [`NodeRng`] | the node's seeded randomness, one stream per draw |
+//! | [`NodeRng`], [`node_seed`] | the node's seeded randomness, one stream per draw; a node's seed from the run's |
 //!
 //! A new engine holds an `Outbox`, an `Events`, a `Timers<ItsTimer>` and a `NodeRng`, implements
 //! [`Engine`] by delegating `poll_*` to them, and calls itself `local()` for "this node".
@@ -21,5 +21,5 @@ mod timers;
 pub use engine::{Engine, PeerEvent, QueryId};
 pub use ids::{QueryIds, RequestIds};
 pub use outbox::{Events, Outbox};
-pub use rng::NodeRng;
+pub use rng::{NodeRng, node_seed};
 pub use timers::Timers;

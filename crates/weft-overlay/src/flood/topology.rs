@@ -102,8 +102,7 @@ pub fn build(adj: &[Vec<u32>], roles: &[Role], config: &Config, seed: u64) -> Ve
                 role: role_of(i),
                 ..config.clone()
             };
-            let node_seed = seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let mut e = Flood::new(i as u32, cfg, node_seed);
+            let mut e = Flood::new(i as u32, cfg, crate::kit::node_seed(seed, i as u64));
             for &j in &adj[i] {
                 e.add_neighbor(j, role_of(j as usize));
             }

@@ -32,6 +32,7 @@ use std::time::Duration;
 use weft_core::time::Time;
 use weft_overlay::QueryId;
 use weft_overlay::can::{Can, Command, Config, Event, LookupFinished, Message, point_of};
+use weft_overlay::kit::node_seed;
 
 use crate::algorithm::{Algorithm, Expected, Figure, Gap, Outcome};
 use crate::oracle::{Answer, Truth, Verdict};
@@ -139,7 +140,7 @@ impl Algorithm for CanAlgo {
         bootstrap: Option<u32>,
         _now: Time,
     ) -> (Can<u32>, Option<Command<u32>>) {
-        let node_seed = seed ^ u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let node_seed = node_seed(seed, u64::from(index));
         let e = Can::new(self.config.clone(), index, bootstrap.is_none(), node_seed);
         (e, bootstrap.map(Command::Join))
     }

@@ -14,6 +14,7 @@
 use weft_core::time::Time;
 use weft_overlay::QueryId;
 use weft_overlay::freenet::{self, Command, Config, Event, Freenet, Message};
+use weft_overlay::kit::node_seed;
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
 use crate::oracle::{Answer, Truth, Verdict};
@@ -92,7 +93,7 @@ impl Algorithm for FreenetAlgo {
         bootstrap: Option<u32>,
         _now: Time,
     ) -> (Freenet<u32>, Option<Command>) {
-        let node_seed = seed ^ u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let node_seed = node_seed(seed, u64::from(index));
         let mut e = Freenet::new(index, self.config.clone(), node_seed);
         if let Some(b) = bootstrap {
             e.add_route(freenet::node_key(b), b);
