@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use weft_core::time::Time;
 use weft_overlay::QueryId;
-use weft_overlay::can::{Can, Command, Config, Event, LookupFinished, Message, point_of};
+use weft_overlay::can::{Can, Command, Config, Event, Message, point_of};
 use weft_overlay::kit::node_seed;
 
 use crate::algorithm::{Algorithm, Expected, Figure, Gap, Outcome};
@@ -153,26 +153,9 @@ impl Algorithm for CanAlgo {
         Command::Lookup(draw.key.prefix_u64())
     }
 
+    /// Messages: the forwards and the answer.
     fn outcome(&self, ev: &Event<u32>) -> Option<(QueryId, Outcome)> {
-        match ev {
-            Event::LookupFinished(LookupFinished {
-                id,
-                result: Ok(owner),
-                hops,
-                ..
-            }) => Some((
-                *id,
-                Outcome::Success {
-                    hops: *hops,
-                    messages: Some(hops + 1),
-                    answer: Answer::Node(*owner),
-                },
-            )),
-            Event::LookupFinished(LookupFinished {
-                id, result: Err(_), ..
-            }) => Some((*id, Outcome::Failure)),
-            Event::Joined { .. } => None,
-        }
+        super::lookup_outcome(ev, |hops| hops + 1, |owner| *owner)
     }
 
     /// Correct when the answer is live and one of its zones holds the key's point (zones

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use weft_core::time::Time;
 use weft_overlay::QueryId;
-use weft_overlay::chord::{Chord, Command, Config, Event, LookupFinished, Message, Node};
+use weft_overlay::chord::{Chord, Command, Config, Event, Message, Node};
 
 use crate::algorithm::{Algorithm, Expected, Outcome};
 use crate::oracle::{Answer, Truth};
@@ -61,6 +61,15 @@ impl ChordAlgo {
     /// Node `index`'s id.
     pub fn id_of(&self, index: u32) -> u64 {
         super::node_id(self.seed, "chord", index)
+    }
+
+    /// Node `index`, alone on its ring.
+    fn engine(&self, index: u32, seed: u64) -> Chord<u32> {
+        let me = Node {
+            id: self.id_of(index),
+            addr: index,
+        };
+        Chord::new(self.config.clone(), me, seed)
     }
 }
 
@@ -97,16 +106,7 @@ impl Algorithm for ChordAlgo {
             |i| self.id_of(i),
             |nodes| Chord::converged_network(config.clone(), seed, nodes),
             |e| e.local().addr,
-            |i| {
-                Chord::new(
-                    config.clone(),
-                    Node {
-                        id: self.id_of(i),
-                        addr: i,
-                    },
-                    seed,
-                )
-            },
+            |i| self.engine(i, seed),
         )
     }
 
@@ -117,15 +117,7 @@ impl Algorithm for ChordAlgo {
         bootstrap: Option<u32>,
         _now: Time,
     ) -> (Chord<u32>, Option<Command<u32>>) {
-        let e = Chord::new(
-            self.config.clone(),
-            Node {
-                id: self.id_of(index),
-                addr: index,
-            },
-            seed,
-        );
-        (e, bootstrap.map(Command::Join))
+        (self.engine(index, seed), bootstrap.map(Command::Join))
     }
 
     /// The engine's leave: its neighbours are told and link up at once.
@@ -137,26 +129,9 @@ impl Algorithm for ChordAlgo {
         Command::Lookup(draw.key.prefix_u64())
     }
 
+    /// Messages: the forwards, their acknowledgements and the answer.
     fn outcome(&self, ev: &Event<u32>) -> Option<(QueryId, Outcome)> {
-        match ev {
-            Event::LookupFinished(LookupFinished {
-                id,
-                result: Ok(owner),
-                hops,
-                ..
-            }) => Some((
-                *id,
-                Outcome::Success {
-                    hops: *hops,
-                    messages: Some(2 * hops + 1),
-                    answer: Answer::Node(owner.addr),
-                },
-            )),
-            Event::LookupFinished(LookupFinished {
-                id, result: Err(_), ..
-            }) => Some((*id, Outcome::Failure)),
-            Event::Joined { .. } => None,
-        }
+        super::lookup_outcome(ev, |hops| 2 * hops + 1, |owner| owner.addr)
     }
 
     fn settle_after_joins(&self) -> Duration {

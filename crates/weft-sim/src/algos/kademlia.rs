@@ -70,6 +70,15 @@ impl KademliaAlgo {
     pub fn id_of(&self, index: u32) -> u64 {
         super::node_id(self.seed, "kad", index)
     }
+
+    /// Node `index`, knowing no other node.
+    fn engine(&self, index: u32, seed: u64) -> KadNode {
+        let me = Contact {
+            key: self.id_of(index),
+            addr: index,
+        };
+        Kademlia::new(self.config.clone(), me, seed)
+    }
 }
 
 impl Algorithm for KademliaAlgo {
@@ -110,16 +119,7 @@ impl Algorithm for KademliaAlgo {
             |i| self.id_of(i),
             |nodes| Kademlia::converged_network(config.clone(), seed, nodes),
             |e| e.local().addr,
-            |i| {
-                Kademlia::new(
-                    config.clone(),
-                    Contact {
-                        key: self.id_of(i),
-                        addr: i,
-                    },
-                    seed,
-                )
-            },
+            |i| self.engine(i, seed),
         )
     }
 
@@ -130,14 +130,7 @@ impl Algorithm for KademliaAlgo {
         bootstrap: Option<u32>,
         now: Time,
     ) -> (KadNode, Option<Command<u64>>) {
-        let mut e = Kademlia::new(
-            self.config.clone(),
-            Contact {
-                key: self.id_of(index),
-                addr: index,
-            },
-            seed,
-        );
+        let mut e = self.engine(index, seed);
         match bootstrap {
             Some(b) => {
                 e.add_peer(now, self.id_of(b), b);

@@ -2,8 +2,12 @@
 //! simulator's own successor-only [`ring`] baseline, and the dispatch from a name to a run.
 
 use indicatif::ProgressBar;
+use weft_overlay::QueryId;
+use weft_overlay::lookup::LookupEvent;
 
+use crate::algorithm::Outcome;
 use crate::experiment::{self, RunConfig, RunResult};
+use crate::oracle::Answer;
 
 pub mod can;
 pub mod chord;
@@ -192,6 +196,25 @@ pub fn node_id(seed: u64, tag: &str, index: u32) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&h.finalize().as_bytes()[..8]);
     u64::from_be_bytes(b)
+}
+
+/// The outcome of a recursive lookup (Chord, Pastry, CAN), if `ev` reports one: the node it
+/// found, as `addr` names it, after `hops` forwards that cost `messages(hops)` messages.
+pub fn lookup_outcome<Ev: LookupEvent>(
+    ev: &Ev,
+    messages: impl Fn(u32) -> u32,
+    addr: impl Fn(&Ev::Found) -> u32,
+) -> Option<(QueryId, Outcome)> {
+    let f = ev.finished_lookup()?;
+    let outcome = match &f.result {
+        Ok(found) => Outcome::Success {
+            hops: f.hops,
+            messages: Some(messages(f.hops)),
+            answer: Answer::Node(addr(found)),
+        },
+        Err(_) => Outcome::Failure,
+    };
+    Some((f.id, outcome))
 }
 
 /// Builds a converged overlay whose constructor takes every node's `(id, address)` sorted by

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use weft_core::time::Time;
 use weft_overlay::QueryId;
-use weft_overlay::pastry::{Command, Config, Event, LookupFinished, Message, Pastry};
+use weft_overlay::pastry::{Command, Config, Event, Message, Pastry};
 
 use crate::algorithm::{Algorithm, BuildMode, Expected, Figure, Gap, Outcome};
 use crate::oracle::{Answer, Truth};
@@ -67,6 +67,11 @@ impl PastryAlgo {
     /// Node `index`'s id.
     pub fn id_of(&self, index: u32) -> u64 {
         super::node_id(self.seed, "pastry", index)
+    }
+
+    /// Node `index`, alone in its network.
+    fn engine(&self, index: u32, seed: u64) -> Pastry<u32> {
+        Pastry::new(self.config.clone(), self.id_of(index), index, seed)
     }
 }
 
@@ -111,7 +116,7 @@ impl Algorithm for PastryAlgo {
             |i| config.position(self.id_of(i)),
             |nodes| Pastry::converged_network(config.clone(), seed, nodes),
             |e| e.local().addr,
-            |i| Pastry::new(config.clone(), self.id_of(i), i, seed),
+            |i| self.engine(i, seed),
         )
     }
 
@@ -122,8 +127,7 @@ impl Algorithm for PastryAlgo {
         bootstrap: Option<u32>,
         _now: Time,
     ) -> (Pastry<u32>, Option<Command<u32>>) {
-        let e = Pastry::new(self.config.clone(), self.id_of(index), index, seed);
-        (e, bootstrap.map(Command::Join))
+        (self.engine(index, seed), bootstrap.map(Command::Join))
     }
 
     /// The engine's leave: its neighbours are told and link up at once.
@@ -135,26 +139,9 @@ impl Algorithm for PastryAlgo {
         Command::Lookup(draw.key.prefix_u64())
     }
 
+    /// Messages: the forwards, their acknowledgements and the answer.
     fn outcome(&self, ev: &Event<u32>) -> Option<(QueryId, Outcome)> {
-        match ev {
-            Event::LookupFinished(LookupFinished {
-                id,
-                result: Ok(owner),
-                hops,
-                ..
-            }) => Some((
-                *id,
-                Outcome::Success {
-                    hops: *hops,
-                    messages: Some(2 * hops + 1),
-                    answer: Answer::Node(owner.addr),
-                },
-            )),
-            Event::LookupFinished(LookupFinished {
-                id, result: Err(_), ..
-            }) => Some((*id, Outcome::Failure)),
-            Event::Joined { .. } => None,
-        }
+        super::lookup_outcome(ev, |hops| 2 * hops + 1, |owner| owner.addr)
     }
 
     fn position(&self, engine: &Pastry<u32>) -> Option<u64> {
