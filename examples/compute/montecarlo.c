@@ -19,14 +19,8 @@ static uint32_t run(const uint8_t *in, uint32_t len, uint8_t *out) {
   double sum = 0.0, sum2 = 0.0;
   uint64_t done = 0;
   while (done < paths) {
-    double u, v, s;
-    do {
-      u = 2.0 * weft_uniform(&seed) - 1.0;
-      v = 2.0 * weft_uniform(&seed) - 1.0;
-      s = u * u + v * v;
-    } while (s >= 1.0 || s == 0.0);
-    double f = weft_sqrt(-2.0 * weft_log(s) / s);
-    double z[2] = {u * f, v * f};
+    weft_polar_t p = weft_polar(&seed);
+    double z[2] = {p.u * p.f, p.v * p.f};
     for (int i = 0; i < 2 && done < paths; i++, done++) {
       double st = s0 * weft_exp(drift + vol * z[i]);
       double payoff = st > k ? st - k : 0.0;

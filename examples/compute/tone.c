@@ -57,17 +57,11 @@ static uint32_t run(const uint8_t *in, uint32_t len, uint8_t *out) {
   uint64_t sample = 0;
   for (uint32_t c = 0; c < chunks; c++) {
     for (uint32_t i = 0; i < n; i += 2) {
-      double u, v, s;
-      do {
-        u = 2.0 * weft_uniform(&seed) - 1.0;
-        v = 2.0 * weft_uniform(&seed) - 1.0;
-        s = u * u + v * v;
-      } while (s >= 1.0 || s == 0.0);
-      double f = weft_sqrt(-2.0 * weft_log(s) / s);
+      weft_polar_t p = weft_polar(&seed);
       for (uint32_t h = 0; h < 2; h++, sample++) {
         double ts, tc;
         weft_sincos(2.0 * PI * (double)bin * (double)(sample % n) / n, &ts, &tc);
-        re[i + h] = noise * (h ? v : u) * f + (bin ? amp * ts : 0.0);
+        re[i + h] = noise * (h ? p.v : p.u) * p.f + (bin ? amp * ts : 0.0);
         im[i + h] = 0.0;
       }
     }

@@ -117,6 +117,22 @@ static inline double weft_log(double x) {
   return 2.0 * sum + e * 6.93147180559945309417e-01;
 }
 
+/* Marsaglia's polar method: a point (u, v) drawn uniformly in the unit disc (centre left
+ * out) and the factor f that makes u f and v f two independent standard normal draws */
+typedef struct {
+  double u, v, f;
+} weft_polar_t;
+static inline weft_polar_t weft_polar(uint64_t *seed) {
+  double u, v, s;
+  do {
+    u = 2.0 * weft_uniform(seed) - 1.0;
+    v = 2.0 * weft_uniform(seed) - 1.0;
+    s = u * u + v * v;
+  } while (s >= 1.0 || s == 0.0);
+  weft_polar_t p = {u, v, weft_sqrt(-2.0 * weft_log(s) / s)};
+  return p;
+}
+
 /* sin and cos: x = k pi/2 + r, |r| <= pi/4, Taylor polynomials to degree 17 / 18 */
 static inline double weft_sin_r(double r) {
   double r2 = r * r, t = r, sum = r;
