@@ -87,15 +87,19 @@ pub type Setup<E> = (Vec<E>, Vec<(u32, <E as Engine>::Command)>);
 /// One kind of engine set up for the harness.
 pub trait Scenario {
     /// The engine, addressed by `u32` indices.
-    type E: Engine<Addr = u32, Message: serde::Serialize> + std::fmt::Debug;
+    type E: Engine<Addr = u32, Message: serde::Serialize + serde::de::DeserializeOwned>
+        + std::fmt::Debug;
 
     /// The honest engines at addresses `0..n` (`n` at least 2), and the commands to run
     /// first (a join, a bootstrap), as `(node, command)`. Reads exactly one setup byte from
     /// `input` (a seed or a configuration choice).
     fn build(input: &mut Input<'_>) -> Setup<Self::E>;
 
-    /// Decodes a hostile message exactly as the node would decode it.
-    fn decode(bytes: &[u8]) -> Option<<Self::E as Engine>::Message>;
+    /// Decodes a hostile message exactly as the node decodes it: the wire codec, within the
+    /// overlay's frame limit (every engine's messages travel the same way).
+    fn decode(bytes: &[u8]) -> Option<<Self::E as Engine>::Message> {
+        crate::codec::decode(bytes, crate::overlay::MAX_FRAME)
+    }
 
     /// A local command for node `node`, read from `input`.
     fn command(input: &mut Input<'_>, node: u32, n: u32) -> <Self::E as Engine>::Command;

@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use weft_core::id::Key256;
 use weft_overlay::{
-    Engine, PeerEvent, Time, can, chord, directory, flood, freenet, kademlia, pastry,
+    Engine, PeerEvent, Time, can, chord, directory, flood, freenet, kademlia, lookup, pastry,
 };
 
-use crate::codec::decode;
 use crate::input::Input;
 use crate::network::{Scenario, Setup, secs, sender};
-use crate::overlay::MAX_FRAME;
 use weft_vnet::VNet;
 
 /// Honest nodes per scenario.
@@ -91,10 +89,6 @@ impl Scenario for KademliaNet {
         fresh.add_peer(Time::ZERO, ids[0].0, ids[0].1);
         nodes.push(fresh);
         (nodes, vec![(NODES - 1, kademlia::Command::Bootstrap)])
-    }
-
-    fn decode(bytes: &[u8]) -> Option<crate::overlay::KadMessage> {
-        decode(bytes, MAX_FRAME)
     }
 
     fn command(input: &mut Input<'_>, _node: u32, _n: u32) -> kademlia::Command<Key256> {
@@ -224,10 +218,6 @@ impl Scenario for DirectoryNet {
         (nodes, first)
     }
 
-    fn decode(bytes: &[u8]) -> Option<directory::Message<u32>> {
-        decode(bytes, MAX_FRAME)
-    }
-
     fn command(input: &mut Input<'_>, _node: u32, _n: u32) -> directory::Command {
         match input.byte() % 3 {
             0 => {
@@ -332,10 +322,6 @@ impl Scenario for FloodNet {
         (nodes, first)
     }
 
-    fn decode(bytes: &[u8]) -> Option<flood::Message<u32>> {
-        decode(bytes, MAX_FRAME)
-    }
-
     fn command(input: &mut Input<'_>, _node: u32, _n: u32) -> flood::Command {
         match input.byte() % 4 {
             0 => {
@@ -423,17 +409,13 @@ impl Scenario for FloodNet {
     }
 }
 
-fn ring_command<A>(
-    input: &mut Input<'_>,
-    n: u32,
-    lookup: fn(u64) -> A,
-    join: fn(u32) -> A,
-    leave: A,
-) -> A {
+/// A command of the recursive-lookup engines (Chord, Pastry, CAN): mostly a lookup, sometimes
+/// a join through any address (the hostile ones included) or a leave.
+fn ring_command(input: &mut Input<'_>, n: u32) -> lookup::Command<u32> {
     match input.byte() % 16 {
-        0 => join(u32::from(input.byte()) % (n + 2)),
-        1 => leave,
-        _ => lookup(position(input)),
+        0 => lookup::Command::Join(u32::from(input.byte()) % (n + 2)),
+        1 => lookup::Command::Leave,
+        _ => lookup::Command::Lookup(position(input)),
     }
 }
 
@@ -463,18 +445,8 @@ impl Scenario for ChordNet {
         (converged, vec![(NODES - 1, chord::Command::Join(0))])
     }
 
-    fn decode(bytes: &[u8]) -> Option<chord::Message<u32>> {
-        decode(bytes, MAX_FRAME)
-    }
-
     fn command(input: &mut Input<'_>, _node: u32, n: u32) -> chord::Command<u32> {
-        ring_command(
-            input,
-            n,
-            chord::Command::Lookup,
-            chord::Command::Join,
-            chord::Command::Leave,
-        )
+        ring_command(input, n)
     }
 }
 
@@ -505,18 +477,8 @@ impl Scenario for PastryNet {
         (converged, vec![(NODES - 1, pastry::Command::Join(0))])
     }
 
-    fn decode(bytes: &[u8]) -> Option<pastry::Message<u32>> {
-        decode(bytes, MAX_FRAME)
-    }
-
     fn command(input: &mut Input<'_>, _node: u32, n: u32) -> pastry::Command<u32> {
-        ring_command(
-            input,
-            n,
-            pastry::Command::Lookup,
-            pastry::Command::Join,
-            pastry::Command::Leave,
-        )
+        ring_command(input, n)
     }
 }
 
@@ -542,18 +504,8 @@ impl Scenario for CanNet {
         (nodes, vec![(NODES - 1, can::Command::Join(0))])
     }
 
-    fn decode(bytes: &[u8]) -> Option<can::Message<u32>> {
-        decode(bytes, MAX_FRAME)
-    }
-
     fn command(input: &mut Input<'_>, _node: u32, n: u32) -> can::Command<u32> {
-        ring_command(
-            input,
-            n,
-            can::Command::Lookup,
-            can::Command::Join,
-            can::Command::Leave,
-        )
+        ring_command(input, n)
     }
 }
 
@@ -587,10 +539,6 @@ impl Scenario for FreenetNet {
             },
         )];
         (freenet::ring(NODES, 2, &config, seed), first)
-    }
-
-    fn decode(bytes: &[u8]) -> Option<freenet::Message<u32>> {
-        decode(bytes, MAX_FRAME)
     }
 
     fn command(input: &mut Input<'_>, _node: u32, _n: u32) -> freenet::Command {
