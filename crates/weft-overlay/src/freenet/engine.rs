@@ -250,7 +250,10 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
         self.advance(now, id);
     }
 
-    fn on_request(&mut self, now: Time, from: A, id: RequestId, key: Key256, htl: u16) {
+    /// Counts request `id` from `from` as received; true if it was seen before (it came
+    /// round a loop), in which case `from` is told so and it goes no further. Otherwise it is
+    /// remembered as seen.
+    fn looped(&mut self, from: A, id: RequestId, htl: u16) -> bool {
         self.stats.received += 1;
         if self.seen.contains(&id) {
             self.stats.loops += 1;
@@ -262,9 +265,16 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
                     reason: Failure::Loop,
                 },
             );
-            return;
+            return true;
         }
         self.seen.insert(id, ());
+        false
+    }
+
+    fn on_request(&mut self, now: Time, from: A, id: RequestId, key: Key256, htl: u16) {
+        if self.looped(from, id, htl) {
+            return;
+        }
         if let Some(data) = self.store.get(&key) {
             let data = data.to_vec();
             self.stats.served += 1;
@@ -315,20 +325,9 @@ impl<A: Copy + Ord + std::fmt::Debug> Freenet<A> {
         else {
             return;
         };
-        self.stats.received += 1;
-        if self.seen.contains(&id) {
-            self.stats.loops += 1;
-            self.send(
-                from,
-                Message::Failed {
-                    id,
-                    htl,
-                    reason: Failure::Loop,
-                },
-            );
+        if self.looped(from, id, htl) {
             return;
         }
-        self.seen.insert(id, ());
         if self.store.contains(&key) {
             // A key collision ends the insert: the data is already on this route.
             self.send(from, Message::InsertDone { id, depth: 1 });
