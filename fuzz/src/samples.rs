@@ -6,7 +6,7 @@
 
 use weft_core::id::Key256;
 use weft_overlay::flood::qrp::{QrpTable, QrpUpdate};
-use weft_overlay::{can, chord, directory, flood, freenet, kademlia, pastry};
+use weft_overlay::{can, chord, directory, flood, freenet, kademlia, lookup, pastry};
 use weft_share::wire::{
     Publish, PublishItem, SearchQuery, SearchResult, SearchResults, TransferError, TransferRequest,
     TransferResponse,
@@ -204,8 +204,9 @@ pub fn qrp_updates() -> Vec<QrpUpdate> {
     out
 }
 
-fn cn(i: u32) -> chord::Node<u32> {
-    chord::Node {
+/// Node `i` of the Chord and Pastry scenarios, at the position it has there.
+fn ring_node(i: u32) -> lookup::Node<u32> {
+    lookup::Node {
         id: Key256::hash(&i.to_be_bytes()).prefix_u64(),
         addr: i,
     }
@@ -218,44 +219,37 @@ pub fn chord() -> Vec<chord::Message<u32>> {
         Message::Lookup {
             req: 0,
             key: k(1).prefix_u64(),
-            origin: cn(6),
+            origin: ring_node(6),
             hops: 0,
         },
         Message::Found {
             req: 0,
-            owner: cn(6),
+            owner: ring_node(6),
             hops: 1,
         },
         Message::GetNeighbours {
             req: 0,
-            from: cn(6),
+            from: ring_node(6),
         },
         Message::Neighbours {
             req: 0,
-            from: cn(1),
-            pred: Some(cn(6)),
-            succs: vec![cn(2), cn(3)],
+            from: ring_node(1),
+            pred: Some(ring_node(6)),
+            succs: vec![ring_node(2), ring_node(3)],
         },
-        Message::Notify { node: cn(6) },
+        Message::Notify { node: ring_node(6) },
         Message::Ping { req: 1 },
         Message::Pong { req: 0 },
         Message::Leaving {
-            node: cn(2),
-            pred: Some(cn(6)),
-            succs: vec![cn(6), cn(3)],
+            node: ring_node(2),
+            pred: Some(ring_node(6)),
+            succs: vec![ring_node(6), ring_node(3)],
         },
         Message::Ack {
             req: 0,
-            origin: cn(6).id,
+            origin: ring_node(6).id,
         },
     ]
-}
-
-fn pn(i: u32) -> pastry::Node<u32> {
-    pastry::Node {
-        id: Key256::hash(&i.to_be_bytes()).prefix_u64(),
-        addr: i,
-    }
 }
 
 /// Pastry messages.
@@ -265,45 +259,45 @@ pub fn pastry() -> Vec<pastry::Message<u32>> {
         Message::Route {
             req: 0,
             key: k(1).prefix_u64(),
-            origin: pn(6),
+            origin: ring_node(6),
             hops: 0,
             join: false,
         },
         Message::Route {
             req: 0,
-            key: pn(6).id,
-            origin: pn(6),
+            key: ring_node(6).id,
+            origin: ring_node(6),
             hops: 0,
             join: true,
         },
         Message::Delivered {
             req: 0,
-            owner: pn(6),
+            owner: ring_node(6),
             hops: 2,
         },
         Message::State {
             req: 0,
-            nodes: vec![pn(1), pn(6)],
+            nodes: vec![ring_node(1), ring_node(6)],
             last: true,
             hops: 1,
         },
-        Message::Announce { node: pn(6) },
+        Message::Announce { node: ring_node(6) },
         Message::Ping {
             req: 0,
-            from: pn(6),
+            from: ring_node(6),
         },
         Message::Pong { req: 0 },
-        Message::GetLeaves { from: pn(6) },
+        Message::GetLeaves { from: ring_node(6) },
         Message::Leaves {
-            nodes: vec![pn(6), pn(2)],
+            nodes: vec![ring_node(6), ring_node(2)],
         },
         Message::Leaving {
-            node: pn(1),
-            leaves: vec![pn(6)],
+            node: ring_node(1),
+            leaves: vec![ring_node(6)],
         },
         Message::Ack {
             req: 0,
-            origin: pn(6).id,
+            origin: ring_node(6).id,
         },
     ]
 }
