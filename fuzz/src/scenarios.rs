@@ -419,6 +419,23 @@ fn ring_command(input: &mut Input<'_>, n: u32) -> lookup::Command<u32> {
     }
 }
 
+/// The id of the node that joins the Chord and Pastry scenarios.
+fn newcomer_id() -> u64 {
+    Key256::hash(b"newcomer").prefix_u64()
+}
+
+/// The set-up of the recursive-lookup scenarios: the five `converged` nodes, each put at its
+/// own address (`addr`), and `newcomer` at the sixth, joining through node 0.
+fn with_newcomer<E: Engine<Addr = u32, Command = lookup::Command<u32>>>(
+    mut converged: Vec<E>,
+    addr: impl Fn(&E) -> u32,
+    newcomer: E,
+) -> Setup<E> {
+    converged.sort_by_key(addr);
+    converged.push(newcomer);
+    (converged, vec![(NODES - 1, lookup::Command::Join(0))])
+}
+
 /// Chord: five converged nodes and a sixth that joins through node 0.
 #[derive(Debug)]
 pub struct ChordNet;
@@ -433,16 +450,13 @@ impl Scenario for ChordNet {
             max_lookups: 8,
             ..chord::Config::default()
         });
-        let ring = ring(NODES - 1);
-        let mut converged = chord::Chord::converged_network(config.clone(), seed, &ring);
-        // Put each engine at its own address.
-        converged.sort_by_key(|c| c.local().addr);
+        let converged = chord::Chord::converged_network(config.clone(), seed, &ring(NODES - 1));
         let me = chord::Node {
-            id: Key256::hash(b"newcomer").prefix_u64(),
+            id: newcomer_id(),
             addr: NODES - 1,
         };
-        converged.push(chord::Chord::new(config, me, seed));
-        (converged, vec![(NODES - 1, chord::Command::Join(0))])
+        let newcomer = chord::Chord::new(config, me, seed);
+        with_newcomer(converged, |c| c.local().addr, newcomer)
     }
 
     fn command(input: &mut Input<'_>, _node: u32, n: u32) -> chord::Command<u32> {
@@ -469,12 +483,9 @@ impl Scenario for PastryNet {
             ..pastry::Config::default()
         });
         let seed = u64::from(setup >> 3);
-        let ring = ring(NODES - 1);
-        let mut converged = pastry::Pastry::converged_network(config.clone(), seed, &ring);
-        converged.sort_by_key(|p| p.local().addr);
-        let id = Key256::hash(b"newcomer").prefix_u64();
-        converged.push(pastry::Pastry::new(config, id, NODES - 1, seed));
-        (converged, vec![(NODES - 1, pastry::Command::Join(0))])
+        let converged = pastry::Pastry::converged_network(config.clone(), seed, &ring(NODES - 1));
+        let newcomer = pastry::Pastry::new(config, newcomer_id(), NODES - 1, seed);
+        with_newcomer(converged, |p| p.local().addr, newcomer)
     }
 
     fn command(input: &mut Input<'_>, _node: u32, n: u32) -> pastry::Command<u32> {
@@ -499,9 +510,9 @@ impl Scenario for CanNet {
         });
         let seed = u64::from(setup >> 2);
         let addrs: Vec<u32> = (0..NODES - 1).collect();
-        let mut nodes = can::Can::converged_network(config.clone(), seed, &addrs);
-        nodes.push(can::Can::new(config, NODES - 1, false, seed));
-        (nodes, vec![(NODES - 1, can::Command::Join(0))])
+        let converged = can::Can::converged_network(config.clone(), seed, &addrs);
+        let newcomer = can::Can::new(config, NODES - 1, false, seed);
+        with_newcomer(converged, can::Can::local, newcomer)
     }
 
     fn command(input: &mut Input<'_>, _node: u32, n: u32) -> can::Command<u32> {
