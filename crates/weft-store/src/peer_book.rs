@@ -115,14 +115,7 @@ impl<'a> PeerBook<'a> {
         max: u64,
     ) -> Result<Option<u64>, StoreError> {
         let conn = self.store.lock();
-        let failures: Option<u32> = conn
-            .query_row(
-                "SELECT failures FROM peers WHERE peer_id = ?1",
-                [peer_id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let Some(failures) = failures else {
+        let Some(failures) = column::<u32>(&conn, "failures", peer_id)? else {
             return Ok(None);
         };
         let delay = initial.saturating_mul(1u64 << failures.min(30)).min(max);
@@ -208,6 +201,21 @@ impl<'a> PeerBook<'a> {
     }
 }
 
+/// Column `name` of `peer_id`'s row, or `None` for a peer the book does not hold.
+fn column<T: rusqlite::types::FromSql>(
+    conn: &rusqlite::Connection,
+    name: &'static str,
+    peer_id: &str,
+) -> Result<Option<T>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {name} FROM peers WHERE peer_id = ?1"),
+            [peer_id],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
 /// `addrs` followed by the addresses the book already holds for `peer_id`, without
 /// repeats, at most [`MAX_ADDRS_PER_PEER`], as the JSON the `addrs` column keeps.
 fn merged_addrs(
@@ -215,13 +223,7 @@ fn merged_addrs(
     peer_id: &str,
     addrs: &[String],
 ) -> Result<String, StoreError> {
-    let old: Option<String> = conn
-        .query_row(
-            "SELECT addrs FROM peers WHERE peer_id = ?1",
-            [peer_id],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let old = column::<String>(conn, "addrs", peer_id)?;
     let mut merged: Vec<String> = addrs.to_vec();
     if let Some(old) = old {
         let old: Vec<String> =
