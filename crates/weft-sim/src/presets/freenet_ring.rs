@@ -87,9 +87,7 @@ pub fn run(plan: &Plan, progress: &ProgressBar) -> anyhow::Result<PresetRuns> {
     let mut by_seed = Vec::new();
     for seed in plan.seed..plan.seed.saturating_add(SEEDS) {
         let (rec, path) = run_seed(plan, seed, n, requests, progress);
-        let edge = edge_len(path.len());
-        let head = &path[..edge.min(path.len())];
-        let tail = &path[path.len().saturating_sub(edge)..];
+        let (head, tail) = edges(&path);
         by_seed.push(serde_json::json!({
             "seed": seed,
             "path_length_start": median_path(head),
@@ -131,6 +129,15 @@ pub fn run(plan: &Plan, progress: &ProgressBar) -> anyhow::Result<PresetRuns> {
 /// mix before and after).
 fn edge_len(requests: usize) -> usize {
     (requests / 20).max(10).min(requests)
+}
+
+/// The "first" and "last" groups of a run's requests ([`edge_len`] each).
+fn edges(path: &[Request]) -> (&[Request], &[Request]) {
+    let edge = edge_len(path.len());
+    (
+        &path[..edge.min(path.len())],
+        &path[path.len().saturating_sub(edge)..],
+    )
 }
 
 /// One seed of the ring experiment: its run record and every request in order.
@@ -253,9 +260,7 @@ fn run_seed(
         extra: BTreeMap::new(),
     };
     let mut rec = RunRecord::from_result(&result);
-    let edge = edge_len(path.len());
-    let head = &path[..edge.min(path.len())];
-    let tail = &path[path.len().saturating_sub(edge)..];
+    let (head, tail) = edges(&path);
     rec.extra.insert("seed".into(), seed.into());
     rec.extra
         .insert("path_length_start".into(), median_path(head).into());
