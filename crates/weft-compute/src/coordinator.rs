@@ -316,6 +316,16 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
         self.workers.entry(worker.clone()).or_default()
     }
 
+    /// Unit `index` of job `id`, if both exist.
+    fn unit(&self, id: &JobId, index: u32) -> Option<&Unit<P>> {
+        self.jobs.get(id)?.units.get(index as usize)
+    }
+
+    /// Unit `index` of job `id`, if both exist, to change.
+    fn unit_mut(&mut self, id: &JobId, index: u32) -> Option<&mut Unit<P>> {
+        self.jobs.get_mut(id)?.units.get_mut(index as usize)
+    }
+
     /// Whether a worker still gets work.
     pub fn is_banned(&self, worker: &P) -> bool {
         self.workers
@@ -420,11 +430,7 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
         kind: Kind,
         out: &mut Vec<Issued>,
     ) {
-        let Some(unit) = self
-            .jobs
-            .get_mut(&id)
-            .and_then(|j| j.units.get_mut(index as usize))
-        else {
+        let Some(unit) = self.unit_mut(&id, index) else {
             return;
         };
         unit.replicas.push(Replica {
@@ -434,8 +440,8 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
             kind,
             judged: None,
         });
-        self.deadlines
-            .insert((deadline, id, index, unit.replicas.len() - 1));
+        let replica = unit.replicas.len() - 1;
+        self.deadlines.insert((deadline, id, index, replica));
         if let Some(job) = self.jobs.get_mut(&id) {
             job.refresh(index);
         }

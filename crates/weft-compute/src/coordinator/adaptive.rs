@@ -401,17 +401,13 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
             return;
         };
         for (j, u) in s.alone.into_iter().chain(s.voted) {
-            let agreed = self
-                .jobs
-                .get(&j)
-                .and_then(|job| job.units.get(u as usize))
-                .is_some_and(|un| match un.state {
-                    UnitState::Accepted(d) => un
-                        .replicas
-                        .iter()
-                        .any(|r| r.worker == *worker && r.status == Status::Reported(d)),
-                    _ => false,
-                });
+            let agreed = self.unit(&j, u).is_some_and(|un| match un.state {
+                UnitState::Accepted(d) => un
+                    .replicas
+                    .iter()
+                    .any(|r| r.worker == *worker && r.status == Status::Reported(d)),
+                _ => false,
+            });
             if agreed {
                 self.reopen(&j, u);
             }
@@ -428,11 +424,7 @@ impl<P: Ord + Clone + Debug> Coordinator<P> {
         s.unchecked = 0;
         let alone: Vec<(JobId, u32)> = s.alone.iter().copied().collect();
         for (j, u) in alone {
-            let Some(un) = self
-                .jobs
-                .get_mut(&j)
-                .and_then(|job| job.units.get_mut(u as usize))
-            else {
+            let Some(un) = self.unit_mut(&j, u) else {
                 continue;
             };
             let UnitState::Accepted(d) = un.state else {
