@@ -292,17 +292,7 @@ impl Walker<'_> {
             } else if ft.is_symlink() {
                 self.link(path, rel, name);
             } else if ft.is_file() {
-                if self.guard.is_own_secret(&lmeta) {
-                    self.skip(path, SkipReason::Secret);
-                    continue;
-                }
-                self.out.found.push(Found {
-                    root_id: self.root_id,
-                    abs: path,
-                    rel,
-                    name: name.to_string(),
-                    stamp: Stamp::of(&lmeta),
-                });
+                self.file(path, rel, name, &lmeta);
             } else {
                 self.skip(path, SkipReason::Special(special_kind(ft)));
             }
@@ -342,7 +332,13 @@ impl Walker<'_> {
         if !meta.is_file() {
             return self.skip(path, SkipReason::Special(special_kind(meta.file_type())));
         }
-        if self.guard.is_own_secret(&meta) {
+        self.file(path, rel, name, &meta);
+    }
+
+    /// A regular file met in the walk (directly or through a link), with the metadata of the
+    /// file itself: found, unless it is one of the node's own secrets.
+    fn file(&mut self, path: PathBuf, rel: String, name: &str, meta: &Metadata) {
+        if self.guard.is_own_secret(meta) {
             return self.skip(path, SkipReason::Secret);
         }
         self.out.found.push(Found {
@@ -350,7 +346,7 @@ impl Walker<'_> {
             abs: path,
             rel,
             name: name.to_string(),
-            stamp: Stamp::of(&meta),
+            stamp: Stamp::of(meta),
         });
     }
 }
